@@ -1,0 +1,3 @@
+module github.com/txpipe/txpipe
+
+go 1.26.8

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Runs every check of the project on a fresh machine with only Go, Node.js and
+# npm: installs the tools and emulators the tests need (npm packages into
+# node_modules, Go tools into .bin), then gofmt, go vet, staticcheck and the
+# tests of both modules. The tests start the emulators themselves.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+export PATH="$root/node_modules/.bin:$root/.bin:$PATH"
+
+echo "== installing test tools"
+npm ci --no-audit --no-fund --loglevel=error
+GOBIN="$root/.bin" go install honnef.co/go/tools/cmd/staticcheck@v0.8.2
+
+echo "== gofmt"
+unformatted=$(git ls-files -co --exclude-standard '*.go' | xargs -r gofmt -l)
+if [ -n "$unformatted" ]; then
+  echo "gofmt needed on:"; echo "$unformatted"; exit 1
+fi
+
+echo "== go vet + staticcheck"
+go vet ./...
+staticcheck ./...
+if [ -d infra ]; then
+  (cd infra && go vet ./... && staticcheck ./...)
+fi
+
+echo "== CGO_ENABLED=0 builds (amd64, arm64)"
+CGO_ENABLED=0 go build -o /dev/null ./...
+CGO_ENABLED=0 GOOS=linux GOARCH=arm64 go build -o /dev/null ./...
+
+echo "== tests"
+go test -count=1 -timeout 15m ./...
+if [ -d infra ]; then
+  (cd infra && go test -count=1 -timeout 10m ./...)
+fi

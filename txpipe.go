@@ -1,0 +1,167 @@
+// Package txpipe holds the domain types shared by every part of the
+// transaction-file pipeline: transactions, file status records, row errors
+// and the error kinds that adapters translate their failures into.
+//
+// It depends on the standard library only. The subpackages provide the
+// pieces: csvschema validates and normalises files, workflow runs the
+// pipeline over small ports, and the adapters (sqlite, localfs, dynamo, ...)
+// implement those ports.
+package txpipe
+
+import (
+	"time"
+)
+
+// Transaction is one normalised row of an accepted file.
+type Transaction struct {
+	ID          string    `json:"transaction_id"`
+	Amount      string    `json:"amount"`       // exact decimal with the currency's minor-unit digits
+	AmountMinor int64     `json:"amount_minor"` // the amount in minor units
+	Currency    string    `json:"currency"`     // ISO 4217 alphabetic code, upper case
+	Timestamp   time.Time `json:"timestamp"`    // UTC
+	Merchant    string    `json:"merchant"`
+	Status      string    `json:"status"` // completed, pending or failed
+	FileID      string    `json:"file_id"`
+	IngestedAt  time.Time `json:"ingested_at"`
+}
+
+// Transaction statuses, as normalised.
+const (
+	TxCompleted = "completed"
+	TxPending   = "pending"
+	TxFailed    = "failed"
+)
+
+// File processing statuses.
+const (
+	StatusValidated  = "VALIDATED"
+	StatusProcessing = "PROCESSING"
+	StatusCompleted  = "COMPLETED"
+	StatusFailed     = "FAILED"
+	StatusRejected   = "REJECTED"
+)
+
+// IsFinal reports whether a file status can no longer change by itself
+// (only a redrive moves a FAILED file on).
+func IsFinal(status string) bool {
+	return status == StatusCompleted || status == StatusFailed || status == StatusRejected
+}
+
+// Counts are what writing a file's rows did to the transactions table.
+// Inserted+Updated+Unchanged equals the rows written.
+type Counts struct {
+	Inserted  int64 `json:"inserted"`
+	Updated   int64 `json:"updated"`
+	Unchanged int64 `json:"unchanged"`
+}
+
+// Add returns the sum of c and o.
+func (c Counts) Add(o Counts) Counts {
+	return Counts{c.Inserted + o.Inserted, c.Updated + o.Updated, c.Unchanged + o.Unchanged}
+}
+
+// Total is the number of rows the counts cover.
+func (c Counts) Total() int64 { return c.Inserted + c.Updated + c.Unchanged }
+
+// MaxReportedErrors is how many row errors a report keeps; the total is
+// counted beyond it.
+const MaxReportedErrors = 100
+
+// FileStatus is the status record of an uploaded file.
+type FileStatus struct {
+	FileID     string      `json:"file_id"`
+	Status     string      `json:"status"`
+	Filename   string      `json:"filename"`
+	SHA256     string      `json:"sha256"`
+	SizeBytes  int64       `json:"size_bytes"`
+	Rows       int64       `json:"rows"`
+	Inserted   int64       `json:"inserted"`
+	Updated    int64       `json:"updated"`
+	Unchanged  int64       `json:"unchanged"`
+	ErrorCount int64       `json:"error_count"`
+	Errors     []ErrorItem `json:"errors"`
+	Failure    string      `json:"failure,omitempty"`
+	Attempts   int         `json:"attempts"`
+	CreatedAt  time.Time   `json:"created_at"`
+	UpdatedAt  time.Time   `json:"updated_at"`
+}
+
+// SetCounts copies c into the record.
+func (s *FileStatus) SetCounts(c Counts) {
+	s.Inserted, s.Updated, s.Unchanged = c.Inserted, c.Updated, c.Unchanged
+}
+
+// Counts returns the record's counts.
+func (s *FileStatus) Counts() Counts {
+	return Counts{Inserted: s.Inserted, Updated: s.Updated, Unchanged: s.Unchanged}
+}
+
+// ErrorItem is a row error as reported in JSON (status records, the HTTP
+// API and `txpipe validate --json`).
+type ErrorItem struct {
+	Line    int    `json:"line"`
+	Column  string `json:"column"`
+	Value   string `json:"value"`
+	Message string `json:"message"`
+}
+
+// FileIDFromSHA256 derives a file's id from the hex SHA-256 of its bytes,
+// so the same bytes uploaded twice name the same file.
+func FileIDFromSHA256(hexSum string) string {
+	if len(hexSum) > 32 {
+		return hexSum[:32]
+	}
+	return hexSum
+}
+
+// Notification is the message sent to subscribers when a run ends.
+type Notification struct {
+	FileID     string    `json:"file_id"`
+	Status     string    `json:"status"`
+	Filename   string    `json:"filename,omitempty"`
+	Rows       int64     `json:"rows"`
+	Inserted   int64     `json:"inserted"`
+	Updated    int64     `json:"updated"`
+	Unchanged  int64     `json:"unchanged"`
+	Failure    string    `json:"failure,omitempty"`
+	FinishedAt time.Time `json:"finished_at"`
+}
+
+// NotificationFor builds the notification for a final status record.
+func NotificationFor(st *FileStatus, finished time.Time) Notification {
+	return Notification{
+		FileID: st.FileID, Status: st.Status, Filename: st.Filename, Rows: st.Rows,
+		Inserted: st.Inserted, Updated: st.Updated, Unchanged: st.Unchanged,
+		Failure: st.Failure, FinishedAt: finished.UTC(),
+	}
+}
+
+// TxQuery selects transactions with From <= timestamp < To, oldest first.
+type TxQuery struct {
+	From, To time.Time
+	Limit    int    // 1..1000; adapters treat 0 as 100
+	Cursor   string // opaque, from a previous page's NextCursor
+}
+
+// TxPage is one page of a transactions query.
+type TxPage struct {
+	Items      []Transaction `json:"items"`
+	NextCursor string        `json:"next_cursor,omitempty"` // empty on the last page
+}
+
+// Transaction query limits.
+const (
+	DefaultTxLimit = 100
+	MaxTxLimit     = 1000
+)
+
+// APIKey is a client's key as stored: only the SHA-256 of its secret is kept.
+type APIKey struct {
+	ID            string    `json:"id"`
+	Name          string    `json:"name"`
+	Hash          string    `json:"-"` // hex SHA-256 of the secret
+	QuotaPerDay   int64     `json:"quota_per_day"`
+	RatePerSecond float64   `json:"rate_per_second"`
+	Burst         int       `json:"burst"`
+	CreatedAt     time.Time `json:"created_at"`
+}

@@ -1,0 +1,92 @@
+// Package workflow declares txpipe's pipeline once: its steps, their retry
+// policy and the ports (small interfaces) the steps use. The local engine
+// runs this definition in process; the AWS stack generates its Step
+// Functions state machine from it (see ASL).
+package workflow
+
+import (
+	"context"
+	"io"
+	"time"
+
+	"github.com/txpipe/txpipe"
+)
+
+// RunState is the document that flows through a run: the input of the first
+// step, the output of each step and the input of the next. On AWS it is the
+// Step Functions execution state and the body of a dead-letter message; the
+// local engine stores it with each job.
+type RunState struct {
+	FileID   string         `json:"file_id"`
+	FileKey  string         `json:"file_key"` // the file store key: hex SHA-256 of the bytes
+	Filename string         `json:"filename,omitempty"`
+	Rows     int64          `json:"rows"`
+	Counts   *txpipe.Counts `json:"counts,omitempty"` // set by Transform
+	Error    *StepError     `json:"error,omitempty"`  // set when a step failed for good
+}
+
+// StepError is the error of a failed step, in the shape Step Functions puts
+// at a Catch's ResultPath.
+type StepError struct {
+	Error string `json:"Error"`
+	Cause string `json:"Cause"`
+}
+
+// StepInput is what a step's function receives: the step's name and the
+// run's state. The Lambda functions receive it as their event.
+type StepInput struct {
+	Step  string   `json:"step"`
+	State RunState `json:"state"`
+}
+
+// TransactionWriter is the write side of the transactions table.
+type TransactionWriter interface {
+	// PutTransactions upserts txs (all of one file, at most MaxBatch) and
+	// returns how many it inserted, updated (a stored transaction with the
+	// same ID but other values) and left unchanged (equal values).
+	//
+	// It is idempotent per file: writing a transaction again with the same
+	// FileID (a retried or resumed run) reports the outcome of its first
+	// write, so a file's counts add up to its rows however often its run
+	// restarts. An unchanged transaction keeps its FileID and IngestedAt.
+	PutTransactions(ctx context.Context, txs []txpipe.Transaction) (txpipe.Counts, error)
+}
+
+// MaxBatch is the most transactions one PutTransactions call receives.
+const MaxBatch = 1000
+
+// StatusStore is the table of file status records.
+type StatusStore interface {
+	// CreateStatus stores st if no record with its FileID exists and
+	// returns (st, true); otherwise it returns the stored record and false.
+	CreateStatus(ctx context.Context, st *txpipe.FileStatus) (*txpipe.FileStatus, bool, error)
+	// GetStatus returns the record, or an ENOTFOUND error.
+	GetStatus(ctx context.Context, fileID string) (*txpipe.FileStatus, error)
+	// UpdateStatus replaces the record if its stored status is one of from,
+	// and fails with ECONFLICT otherwise (ENOTFOUND if there is none), so a
+	// late retry cannot move a finished file back.
+	UpdateStatus(ctx context.Context, st *txpipe.FileStatus, from ...string) error
+}
+
+// FileStore keeps uploaded files by key (the hex SHA-256 of their bytes).
+type FileStore interface {
+	// PutFile stores the bytes of r under key durably. Putting a key that
+	// exists replaces it with the same bytes.
+	PutFile(ctx context.Context, key string, r io.Reader) error
+	// OpenFile returns the file's bytes, or an ENOTFOUND error.
+	OpenFile(ctx context.Context, key string) (io.ReadCloser, error)
+}
+
+// Notifier tells subscribers that a run ended.
+type Notifier interface {
+	Notify(ctx context.Context, n txpipe.Notification) error
+}
+
+// DeadLetterQueue keeps the state of runs that failed for good, so they can
+// be redriven.
+type DeadLetterQueue interface {
+	SendDeadLetter(ctx context.Context, st RunState) error
+}
+
+// Clock returns the current time; tests may fix it.
+type Clock func() time.Time
