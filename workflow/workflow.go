@@ -90,3 +90,50 @@ type DeadLetterQueue interface {
 
 // Clock returns the current time; tests may fix it.
 type Clock func() time.Time
+
+// Starter starts a run of the pipeline for a validated, stored file: the
+// local engine enqueues a durable job; on AWS it starts a Step Functions
+// execution.
+type Starter interface {
+	StartRun(ctx context.Context, st RunState) error
+}
+
+// Upload is a file received by the API and spooled to local disk.
+type Upload struct {
+	Filename string
+	File     io.ReadSeeker // the spooled bytes, read from the start
+	Size     int64
+	SHA256   string // hex SHA-256 of the bytes
+}
+
+// Run phases of a local job.
+const (
+	PhaseRun  = "run"  // running Definition.Steps
+	PhaseFail = "fail" // running Definition.OnFailure
+)
+
+// Job is a run recorded by the local engine, saved after every step so a
+// restarted server resumes where it stopped.
+type Job struct {
+	FileID  string
+	Phase   string   // PhaseRun or PhaseFail
+	Step    int      // index of the next step to run in the phase's list
+	Attempt int      // attempts already made at that step
+	State   RunState // the input of that step
+	DueAt   time.Time
+}
+
+// JobQueue durably records the local engine's jobs.
+type JobQueue interface {
+	// EnqueueJob records j unless a job for j.FileID exists already.
+	EnqueueJob(ctx context.Context, j Job) error
+	// ClaimJob returns a job due at now that no worker holds, and holds it
+	// until now+lease; it returns nil, nil when there is none. A lease runs
+	// out by itself, so the jobs of a crashed worker are claimed again.
+	ClaimJob(ctx context.Context, now time.Time, lease time.Duration) (*Job, error)
+	// SaveJob records j's progress and releases it (it is claimable again
+	// at j.DueAt).
+	SaveJob(ctx context.Context, j Job) error
+	// DeleteJob removes a finished job.
+	DeleteJob(ctx context.Context, fileID string) error
+}
