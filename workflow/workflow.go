@@ -136,4 +136,8 @@ type JobQueue interface {
 	SaveJob(ctx context.Context, j Job) error
 	// DeleteJob removes a finished job.
 	DeleteJob(ctx context.Context, fileID string) error
+	// ReleaseLeases makes every job claimable at once. The local engine
+	// calls it on start: it is the only process working on its data dir,
+	// so any lease left is a crashed run's.
+	ReleaseLeases(ctx context.Context) error
 }
