@@ -1,0 +1,228 @@
+package workflow
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/txpipe/txpipe"
+)
+
+// StepRunner runs one step of a run; *Steps is the pipeline's.
+type StepRunner interface {
+	Run(ctx context.Context, in StepInput) (RunState, error)
+}
+
+// Observer is told what the engine does, for metrics.
+type Observer interface {
+	StepFinished(step string, d time.Duration, err error)
+	StepRetried(step string)
+	RunFinished(status string, c txpipe.Counts)
+}
+
+// EngineOptions tune the local engine.
+type EngineOptions struct {
+	Workers  int           // jobs run at once; 2 if 0
+	Poll     time.Duration // how often idle workers look for due jobs; 1 s if 0
+	Lease    time.Duration // how long a claimed job is held; 15 min if 0 (longer than any step)
+	Observer Observer      // may be nil
+	Logger   *slog.Logger  // may be nil
+	Now      Clock         // time.Now if nil
+}
+
+// Engine is the local, durable workflow engine: it runs a Definition's
+// steps for each job of a JobQueue, saving the job after every attempt, so
+// a restarted server resumes each unfinished run at the step where it
+// stopped. Steps are idempotent, so repeating the interrupted one is safe.
+type Engine struct {
+	def   Definition
+	steps StepRunner
+	jobs  JobQueue
+	opts  EngineOptions
+	wake  chan struct{}
+}
+
+// NewEngine returns an engine running def's steps with steps over jobs.
+func NewEngine(def Definition, steps StepRunner, jobs JobQueue, opts EngineOptions) *Engine {
+	if opts.Workers <= 0 {
+		opts.Workers = 2
+	}
+	if opts.Poll <= 0 {
+		opts.Poll = time.Second
+	}
+	if opts.Lease <= 0 {
+		opts.Lease = 15 * time.Minute
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	return &Engine{def: def, steps: steps, jobs: jobs, opts: opts, wake: make(chan struct{}, opts.Workers)}
+}
+
+// StartRun records a job for the run; a worker picks it up. It implements
+// Starter.
+func (e *Engine) StartRun(ctx context.Context, st RunState) error {
+	err := e.jobs.EnqueueJob(ctx, Job{FileID: st.FileID, Phase: PhaseRun, State: st, DueAt: e.opts.Now().UTC()})
+	if err != nil {
+		return fmt.Errorf("enqueue run of file %s: %w", st.FileID, err)
+	}
+	e.poke()
+	return nil
+}
+
+// Redrive starts a failed run again from its first step, with the state it
+// had when it failed (less the error).
+func (e *Engine) Redrive(ctx context.Context, st RunState) error {
+	st.Error = nil
+	st.Counts = nil
+	return e.StartRun(ctx, st)
+}
+
+func (e *Engine) poke() {
+	select {
+	case e.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Run works on jobs until ctx is done, then waits for the steps in flight
+// to end (they see the cancelled context; their jobs are saved or left
+// leased, and are resumed on the next start).
+func (e *Engine) Run(ctx context.Context) error {
+	if err := e.jobs.ReleaseLeases(ctx); err != nil {
+		return fmt.Errorf("release leases: %w", err)
+	}
+	var wg sync.WaitGroup
+	for range e.opts.Workers {
+		wg.Go(func() { e.work(ctx) })
+	}
+	wg.Wait()
+	return nil
+}
+
+func (e *Engine) work(ctx context.Context) {
+	t := time.NewTicker(e.opts.Poll)
+	defer t.Stop()
+	for ctx.Err() == nil {
+		job, err := e.jobs.ClaimJob(ctx, e.opts.Now().UTC(), e.opts.Lease)
+		if err != nil && ctx.Err() == nil {
+			e.opts.Logger.ErrorContext(ctx, "claim job", "err", err)
+		}
+		if job == nil {
+			select {
+			case <-ctx.Done():
+			case <-e.wake:
+			case <-t.C:
+			}
+			continue
+		}
+		e.step(ctx, job)
+		e.poke() // the job may be due again at once
+	}
+}
+
+// step runs one attempt of the job's current step and saves the outcome.
+func (e *Engine) step(ctx context.Context, j *Job) {
+	list := e.def.Steps
+	if j.Phase == PhaseFail {
+		list = e.def.OnFailure
+	}
+	if j.Step >= len(list) {
+		e.finish(ctx, j, list)
+		return
+	}
+	step := list[j.Step]
+	log := e.opts.Logger.With("file_id", j.FileID, "step", step.Name, "attempt", j.Attempt+1)
+
+	stepCtx, cancel := ctx, context.CancelFunc(func() {})
+	if step.Timeout > 0 {
+		stepCtx, cancel = context.WithTimeout(ctx, step.Timeout)
+	}
+	start := time.Now()
+	out, err := e.steps.Run(stepCtx, StepInput{Step: step.Name, State: j.State})
+	cancel()
+	if ctx.Err() != nil {
+		// Shutting down: leave the job as it was; it is resumed on restart.
+		log.InfoContext(ctx, "step interrupted by shutdown")
+		return
+	}
+	if e.opts.Observer != nil {
+		e.opts.Observer.StepFinished(step.Name, time.Since(start), err)
+	}
+	j.Attempt++
+	switch {
+	case err == nil:
+		log.InfoContext(ctx, "step done", "seconds", time.Since(start).Seconds())
+		j.State, j.Step, j.Attempt = out, j.Step+1, 0
+		j.DueAt = e.opts.Now().UTC()
+		if j.Step == len(list) {
+			e.finish(ctx, j, list)
+			return
+		}
+	case txpipe.IsTransient(err) && (j.Attempt < step.Retry.MaxAttempts || j.Phase == PhaseFail):
+		// The failure path retries until it gets through: it is what keeps
+		// the run from being lost.
+		delay := step.Retry.Delay(j.Attempt + 1)
+		log.WarnContext(ctx, "step failed, will retry", "err", err, "retry_in", delay.String())
+		if e.opts.Observer != nil {
+			e.opts.Observer.StepRetried(step.Name)
+		}
+		j.DueAt = e.opts.Now().UTC().Add(delay)
+	case j.Phase == PhaseRun:
+		log.ErrorContext(ctx, "step failed", "err", err)
+		j.State.Error = &StepError{Error: ErrorName(err), Cause: err.Error()}
+		j.Phase, j.Step, j.Attempt = PhaseFail, 0, 0
+		j.DueAt = e.opts.Now().UTC()
+	default:
+		// A failure step failed for good (not a transient error): try again
+		// later rather than drop the run.
+		log.ErrorContext(ctx, "failure step failed", "err", err)
+		j.DueAt = e.opts.Now().UTC().Add(max(step.Retry.MaxDelay, time.Minute))
+	}
+	if err := e.jobs.SaveJob(ctx, *j); err != nil {
+		log.ErrorContext(ctx, "save job", "err", err)
+	}
+}
+
+func (e *Engine) finish(ctx context.Context, j *Job, list []Step) {
+	if err := e.jobs.DeleteJob(ctx, j.FileID); err != nil {
+		e.opts.Logger.ErrorContext(ctx, "delete finished job", "file_id", j.FileID, "err", err)
+		return
+	}
+	status := txpipe.StatusCompleted
+	if j.Phase == PhaseFail {
+		status = txpipe.StatusFailed
+	}
+	var c txpipe.Counts
+	if j.State.Counts != nil {
+		c = *j.State.Counts
+	}
+	e.opts.Logger.InfoContext(ctx, "run finished", "file_id", j.FileID, "status", status)
+	if e.opts.Observer != nil {
+		e.opts.Observer.RunFinished(status, c)
+	}
+}
+
+// ErrorName is the name a step's error has in the workflow: the one the
+// retry policy matches (TransientError), or txpipe.<code> for the others.
+func ErrorName(err error) string {
+	var te *TransientError
+	if txpipe.IsTransient(err) || errors.As(err, &te) {
+		return TransientErrorName
+	}
+	return "txpipe." + txpipe.ErrorCode(err)
+}
+
+// TransientError marks an error a Lambda function returns so that Step
+// Functions retries it: the runtime names the error by its Go type, which
+// is the name DefaultRetry.RetryOn lists.
+type TransientError struct{ Err error }
+
+func (e *TransientError) Error() string { return e.Err.Error() }
+func (e *TransientError) Unwrap() error { return e.Err }
