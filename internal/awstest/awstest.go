@@ -1,0 +1,220 @@
+// Package awstest starts the AWS emulators the adapter tests run against and
+// builds real aws-sdk-go-v2 configurations for them: dynalite (npm) for
+// DynamoDB, moto_server (Python) for SNS and SQS, and gofakes3 in process for
+// S3. The SDK talks real HTTP to each.
+//
+// An emulator that cannot be found is an error the tests report with Need:
+// t.Fatal when CI=true, t.Skip otherwise.
+package awstest
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/johannesboyne/gofakes3"
+	"github.com/johannesboyne/gofakes3/backend/s3mem"
+)
+
+// Region is the region of every emulator configuration.
+const Region = "us-east-1"
+
+// ErrMissing is returned when an emulator's program is not installed.
+var ErrMissing = errors.New("emulator not installed")
+
+// Need ends the test when err is set: t.Fatal in CI (CI=true) or for any
+// error other than a missing emulator, t.Skip otherwise.
+func Need(t testing.TB, what string, err error) {
+	t.Helper()
+	if err == nil {
+		return
+	}
+	if errors.Is(err, ErrMissing) && os.Getenv("CI") != "true" {
+		t.Skipf("%s: %v (set CI=true to make this a failure)", what, err)
+	}
+	t.Fatalf("%s: %v", what, err)
+}
+
+// Config returns an SDK configuration with static credentials and the test
+// region whose requests go to endpoint.
+func Config(endpoint string) aws.Config {
+	return aws.Config{
+		Region:       Region,
+		Credentials:  credentials.NewStaticCredentialsProvider("test", "test", ""),
+		BaseEndpoint: aws.String(endpoint),
+		HTTPClient: &http.Client{Transport: &http.Transport{
+			MaxIdleConns:        64,
+			MaxIdleConnsPerHost: 64,
+			IdleConnTimeout:     30 * time.Second,
+		}},
+	}
+}
+
+// Server is an emulator running as a child process.
+type Server struct {
+	URL  string // http://127.0.0.1:port
+	cmd  *exec.Cmd
+	out  *syncBuffer
+	done chan error
+}
+
+// Close stops the emulator and waits for it to exit.
+func (s *Server) Close() error {
+	if s == nil || s.cmd == nil || s.cmd.Process == nil {
+		return nil
+	}
+	_ = s.cmd.Process.Kill()
+	<-s.done
+	return nil
+}
+
+// Output returns what the emulator printed so far.
+func (s *Server) Output() string { return s.out.String() }
+
+// StartDynalite starts dynalite, in memory, on a free loopback port. It looks
+// for the program on PATH and then in node_modules/.bin of the enclosing
+// directories (npm ci installs it into the repository's node_modules).
+func StartDynalite(ctx context.Context) (*Server, error) {
+	bin, err := findProgram("dynalite", "node_modules/.bin/dynalite")
+	if err != nil {
+		return nil, err
+	}
+	return start(ctx, bin, func(port int) []string {
+		return []string{"--host", "127.0.0.1", "--port", strconv.Itoa(port),
+			"--createTableMs", "0", "--deleteTableMs", "0", "--updateTableMs", "0"}
+	})
+}
+
+// StartMoto starts moto_server (SNS and SQS, among others) on a free loopback
+// port.
+func StartMoto(ctx context.Context) (*Server, error) {
+	bin, err := findProgram("moto_server")
+	if err != nil {
+		return nil, err
+	}
+	return start(ctx, bin, func(port int) []string {
+		return []string{"-H", "127.0.0.1", "-p", strconv.Itoa(port)}
+	})
+}
+
+// StartS3 starts gofakes3 (in memory) on a loopback httptest server and
+// returns its URL. Clients must use path-style addressing (see S3Options).
+func StartS3(t testing.TB) string {
+	t.Helper()
+	faker := gofakes3.New(s3mem.New())
+	srv := httptest.NewServer(faker.Server())
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+func findProgram(name string, relative ...string) (string, error) {
+	if p, err := exec.LookPath(name); err == nil {
+		return p, nil
+	}
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		for _, rel := range relative {
+			p := filepath.Join(dir, rel)
+			if fi, err := os.Stat(p); err == nil && !fi.IsDir() {
+				return p, nil
+			}
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", fmt.Errorf("%s: %w (not on PATH nor in node_modules/.bin)", name, ErrMissing)
+		}
+		dir = parent
+	}
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// start runs bin on a free port and waits until the port accepts
+// connections. A port taken between the probe and the start is retried.
+func start(ctx context.Context, bin string, args func(port int) []string) (*Server, error) {
+	var lastErr error
+	for range 3 {
+		port, err := freePort()
+		if err != nil {
+			return nil, fmt.Errorf("find a free port: %w", err)
+		}
+		out := &syncBuffer{}
+		cmd := exec.Command(bin, args(port)...)
+		cmd.Stdout, cmd.Stderr = out, out
+		if err := cmd.Start(); err != nil {
+			return nil, fmt.Errorf("start %s: %w", bin, err)
+		}
+		s := &Server{URL: fmt.Sprintf("http://127.0.0.1:%d", port), cmd: cmd, out: out, done: make(chan error, 1)}
+		go func() { s.done <- cmd.Wait() }()
+		if lastErr = s.wait(ctx, port); lastErr == nil {
+			return s, nil
+		}
+		_ = s.Close()
+	}
+	return nil, lastErr
+}
+
+func (s *Server) wait(ctx context.Context, port int) error {
+	deadline := time.Now().Add(30 * time.Second)
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	for time.Now().Before(deadline) {
+		select {
+		case err := <-s.done:
+			s.done <- err
+			return fmt.Errorf("%s exited before listening (%v): %s", s.cmd.Path, err, s.Output())
+		case <-ctx.Done():
+			return ctx.Err()
+		default:
+		}
+		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
+		if err == nil {
+			c.Close()
+			return nil
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return fmt.Errorf("%s did not listen on %s within 30s: %s", s.cmd.Path, addr, s.Output())
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.b.Len() > 1<<20 { // keep the head only: enough to explain a failed start
+		return len(p), nil
+	}
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
