@@ -1,0 +1,161 @@
+package csvschema_test
+
+import (
+	"context"
+	"encoding/csv"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+
+	"github.com/txpipe/txpipe"
+	"github.com/txpipe/txpipe/csvschema"
+	"github.com/txpipe/txpipe/internal/txgen"
+)
+
+// benchRows is the size of the benchmark file; TXPIPE_BENCH_ROWS overrides it.
+func benchRows(b *testing.B) int {
+	if s := os.Getenv("TXPIPE_BENCH_ROWS"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil {
+			b.Fatalf("TXPIPE_BENCH_ROWS: %v", err)
+		}
+		return n
+	}
+	return 1_000_000
+}
+
+// benchFile writes the benchmark input once per benchmark to a temp file.
+func benchFile(b *testing.B) (path string, rows int, size int64) {
+	b.Helper()
+	rows = benchRows(b)
+	path = filepath.Join(b.TempDir(), "bench.csv")
+	f, err := os.Create(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := txgen.Write(f, txgen.Options{Rows: rows, Seed: 1}); err != nil {
+		b.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		b.Fatal(err)
+	}
+	st, err := os.Stat(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return path, rows, st.Size()
+}
+
+func report(b *testing.B, rows int, size int64) {
+	b.Helper()
+	sec := b.Elapsed().Seconds() / float64(b.N)
+	b.ReportMetric(float64(rows)/sec, "rows/s")
+	b.ReportMetric(float64(size)/sec/1e6, "MB/s")
+	b.SetBytes(0)
+}
+
+func allocsPerRow(b *testing.B, rows int, f func()) {
+	b.Helper()
+	n := testing.AllocsPerRun(1, f)
+	b.ReportMetric(n/float64(rows), "allocs/row")
+}
+
+// BenchmarkBareCSV is the baseline: encoding/csv reading every record of the
+// file, reusing the record slice, and nothing else.
+func BenchmarkBareCSV(b *testing.B) {
+	path, rows, size := benchFile(b)
+	read := func() {
+		f, err := os.Open(path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer f.Close()
+		r := csv.NewReader(f)
+		r.ReuseRecord = true
+		n := 0
+		for {
+			_, err := r.Read()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				b.Fatal(err)
+			}
+			n++
+		}
+		if n != rows+1 {
+			b.Fatalf("read %d records, want %d", n, rows+1)
+		}
+	}
+	b.ResetTimer()
+	for range b.N {
+		read()
+	}
+	b.StopTimer()
+	report(b, rows, size)
+	allocsPerRow(b, rows, read)
+}
+
+// BenchmarkValidate is the engine: every rule, duplicate check included.
+func BenchmarkValidate(b *testing.B) {
+	path, rows, size := benchFile(b)
+	validate := func() {
+		f, err := os.Open(path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer f.Close()
+		rep, err := csvschema.Validate(context.Background(), f)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if !rep.Valid() || rep.Rows != int64(rows) {
+			b.Fatalf("report: valid %v rows %d, want %d; %v", rep.Valid(), rep.Rows, rows, rep.Errors)
+		}
+	}
+	b.ResetTimer()
+	for range b.N {
+		validate()
+	}
+	b.StopTimer()
+	report(b, rows, size)
+	allocsPerRow(b, rows, validate)
+}
+
+// BenchmarkDecode is the transform step's read: every row decoded into a
+// Transaction.
+func BenchmarkDecode(b *testing.B) {
+	path, rows, size := benchFile(b)
+	decode := func() {
+		f, err := os.Open(path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer f.Close()
+		d := csvschema.NewDecoder(f)
+		var tx txpipe.Transaction
+		n := 0
+		for {
+			err := d.Decode(&tx)
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				b.Fatal(err)
+			}
+			n++
+		}
+		if n != rows {
+			b.Fatalf("decoded %d rows, want %d", n, rows)
+		}
+	}
+	b.ResetTimer()
+	for range b.N {
+		decode()
+	}
+	b.StopTimer()
+	report(b, rows, size)
+	allocsPerRow(b, rows, decode)
+}

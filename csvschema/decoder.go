@@ -1,0 +1,92 @@
+package csvschema
+
+import (
+	"errors"
+	"io"
+
+	"github.com/txpipe/txpipe"
+)
+
+// Decoder yields the normalised transactions of a file one by one. It checks
+// every rule but duplicate ids (Validate does; the transform step reads
+// files that passed it).
+type Decoder struct {
+	sc     *scanner
+	k      checker
+	header bool  // the header has been read
+	err    error // sticky: a header or read error
+	line   int
+	rec    record
+	rw     row
+	first  *RowError
+	report func(*RowError)
+	strBuf []byte
+}
+
+// NewDecoder returns a decoder reading r.
+func NewDecoder(r io.Reader) *Decoder {
+	d := &Decoder{sc: newScanner(r)}
+	d.report = func(e *RowError) {
+		if d.first == nil {
+			d.first = e
+		}
+	}
+	return d
+}
+
+// Decode fills tx with the next row (FileID and IngestedAt are left to the
+// caller). It returns io.EOF after the last row, a *RowError for an invalid
+// row (the caller may go on decoding: it is the row's first error), and
+// another error for a read or header failure (a *HeaderError), after which
+// Decode keeps returning it.
+//
+// The valid path allocates once per row: one string holds the id, merchant
+// and amount, and tx's fields are slices of it; the currency and status are
+// constants.
+func (d *Decoder) Decode(tx *txpipe.Transaction) error {
+	if d.err != nil {
+		return d.err
+	}
+	if !d.header {
+		var errs []*RowError
+		_, ok, err := readHeader(d.sc, &d.k, func(e *RowError) { errs = append(errs, e) })
+		if err != nil {
+			d.err = err
+			return err
+		}
+		if !ok {
+			d.err = &HeaderError{Errs: errs}
+			return d.err
+		}
+		d.header = true
+	}
+	if err := d.sc.next(&d.rec); err != nil {
+		if !errors.Is(err, io.EOF) {
+			d.err = err
+		}
+		return err
+	}
+	d.line = d.rec.line
+	if d.rec.tooLong {
+		return &RowError{Line: d.rec.line, Err: ErrRecordTooLong}
+	}
+	d.first = nil
+	if !d.k.check(d.rec.data, d.rec.line, &d.rw, d.report) {
+		return d.first
+	}
+	b := append(d.strBuf[:0], d.rw.id...)
+	b = append(b, d.rw.merchant...)
+	b = append(b, d.rw.amount...)
+	d.strBuf = b
+	s := string(b)
+	i, m := len(d.rw.id), len(d.rw.id)+len(d.rw.merchant)
+	tx.ID, tx.Merchant, tx.Amount = s[:i], s[i:m], s[m:]
+	tx.AmountMinor = d.rw.amountMinor
+	tx.Currency = d.rw.currency.Code
+	tx.Timestamp = d.rw.ts
+	tx.Status = d.rw.status
+	return nil
+}
+
+// Line returns the start line of the record last decoded.
+func (d *Decoder) Line() int { return d.line }

@@ -1,0 +1,416 @@
+package csvschema
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"math"
+	"strconv"
+	"time"
+	"unicode/utf8"
+
+	"github.com/txpipe/txpipe"
+	"github.com/txpipe/txpipe/iso4217"
+)
+
+// Length limits, in bytes, after trimming.
+const (
+	MaxIDBytes       = 128
+	MaxMerchantBytes = 256
+)
+
+// parseHeader maps the header's fields to schema columns: cols[c] is the
+// field index of column c. It returns the header's errors, all on line.
+func parseHeader(fields [][]byte, n, line int) (cols [numCols]int, errs []*RowError) {
+	for c := range cols {
+		cols[c] = -1
+	}
+	for i := 0; i < n; i++ {
+		name := trim(fields[i])
+		c := -1
+		for k, want := range columnNames {
+			if len(name) == len(want) && bytes.EqualFold(name, []byte(want)) {
+				c = k
+				break
+			}
+		}
+		switch {
+		case c < 0:
+			errs = append(errs, &RowError{Line: line, Column: shorten(name), Value: shorten(name), Err: ErrUnknownColumn})
+		case cols[c] >= 0:
+			errs = append(errs, &RowError{Line: line, Column: columnNames[c], Value: shorten(name), Err: ErrDuplicateColumn})
+		default:
+			cols[c] = i
+		}
+	}
+	for c, i := range cols {
+		if i < 0 {
+			errs = append(errs, &RowError{Line: line, Column: columnNames[c], Err: ErrMissingColumn})
+		}
+	}
+	return cols, errs
+}
+
+// row is one checked record, normalised, as slices of the record or of the
+// checker's buffers.
+type row struct {
+	id, merchant []byte
+	amount       []byte // normalised: exactly the currency's minor-unit digits
+	amountMinor  int64
+	currency     iso4217.Currency
+	ts           time.Time
+	status       string
+}
+
+// checker checks the fields of one record against the schema.
+type checker struct {
+	cols    [numCols]int
+	fields  [numCols][]byte
+	scratch []byte   // unescaped quoted fields
+	amount  [32]byte // a normalised amount that is not a slice of the record
+}
+
+// check splits and checks one record. It calls report for each error and
+// returns whether the row is valid; r is filled as far as the checks went.
+func (k *checker) check(rec []byte, line int, r *row, report func(*RowError)) bool {
+	r.id = nil
+	n, bad, err := splitFields(rec, k.fields[:], &k.scratch)
+	if err != nil {
+		col := ""
+		if bad < numCols {
+			for c, i := range k.cols {
+				if i == bad {
+					col = columnNames[c]
+				}
+			}
+		}
+		report(&RowError{Line: line, Column: col, Value: shorten(rec), Err: err})
+		return false
+	}
+	if n != numCols {
+		report(&RowError{Line: line, Value: shorten(rec), Err: fmt.Errorf("%w: %d, the header has %d", ErrFieldCount, n, numCols)})
+		return false
+	}
+	ok := true
+	fail := func(c int, v []byte, err error) {
+		ok = false
+		if errors.Is(err, ErrBadAmount) || errors.Is(err, ErrBadTimestamp) || errors.Is(err, ErrBadStatus) || errors.Is(err, ErrBadCurrency) {
+			if e := checkText(v); e != nil {
+				err = e // a control character or bad UTF-8 says more than the grammar
+			}
+		}
+		report(&RowError{Line: line, Column: columnNames[c], Value: shorten(v), Err: err})
+	}
+
+	id := trim(k.fields[k.cols[colID]])
+	if err := checkName(id, MaxIDBytes); err != nil {
+		fail(colID, id, err)
+	}
+	r.id = id
+
+	cur := trim(k.fields[k.cols[colCurrency]])
+	c, curOK := iso4217.LookupBytes(cur)
+	if !curOK {
+		fail(colCurrency, cur, ErrBadCurrency)
+	}
+	r.currency = c
+
+	amt := trim(k.fields[k.cols[colAmount]])
+	if err := k.parseAmount(amt, c, curOK, r); err != nil {
+		fail(colAmount, amt, err)
+	}
+
+	ts := trim(k.fields[k.cols[colTimestamp]])
+	t, err := parseTimestamp(ts)
+	if err != nil {
+		fail(colTimestamp, ts, err)
+	}
+	r.ts = t
+
+	m := trim(k.fields[k.cols[colMerchant]])
+	if err := checkName(m, MaxMerchantBytes); err != nil {
+		fail(colMerchant, m, err)
+	}
+	r.merchant = m
+
+	st := trim(k.fields[k.cols[colStatus]])
+	r.status = parseStatus(st)
+	if r.status == "" {
+		fail(colStatus, st, ErrBadStatus)
+	}
+	return ok
+}
+
+// checkName checks a free-text value: id or merchant.
+func checkName(v []byte, max int) error {
+	if len(v) == 0 {
+		return ErrEmpty
+	}
+	if len(v) > max {
+		return fmt.Errorf("%w: %d bytes, at most %d", ErrTooLong, len(v), max)
+	}
+	return checkText(v)
+}
+
+// checkText rejects control characters (below U+0020 but tab) and invalid
+// UTF-8.
+func checkText(v []byte) error {
+	ascii := true
+	for _, c := range v {
+		if c < 0x20 {
+			if c != '\t' {
+				return ErrControlChar
+			}
+		} else if c >= 0x80 {
+			ascii = false
+		}
+	}
+	if !ascii && !utf8.Valid(v) {
+		return ErrNotUTF8
+	}
+	return nil
+}
+
+var (
+	errAmountSyntax   = fmt.Errorf("%w: not a plain decimal such as 99.99", ErrBadAmount)
+	errAmountNegative = fmt.Errorf("%w: must not be negative or signed", ErrBadAmount)
+	errAmountRange    = fmt.Errorf("%w: too large: the amount in minor units must fit a signed 64-bit integer", ErrBadAmount)
+)
+
+// parseAmount checks a plain decimal and, when the currency is known, its
+// fraction digits and range, and sets r.amount and r.amountMinor. It works
+// on the digits: no floating point.
+func (k *checker) parseAmount(v []byte, c iso4217.Currency, curOK bool, r *row) error {
+	r.amount, r.amountMinor = nil, 0
+	if len(v) == 0 {
+		return ErrEmpty
+	}
+	i := 0
+	for i < len(v) && v[i] >= '0' && v[i] <= '9' {
+		i++
+	}
+	intPart, frac := v[:i], []byte(nil)
+	if i == 0 {
+		if v[0] == '-' || v[0] == '+' {
+			return errAmountNegative
+		}
+		return errAmountSyntax
+	}
+	if i < len(v) {
+		if v[i] != '.' {
+			return errAmountSyntax
+		}
+		frac = v[i+1:]
+		if len(frac) == 0 {
+			return errAmountSyntax
+		}
+		for _, d := range frac {
+			if d < '0' || d > '9' {
+				return errAmountSyntax
+			}
+		}
+	}
+	if !curOK {
+		return nil // the currency's error is reported; its digits are unknown
+	}
+	mu := c.MinorUnits
+	if len(frac) > mu {
+		return fmt.Errorf("%w: %d fraction digits, %s has %d", ErrBadAmount, len(frac), c.Code, mu)
+	}
+	lead := 0
+	for lead < len(intPart)-1 && intPart[lead] == '0' {
+		lead++
+	}
+	intPart = intPart[lead:]
+	var m int64
+	for _, d := range intPart {
+		if m > (math.MaxInt64-int64(d-'0'))/10 {
+			return errAmountRange
+		}
+		m = m*10 + int64(d-'0')
+	}
+	for j := 0; j < mu; j++ {
+		var d int64
+		if j < len(frac) {
+			d = int64(frac[j] - '0')
+		}
+		if m > (math.MaxInt64-d)/10 {
+			return errAmountRange
+		}
+		m = m*10 + d
+	}
+	r.amountMinor = m
+	if lead == 0 && len(frac) == mu {
+		r.amount = v // already normalised
+		return nil
+	}
+	b := append(k.amount[:0], intPart...)
+	if mu > 0 {
+		b = append(b, '.')
+		b = append(b, frac...)
+		for j := len(frac); j < mu; j++ {
+			b = append(b, '0')
+		}
+	}
+	r.amount = b
+	return nil
+}
+
+var (
+	errTSSyntax = fmt.Errorf("%w: not an RFC 3339 date-time such as 2024-01-15T10:30:00Z", ErrBadTimestamp)
+	errTSZone   = fmt.Errorf("%w: needs a zone, Z or +hh:mm", ErrBadTimestamp)
+	errTSRange  = fmt.Errorf("%w: a field is out of range", ErrBadTimestamp)
+)
+
+// parseTimestamp parses an RFC 3339 date-time with a zone (Z or ±hh:mm,
+// fractional seconds allowed) and returns it in UTC.
+func parseTimestamp(v []byte) (time.Time, error) {
+	if len(v) < 19 {
+		if len(v) == 0 {
+			return time.Time{}, ErrEmpty
+		}
+		return time.Time{}, errTSSyntax
+	}
+	year, ok1 := digits(v[0:4])
+	month, ok2 := digits(v[5:7])
+	day, ok3 := digits(v[8:10])
+	hour, ok4 := digits(v[11:13])
+	min, ok5 := digits(v[14:16])
+	sec, ok6 := digits(v[17:19])
+	if !(ok1 && ok2 && ok3 && ok4 && ok5 && ok6) || v[4] != '-' || v[7] != '-' ||
+		(v[10] != 'T' && v[10] != 't') || v[13] != ':' || v[16] != ':' {
+		return time.Time{}, errTSSyntax
+	}
+	i := 19
+	nanos := 0
+	if i < len(v) && v[i] == '.' {
+		i++
+		start := i
+		for i < len(v) && v[i] >= '0' && v[i] <= '9' {
+			if i-start < 9 {
+				nanos = nanos*10 + int(v[i]-'0')
+			}
+			i++
+		}
+		nd := i - start
+		if nd == 0 || nd > 9 {
+			return time.Time{}, errTSSyntax
+		}
+		for ; nd < 9; nd++ {
+			nanos *= 10
+		}
+	}
+	if i == len(v) {
+		return time.Time{}, errTSZone
+	}
+	off := 0
+	switch v[i] {
+	case 'Z', 'z':
+		i++
+	case '+', '-':
+		if len(v)-i != 6 || v[i+3] != ':' {
+			return time.Time{}, errTSSyntax
+		}
+		oh, ok1 := digits(v[i+1 : i+3])
+		om, ok2 := digits(v[i+4 : i+6])
+		if !ok1 || !ok2 {
+			return time.Time{}, errTSSyntax
+		}
+		if oh > 23 || om > 59 {
+			return time.Time{}, errTSRange
+		}
+		off = oh*3600 + om*60
+		if v[i] == '-' {
+			off = -off
+		}
+		i += 6
+	default:
+		return time.Time{}, errTSSyntax
+	}
+	if i != len(v) {
+		return time.Time{}, errTSSyntax
+	}
+	if month < 1 || month > 12 || day < 1 || day > daysIn(month, year) || hour > 23 || min > 59 || sec > 59 {
+		return time.Time{}, errTSRange
+	}
+	unix := daysFromCivil(year, month, day)*86400 + int64(hour*3600+min*60+sec) - int64(off)
+	if unix < minUnix || unix > maxUnix {
+		return time.Time{}, errTSRange // its UTC year would not have four digits
+	}
+	return time.Unix(unix, int64(nanos)).UTC(), nil
+}
+
+// The range of Unix seconds whose UTC year is 0000 to 9999.
+const (
+	minUnix = -62167219200 // 0000-01-01T00:00:00Z
+	maxUnix = 253402300799 // 9999-12-31T23:59:59Z
+)
+
+// digits parses a short run of ASCII digits.
+func digits(b []byte) (int, bool) {
+	n := 0
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int(c-'0')
+	}
+	return n, true
+}
+
+func daysIn(month, year int) int {
+	switch month {
+	case 2:
+		if year%4 == 0 && (year%100 != 0 || year%400 == 0) {
+			return 29
+		}
+		return 28
+	case 4, 6, 9, 11:
+		return 30
+	}
+	return 31
+}
+
+// daysFromCivil returns the days since 1970-01-01 of a proleptic Gregorian
+// date (Howard Hinnant's algorithm).
+func daysFromCivil(y, m, d int) int64 {
+	if m <= 2 {
+		y--
+	}
+	era := y / 400
+	if y < 0 && y%400 != 0 {
+		era--
+	}
+	yoe := y - era*400
+	mp := (m + 9) % 12
+	doy := (153*mp+2)/5 + d - 1
+	doe := yoe*365 + yoe/4 - yoe/100 + doy
+	return int64(era)*146097 + int64(doe) - 719468
+}
+
+// parseStatus returns the normalised status, or "" if v is none.
+func parseStatus(v []byte) string {
+	switch {
+	case len(v) == 9 && bytes.EqualFold(v, []byte(txpipe.TxCompleted)):
+		return txpipe.TxCompleted
+	case len(v) == 7 && bytes.EqualFold(v, []byte(txpipe.TxPending)):
+		return txpipe.TxPending
+	case len(v) == 6 && bytes.EqualFold(v, []byte(txpipe.TxFailed)):
+		return txpipe.TxFailed
+	}
+	return ""
+}
+
+// formatAmount formats minor units with mu fraction digits.
+func formatAmount(dst []byte, minor int64, mu int) []byte {
+	s := strconv.AppendInt(nil, minor, 10)
+	for len(s) <= mu {
+		s = append([]byte{'0'}, s...)
+	}
+	dst = append(dst, s[:len(s)-mu]...)
+	if mu > 0 {
+		dst = append(dst, '.')
+		dst = append(dst, s[len(s)-mu:]...)
+	}
+	return dst
+}

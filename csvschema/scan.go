@@ -1,0 +1,222 @@
+package csvschema
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+)
+
+// MaxRecordBytes is the longest record accepted, line end excluded. A longer
+// record is reported as ErrRecordTooLong on its line and skipped without being
+// held in memory, so a hostile file cannot exhaust it.
+const MaxRecordBytes = 64 << 10
+
+// bufSize is the scanner's buffer: a few records of the maximum size, and
+// large enough that refills are rare.
+const bufSize = 256 << 10
+
+// scanState is where an RFC 4180 scan stands between two bytes. A quote
+// opens a quoted field only at the start of a field, as in encoding/csv; a
+// quote elsewhere is a syntax error that the field parser reports, and the
+// scan treats it as an ordinary byte, so a bad record ends at its line end.
+type scanState struct {
+	quoted     bool // inside a quoted field
+	afterQuote bool // a quote was just seen inside a quoted field: "" or the closing quote
+	fieldStart bool // the next byte starts a field
+	sawQuote   bool // the record holds a quote, so it may span lines
+}
+
+// scanTo returns the index of the '\n' that ends the record data starts, or
+// -1 when data ends first; then st is the state at the end of data.
+func (st *scanState) scanTo(data []byte) int {
+	i := 0
+	for i < len(data) {
+		if st.afterQuote {
+			st.afterQuote = false
+			if data[i] == '"' { // an escaped quote
+				st.quoted = true
+				i++
+				continue
+			}
+			st.fieldStart = false // the closing quote; go on unquoted
+		}
+		if st.quoted {
+			q := bytes.IndexByte(data[i:], '"')
+			if q < 0 {
+				return -1
+			}
+			i += q + 1
+			st.quoted, st.afterQuote = false, true
+			continue
+		}
+		seg := data[i:]
+		nl := bytes.IndexByte(seg, '\n')
+		if nl >= 0 {
+			seg = seg[:nl]
+		}
+		q := bytes.IndexByte(seg, '"')
+		if q < 0 {
+			if nl >= 0 {
+				return i + nl
+			}
+			if len(seg) > 0 {
+				st.fieldStart = seg[len(seg)-1] == ','
+			}
+			return -1
+		}
+		st.sawQuote = true
+		atStart := (q == 0 && st.fieldStart) || (q > 0 && seg[q-1] == ',')
+		i += q + 1
+		st.quoted = atStart
+		st.fieldStart = false
+	}
+	return -1
+}
+
+// scanner splits a stream into records, following RFC 4180 quoting, and
+// counts physical lines. It skips blank lines and the leading byte-order
+// mark. It holds at most bufSize bytes.
+type scanner struct {
+	r          io.Reader
+	buf        []byte
+	start, end int   // unread bytes are buf[start:end]
+	line       int   // physical line of buf[start]
+	read       int64 // bytes read from r
+	eof        bool
+	err        error // a read error, returned once the buffer is drained
+	bomChecked bool
+}
+
+func newScanner(r io.Reader) *scanner {
+	return &scanner{r: r, buf: make([]byte, bufSize), line: 1}
+}
+
+// fill moves the unread bytes to the front and reads more.
+func (s *scanner) fill() {
+	if s.start > 0 {
+		copy(s.buf, s.buf[s.start:s.end])
+		s.end -= s.start
+		s.start = 0
+	}
+	for tries := 0; s.end < len(s.buf) && tries < 100; tries++ {
+		n, err := s.r.Read(s.buf[s.end:])
+		s.end += n
+		s.read += int64(n)
+		if err == io.EOF {
+			s.eof = true
+			return
+		}
+		if err != nil {
+			s.eof, s.err = true, fmt.Errorf("read: %w", err)
+			return
+		}
+		if n > 0 {
+			return
+		}
+	}
+	if s.end < len(s.buf) {
+		s.eof, s.err = true, fmt.Errorf("read: %w", io.ErrNoProgress)
+	}
+}
+
+// record is one record as the scanner yields it.
+type record struct {
+	data    []byte // without the line end; valid until the next call to next
+	line    int    // physical line where it starts
+	tooLong bool   // longer than MaxRecordBytes; data is nil
+}
+
+// next returns the next non-blank record. At the end it returns io.EOF, or
+// the read error that ended the stream.
+func (s *scanner) next(rec *record) error {
+	if !s.bomChecked {
+		for s.end-s.start < 3 && !s.eof {
+			s.fill()
+		}
+		if bytes.HasPrefix(s.buf[s.start:s.end], []byte("\xEF\xBB\xBF")) {
+			s.start += 3
+		}
+		s.bomChecked = true
+	}
+	for {
+		data := s.buf[s.start:s.end]
+		if len(data) == 0 {
+			if s.eof {
+				if s.err != nil {
+					return s.err
+				}
+				return io.EOF
+			}
+			s.fill()
+			continue
+		}
+		st := scanState{fieldStart: true}
+		i := st.scanTo(data)
+		consumed := i + 1
+		if i < 0 {
+			if len(data) > MaxRecordBytes {
+				return s.skipLong(rec, &st)
+			}
+			if !s.eof {
+				s.fill()
+				continue
+			}
+			i, consumed = len(data), len(data) // the last record has no line end
+		}
+		rec.line, rec.tooLong = s.line, false
+		if st.sawQuote {
+			s.line += bytes.Count(data[:consumed], []byte{'\n'})
+		} else if consumed > i {
+			s.line++
+		}
+		s.start += consumed
+		d := data[:i]
+		if len(d) > 0 && d[len(d)-1] == '\r' {
+			d = d[:len(d)-1]
+		}
+		if len(d) > MaxRecordBytes {
+			rec.data, rec.tooLong = nil, true
+			return nil
+		}
+		if isBlank(d) {
+			continue
+		}
+		rec.data = d
+		return nil
+	}
+}
+
+// skipLong consumes the rest of a record longer than MaxRecordBytes whose
+// start is at s.start, without keeping it, and reports it.
+func (s *scanner) skipLong(rec *record, st *scanState) error {
+	rec.data, rec.line, rec.tooLong = nil, s.line, true
+	s.line += bytes.Count(s.buf[s.start:s.end], []byte{'\n'})
+	s.start, s.end = 0, 0
+	for {
+		if s.eof {
+			if s.err != nil {
+				return s.err
+			}
+			return nil
+		}
+		s.fill()
+		data := s.buf[s.start:s.end]
+		if i := st.scanTo(data); i >= 0 {
+			s.line += bytes.Count(data[:i+1], []byte{'\n'})
+			s.start += i + 1
+			return nil
+		}
+		s.line += bytes.Count(data, []byte{'\n'})
+		s.start, s.end = 0, 0
+	}
+}
+
+// isBlank reports whether a line holds only spaces and tabs.
+func isBlank(d []byte) bool {
+	for _, c := range d {
+		if c != ' ' && c != '\t' {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,319 @@
+package csvschema
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/maphash"
+	"io"
+	"slices"
+
+	"github.com/txpipe/txpipe"
+)
+
+// Report is the result of validating a file.
+type Report struct {
+	Rows       int64       // data rows seen
+	ErrorCount int64       // all errors found, beyond the kept ones
+	Errors     []*RowError // the first txpipe.MaxReportedErrors, ordered by line
+}
+
+// Valid reports whether the file passed every rule.
+func (r *Report) Valid() bool { return r.ErrorCount == 0 }
+
+// Items returns the kept errors as reported in JSON.
+func (r *Report) Items() []txpipe.ErrorItem {
+	items := make([]txpipe.ErrorItem, len(r.Errors))
+	for i, e := range r.Errors {
+		items[i] = e.Item()
+	}
+	return items
+}
+
+func (r *Report) add(e *RowError) {
+	r.ErrorCount++
+	if len(r.Errors) < txpipe.MaxReportedErrors {
+		r.Errors = append(r.Errors, e)
+	}
+}
+
+// Options tune Validate.
+type Options struct {
+	// Progress, if set, is called now and then with the bytes read so far
+	// (both passes count), from the goroutine that called ValidateWith.
+	Progress func(bytesRead int64)
+}
+
+// progressEvery is how many rows pass between progress and cancellation checks.
+const progressEvery = 1 << 14
+
+// Validate checks a whole file: every rule of the schema, duplicate ids
+// included. The error is non-nil only for I/O failures or ctx cancellation; a
+// bad file is a Report with errors.
+//
+// If r also implements io.Seeker (or else io.ReaderAt), duplicate-id
+// candidates found by hash are resolved exactly on a second read from the
+// position r had when Validate was called (from offset 0 for an io.ReaderAt);
+// otherwise the ids themselves are kept in memory (see hashSet).
+func Validate(ctx context.Context, r io.Reader) (*Report, error) {
+	return ValidateWith(ctx, r, Options{})
+}
+
+// ValidateWith is Validate with options.
+func ValidateWith(ctx context.Context, r io.Reader, opt Options) (*Report, error) {
+	reread := rereader(r)
+	v := &validation{opt: opt, rep: &Report{}}
+	set := newHashSet(maphash.MakeSeed(), reread == nil)
+	cands, err := v.firstPass(ctx, r, set)
+	if err != nil {
+		return nil, err
+	}
+	if len(cands) > 0 && reread != nil {
+		r2, err := reread()
+		if err != nil {
+			return nil, fmt.Errorf("re-read for duplicate ids: %w", err)
+		}
+		dups, err := v.resolveCandidates(ctx, r2, set, cands)
+		if err != nil {
+			return nil, err
+		}
+		v.rep.ErrorCount += dups.ErrorCount
+		v.rep.Errors = mergeErrors(v.rep.Errors, dups.Errors)
+	}
+	return v.rep, nil
+}
+
+// rereader returns a function that gives a reader of the same bytes again,
+// or nil if r cannot be read twice.
+func rereader(r io.Reader) func() (io.Reader, error) {
+	if s, ok := r.(io.ReadSeeker); ok {
+		if off, err := s.Seek(0, io.SeekCurrent); err == nil {
+			return func() (io.Reader, error) {
+				if _, err := s.Seek(off, io.SeekStart); err != nil {
+					return nil, err
+				}
+				return s, nil
+			}
+		}
+	}
+	if ra, ok := r.(io.ReaderAt); ok {
+		return func() (io.Reader, error) { return io.NewSectionReader(ra, 0, 1<<62), nil }
+	}
+	return nil
+}
+
+type validation struct {
+	opt  Options
+	rep  *Report
+	read int64 // bytes read by finished passes
+}
+
+func (v *validation) tick(ctx context.Context, sc *scanner) error {
+	if v.opt.Progress != nil {
+		v.opt.Progress(v.read + sc.read)
+	}
+	return ctx.Err()
+}
+
+// readHeader reads and checks the header. It returns ok=false if the file
+// cannot be checked further.
+func readHeader(sc *scanner, k *checker, report func(*RowError)) (line int, ok bool, err error) {
+	var rec record
+	if err := sc.next(&rec); err != nil {
+		if err == io.EOF {
+			report(&RowError{Line: 1, Err: ErrNoHeader})
+			return 1, false, nil
+		}
+		return 0, false, err
+	}
+	if rec.tooLong {
+		report(&RowError{Line: rec.line, Err: fmt.Errorf("%w: the header", ErrRecordTooLong)})
+		return rec.line, false, nil
+	}
+	n, _, err := splitFields(rec.data, k.fields[:], &k.scratch)
+	if err != nil {
+		report(&RowError{Line: rec.line, Value: shorten(rec.data), Err: err})
+		return rec.line, false, nil
+	}
+	fields := k.fields[:]
+	if n > numCols {
+		fields = make([][]byte, n)
+		splitFields(rec.data, fields, &k.scratch)
+	}
+	cols, errs := parseHeader(fields, n, rec.line)
+	for _, e := range errs {
+		report(e)
+	}
+	k.cols = cols
+	return rec.line, len(errs) == 0, nil
+}
+
+// firstPass checks every row and adds each valid id to set. It returns the
+// hashes seen more than once (exact mode: reports the duplicates itself).
+func (v *validation) firstPass(ctx context.Context, r io.Reader, set *hashSet) (cands []uint64, err error) {
+	sc := newScanner(r)
+	k := &checker{}
+	report := v.rep.add
+	headerLine, ok, err := readHeader(sc, k, report)
+	if err != nil || !ok {
+		return nil, err
+	}
+	var rec record
+	var rw row
+	for {
+		if v.rep.Rows%progressEvery == 0 {
+			if err := v.tick(ctx, sc); err != nil {
+				return nil, err
+			}
+		}
+		if err := sc.next(&rec); err != nil {
+			if err == io.EOF {
+				break
+			}
+			return nil, err
+		}
+		v.rep.Rows++
+		if rec.tooLong {
+			report(&RowError{Line: rec.line, Err: ErrRecordTooLong})
+			continue
+		}
+		k.check(rec.data, rec.line, &rw, report)
+		if !idUsable(k, &rw) {
+			continue
+		}
+		if set.add(rw.id) {
+			if set.exact {
+				report(&RowError{Line: rec.line, Column: columnNames[colID], Value: shorten(rw.id), Err: ErrDuplicateID})
+			} else {
+				cands = append(cands, set.hash(rw.id))
+			}
+		}
+	}
+	v.read += sc.read
+	if v.rep.Rows == 0 {
+		report(&RowError{Line: headerLine, Err: ErrNoTransactions})
+	}
+	return cands, nil
+}
+
+// idUsable reports whether the record last checked has an id that takes part
+// in the duplicate check: it split into the right fields and its id is valid.
+// Both passes use it, so they agree on the rows they look at.
+func idUsable(k *checker, rw *row) bool {
+	return rw.id != nil && len(rw.id) > 0 && len(rw.id) <= MaxIDBytes && checkText(rw.id) == nil
+}
+
+// candidatesPerPass bounds the memory of resolving candidates: each pass
+// keeps the ids of at most this many candidate hashes (≤ 128 bytes each plus
+// map overhead, about 12 MiB). More candidates take more passes.
+const candidatesPerPass = 1 << 16
+
+// firstSeen is an id of a candidate hash, as first met in the second pass.
+type firstSeen struct {
+	id   string
+	line int
+}
+
+// resolveCandidates re-reads the file and compares the real ids of the rows
+// whose hash is a candidate: an id equal to one met on an earlier line is a
+// duplicate; a different id with the same hash is a collision, and unique.
+func (v *validation) resolveCandidates(ctx context.Context, r io.Reader, set *hashSet, cands []uint64) (*Report, error) {
+	slices.Sort(cands)
+	cands = slices.Compact(cands)
+	dups := &Report{}
+	for len(cands) > 0 {
+		batch := cands[:min(len(cands), candidatesPerPass)]
+		cands = cands[len(batch):]
+		seen := make(map[uint64][]firstSeen, len(batch))
+		for _, h := range batch {
+			seen[h] = nil
+		}
+		part := &Report{}
+		sc := newScanner(r)
+		k := &checker{}
+		_, ok, err := readHeader(sc, k, func(*RowError) {})
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			return nil, errors.New("the header changed between the two reads")
+		}
+		var rec record
+		var rw row
+		for rows := 0; ; rows++ {
+			if rows%progressEvery == 0 {
+				if err := v.tick(ctx, sc); err != nil {
+					return nil, err
+				}
+			}
+			if err := sc.next(&rec); err != nil {
+				if err == io.EOF {
+					break
+				}
+				return nil, err
+			}
+			if rec.tooLong || !k.idOnly(rec.data, &rw) || !idUsable(k, &rw) {
+				continue
+			}
+			h := set.hash(rw.id)
+			ids, ok := seen[h]
+			if !ok {
+				continue
+			}
+			dup := false
+			for _, f := range ids {
+				if f.id == string(rw.id) {
+					part.add(&RowError{Line: rec.line, Column: columnNames[colID], Value: shorten(rw.id),
+						Err: fmt.Errorf("%w: first on line %d", ErrDuplicateID, f.line)})
+					dup = true
+					break
+				}
+			}
+			if !dup {
+				seen[h] = append(ids, firstSeen{id: string(rw.id), line: rec.line})
+			}
+		}
+		v.read += sc.read
+		dups.ErrorCount += part.ErrorCount
+		dups.Errors = mergeErrors(dups.Errors, part.Errors)
+		if len(cands) > 0 {
+			var err error
+			if r, err = rereadAgain(r); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return dups, nil
+}
+
+// rereadAgain rewinds the reader of a second pass for one more.
+func rereadAgain(r io.Reader) (io.Reader, error) {
+	re := rereader(r)
+	if re == nil {
+		return nil, errors.New("cannot re-read for more duplicate candidates")
+	}
+	return re()
+}
+
+// idOnly splits a record and sets rw.id only, for the second pass.
+func (k *checker) idOnly(rec []byte, rw *row) bool {
+	n, _, err := splitFields(rec, k.fields[:], &k.scratch)
+	if err != nil || n != numCols {
+		return false
+	}
+	rw.id = trim(k.fields[k.cols[colID]])
+	return true
+}
+
+// mergeErrors merges two lists ordered by line, keeping the first
+// txpipe.MaxReportedErrors; on the same line a's errors come first.
+func mergeErrors(a, b []*RowError) []*RowError {
+	out := make([]*RowError, 0, min(len(a)+len(b), txpipe.MaxReportedErrors))
+	out = append(out, a...)
+	out = append(out, b...)
+	slices.SortStableFunc(out, func(x, y *RowError) int { return x.Line - y.Line })
+	if len(out) > txpipe.MaxReportedErrors {
+		out = out[:txpipe.MaxReportedErrors]
+	}
+	return out
+}
