@@ -1,0 +1,114 @@
+package telemetry
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"go.opentelemetry.io/contrib/instrumentation/github.com/aws/aws-sdk-go-v2/otelaws"
+	"go.opentelemetry.io/contrib/propagators/aws/xray"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/sdk/resource"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
+)
+
+// TraceOptions say how traces are made and where they go.
+type TraceOptions struct {
+	// ServiceName is the service.name resource attribute.
+	ServiceName string
+	// Attributes are further resource attributes (faas.name, ...).
+	Attributes []attribute.KeyValue
+	// XRay makes trace IDs that X-Ray accepts (its IDGenerator) and
+	// propagates context in the X-Amzn-Trace-Id header, as a Lambda
+	// function must to continue the trace Lambda started. Otherwise the
+	// W3C trace context is propagated.
+	XRay bool
+	// Export turns the OTLP/HTTP exporter on. The exporter reads its
+	// endpoint, headers and protocol details from the standard
+	// OTEL_EXPORTER_OTLP_* variables. When false, tracing is off: the
+	// provider is a no-op and costs nothing.
+	Export bool
+}
+
+// OTLPConfigured reports whether the environment (read with getenv) names
+// an OTLP endpoint for traces, the condition for TraceOptions.Export.
+func OTLPConfigured(getenv func(string) string) bool {
+	return getenv("OTEL_EXPORTER_OTLP_ENDPOINT") != "" || getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") != ""
+}
+
+// Tracing is a tracer provider with its propagator. Pass Provider and
+// Propagator explicitly to what traces; no global is set.
+type Tracing struct {
+	Provider   trace.TracerProvider
+	Propagator propagation.TextMapPropagator
+	sdk        *sdktrace.TracerProvider // nil when tracing is off
+}
+
+// NewTracing returns the tracing opts describe. Creating the exporter does
+// not connect: spans are sent in batches, and on Lambda by ForceFlush at
+// the end of each invocation.
+func NewTracing(ctx context.Context, opts TraceOptions) (*Tracing, error) {
+	var prop propagation.TextMapPropagator = propagation.TraceContext{}
+	if opts.XRay {
+		prop = xray.Propagator{}
+	}
+	if !opts.Export {
+		return &Tracing{Provider: noop.NewTracerProvider(), Propagator: prop}, nil
+	}
+	exp, err := otlptracehttp.New(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("create OTLP trace exporter: %w", err)
+	}
+	attrs := append([]attribute.KeyValue{attribute.String("service.name", opts.ServiceName)}, opts.Attributes...)
+	tpOpts := []sdktrace.TracerProviderOption{
+		sdktrace.WithBatcher(exp),
+		sdktrace.WithResource(resource.NewSchemaless(attrs...)),
+	}
+	if opts.XRay {
+		tpOpts = append(tpOpts, sdktrace.WithIDGenerator(xray.NewIDGenerator()))
+	}
+	tp := sdktrace.NewTracerProvider(tpOpts...)
+	return &Tracing{Provider: tp, Propagator: prop, sdk: tp}, nil
+}
+
+// ForceFlush exports the spans ended so far. A Lambda function calls it
+// before it returns, since the environment may be frozen right after.
+func (t *Tracing) ForceFlush(ctx context.Context) error {
+	if t == nil || t.sdk == nil {
+		return nil
+	}
+	if err := t.sdk.ForceFlush(ctx); err != nil {
+		return fmt.Errorf("flush spans: %w", err)
+	}
+	return nil
+}
+
+// Shutdown flushes and stops the exporter.
+func (t *Tracing) Shutdown(ctx context.Context) error {
+	if t == nil || t.sdk == nil {
+		return nil
+	}
+	if err := t.sdk.Shutdown(ctx); err != nil {
+		return fmt.Errorf("shut tracing down: %w", err)
+	}
+	return nil
+}
+
+// InstrumentAWS adds OpenTelemetry middleware to cfg, so every client made
+// from it records a span per call (service, operation, request ID, table or
+// queue) and passes the trace context on. With tracing off it does nothing.
+func (t *Tracing) InstrumentAWS(cfg *aws.Config) {
+	if t == nil || t.sdk == nil {
+		return
+	}
+	otelaws.AppendMiddlewares(&cfg.APIOptions,
+		otelaws.WithTracerProvider(t.Provider),
+		otelaws.WithTextMapPropagator(t.Propagator),
+		otelaws.WithAttributeBuilder(otelaws.DefaultAttributeBuilder, otelaws.DynamoDBAttributeBuilder,
+			otelaws.S3AttributeBuilder, otelaws.SNSAttributeBuilder, otelaws.SQSAttributeBuilder),
+	)
+}
