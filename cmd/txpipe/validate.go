@@ -196,4 +196,3 @@ func (p *progressBar) clear() {
 		fmt.Fprint(p.w, "\r\033[K")
 	}
 }
-
