@@ -5,7 +5,6 @@ import (
 	"fmt"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"go.opentelemetry.io/contrib/instrumentation/github.com/aws/aws-sdk-go-v2/otelaws"
 	"go.opentelemetry.io/contrib/propagators/aws/xray"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
@@ -99,16 +98,12 @@ func (t *Tracing) Shutdown(ctx context.Context) error {
 }
 
 // InstrumentAWS adds OpenTelemetry middleware to cfg, so every client made
-// from it records a span per call (service, operation, request ID, table or
-// queue) and passes the trace context on. With tracing off it does nothing.
+// from it records a span per call (service, operation, region, request ID,
+// status code) and passes the trace context on. With tracing off it does nothing.
 func (t *Tracing) InstrumentAWS(cfg *aws.Config) {
 	if t == nil || t.sdk == nil {
 		return
 	}
-	otelaws.AppendMiddlewares(&cfg.APIOptions,
-		otelaws.WithTracerProvider(t.Provider),
-		otelaws.WithTextMapPropagator(t.Propagator),
-		otelaws.WithAttributeBuilder(otelaws.DefaultAttributeBuilder, otelaws.DynamoDBAttributeBuilder,
-			otelaws.S3AttributeBuilder, otelaws.SNSAttributeBuilder, otelaws.SQSAttributeBuilder),
-	)
+	mw := awsMiddleware{tracer: t.Provider.Tracer(scopeName), propagator: t.Propagator}
+	cfg.APIOptions = append(cfg.APIOptions, mw.register)
 }
