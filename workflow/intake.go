@@ -1,0 +1,115 @@
+package workflow
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/txpipe/txpipe"
+	"github.com/txpipe/txpipe/csvschema"
+)
+
+// Intake is the first part of the pipeline, run while the upload request
+// waits: validate the file, store it, record its status and start its run.
+// The local server and the validator Lambda both use it.
+type Intake struct {
+	Files    FileStore
+	Statuses StatusStore
+	Runs     Starter
+	Retry    RetryPolicy // for storing the file and starting the run; DefaultRetry if zero
+	Now      Clock       // time.Now if nil
+	Logger   *slog.Logger
+}
+
+func (in *Intake) now() time.Time {
+	if in.Now != nil {
+		return in.Now().UTC()
+	}
+	return time.Now().UTC()
+}
+
+func (in *Intake) retry() RetryPolicy {
+	if in.Retry.MaxAttempts == 0 {
+		return DefaultRetry
+	}
+	return in.Retry
+}
+
+// Submit validates, stores and starts the processing of a spooled upload.
+// It returns the file's status record and created=false when a file with
+// the same bytes (so the same file id) was known already. A rejected file
+// comes back with status REJECTED and its errors; that is not an error.
+func (in *Intake) Submit(ctx context.Context, up Upload) (*txpipe.FileStatus, bool, error) {
+	if up.SHA256 == "" {
+		return nil, false, txpipe.Errorf(txpipe.EINVALID, "upload has no checksum")
+	}
+	fileID := txpipe.FileIDFromSHA256(up.SHA256)
+	known, err := in.Statuses.GetStatus(ctx, fileID)
+	switch {
+	case err == nil:
+		return known, false, nil
+	case txpipe.ErrorCode(err) != txpipe.ENOTFOUND:
+		return nil, false, fmt.Errorf("look up file %s: %w", fileID, err)
+	}
+
+	if _, err := up.File.Seek(0, io.SeekStart); err != nil {
+		return nil, false, fmt.Errorf("rewind upload %s: %w", fileID, err)
+	}
+	rep, err := csvschema.Validate(ctx, up.File)
+	if err != nil {
+		return nil, false, fmt.Errorf("validate file %s: %w", fileID, err)
+	}
+	now := in.now()
+	st := &txpipe.FileStatus{
+		FileID: fileID, Filename: up.Filename, SHA256: up.SHA256, SizeBytes: up.Size,
+		Rows: rep.Rows, Errors: []txpipe.ErrorItem{}, CreatedAt: now, UpdatedAt: now,
+	}
+	if !rep.Valid() {
+		st.Status = txpipe.StatusRejected
+		st.ErrorCount = rep.ErrorCount
+		st.Errors = rep.Items()
+		var got *txpipe.FileStatus
+		var created bool
+		err := in.retry().Do(ctx, func(ctx context.Context) error {
+			var err error
+			got, created, err = in.Statuses.CreateStatus(ctx, st)
+			return err
+		}, nil)
+		if err != nil {
+			return nil, false, fmt.Errorf("record rejected file %s: %w", fileID, err)
+		}
+		return got, created, nil
+	}
+
+	err = in.retry().Do(ctx, func(ctx context.Context) error {
+		if _, err := up.File.Seek(0, io.SeekStart); err != nil {
+			return fmt.Errorf("rewind upload: %w", err)
+		}
+		return in.Files.PutFile(ctx, up.SHA256, up.File)
+	}, nil)
+	if err != nil {
+		return nil, false, fmt.Errorf("store file %s: %w", fileID, err)
+	}
+
+	// The run is started before the status record is written: a crash in
+	// between leaves a run that creates the record itself (see Transform),
+	// never a VALIDATED record that nothing will process.
+	st.Status = txpipe.StatusValidated
+	state := RunState{FileID: fileID, FileKey: up.SHA256, Filename: up.Filename, Rows: rep.Rows}
+	if err := in.retry().Do(ctx, func(ctx context.Context) error { return in.Runs.StartRun(ctx, state) }, nil); err != nil {
+		return nil, false, fmt.Errorf("start run of file %s: %w", fileID, err)
+	}
+	err = in.retry().Do(ctx, func(ctx context.Context) error {
+		_, _, err := in.Statuses.CreateStatus(ctx, st)
+		return err
+	}, nil)
+	if err != nil {
+		return nil, false, fmt.Errorf("record file %s: %w", fileID, err)
+	}
+	if in.Logger != nil {
+		in.Logger.InfoContext(ctx, "file accepted", "file_id", fileID, "filename", up.Filename, "rows", rep.Rows, "size_bytes", up.Size)
+	}
+	return st, true, nil
+}

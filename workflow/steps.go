@@ -1,0 +1,286 @@
+package workflow
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/txpipe/txpipe"
+	"github.com/txpipe/txpipe/csvschema"
+)
+
+// Steps runs the pipeline's steps. The local engine calls Run for each
+// step of a job; on AWS the transformer and notifier Lambda functions call
+// it with the event Step Functions sends them.
+type Steps struct {
+	Files        FileStore
+	Transactions TransactionWriter
+	Statuses     StatusStore
+	Notifier     Notifier
+	DeadLetters  DeadLetterQueue
+	Now          Clock // time.Now if nil
+	Logger       *slog.Logger
+	// BatchSize is the number of rows per PutTransactions call; MaxBatch if 0.
+	BatchSize int
+}
+
+func (s *Steps) now() time.Time {
+	if s.Now != nil {
+		return s.Now().UTC()
+	}
+	return time.Now().UTC()
+}
+
+func (s *Steps) logger() *slog.Logger {
+	if s.Logger != nil {
+		return s.Logger
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+// Run runs the step named in.Step with the run's state and returns the
+// state for the next step.
+func (s *Steps) Run(ctx context.Context, in StepInput) (RunState, error) {
+	switch in.Step {
+	case StepTransform:
+		return s.Transform(ctx, in.State)
+	case StepNotify:
+		return s.Notify(ctx, in.State)
+	case StepMarkFailed:
+		return s.MarkFailed(ctx, in.State)
+	case StepSendToDLQ:
+		if err := s.DeadLetters.SendDeadLetter(ctx, in.State); err != nil {
+			return in.State, fmt.Errorf("send file %s to the dead-letter queue: %w", in.State.FileID, err)
+		}
+		return in.State, nil
+	}
+	return in.State, txpipe.Errorf(txpipe.EINVALID, "unknown step %q", in.Step)
+}
+
+// ensureStatus returns the file's status record, creating a VALIDATED one
+// from the run's state if the intake crashed before writing it.
+func (s *Steps) ensureStatus(ctx context.Context, st RunState) (*txpipe.FileStatus, error) {
+	now := s.now()
+	rec, _, err := s.Statuses.CreateStatus(ctx, &txpipe.FileStatus{
+		FileID: st.FileID, Status: txpipe.StatusValidated, Filename: st.Filename, SHA256: st.FileKey,
+		Rows: st.Rows, Errors: []txpipe.ErrorItem{}, CreatedAt: now, UpdatedAt: now,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("status of file %s: %w", st.FileID, err)
+	}
+	return rec, nil
+}
+
+// Transform streams the stored file through the decoder and writes its
+// rows in batches. Writes are idempotent per file, so a retried or resumed
+// run writes every row once and ends with the same counts.
+func (s *Steps) Transform(ctx context.Context, st RunState) (RunState, error) {
+	rec, err := s.ensureStatus(ctx, st)
+	if err != nil {
+		return st, err
+	}
+	if rec.Status == txpipe.StatusCompleted {
+		// A duplicate delivery of a finished run: nothing to do.
+		c := rec.Counts()
+		st.Counts = &c
+		return st, nil
+	}
+	rec.Status = txpipe.StatusProcessing
+	rec.Attempts++
+	rec.Failure = ""
+	rec.UpdatedAt = s.now()
+	if err := s.Statuses.UpdateStatus(ctx, rec, txpipe.StatusValidated, txpipe.StatusProcessing, txpipe.StatusFailed); err != nil {
+		return st, fmt.Errorf("mark file %s processing: %w", st.FileID, err)
+	}
+
+	start := time.Now()
+	counts, rows, err := s.writeRows(ctx, st)
+	if err != nil {
+		return st, err
+	}
+	if rows != st.Rows {
+		return st, txpipe.Errorf(txpipe.EINVALID, "file %s has %d rows, %d were validated", st.FileID, rows, st.Rows)
+	}
+	rec.Rows = rows
+	rec.SetCounts(counts)
+	rec.UpdatedAt = s.now()
+	if err := s.Statuses.UpdateStatus(ctx, rec, txpipe.StatusProcessing); err != nil {
+		return st, fmt.Errorf("record counts of file %s: %w", st.FileID, err)
+	}
+	s.logger().InfoContext(ctx, "rows written", "file_id", st.FileID, "rows", rows,
+		"inserted", counts.Inserted, "updated", counts.Updated, "unchanged", counts.Unchanged,
+		"seconds", time.Since(start).Seconds())
+	st.Counts = &counts
+	return st, nil
+}
+
+// writeRows decodes the file in one goroutine and writes batches in
+// another, so parsing and storage overlap. Two batches are in flight at
+// most, which bounds memory.
+func (s *Steps) writeRows(ctx context.Context, st RunState) (txpipe.Counts, int64, error) {
+	f, err := s.Files.OpenFile(ctx, st.FileKey)
+	if err != nil {
+		return txpipe.Counts{}, 0, fmt.Errorf("open file %s: %w", st.FileID, err)
+	}
+	defer f.Close()
+
+	size := s.BatchSize
+	if size <= 0 || size > MaxBatch {
+		size = MaxBatch
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	full := make(chan []txpipe.Transaction, 1)
+	free := make(chan []txpipe.Transaction, 2)
+	free <- make([]txpipe.Transaction, 0, size)
+	free <- make([]txpipe.Transaction, 0, size)
+
+	var rows int64
+	decodeErr := make(chan error, 1)
+	go func() {
+		defer close(full)
+		decodeErr <- decodeBatches(ctx, f, st.FileID, size, free, full, &rows)
+	}()
+
+	var counts txpipe.Counts
+	var writeErr error
+	for batch := range full {
+		if writeErr == nil {
+			var c txpipe.Counts
+			c, writeErr = s.Transactions.PutTransactions(ctx, batch)
+			if writeErr != nil {
+				writeErr = fmt.Errorf("write %d rows of file %s: %w", len(batch), st.FileID, writeErr)
+				cancel()
+			}
+			counts = counts.Add(c)
+		}
+		select {
+		case free <- batch[:0]:
+		default:
+		}
+	}
+	if err := <-decodeErr; err != nil && writeErr == nil {
+		return counts, rows, err
+	}
+	return counts, rows, writeErr
+}
+
+func decodeBatches(ctx context.Context, r io.Reader, fileID string, size int, free <-chan []txpipe.Transaction, full chan<- []txpipe.Transaction, rows *int64) error {
+	dec := csvschema.NewDecoder(r)
+	var batch []txpipe.Transaction
+	for {
+		if batch == nil {
+			select {
+			case batch = <-free:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+		var tx txpipe.Transaction
+		err := dec.Decode(&tx)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			// The file was validated before it was stored: a bad row now
+			// means the stored file is not the one validated.
+			return txpipe.Errorf(txpipe.EINVALID, "decode file %s: %w", fileID, err)
+		}
+		tx.FileID = fileID
+		batch = append(batch, tx)
+		*rows++
+		if len(batch) == size {
+			select {
+			case full <- batch:
+				batch = nil
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+	}
+	if len(batch) > 0 {
+		select {
+		case full <- batch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
+}
+
+// Notify tells subscribers the run completed, then sets the final status.
+// Publishing first means a crash between the two repeats the notification
+// rather than losing it.
+func (s *Steps) Notify(ctx context.Context, st RunState) (RunState, error) {
+	rec, err := s.Statuses.GetStatus(ctx, st.FileID)
+	if err != nil {
+		return st, fmt.Errorf("status of file %s: %w", st.FileID, err)
+	}
+	if st.Counts != nil {
+		rec.SetCounts(*st.Counts)
+	}
+	now := s.now()
+	rec.Status = txpipe.StatusCompleted
+	rec.Failure = ""
+	rec.UpdatedAt = now
+	if err := s.Notifier.Notify(ctx, txpipe.NotificationFor(rec, now)); err != nil {
+		return st, fmt.Errorf("notify completion of file %s: %w", st.FileID, err)
+	}
+	if err := s.Statuses.UpdateStatus(ctx, rec, txpipe.StatusProcessing, txpipe.StatusCompleted); err != nil {
+		return st, fmt.Errorf("mark file %s completed: %w", st.FileID, err)
+	}
+	return st, nil
+}
+
+// MarkFailed marks the file FAILED with the reason of the failed step and
+// notifies the failure. A notification that cannot be sent is logged, not
+// returned, so the run still reaches the dead-letter queue.
+func (s *Steps) MarkFailed(ctx context.Context, st RunState) (RunState, error) {
+	rec, err := s.ensureStatus(ctx, st)
+	if err != nil {
+		return st, err
+	}
+	now := s.now()
+	rec.Failure = FailureReason(st.Error)
+	if rec.Status != txpipe.StatusCompleted {
+		rec.Status = txpipe.StatusFailed
+		rec.UpdatedAt = now
+		err := s.Statuses.UpdateStatus(ctx, rec, txpipe.StatusValidated, txpipe.StatusProcessing, txpipe.StatusFailed)
+		if err != nil && txpipe.ErrorCode(err) != txpipe.ECONFLICT {
+			return st, fmt.Errorf("mark file %s failed: %w", st.FileID, err)
+		}
+	}
+	n := txpipe.NotificationFor(rec, now)
+	n.Status, n.Failure = txpipe.StatusFailed, FailureReason(st.Error)
+	if err := s.Notifier.Notify(ctx, n); err != nil {
+		s.logger().ErrorContext(ctx, "failure notification not sent", "file_id", st.FileID, "err", err)
+	}
+	return st, nil
+}
+
+// FailureReason is the text of a failed step's error for the status
+// record. A Lambda error's Cause is a JSON document; its errorMessage is
+// taken from it.
+func FailureReason(e *StepError) string {
+	if e == nil {
+		return "failed"
+	}
+	cause := e.Cause
+	var lambdaErr struct {
+		ErrorMessage string `json:"errorMessage"`
+	}
+	if json.Unmarshal([]byte(cause), &lambdaErr) == nil && lambdaErr.ErrorMessage != "" {
+		cause = lambdaErr.ErrorMessage
+	}
+	switch {
+	case cause == "":
+		return e.Error
+	case e.Error == "":
+		return cause
+	}
+	return e.Error + ": " + cause
+}
