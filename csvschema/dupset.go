@@ -33,9 +33,9 @@ type hashSet struct {
 }
 
 func newHashSet(seed maphash.Seed, exact bool) *hashSet {
-	s := &hashSet{seed: seed, exact: exact, slots: make([]uint64, 1<<16)}
+	s := &hashSet{seed: seed, exact: exact, slots: make([]uint64, 1<<10)}
 	if exact {
-		s.offs = make([]uint64, 1<<16)
+		s.offs = make([]uint64, 1<<10)
 	}
 	return s
 }

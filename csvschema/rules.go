@@ -111,7 +111,7 @@ func (k *checker) check(rec []byte, line int, r *row, report func(*RowError)) bo
 	cur := trim(k.fields[k.cols[colCurrency]])
 	c, curOK := iso4217.LookupBytes(cur)
 	if !curOK {
-		fail(colCurrency, cur, ErrBadCurrency)
+		fail(colCurrency, cur, orEmpty(cur, ErrBadCurrency))
 	}
 	r.currency = c
 
@@ -136,9 +136,17 @@ func (k *checker) check(rec []byte, line int, r *row, report func(*RowError)) bo
 	st := trim(k.fields[k.cols[colStatus]])
 	r.status = parseStatus(st)
 	if r.status == "" {
-		fail(colStatus, st, ErrBadStatus)
+		fail(colStatus, st, orEmpty(st, ErrBadStatus))
 	}
 	return ok
+}
+
+// orEmpty returns ErrEmpty for an empty value, else err.
+func orEmpty(v []byte, err error) error {
+	if len(v) == 0 {
+		return ErrEmpty
+	}
+	return err
 }
 
 // checkName checks a free-text value: id or merchant.

@@ -1,0 +1,149 @@
+package csvschema_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/csv"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/txpipe/txpipe"
+	"github.com/txpipe/txpipe/csvschema"
+	"github.com/txpipe/txpipe/internal/txgen"
+)
+
+// onlyReader hides io.Seeker and io.ReaderAt, so Validate keeps the ids.
+type onlyReader struct{ io.Reader }
+
+// FuzzValidate checks, on any input: no panic; every error has a line and a
+// reason, and the kept errors are ordered and bounded; the exact in-memory
+// duplicate check agrees with the two-pass one; a valid file decodes into
+// its rows, and once written back normalised it validates and decodes to
+// the same transactions.
+func FuzzValidate(f *testing.F) {
+	seeds, _ := filepath.Glob("testdata/*.csv")
+	for _, p := range seeds {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	var gen bytes.Buffer
+	if err := txgen.Write(&gen, txgen.Options{Rows: 30, Seed: 3, BadShare: 0.3}); err != nil {
+		f.Fatal(err)
+	}
+	f.Add(gen.Bytes())
+	f.Add([]byte("transaction_id,amount,currency,timestamp,merchant,status\nt1,1.5,USD,2024-01-01T00:00:00Z,m,completed\n"))
+	f.Add([]byte("\xEF\xBB\xBFTRANSACTION_ID , status,merchant,timestamp,currency,amount\r\n\"a\"\"b\",pending,\"x,\ny\",2024-02-29T23:59:59.5-01:00,jpy,7\r\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		ctx := context.Background()
+		rep, err := csvschema.Validate(ctx, bytes.NewReader(data))
+		if err != nil {
+			t.Fatalf("Validate: %v", err)
+		}
+		checkReport(t, rep)
+		rep2, err := csvschema.Validate(ctx, onlyReader{bytes.NewReader(data)})
+		if err != nil {
+			t.Fatalf("Validate without seeking: %v", err)
+		}
+		if rep2.ErrorCount != rep.ErrorCount || rep2.Rows != rep.Rows || len(rep2.Errors) != len(rep.Errors) {
+			t.Fatalf("one pass: rows %d errors %d; two passes: rows %d errors %d", rep2.Rows, rep2.ErrorCount, rep.Rows, rep.ErrorCount)
+		}
+		for i := range rep.Errors {
+			a, b := rep.Errors[i], rep2.Errors[i]
+			if a.Line != b.Line || a.Column != b.Column || !errors.Is(b.Err, unwrapAll(a.Err)) {
+				t.Fatalf("error %d: two passes %v, one pass %v", i, a, b)
+			}
+		}
+		if !rep.Valid() {
+			return
+		}
+		txs := decodeAll(t, data)
+		if int64(len(txs)) != rep.Rows {
+			t.Fatalf("decoded %d rows, report has %d", len(txs), rep.Rows)
+		}
+		norm := writeNormalised(t, txs)
+		rep3, err := csvschema.Validate(ctx, bytes.NewReader(norm))
+		if err != nil || !rep3.Valid() || rep3.Rows != rep.Rows {
+			t.Fatalf("normalised file: err %v, report %+v\n%s", err, rep3, norm)
+		}
+		txs2 := decodeAll(t, norm)
+		for i := range txs {
+			if txs[i] != txs2[i] {
+				t.Fatalf("row %d: %+v, normalised %+v", i, txs[i], txs2[i])
+			}
+		}
+	})
+}
+
+// unwrapAll returns the innermost error of a chain (the sentinel).
+func unwrapAll(err error) error {
+	for {
+		u := errors.Unwrap(err)
+		if u == nil {
+			return err
+		}
+		err = u
+	}
+}
+
+func checkReport(t *testing.T, rep *csvschema.Report) {
+	t.Helper()
+	if rep.ErrorCount < int64(len(rep.Errors)) || len(rep.Errors) > txpipe.MaxReportedErrors {
+		t.Fatalf("ErrorCount %d, %d kept", rep.ErrorCount, len(rep.Errors))
+	}
+	if rep.ErrorCount > int64(len(rep.Errors)) && len(rep.Errors) != txpipe.MaxReportedErrors {
+		t.Fatalf("ErrorCount %d but only %d kept", rep.ErrorCount, len(rep.Errors))
+	}
+	for i, e := range rep.Errors {
+		if e.Line < 1 || e.Err == nil || e.Err.Error() == "" {
+			t.Fatalf("error without line or reason: %#v", e)
+		}
+		if i > 0 && e.Line < rep.Errors[i-1].Line {
+			t.Fatalf("errors not ordered by line: %d after %d", e.Line, rep.Errors[i-1].Line)
+		}
+		it := e.Item()
+		if it.Message == "" || it.Line != e.Line {
+			t.Fatalf("bad item %+v", it)
+		}
+	}
+}
+
+func decodeAll(t *testing.T, data []byte) []txpipe.Transaction {
+	t.Helper()
+	d := csvschema.NewDecoder(bytes.NewReader(data))
+	var txs []txpipe.Transaction
+	for {
+		var tx txpipe.Transaction
+		err := d.Decode(&tx)
+		if err == io.EOF {
+			return txs
+		}
+		if err != nil {
+			t.Fatalf("Decode after %d rows of a valid file: %v", len(txs), err)
+		}
+		txs = append(txs, tx)
+	}
+}
+
+// writeNormalised writes transactions as a CSV file of normalised values.
+func writeNormalised(t *testing.T, txs []txpipe.Transaction) []byte {
+	t.Helper()
+	var b bytes.Buffer
+	w := csv.NewWriter(&b)
+	w.Write([]string{"transaction_id", "amount", "currency", "timestamp", "merchant", "status"})
+	for _, tx := range txs {
+		w.Write([]string{tx.ID, tx.Amount, tx.Currency, tx.Timestamp.Format(time.RFC3339Nano), tx.Merchant, tx.Status})
+	}
+	w.Flush()
+	if err := w.Error(); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
+}
+
