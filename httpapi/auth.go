@@ -1,0 +1,139 @@
+package httpapi
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"math"
+	"net/http"
+	"strconv"
+	"time"
+
+	"golang.org/x/time/rate"
+
+	"github.com/txpipe/txpipe"
+)
+
+// APIKeyPrefix starts every key NewAPIKey makes, so a leaked key is easy
+// to recognise.
+const APIKeyPrefix = "txp_"
+
+// NewAPIKey returns a new random API key and its hash, the hex SHA-256 of
+// the secret, which is all a KeyStore keeps.
+func NewAPIKey() (secret, hash string, err error) {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return "", "", fmt.Errorf("read random key: %w", err)
+	}
+	secret = APIKeyPrefix + hex.EncodeToString(b)
+	return secret, HashKey(secret), nil
+}
+
+// HashKey returns the hex SHA-256 of an API key's secret.
+func HashKey(secret string) string {
+	sum := sha256.Sum256([]byte(secret))
+	return hex.EncodeToString(sum[:])
+}
+
+// auth checks the API key of a request and applies the key's rate limit
+// and daily quota before next runs. Without a KeyStore it is next.
+func (s *Server) auth(next http.Handler) http.Handler {
+	if s.cfg.Keys == nil {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx := r.Context()
+		secret := r.Header.Get(APIKeyHeader)
+		if secret == "" {
+			s.writeError(w, r, txpipe.Errorf(txpipe.EUNAUTHORIZED, "missing API key: send it in the %s header", APIKeyHeader))
+			return
+		}
+		key, err := s.cfg.Keys.LookupKey(ctx, HashKey(secret))
+		switch {
+		case txpipe.ErrorCode(err) == txpipe.ENOTFOUND:
+			s.writeError(w, r, txpipe.Errorf(txpipe.EFORBIDDEN, "unknown API key"))
+			return
+		case err != nil:
+			s.writeError(w, r, fmt.Errorf("look up API key: %w", err))
+			return
+		}
+		infoOf(ctx).key = key.Name
+
+		now := s.cfg.Now()
+		if wait := s.limiter.reserve(key, now); wait > 0 {
+			w.Header().Set("Retry-After", retryAfter(wait))
+			s.writeError(w, r, txpipe.Errorf(txpipe.ERATELIMIT, "rate limit of %g requests a second exceeded", ratePerSecond(key)))
+			return
+		}
+		day := now.UTC()
+		n, err := s.cfg.Keys.CountRequest(ctx, key.ID, day.Format(time.DateOnly))
+		if err != nil {
+			s.writeError(w, r, fmt.Errorf("count request of key %s: %w", key.ID, err))
+			return
+		}
+		if quota := quotaPerDay(key); n > quota {
+			midnight := time.Date(day.Year(), day.Month(), day.Day()+1, 0, 0, 0, 0, time.UTC)
+			w.Header().Set("Retry-After", retryAfter(midnight.Sub(day)))
+			s.writeError(w, r, txpipe.Errorf(txpipe.ERATELIMIT, "daily quota of %d requests exceeded", quota))
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// retryAfter formats a wait as whole seconds, rounded up, at least 1.
+func retryAfter(d time.Duration) string {
+	return strconv.FormatInt(max(1, int64(math.Ceil(d.Seconds()))), 10)
+}
+
+func ratePerSecond(k txpipe.APIKey) float64 {
+	if k.RatePerSecond > 0 {
+		return k.RatePerSecond
+	}
+	return DefaultRatePerSecond
+}
+
+func burst(k txpipe.APIKey) int {
+	if k.Burst > 0 {
+		return k.Burst
+	}
+	return DefaultBurst
+}
+
+func quotaPerDay(k txpipe.APIKey) int64 {
+	if k.QuotaPerDay > 0 {
+		return k.QuotaPerDay
+	}
+	return DefaultQuotaPerDay
+}
+
+// keyLimiter is the token bucket of one key, with the settings it was made
+// with so a changed key gets a new bucket.
+type keyLimiter struct {
+	lim   *rate.Limiter
+	rate  float64
+	burst int
+}
+
+// reserve takes a token of k's bucket at now, and returns 0 if there was
+// one, or else how long until there is one (taking nothing).
+func (l *limiters) reserve(k txpipe.APIKey, now time.Time) time.Duration {
+	r, b := ratePerSecond(k), burst(k)
+	l.mu.Lock()
+	kl := l.m[k.ID]
+	if kl == nil || kl.rate != r || kl.burst != b {
+		kl = &keyLimiter{lim: rate.NewLimiter(rate.Limit(r), b), rate: r, burst: b}
+		l.m[k.ID] = kl
+	}
+	l.mu.Unlock()
+	res := kl.lim.ReserveN(now, 1)
+	if !res.OK() {
+		return time.Second
+	}
+	wait := res.DelayFrom(now)
+	if wait > 0 {
+		res.CancelAt(now)
+	}
+	return wait
+}

@@ -1,0 +1,406 @@
+// Package httpapi is txpipe's HTTP API as an http.Handler: uploads, status
+// records, the transactions query, health and metrics, with API-key checks,
+// per-key rate limits and daily quotas. The local server serves it directly;
+// on AWS the validator Lambda serves it behind API Gateway (which then checks
+// the keys itself). The package also holds the Go client of the API.
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"os"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
+
+	"github.com/txpipe/txpipe"
+	"github.com/txpipe/txpipe/metrics"
+	"github.com/txpipe/txpipe/workflow"
+)
+
+// Uploader takes in an uploaded file (implemented by *workflow.Intake).
+type Uploader interface {
+	// Submit validates, stores and starts the processing of a spooled
+	// upload. It returns the file's status record and created=false when a
+	// file with the same bytes (same file id) was known already. A rejected
+	// file comes back with Status txpipe.StatusRejected and its
+	// ErrorCount/Errors; that is not an error.
+	Submit(ctx context.Context, up workflow.Upload) (st *txpipe.FileStatus, created bool, err error)
+}
+
+// StatusGetter reads status records.
+type StatusGetter interface {
+	// GetStatus returns the record, or an ENOTFOUND error.
+	GetStatus(ctx context.Context, fileID string) (*txpipe.FileStatus, error)
+}
+
+// TransactionLister serves the transactions query.
+type TransactionLister interface {
+	// ListTransactions returns the transactions with q.From <= timestamp <
+	// q.To, oldest first, at most q.Limit, continuing after q.Cursor. A bad
+	// cursor is an EINVALID error.
+	ListTransactions(ctx context.Context, q txpipe.TxQuery) (txpipe.TxPage, error)
+}
+
+// KeyStore holds the API keys and counts their daily usage.
+type KeyStore interface {
+	// LookupKey returns the key whose secret has the hex SHA-256 hash, or an
+	// ENOTFOUND error.
+	LookupKey(ctx context.Context, hash string) (txpipe.APIKey, error)
+	// CountRequest durably counts one request of the key for the UTC day
+	// ("2006-01-02") and returns the day's count including it.
+	CountRequest(ctx context.Context, keyID, day string) (int64, error)
+}
+
+// Defaults of Config and of keys that leave their limits at zero.
+const (
+	DefaultMaxBodyBytes  = 100 << 20
+	DefaultQuotaPerDay   = 1000
+	DefaultRatePerSecond = 10
+	DefaultBurst         = 20
+)
+
+// APIKeyHeader is the header that carries the API key.
+const APIKeyHeader = "x-api-key"
+
+// Config configures the API handler.
+type Config struct {
+	Uploader     Uploader
+	Statuses     StatusGetter
+	Transactions TransactionLister
+	// Keys checks the x-api-key header and enforces each key's rate and
+	// quota. Nil turns the checks off (on AWS, API Gateway makes them).
+	Keys KeyStore
+	// MaxBodyBytes limits an upload's body; DefaultMaxBodyBytes if zero.
+	MaxBodyBytes int64
+	// SpoolDir holds uploads while they are taken in; os.TempDir() if empty.
+	SpoolDir string
+	// BaseURL prefixes the status_url of an accepted upload (for example
+	// an API Gateway stage URL). If empty it is built from the request's
+	// scheme and host.
+	BaseURL string
+	// Logger receives one record per request; slog.Default() if nil.
+	Logger *slog.Logger
+	// Metrics, if set, counts uploads and request latencies.
+	Metrics *metrics.Metrics
+	// Registry is served at /metrics in the Prometheus text format. If nil,
+	// the registry Metrics was created with is (see metrics.Handler).
+	Registry prometheus.Gatherer
+	// TracerProvider makes one span per request; none if nil.
+	TracerProvider trace.TracerProvider
+	// Now is the clock of the rate limits and quotas; time.Now if nil.
+	Now func() time.Time
+}
+
+// Server is the API handler. Create it with NewHandler.
+type Server struct {
+	cfg     Config
+	log     *slog.Logger
+	tracer  trace.Tracer
+	prop    propagation.TextMapPropagator
+	mux     *http.ServeMux
+	limiter *limiters
+}
+
+// NewHandler returns the API as an http.Handler.
+func NewHandler(cfg Config) *Server {
+	if cfg.MaxBodyBytes <= 0 {
+		cfg.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if cfg.SpoolDir == "" {
+		cfg.SpoolDir = os.TempDir()
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	tp := cfg.TracerProvider
+	if tp == nil {
+		tp = noop.NewTracerProvider()
+	}
+	s := &Server{
+		cfg:     cfg,
+		log:     cfg.Logger,
+		tracer:  tp.Tracer("github.com/txpipe/txpipe/httpapi"),
+		prop:    propagation.TraceContext{},
+		mux:     http.NewServeMux(),
+		limiter: &limiters{m: map[string]*keyLimiter{}},
+	}
+	s.mux.Handle("POST /upload", s.auth(http.HandlerFunc(s.handleUpload)))
+	s.mux.Handle("GET /status/{file_id}", s.auth(http.HandlerFunc(s.handleStatus)))
+	s.mux.Handle("GET /transactions", s.auth(http.HandlerFunc(s.handleTransactions)))
+	s.mux.HandleFunc("GET /healthz", s.handleHealthz)
+	if cfg.Registry != nil {
+		s.mux.Handle("GET /metrics", promhttp.HandlerFor(cfg.Registry, promhttp.HandlerOpts{}))
+	} else {
+		s.mux.Handle("GET /metrics", cfg.Metrics.Handler())
+	}
+	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		s.writeError(w, r, txpipe.Errorf(txpipe.ENOTFOUND, "no such path: %s %s", r.Method, r.URL.Path))
+	})
+	return s
+}
+
+// reqInfo is what the handlers tell the request log about a request.
+type reqInfo struct {
+	key string // the API key's name
+	err error  // an internal error behind a 5xx answer
+}
+
+type reqInfoKey struct{}
+
+func infoOf(ctx context.Context) *reqInfo {
+	if ri, ok := ctx.Value(reqInfoKey{}).(*reqInfo); ok {
+		return ri
+	}
+	return &reqInfo{}
+}
+
+// ServeHTTP serves the API, with a span, a log record and a latency
+// observation per request.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	ri := &reqInfo{}
+	ctx := s.prop.Extract(r.Context(), propagation.HeaderCarrier(r.Header))
+	ctx, span := s.tracer.Start(ctx, r.Method, trace.WithSpanKind(trace.SpanKindServer),
+		trace.WithAttributes(attribute.String("http.request.method", r.Method), attribute.String("url.path", r.URL.Path)))
+	defer span.End()
+	ctx = context.WithValue(ctx, reqInfoKey{}, ri)
+	r = r.WithContext(ctx)
+	rec := &statusRecorder{ResponseWriter: w, code: http.StatusOK}
+
+	s.mux.ServeHTTP(rec, r)
+
+	route := r.Pattern
+	if route == "" || route == "/" {
+		route = "unmatched"
+	}
+	d := time.Since(start)
+	span.SetName(route)
+	span.SetAttributes(attribute.String("http.route", route), attribute.Int("http.response.status_code", rec.code))
+	if rec.code >= 500 {
+		span.SetStatus(codes.Error, http.StatusText(rec.code))
+		if ri.err != nil {
+			span.RecordError(ri.err)
+		}
+	}
+	s.cfg.Metrics.HTTPRequest(route, rec.code, d)
+	attrs := []any{
+		"method", r.Method, "path", r.URL.Path, "route", route, "status", rec.code,
+		"duration_ms", float64(d.Microseconds()) / 1000, "bytes_in", r.ContentLength, "bytes_out", rec.written,
+	}
+	if ri.key != "" {
+		attrs = append(attrs, "key", ri.key)
+	}
+	level := slog.LevelInfo
+	if ri.err != nil {
+		attrs = append(attrs, "err", ri.err.Error())
+		level = slog.LevelError
+	}
+	s.log.Log(ctx, level, "http request", attrs...)
+}
+
+// statusRecorder remembers the status code and size of a response.
+type statusRecorder struct {
+	http.ResponseWriter
+	code        int
+	written     int64
+	wroteHeader bool
+}
+
+func (w *statusRecorder) WriteHeader(code int) {
+	if !w.wroteHeader {
+		w.code, w.wroteHeader = code, true
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusRecorder) Write(b []byte) (int, error) {
+	w.wroteHeader = true
+	n, err := w.ResponseWriter.Write(b)
+	w.written += int64(n)
+	return n, err
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer.
+func (w *statusRecorder) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// statusOf maps txpipe error codes to HTTP statuses: the one table.
+func statusOf(code string) int {
+	switch code {
+	case txpipe.EINVALID, txpipe.EUNSUPPORTED:
+		return http.StatusBadRequest
+	case txpipe.EUNAUTHORIZED:
+		return http.StatusUnauthorized
+	case txpipe.EFORBIDDEN:
+		return http.StatusForbidden
+	case txpipe.ENOTFOUND:
+		return http.StatusNotFound
+	case txpipe.ECONFLICT:
+		return http.StatusConflict
+	case txpipe.ETOOLARGE:
+		return http.StatusRequestEntityTooLarge
+	case txpipe.EREJECTED:
+		return http.StatusUnprocessableEntity
+	case txpipe.ERATELIMIT:
+		return http.StatusTooManyRequests
+	case txpipe.ETRANSIENT:
+		return http.StatusServiceUnavailable
+	}
+	return http.StatusInternalServerError
+}
+
+// codeOf is the reverse of statusOf, for answers whose body names no code.
+func codeOf(status int) string {
+	switch status {
+	case http.StatusBadRequest, http.StatusMethodNotAllowed:
+		return txpipe.EINVALID
+	case http.StatusUnsupportedMediaType:
+		return txpipe.EUNSUPPORTED
+	case http.StatusUnauthorized:
+		return txpipe.EUNAUTHORIZED
+	case http.StatusForbidden:
+		return txpipe.EFORBIDDEN
+	case http.StatusNotFound:
+		return txpipe.ENOTFOUND
+	case http.StatusConflict:
+		return txpipe.ECONFLICT
+	case http.StatusRequestEntityTooLarge:
+		return txpipe.ETOOLARGE
+	case http.StatusUnprocessableEntity:
+		return txpipe.EREJECTED
+	case http.StatusTooManyRequests:
+		return txpipe.ERATELIMIT
+	case http.StatusServiceUnavailable, http.StatusBadGateway, http.StatusGatewayTimeout:
+		return txpipe.ETRANSIENT
+	}
+	return txpipe.EINTERNAL
+}
+
+// ErrorBody is the JSON of an error answer.
+type ErrorBody struct {
+	Error ErrorDetail `json:"error"`
+}
+
+// ErrorDetail is the error object of an error answer.
+type ErrorDetail struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// writeError answers with err's status and JSON. The causes of server
+// errors go to the log, not to the client.
+func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	code := txpipe.ErrorCode(err)
+	status := statusOf(code)
+	msg := txpipe.ErrorMessage(err)
+	if status >= 500 {
+		infoOf(r.Context()).err = err
+		msg = "internal error"
+		if status == http.StatusServiceUnavailable {
+			msg = "service temporarily unavailable, try again"
+		}
+	}
+	writeJSON(w, status, ErrorBody{Error: ErrorDetail{Code: code, Message: msg}})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(v) // the client went away; nothing to do
+}
+
+func (s *Server) handleHealthz(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("file_id")
+	st, err := s.cfg.Statuses.GetStatus(r.Context(), id)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, statusJSON(st))
+}
+
+// statusJSON returns st with Errors never null.
+func statusJSON(st *txpipe.FileStatus) *txpipe.FileStatus {
+	if st.Errors == nil {
+		c := *st
+		c.Errors = []txpipe.ErrorItem{}
+		return &c
+	}
+	return st
+}
+
+func (s *Server) handleTransactions(w http.ResponseWriter, r *http.Request) {
+	q, err := parseTxQuery(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	page, err := s.cfg.Transactions.ListTransactions(r.Context(), q)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if page.Items == nil {
+		page.Items = []txpipe.Transaction{}
+	}
+	writeJSON(w, http.StatusOK, page)
+}
+
+func parseTxQuery(r *http.Request) (txpipe.TxQuery, error) {
+	v := r.URL.Query()
+	var q txpipe.TxQuery
+	var err error
+	if q.From, err = parseTime(v.Get("from"), "from"); err != nil {
+		return q, err
+	}
+	if q.To, err = parseTime(v.Get("to"), "to"); err != nil {
+		return q, err
+	}
+	q.Limit = txpipe.DefaultTxLimit
+	if l := v.Get("limit"); l != "" {
+		n, err := strconv.Atoi(l)
+		if err != nil || n < 1 || n > txpipe.MaxTxLimit {
+			return q, txpipe.Errorf(txpipe.EINVALID, "limit must be an integer from 1 to %d, got %q", txpipe.MaxTxLimit, l)
+		}
+		q.Limit = n
+	}
+	q.Cursor = v.Get("cursor")
+	return q, nil
+}
+
+func parseTime(s, name string) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, txpipe.Errorf(txpipe.EINVALID, "query parameter %s is required (an RFC 3339 time)", name)
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return time.Time{}, txpipe.Errorf(txpipe.EINVALID, "query parameter %s is not an RFC 3339 time: %q", name, s)
+	}
+	return t.UTC(), nil
+}
+
+// limiters holds the token bucket of each key, by key id.
+type limiters struct {
+	mu sync.Mutex
+	m  map[string]*keyLimiter
+}

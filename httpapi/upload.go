@@ -1,0 +1,228 @@
+package httpapi
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"os"
+	"path"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/txpipe/txpipe"
+	"github.com/txpipe/txpipe/metrics"
+	"github.com/txpipe/txpipe/workflow"
+)
+
+// DefaultFilename names an upload that brings no file name.
+const DefaultFilename = "upload.csv"
+
+// Accepted is the answer to the upload of a new, valid file (202).
+type Accepted struct {
+	FileID    string `json:"file_id"`
+	Status    string `json:"status"`
+	Rows      int64  `json:"rows"`
+	StatusURL string `json:"status_url"`
+}
+
+// Rejection is the answer to the upload of an invalid file (422).
+type Rejection struct {
+	Error      ErrorDetail        `json:"error"`
+	FileID     string             `json:"file_id"`
+	Status     string             `json:"status"`
+	ErrorCount int64              `json:"error_count"`
+	Errors     []txpipe.ErrorItem `json:"errors"`
+}
+
+// handleUpload streams the file of a multipart/form-data (part "file") or
+// text/csv request to a spool file while hashing it, then submits it.
+func (s *Server) handleUpload(w http.ResponseWriter, r *http.Request) {
+	up, cleanup, err := s.spool(w, r)
+	defer cleanup()
+	if err != nil {
+		s.cfg.Metrics.Upload(metrics.UploadError)
+		if txpipe.ErrorCode(err) == txpipe.ETOOLARGE {
+			w.Header().Set("Connection", "close")
+		}
+		s.writeError(w, r, err)
+		return
+	}
+	st, created, err := s.cfg.Uploader.Submit(r.Context(), up)
+	if err != nil {
+		s.cfg.Metrics.Upload(metrics.UploadError)
+		s.writeError(w, r, fmt.Errorf("submit upload %q: %w", up.Filename, err))
+		return
+	}
+	switch {
+	case st.Status == txpipe.StatusRejected:
+		s.cfg.Metrics.Upload(metrics.UploadRejected)
+		if created {
+			s.cfg.Metrics.RowsRejected(st.Rows)
+		}
+		errs := st.Errors
+		if errs == nil {
+			errs = []txpipe.ErrorItem{}
+		}
+		writeJSON(w, http.StatusUnprocessableEntity, Rejection{
+			Error:  ErrorDetail{Code: txpipe.EREJECTED, Message: rejectionMessage(st)},
+			FileID: st.FileID, Status: st.Status, ErrorCount: st.ErrorCount, Errors: errs,
+		})
+	case created:
+		s.cfg.Metrics.Upload(metrics.UploadAccepted)
+		s.cfg.Metrics.RowsValidated(st.Rows)
+		writeJSON(w, http.StatusAccepted, Accepted{
+			FileID: st.FileID, Status: st.Status, Rows: st.Rows, StatusURL: s.statusURL(r, st.FileID),
+		})
+	default:
+		s.cfg.Metrics.Upload(metrics.UploadKnown)
+		writeJSON(w, http.StatusOK, statusJSON(st))
+	}
+}
+
+func rejectionMessage(st *txpipe.FileStatus) string {
+	if st.ErrorCount == 1 {
+		return "the file was rejected: 1 error"
+	}
+	return fmt.Sprintf("the file was rejected: %d errors", st.ErrorCount)
+}
+
+// statusURL is where the status record of fileID is served.
+func (s *Server) statusURL(r *http.Request, fileID string) string {
+	base := strings.TrimSuffix(s.cfg.BaseURL, "/")
+	if base == "" {
+		scheme := "http"
+		if r.TLS != nil {
+			scheme = "https"
+		}
+		if p := r.Header.Get("X-Forwarded-Proto"); p == "http" || p == "https" {
+			scheme = p
+		}
+		base = scheme + "://" + r.Host
+	}
+	return base + "/status/" + fileID
+}
+
+// spool copies the uploaded file to a temporary file in SpoolDir, hashing
+// it on the way, and returns it rewound. cleanup closes and removes the
+// spool file; it is never nil.
+func (s *Server) spool(w http.ResponseWriter, r *http.Request) (up workflow.Upload, cleanup func(), err error) {
+	cleanup = func() {}
+	if r.ContentLength > s.cfg.MaxBodyBytes {
+		return up, cleanup, tooLarge(s.cfg.MaxBodyBytes)
+	}
+	body := http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
+	r.Body = body
+
+	ct := r.Header.Get("Content-Type")
+	mt, params, err := mime.ParseMediaType(ct)
+	if ct == "" || err != nil {
+		mt = ""
+	}
+	var src io.Reader
+	switch mt {
+	case "multipart/form-data":
+		if params["boundary"] == "" {
+			return up, cleanup, txpipe.Errorf(txpipe.EINVALID, "multipart/form-data without a boundary")
+		}
+		mr, err := r.MultipartReader()
+		if err != nil {
+			return up, cleanup, txpipe.Errorf(txpipe.EINVALID, "malformed multipart body: %w", err)
+		}
+		for {
+			part, err := mr.NextPart()
+			if err == io.EOF {
+				return up, cleanup, txpipe.Errorf(txpipe.EINVALID, `no "file" part in the multipart body`)
+			}
+			if err != nil {
+				return up, cleanup, readError(err, s.cfg.MaxBodyBytes)
+			}
+			if part.FormName() == "file" {
+				src, up.Filename = part, part.FileName()
+				break
+			}
+		}
+	case "text/csv":
+		src = body
+		up.Filename = r.URL.Query().Get("filename")
+		if up.Filename == "" {
+			if _, p, err := mime.ParseMediaType(r.Header.Get("Content-Disposition")); err == nil {
+				up.Filename = p["filename"]
+			}
+		}
+	default:
+		return up, cleanup, txpipe.Errorf(txpipe.EUNSUPPORTED,
+			"unsupported content type %q: send multipart/form-data with the file in part \"file\", or text/csv", ct)
+	}
+	up.Filename = cleanFilename(up.Filename)
+
+	f, err := os.CreateTemp(s.cfg.SpoolDir, "upload-*.csv")
+	if err != nil {
+		return up, cleanup, fmt.Errorf("create spool file: %w", err)
+	}
+	cleanup = func() {
+		f.Close()
+		os.Remove(f.Name())
+	}
+	h := sha256.New()
+	buf := make([]byte, 64<<10)
+	for {
+		n, rerr := src.Read(buf)
+		if n > 0 {
+			h.Write(buf[:n])
+			if _, err := f.Write(buf[:n]); err != nil {
+				return up, cleanup, fmt.Errorf("write spool file: %w", err)
+			}
+			up.Size += int64(n)
+		}
+		if rerr == io.EOF {
+			break
+		}
+		if rerr != nil {
+			return up, cleanup, readError(rerr, s.cfg.MaxBodyBytes)
+		}
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return up, cleanup, fmt.Errorf("rewind spool file: %w", err)
+	}
+	up.File = f
+	up.SHA256 = hex.EncodeToString(h.Sum(nil))
+	return up, cleanup, nil
+}
+
+// readError classifies an error reading the request body.
+func readError(err error, limit int64) error {
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		return tooLarge(limit)
+	}
+	return txpipe.Errorf(txpipe.EINVALID, "read upload body: %w", err)
+}
+
+func tooLarge(limit int64) error {
+	return txpipe.Errorf(txpipe.ETOOLARGE, "the body is larger than the limit of %d bytes", limit)
+}
+
+// cleanFilename keeps the base name of a client's file name, without
+// control characters, at most 255 bytes.
+func cleanFilename(name string) string {
+	name = strings.ReplaceAll(name, `\`, "/")
+	name = path.Base(name)
+	name = strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return -1
+		}
+		return r
+	}, name)
+	if name == "." || name == "/" || name == "" {
+		return DefaultFilename
+	}
+	for len(name) > 255 {
+		_, size := utf8.DecodeLastRuneInString(name)
+		name = name[:len(name)-size]
+	}
+	return name
+}
