@@ -25,6 +25,7 @@ import (
 	"github.com/txpipe/txpipe/httpapi"
 	"github.com/txpipe/txpipe/metrics"
 	"github.com/txpipe/txpipe/sqlite"
+	"github.com/txpipe/txpipe/workflow"
 )
 
 // env is a real API handler on a loopback port with its stores.
@@ -61,7 +62,7 @@ func newEnv(t testing.TB, opt envOptions) *env {
 	}
 	e := &env{db: db, statuses: &memStatuses{}, keys: &memKeys{}, runs: &runs{}, spool: spool, logs: &syncBuffer{}}
 	logger := slog.New(slog.NewJSONHandler(e.logs, nil))
-	intake := &intake{Files: dirFiles{files}, Statuses: e.statuses, Runs: e.runs}
+	intake := &workflow.Intake{Files: dirFiles{files}, Statuses: e.statuses, Runs: e.runs, Logger: logger}
 	reg := prometheus.NewRegistry()
 	h := httpapi.NewHandler(httpapi.Config{
 		Uploader: intake, Statuses: e.statuses, Transactions: db, Keys: e.keys,

@@ -6,10 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
-	"time"
 
 	"github.com/txpipe/txpipe"
-	"github.com/txpipe/txpipe/csvschema"
 	"github.com/txpipe/txpipe/workflow"
 )
 
@@ -123,41 +121,4 @@ func (k *memKeys) CountRequest(ctx context.Context, keyID, day string) (int64, e
 	}
 	k.counts[keyID+" "+day]++
 	return k.counts[keyID+" "+day], nil
-}
-
-// intake is a small Uploader in the manner of workflow.Intake (validate
-// with csvschema, store the file, start the run, record the status), used
-// until the lead's Intake is in the tree.
-type intake struct {
-	Files    workflow.FileStore
-	Statuses workflow.StatusStore
-	Runs     workflow.Starter
-}
-
-func (in *intake) Submit(ctx context.Context, up workflow.Upload) (*txpipe.FileStatus, bool, error) {
-	id := txpipe.FileIDFromSHA256(up.SHA256)
-	if st, err := in.Statuses.GetStatus(ctx, id); err == nil {
-		return st, false, nil
-	}
-	rep, err := csvschema.Validate(ctx, up.File)
-	if err != nil {
-		return nil, false, err
-	}
-	now := time.Now().UTC()
-	st := &txpipe.FileStatus{FileID: id, Filename: up.Filename, SHA256: up.SHA256, SizeBytes: up.Size, Rows: rep.Rows,
-		Errors: []txpipe.ErrorItem{}, CreatedAt: now, UpdatedAt: now, Status: txpipe.StatusValidated}
-	if !rep.Valid() {
-		st.Status, st.ErrorCount, st.Errors = txpipe.StatusRejected, rep.ErrorCount, rep.Items()
-		return in.Statuses.CreateStatus(ctx, st)
-	}
-	if _, err := up.File.Seek(0, io.SeekStart); err != nil {
-		return nil, false, err
-	}
-	if err := in.Files.PutFile(ctx, up.SHA256, up.File); err != nil {
-		return nil, false, err
-	}
-	if err := in.Runs.StartRun(ctx, workflow.RunState{FileID: id, FileKey: up.SHA256, Filename: up.Filename, Rows: rep.Rows}); err != nil {
-		return nil, false, err
-	}
-	return in.Statuses.CreateStatus(ctx, st)
 }
