@@ -48,10 +48,32 @@ func (s *hashSet) hash(id []byte) uint64 {
 	return h
 }
 
+// addHash adds the hash of an id (not in exact mode) and reports whether it
+// was already in the set.
+func (s *hashSet) addHash(h uint64) bool {
+	if s.n >= len(s.slots)/4*3 {
+		s.grow()
+	}
+	mask := uint64(len(s.slots) - 1)
+	for i := h & mask; ; i = (i + 1) & mask {
+		switch s.slots[i] {
+		case 0:
+			s.slots[i] = h
+			s.n++
+			return false
+		case h:
+			return true
+		}
+	}
+}
+
 // add adds an id and reports whether its hash (in exact mode: the id) was
 // already in the set.
 func (s *hashSet) add(id []byte) bool {
 	h := s.hash(id)
+	if !s.exact {
+		return s.addHash(h)
+	}
 	if s.n >= len(s.slots)/4*3 {
 		s.grow()
 	}

@@ -47,7 +47,19 @@ func FuzzValidate(f *testing.F) {
 			t.Fatalf("Validate: %v", err)
 		}
 		checkReport(t, rep)
-		rep2, err := csvschema.Validate(ctx, onlyReader{bytes.NewReader(data)})
+		seq, err := csvschema.ValidateWith(ctx, bytes.NewReader(data), csvschema.Options{Workers: 1})
+		if err != nil {
+			t.Fatalf("Validate with one worker: %v", err)
+		}
+		if seq.ErrorCount != rep.ErrorCount || seq.Rows != rep.Rows || len(seq.Errors) != len(rep.Errors) {
+			t.Fatalf("one worker: rows %d errors %d; parallel: rows %d errors %d", seq.Rows, seq.ErrorCount, rep.Rows, rep.ErrorCount)
+		}
+		for i := range rep.Errors {
+			if a, b := rep.Errors[i], seq.Errors[i]; a.Line != b.Line || a.Column != b.Column || a.Err.Error() != b.Err.Error() {
+				t.Fatalf("error %d: parallel %v, one worker %v", i, a, b)
+			}
+		}
+		rep2, err := csvschema.ValidateWith(ctx, onlyReader{bytes.NewReader(data)}, csvschema.Options{Workers: 3})
 		if err != nil {
 			t.Fatalf("Validate without seeking: %v", err)
 		}
@@ -146,4 +158,3 @@ func writeNormalised(t *testing.T, txs []txpipe.Transaction) []byte {
 	}
 	return b.Bytes()
 }
-

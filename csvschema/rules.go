@@ -2,6 +2,7 @@ package csvschema
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math"
@@ -161,20 +162,42 @@ func checkName(v []byte, max int) error {
 }
 
 // checkText rejects control characters (below U+0020 but tab) and invalid
-// UTF-8.
+// UTF-8. It looks at eight bytes at a time.
 func checkText(v []byte) error {
-	ascii := true
-	for _, c := range v {
-		if c < 0x20 {
-			if c != '\t' {
-				return ErrControlChar
+	const (
+		lo = 0x0101010101010101
+		hi = 0x8080808080808080
+	)
+	var high uint64
+	i := 0
+	for ; i+8 <= len(v); i += 8 {
+		w := binary.LittleEndian.Uint64(v[i:])
+		high |= w
+		// a byte below 0x20 (tab included) sets its top bit in (w - 0x20..) &^ w
+		if (w-0x20*lo)&^w&hi != 0 {
+			if err := checkCtl(v[i : i+8]); err != nil {
+				return err
 			}
-		} else if c >= 0x80 {
-			ascii = false
 		}
 	}
-	if !ascii && !utf8.Valid(v) {
+	for ; i < len(v); i++ {
+		c := v[i]
+		high |= uint64(c)
+		if c < 0x20 && c != '\t' {
+			return ErrControlChar
+		}
+	}
+	if high&hi != 0 && !utf8.Valid(v) {
 		return ErrNotUTF8
+	}
+	return nil
+}
+
+func checkCtl(v []byte) error {
+	for _, c := range v {
+		if c < 0x20 && c != '\t' {
+			return ErrControlChar
+		}
 	}
 	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"hash/maphash"
 	"io"
+	"runtime"
 	"slices"
 
 	"github.com/txpipe/txpipe"
@@ -42,6 +43,9 @@ type Options struct {
 	// Progress, if set, is called now and then with the bytes read so far
 	// (both passes count), from the goroutine that called ValidateWith.
 	Progress func(bytesRead int64)
+	// Workers is how many goroutines check rows on the first pass; 0 means
+	// GOMAXPROCS. With 1 the whole check runs on the calling goroutine.
+	Workers int
 }
 
 // progressEvery is how many rows pass between progress and cancellation checks.
@@ -62,7 +66,10 @@ func Validate(ctx context.Context, r io.Reader) (*Report, error) {
 // ValidateWith is Validate with options.
 func ValidateWith(ctx context.Context, r io.Reader, opt Options) (*Report, error) {
 	reread := rereader(r)
-	v := &validation{opt: opt, rep: &Report{}}
+	v := &validation{opt: opt, rep: &Report{}, workers: opt.Workers}
+	if v.workers <= 0 {
+		v.workers = runtime.GOMAXPROCS(0)
+	}
 	set := newHashSet(maphash.MakeSeed(), reread == nil)
 	cands, err := v.firstPass(ctx, r, set)
 	if err != nil {
@@ -103,9 +110,10 @@ func rereader(r io.Reader) func() (io.Reader, error) {
 }
 
 type validation struct {
-	opt  Options
-	rep  *Report
-	read int64 // bytes read by finished passes
+	opt     Options
+	rep     *Report
+	read    int64 // bytes read by finished passes
+	workers int
 }
 
 func (v *validation) tick(ctx context.Context, sc *scanner) error {
@@ -146,54 +154,6 @@ func readHeader(sc *scanner, k *checker, report func(*RowError)) (line int, ok b
 	}
 	k.cols = cols
 	return rec.line, len(errs) == 0, nil
-}
-
-// firstPass checks every row and adds each valid id to set. It returns the
-// hashes seen more than once (exact mode: reports the duplicates itself).
-func (v *validation) firstPass(ctx context.Context, r io.Reader, set *hashSet) (cands []uint64, err error) {
-	sc := newScanner(r)
-	k := &checker{}
-	report := v.rep.add
-	headerLine, ok, err := readHeader(sc, k, report)
-	if err != nil || !ok {
-		return nil, err
-	}
-	var rec record
-	var rw row
-	for {
-		if v.rep.Rows%progressEvery == 0 {
-			if err := v.tick(ctx, sc); err != nil {
-				return nil, err
-			}
-		}
-		if err := sc.next(&rec); err != nil {
-			if err == io.EOF {
-				break
-			}
-			return nil, err
-		}
-		v.rep.Rows++
-		if rec.tooLong {
-			report(&RowError{Line: rec.line, Err: ErrRecordTooLong})
-			continue
-		}
-		k.check(rec.data, rec.line, &rw, report)
-		if !idUsable(k, &rw) {
-			continue
-		}
-		if set.add(rw.id) {
-			if set.exact {
-				report(&RowError{Line: rec.line, Column: columnNames[colID], Value: shorten(rw.id), Err: ErrDuplicateID})
-			} else {
-				cands = append(cands, set.hash(rw.id))
-			}
-		}
-	}
-	v.read += sc.read
-	if v.rep.Rows == 0 {
-		report(&RowError{Line: headerLine, Err: ErrNoTransactions})
-	}
-	return cands, nil
 }
 
 // idUsable reports whether the record last checked has an id that takes part

@@ -1,0 +1,252 @@
+package csvschema
+
+import (
+	"context"
+	"io"
+	"slices"
+	"sync"
+)
+
+// The first pass reads the file in batches of records. One goroutine (the
+// reader) splits records off the stream and copies them into a batch;
+// workers check the batches' rows in parallel and hash their ids; the
+// calling goroutine (the merger) takes the batches back in order, counts
+// their rows and errors, and adds the id hashes to the duplicate set. With
+// one worker all three steps run in turn on the calling goroutine. At most
+// 2*workers+2 batches (each about batchBytes) are in memory.
+
+const (
+	batchRows  = 4096
+	batchBytes = 256 << 10
+)
+
+type batchRec struct {
+	off, n  int32
+	line    int
+	tooLong bool
+}
+
+type batch struct {
+	seq  int
+	buf  []byte
+	recs []batchRec
+	err  error // the scanner's error after these records (io.EOF at the end)
+	read int64 // bytes read by the scanner when the batch was cut
+
+	// results of checking
+	rows   int64
+	errs   []*RowError
+	hashes []uint64 // of the usable ids, in row order
+	hlines []int    // their lines
+	ids    []byte   // exact mode: the usable ids, each after a length byte
+}
+
+func (b *batch) reset() {
+	b.buf, b.recs, b.err = b.buf[:0], b.recs[:0], nil
+	b.rows, b.errs, b.hashes, b.hlines, b.ids = 0, nil, b.hashes[:0], b.hlines[:0], b.ids[:0]
+}
+
+// fill reads records into b until it is full or the stream ends.
+func fill(sc *scanner, b *batch) {
+	var rec record
+	for len(b.recs) < batchRows && len(b.buf) < batchBytes {
+		if err := sc.next(&rec); err != nil {
+			b.err = err
+			break
+		}
+		b.recs = append(b.recs, batchRec{off: int32(len(b.buf)), n: int32(len(rec.data)), line: rec.line, tooLong: rec.tooLong})
+		b.buf = append(b.buf, rec.data...)
+	}
+	b.read = sc.read
+}
+
+// work checks the rows of b and hashes their usable ids.
+func work(k *checker, set *hashSet, b *batch) {
+	var rw row
+	report := func(e *RowError) { b.errs = append(b.errs, e) }
+	for _, r := range b.recs {
+		b.rows++
+		if r.tooLong {
+			report(&RowError{Line: r.line, Err: ErrRecordTooLong})
+			continue
+		}
+		k.check(b.buf[r.off:r.off+r.n], r.line, &rw, report)
+		if !idUsable(k, &rw) {
+			continue
+		}
+		if set.exact {
+			b.ids = append(b.ids, byte(len(rw.id)))
+			b.ids = append(b.ids, rw.id...)
+		} else {
+			b.hashes = append(b.hashes, set.hash(rw.id))
+		}
+		b.hlines = append(b.hlines, r.line)
+	}
+}
+
+// merge takes a checked batch into the report and the duplicate set; it
+// returns the candidate hashes seen again.
+func (v *validation) merge(set *hashSet, b *batch, cands []uint64) []uint64 {
+	v.rep.Rows += b.rows
+	var dups []*RowError
+	if set.exact {
+		for i, o := 0, 0; o < len(b.ids); i++ {
+			id := b.ids[o+1 : o+1+int(b.ids[o])]
+			o += 1 + len(id)
+			if set.add(id) {
+				dups = append(dups, &RowError{Line: b.hlines[i], Column: columnNames[colID], Value: shorten(id), Err: ErrDuplicateID})
+			}
+		}
+	} else {
+		for _, h := range b.hashes {
+			if set.addHash(h) {
+				cands = append(cands, h)
+			}
+		}
+	}
+	errs := b.errs
+	if len(dups) > 0 {
+		errs = append(errs, dups...)
+		slices.SortStableFunc(errs, func(x, y *RowError) int { return x.Line - y.Line })
+	}
+	for _, e := range errs {
+		v.rep.add(e)
+	}
+	return cands
+}
+
+// firstPass checks every row and adds each usable id to set. It returns the
+// hashes seen more than once (in exact mode it reports the duplicates itself).
+func (v *validation) firstPass(ctx context.Context, r io.Reader, set *hashSet) (cands []uint64, err error) {
+	sc := newScanner(r)
+	k := &checker{}
+	headerLine, ok, err := readHeader(sc, k, v.rep.add)
+	if err != nil || !ok {
+		return nil, err
+	}
+	if v.workers <= 1 {
+		cands, err = v.sequential(ctx, sc, k, set)
+	} else {
+		cands, err = v.parallel(ctx, sc, k.cols, set)
+	}
+	if err != nil {
+		return nil, err
+	}
+	v.read += sc.read
+	if v.rep.Rows == 0 {
+		v.rep.add(&RowError{Line: headerLine, Err: ErrNoTransactions})
+	}
+	return cands, nil
+}
+
+func (v *validation) progress(ctx context.Context, read int64) error {
+	if v.opt.Progress != nil {
+		v.opt.Progress(v.read + read)
+	}
+	return ctx.Err()
+}
+
+func (v *validation) sequential(ctx context.Context, sc *scanner, k *checker, set *hashSet) ([]uint64, error) {
+	var cands []uint64
+	b := &batch{}
+	for {
+		b.reset()
+		fill(sc, b)
+		work(k, set, b)
+		cands = v.merge(set, b, cands)
+		if b.err != nil {
+			if b.err == io.EOF {
+				return cands, nil
+			}
+			return nil, b.err
+		}
+		if err := v.progress(ctx, b.read); err != nil {
+			return nil, err
+		}
+	}
+}
+
+func (v *validation) parallel(ctx context.Context, sc *scanner, cols [numCols]int, set *hashSet) ([]uint64, error) {
+	var wg sync.WaitGroup
+	defer wg.Wait() // runs after cancel: no goroutine outlives the pass
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	nbuf := 2*v.workers + 2
+	free := make(chan *batch, nbuf)
+	for range nbuf {
+		free <- &batch{}
+	}
+	todo := make(chan *batch, nbuf)
+	done := make(chan *batch, nbuf)
+
+	wg.Add(1)
+	go func() { // reader
+		defer wg.Done()
+		defer close(todo)
+		for seq := 0; ; seq++ {
+			var b *batch
+			select {
+			case b = <-free:
+			case <-ctx.Done():
+				return
+			}
+			b.reset()
+			b.seq = seq
+			fill(sc, b)
+			select {
+			case todo <- b:
+			case <-ctx.Done():
+				return
+			}
+			if b.err != nil {
+				return
+			}
+		}
+	}()
+	for range v.workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			k := &checker{cols: cols}
+			for b := range todo {
+				work(k, set, b)
+				select {
+				case done <- b:
+				case <-ctx.Done():
+					return
+				}
+			}
+		}()
+	}
+
+	var cands []uint64
+	pending := map[int]*batch{}
+	for next := 0; ; {
+		b, ok := pending[next]
+		if !ok {
+			select {
+			case b = <-done:
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+			if b.seq != next {
+				pending[b.seq] = b
+				continue
+			}
+		} else {
+			delete(pending, next)
+		}
+		next++
+		cands = v.merge(set, b, cands)
+		if b.err != nil {
+			if b.err == io.EOF {
+				return cands, nil
+			}
+			return nil, b.err
+		}
+		if err := v.progress(ctx, b.read); err != nil {
+			return nil, err
+		}
+		free <- b
+	}
+}
