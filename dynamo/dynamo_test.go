@@ -106,7 +106,6 @@ func TestListRecent(t *testing.T) {
 	}
 	now := time.Date(2026, 5, 10, 12, 0, 0, 0, time.UTC)
 	s := NewStatusStore(c, name, WithClock(func() time.Time { return now }))
-	var ids []string
 	// Five files a day over three days, and one 40 days back (too old).
 	for d := 0; d < 3; d++ {
 		for i := range 5 {
@@ -116,7 +115,6 @@ func TestListRecent(t *testing.T) {
 			if _, _, err := s.CreateStatus(t.Context(), st); err != nil {
 				t.Fatal(err)
 			}
-			ids = append(ids, id)
 		}
 	}
 	old := now.AddDate(0, 0, -40)

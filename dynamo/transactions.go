@@ -321,7 +321,7 @@ func (s *TransactionStore) getItems(ctx context.Context, keys []map[string]types
 		for attempt := 1; ; attempt++ {
 			res, err := s.get.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{
 				RequestItems: map[string]types.KeysAndAttributes{s.table: {Keys: pending, ConsistentRead: aws.Bool(true)}},
-			})
+			}, ownRetries)
 			if err != nil {
 				if kindOf(err) == txpipe.ETRANSIENT && attempt < s.o.maxAttempts {
 					if err := s.o.backoff(ctx, attempt); err != nil {
@@ -361,7 +361,7 @@ func (s *TransactionStore) writeItems(ctx context.Context, writes []types.WriteR
 		for attempt := 1; ; attempt++ {
 			res, err := s.write.BatchWriteItem(ctx, &dynamodb.BatchWriteItemInput{
 				RequestItems: map[string][]types.WriteRequest{s.table: pending},
-			})
+			}, ownRetries)
 			switch {
 			case err != nil && (kindOf(err) != txpipe.ETRANSIENT || attempt >= s.o.maxAttempts):
 				return translate(err, "write batch of %d to %s", size, s.table)
@@ -381,6 +381,12 @@ func (s *TransactionStore) writeItems(ctx context.Context, writes []types.WriteR
 		}
 	})
 }
+
+// ownRetries turns the SDK's retries off for the batch calls: the adapter
+// retries them itself (transient errors and unprocessed items alike) with
+// its own bounded back-off, so a throttled batch is not retried by two
+// layers with two back-off schedules.
+func ownRetries(o *dynamodb.Options) { o.RetryMaxAttempts = 1 }
 
 // parallel runs fn(ctx, 0..n-1) with at most limit calls at once and
 // returns the first error, cancelling the calls still running.
