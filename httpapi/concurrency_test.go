@@ -1,9 +1,9 @@
 package httpapi_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
-	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -58,12 +58,26 @@ func TestConcurrentUploads(t *testing.T) {
 	if got, want := e.runs.count(), n; got != want {
 		t.Errorf("runs started = %d, want %d", got, want)
 	}
+	logServerDurations(t, e.logs.String())
 	slices.Sort(lat)
 	p50, p99 := lat[n*50/100], lat[n*99/100]
 	t.Logf("%d concurrent uploads of %d-byte files: p50 %v, p99 %v, max %v, wall %v (%.0f uploads/s)",
 		n, len(files[0]), p50.Round(time.Microsecond), p99.Round(time.Microsecond), lat[n-1].Round(time.Microsecond),
 		wall.Round(time.Millisecond), float64(n)/wall.Seconds())
-	if os.Getenv("TXPIPE_BENCH_OUT") != "" {
-		fmt.Fprintf(os.Stderr, "p50=%v p99=%v\n", p50, p99)
+}
+
+// logServerDurations reports the percentiles of the request durations the
+// server logged.
+func logServerDurations(t *testing.T, logs string) {
+	var ds []float64
+	for _, l := range strings.Split(logs, "\n") {
+		var m map[string]any
+		if json.Unmarshal([]byte(l), &m) == nil && m["msg"] == "http request" {
+			ds = append(ds, m["duration_ms"].(float64))
+		}
+	}
+	slices.Sort(ds)
+	if len(ds) > 0 {
+		t.Logf("server-side durations: n=%d p50=%.1fms p99=%.1fms max=%.1fms", len(ds), ds[len(ds)/2], ds[len(ds)*99/100], ds[len(ds)-1])
 	}
 }
