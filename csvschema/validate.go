@@ -66,7 +66,7 @@ func Validate(ctx context.Context, r io.Reader) (*Report, error) {
 // ValidateWith is Validate with options.
 func ValidateWith(ctx context.Context, r io.Reader, opt Options) (*Report, error) {
 	reread := rereader(r)
-	v := &validation{opt: opt, rep: &Report{}, workers: opt.Workers}
+	v := &validation{opt: opt, rep: &Report{}, workers: opt.Workers, perPass: candidatesPerPass}
 	if v.workers <= 0 {
 		v.workers = runtime.GOMAXPROCS(0)
 	}
@@ -76,11 +76,7 @@ func ValidateWith(ctx context.Context, r io.Reader, opt Options) (*Report, error
 		return nil, err
 	}
 	if len(cands) > 0 && reread != nil {
-		r2, err := reread()
-		if err != nil {
-			return nil, fmt.Errorf("re-read for duplicate ids: %w", err)
-		}
-		dups, err := v.resolveCandidates(ctx, r2, set, cands)
+		dups, err := v.resolveCandidates(ctx, reread, set, cands)
 		if err != nil {
 			return nil, err
 		}
@@ -114,6 +110,7 @@ type validation struct {
 	rep     *Report
 	read    int64 // bytes read by finished passes
 	workers int
+	perPass int // candidate hashes resolved per read; candidatesPerPass
 }
 
 func (v *validation) tick(ctx context.Context, sc *scanner) error {
@@ -177,18 +174,22 @@ type firstSeen struct {
 // resolveCandidates re-reads the file and compares the real ids of the rows
 // whose hash is a candidate: an id equal to one met on an earlier line is a
 // duplicate; a different id with the same hash is a collision, and unique.
-func (v *validation) resolveCandidates(ctx context.Context, r io.Reader, set *hashSet, cands []uint64) (*Report, error) {
+func (v *validation) resolveCandidates(ctx context.Context, reread func() (io.Reader, error), set *hashSet, cands []uint64) (*Report, error) {
 	slices.Sort(cands)
 	cands = slices.Compact(cands)
 	dups := &Report{}
 	for len(cands) > 0 {
-		batch := cands[:min(len(cands), candidatesPerPass)]
+		batch := cands[:min(len(cands), v.perPass)]
 		cands = cands[len(batch):]
 		seen := make(map[uint64][]firstSeen, len(batch))
 		for _, h := range batch {
 			seen[h] = nil
 		}
 		part := &Report{}
+		r, err := reread()
+		if err != nil {
+			return nil, fmt.Errorf("re-read for duplicate ids: %w", err)
+		}
 		sc := newScanner(r)
 		k := &checker{}
 		_, ok, err := readHeader(sc, k, func(*RowError) {})
@@ -236,23 +237,8 @@ func (v *validation) resolveCandidates(ctx context.Context, r io.Reader, set *ha
 		v.read += sc.read
 		dups.ErrorCount += part.ErrorCount
 		dups.Errors = mergeErrors(dups.Errors, part.Errors)
-		if len(cands) > 0 {
-			var err error
-			if r, err = rereadAgain(r); err != nil {
-				return nil, err
-			}
-		}
 	}
 	return dups, nil
-}
-
-// rereadAgain rewinds the reader of a second pass for one more.
-func rereadAgain(r io.Reader) (io.Reader, error) {
-	re := rereader(r)
-	if re == nil {
-		return nil, errors.New("cannot re-read for more duplicate candidates")
-	}
-	return re()
 }
 
 // idOnly splits a record and sets rw.id only, for the second pass.

@@ -1,0 +1,63 @@
+package csvschema
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/maphash"
+	"io"
+	"strings"
+	"testing"
+)
+
+// TestResolveCandidates feeds the second pass candidate hashes as a hash
+// collision would: the hash of an id seen once must not reject it, and true
+// duplicates are reported on their later lines with their first line, also
+// when the candidates take several passes.
+func TestResolveCandidates(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("transaction_id,amount,currency,timestamp,merchant,status\n")
+	ids := []string{"a", "b", "c", "a", "d", "b", "a", "e"}
+	for _, id := range ids {
+		fmt.Fprintf(&b, "%s,1,USD,2024-01-15T10:30:00Z,m,completed\n", id)
+	}
+	set := newHashSet(maphash.MakeSeed(), false)
+	cands := []uint64{set.hash([]byte("a")), set.hash([]byte("b")), set.hash([]byte("c")), set.hash([]byte("e"))}
+	for _, perPass := range []int{1, 2, 100} {
+		v := &validation{rep: &Report{}, perPass: perPass}
+		dups, err := v.resolveCandidates(context.Background(), func() (io.Reader, error) { return strings.NewReader(b.String()), nil }, set, append([]uint64(nil), cands...))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, e := range dups.Errors {
+			if !errors.Is(e, ErrDuplicateID) {
+				t.Errorf("error %v is not ErrDuplicateID", e)
+			}
+			got = append(got, fmt.Sprintf("%d:%s:%v", e.Line, e.Value, e.Err))
+		}
+		want := []string{
+			"5:a:duplicate transaction_id: first on line 2",
+			"7:b:duplicate transaction_id: first on line 3",
+			"8:a:duplicate transaction_id: first on line 2",
+		}
+		if fmt.Sprint(got) != fmt.Sprint(want) || dups.ErrorCount != 3 {
+			t.Errorf("perPass %d: got %v (count %d), want %v", perPass, got, dups.ErrorCount, want)
+		}
+	}
+}
+
+// TestExactSetCollision puts two different ids under one hash in exact mode.
+func TestExactSetCollision(t *testing.T) {
+	s := newHashSet(maphash.MakeSeed(), true)
+	for i := 0; i < 5000; i++ {
+		if s.add([]byte(fmt.Sprint("id", i))) {
+			t.Fatalf("id%d reported as seen", i)
+		}
+	}
+	for i := 0; i < 5000; i++ {
+		if !s.add([]byte(fmt.Sprint("id", i))) {
+			t.Fatalf("id%d not reported as seen", i)
+		}
+	}
+}
