@@ -20,6 +20,9 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/codes"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
 	"github.com/txpipe/txpipe"
 	"github.com/txpipe/txpipe/httpapi"
@@ -629,4 +632,44 @@ func (failingStatuses) GetStatus(ctx context.Context, id string) (*txpipe.FileSt
 		return nil, txpipe.Wrap(txpipe.ETRANSIENT, errors.New("throttled"))
 	}
 	return nil, fmt.Errorf("read status: %w", errors.New("secret detail"))
+}
+
+func TestSpans(t *testing.T) {
+	rec := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
+	defer tp.Shutdown(context.Background())
+	h := httpapi.NewHandler(httpapi.Config{Statuses: failingStatuses{}, TracerProvider: tp, Logger: slog.New(slog.DiscardHandler)})
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+
+	req := request(t, "GET", srv.URL+"/status/x", "", "", nil)
+	parent := "4bf92f3577b34da6a3ce929d0e0e4736"
+	req.Header.Set("traceparent", "00-"+parent+"-00f067aa0ba902b7-01")
+	wantCode(t, "status", do(t, req), http.StatusInternalServerError, "")
+	wantCode(t, "healthz", do(t, request(t, "GET", srv.URL+"/healthz", "", "", nil)), http.StatusOK, "")
+
+	spans := rec.Ended()
+	if len(spans) != 2 {
+		t.Fatalf("recorded %d spans, want 2", len(spans))
+	}
+	s := spans[0]
+	if got, want := s.Name(), "GET /status/{file_id}"; got != want {
+		t.Errorf("span name = %q, want %q", got, want)
+	}
+	if got := s.SpanContext().TraceID().String(); got != parent {
+		t.Errorf("span trace id = %s, want the caller's %s", got, parent)
+	}
+	if got, want := s.Status().Code, codes.Error; got != want {
+		t.Errorf("span status = %v, want %v", got, want)
+	}
+	attrs := map[string]string{}
+	for _, kv := range s.Attributes() {
+		attrs[string(kv.Key)] = kv.Value.Emit()
+	}
+	if attrs["http.response.status_code"] != "500" || attrs["http.route"] != "GET /status/{file_id}" {
+		t.Errorf("span attributes = %v", attrs)
+	}
+	if got, want := spans[1].Name(), "GET /healthz"; got != want {
+		t.Errorf("second span name = %q, want %q", got, want)
+	}
 }
