@@ -1,0 +1,103 @@
+package snsnotify
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sns"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+
+	"github.com/txpipe/txpipe"
+	"github.com/txpipe/txpipe/internal/awstest"
+)
+
+// The moto_server of this test package (SNS and SQS), started by TestMain.
+var (
+	emulator    *awstest.Server
+	emulatorErr error
+)
+
+func TestMain(m *testing.M) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	emulator, emulatorErr = awstest.StartMoto(ctx)
+	cancel()
+	code := m.Run()
+	_ = emulator.Close()
+	os.Exit(code)
+}
+
+// TestNotifyReachesSubscriber publishes through the real SNS API of the
+// emulator to a topic with an SQS subscriber, and checks what the
+// subscriber receives: the notification JSON and the status attribute.
+func TestNotifyReachesSubscriber(t *testing.T) {
+	awstest.Need(t, "moto_server", emulatorErr)
+	cfg := awstest.Config(emulator.URL)
+	snsc, sqsc := sns.NewFromConfig(cfg), sqs.NewFromConfig(cfg)
+	ctx := t.Context()
+
+	topic, err := snsc.CreateTopic(ctx, &sns.CreateTopicInput{Name: aws.String("txpipe-results-test")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	q, err := sqsc.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String("txpipe-results-subscriber")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	attrs, err := sqsc.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: q.QueueUrl, AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameQueueArn}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := snsc.Subscribe(ctx, &sns.SubscribeInput{
+		TopicArn: topic.TopicArn, Protocol: aws.String("sqs"), Endpoint: aws.String(attrs.Attributes["QueueArn"]),
+	}); err != nil {
+		t.Fatal(err)
+	}
+
+	n := txpipe.Notification{
+		FileID: "f123", Status: txpipe.StatusCompleted, Filename: "march.csv", Rows: 10,
+		Inserted: 7, Updated: 2, Unchanged: 1, FinishedAt: time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC),
+	}
+	if err := New(snsc, aws.ToString(topic.TopicArn)).Notify(ctx, n); err != nil {
+		t.Fatalf("Notify: %v", err)
+	}
+
+	out, err := sqsc.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: q.QueueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out.Messages) != 1 {
+		t.Fatalf("subscriber received %d messages, want 1", len(out.Messages))
+	}
+	// SNS wraps the message in its envelope for an SQS subscriber.
+	var env struct {
+		Message           string
+		MessageAttributes map[string]struct{ Type, Value string }
+	}
+	if err := json.Unmarshal([]byte(aws.ToString(out.Messages[0].Body)), &env); err != nil {
+		t.Fatalf("decode SNS envelope: %v", err)
+	}
+	var got txpipe.Notification
+	if err := json.Unmarshal([]byte(env.Message), &got); err != nil {
+		t.Fatalf("decode notification %q: %v", env.Message, err)
+	}
+	if got != n {
+		t.Errorf("subscriber got %+v, want %+v", got, n)
+	}
+	if a := env.MessageAttributes[StatusAttribute]; a.Type != "String" || a.Value != txpipe.StatusCompleted {
+		t.Errorf("status attribute = %+v, want String %s", a, txpipe.StatusCompleted)
+	}
+}
+
+func TestNotifyMissingTopic(t *testing.T) {
+	awstest.Need(t, "moto_server", emulatorErr)
+	c := sns.NewFromConfig(awstest.Config(emulator.URL))
+	err := New(c, "arn:aws:sns:us-east-1:123456789012:no-such-topic").Notify(t.Context(), txpipe.Notification{FileID: "f", Status: txpipe.StatusFailed})
+	if got, want := txpipe.ErrorCode(err), txpipe.ENOTFOUND; got != want {
+		t.Errorf("Notify to a missing topic: %v (code %q), want %q", err, got, want)
+	}
+}
