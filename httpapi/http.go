@@ -205,6 +205,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		attrs = append(attrs, "key", ri.key)
 	}
 	level := slog.LevelInfo
+	if (route == "GET /healthz" || route == "GET /metrics") && rec.code == http.StatusOK {
+		level = slog.LevelDebug // probes and scrapes would drown the log
+	}
 	if ri.err != nil {
 		attrs = append(attrs, "err", ri.err.Error())
 		level = slog.LevelError
