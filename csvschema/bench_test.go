@@ -3,6 +3,7 @@ package csvschema_test
 import (
 	"context"
 	"encoding/csv"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -26,19 +27,27 @@ func benchRows(b *testing.B) int {
 	return 1_000_000
 }
 
-// benchFile writes the benchmark input once per benchmark to a temp file.
+// benchFile writes the benchmark input to a temp file, shared by the
+// benchmarks of a run (and later runs) since the generator is deterministic.
 func benchFile(b *testing.B) (path string, rows int, size int64) {
 	b.Helper()
 	rows = benchRows(b)
-	path = filepath.Join(b.TempDir(), "bench.csv")
-	f, err := os.Create(path)
+	path = filepath.Join(os.TempDir(), fmt.Sprintf("txpipe-bench-%d-seed1-v1.csv", rows))
+	if st, err := os.Stat(path); err == nil && st.Size() > 0 {
+		return path, rows, st.Size()
+	}
+	f, err := os.CreateTemp(os.TempDir(), "txpipe-bench-*.tmp")
 	if err != nil {
 		b.Fatal(err)
 	}
+	defer os.Remove(f.Name())
 	if err := txgen.Write(f, txgen.Options{Rows: rows, Seed: 1}); err != nil {
 		b.Fatal(err)
 	}
 	if err := f.Close(); err != nil {
+		b.Fatal(err)
+	}
+	if err := os.Rename(f.Name(), path); err != nil {
 		b.Fatal(err)
 	}
 	st, err := os.Stat(path)

@@ -20,6 +20,11 @@ const (
 	batchBytes = 256 << 10
 )
 
+// minRowBytes is the shortest valid row: 1-byte id, amount and merchant, a
+// currency code, a 20-byte timestamp, the shortest status, five commas and
+// a line end.
+const minRowBytes = 1 + 1 + 3 + 20 + 1 + 6 + 5 + 1
+
 type batchRec struct {
 	off, n  int32
 	line    int
@@ -87,6 +92,14 @@ func work(k *checker, set *hashSet, b *batch) {
 // merge takes a checked batch into the report and the duplicate set; it
 // returns the candidate hashes seen again.
 func (v *validation) merge(set *hashSet, b *batch, cands []uint64) []uint64 {
+	if !v.sized && v.size > 0 && len(b.recs) > 0 {
+		// Size the set once for the rows the file likely has, from the
+		// bytes per row of the first batch; rows shorter than minRowBytes
+		// cannot be valid, which bounds the estimate.
+		v.sized = true
+		perRow := max(int64(len(b.buf)+len(b.recs))/int64(len(b.recs)), minRowBytes)
+		set.reserve(int(v.size / perRow * 9 / 8))
+	}
 	v.rep.Rows += b.rows
 	var dups []*RowError
 	if set.exact {

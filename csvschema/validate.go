@@ -43,6 +43,9 @@ type Options struct {
 	// Progress, if set, is called now and then with the bytes read so far
 	// (both passes count), from the goroutine that called ValidateWith.
 	Progress func(bytesRead int64)
+	// SizeHint is the number of bytes left to read in r, if known; it sizes
+	// the duplicate set once. Validate finds it itself when r is an io.Seeker.
+	SizeHint int64
 	// Workers is how many goroutines check rows on the first pass; 0 means
 	// GOMAXPROCS. With 1 the whole check runs on the calling goroutine.
 	Workers int
@@ -66,7 +69,10 @@ func Validate(ctx context.Context, r io.Reader) (*Report, error) {
 // ValidateWith is Validate with options.
 func ValidateWith(ctx context.Context, r io.Reader, opt Options) (*Report, error) {
 	reread := rereader(r)
-	v := &validation{opt: opt, rep: &Report{}, workers: opt.Workers, perPass: candidatesPerPass}
+	if opt.SizeHint <= 0 {
+		opt.SizeHint = remaining(r)
+	}
+	v := &validation{opt: opt, rep: &Report{}, workers: opt.Workers, perPass: candidatesPerPass, size: opt.SizeHint}
 	if v.workers <= 0 {
 		v.workers = runtime.GOMAXPROCS(0)
 	}
@@ -84,6 +90,23 @@ func ValidateWith(ctx context.Context, r io.Reader, opt Options) (*Report, error
 		v.rep.Errors = mergeErrors(v.rep.Errors, dups.Errors)
 	}
 	return v.rep, nil
+}
+
+// remaining returns how many bytes are left in r if it is an io.Seeker, else 0.
+func remaining(r io.Reader) int64 {
+	s, ok := r.(io.Seeker)
+	if !ok {
+		return 0
+	}
+	cur, err := s.Seek(0, io.SeekCurrent)
+	if err != nil {
+		return 0
+	}
+	end, err := s.Seek(0, io.SeekEnd)
+	if _, err2 := s.Seek(cur, io.SeekStart); err != nil || err2 != nil {
+		return 0
+	}
+	return end - cur
 }
 
 // rereader returns a function that gives a reader of the same bytes again,
@@ -110,7 +133,9 @@ type validation struct {
 	rep     *Report
 	read    int64 // bytes read by finished passes
 	workers int
-	perPass int // candidate hashes resolved per read; candidatesPerPass
+	perPass int   // candidate hashes resolved per read; candidatesPerPass
+	size    int64 // bytes to read, if known (Options.SizeHint)
+	sized   bool  // the duplicate set has been sized from size
 }
 
 func (v *validation) tick(ctx context.Context, sc *scanner) error {
