@@ -148,4 +148,3 @@ func (s *hashSet) add(id []byte) bool {
 		}
 	}
 }
-
