@@ -1,0 +1,131 @@
+// Package sfnrun starts txpipe's pipeline runs as AWS Step Functions
+// executions with aws-sdk-go-v2: workflow.Starter.
+package sfnrun
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	"github.com/aws/aws-sdk-go-v2/service/sfn"
+	"github.com/aws/smithy-go"
+
+	"github.com/txpipe/txpipe"
+	"github.com/txpipe/txpipe/workflow"
+)
+
+var _ workflow.Starter = (*Starter)(nil)
+
+// executionStarter is the Step Functions call the starter makes.
+type executionStarter interface {
+	StartExecution(ctx context.Context, in *sfn.StartExecutionInput, opts ...func(*sfn.Options)) (*sfn.StartExecutionOutput, error)
+}
+
+// Starter starts executions of one state machine.
+type Starter struct {
+	start executionStarter
+	arn   string
+	now   workflow.Clock
+}
+
+// New returns a Starter of the state machine stateMachineARN
+// (TXPIPE_STATE_MACHINE_ARN).
+func New(client *sfn.Client, stateMachineARN string) *Starter {
+	return &Starter{start: client, arn: stateMachineARN, now: time.Now}
+}
+
+// StartRun implements workflow.Starter: it starts an execution whose input
+// is st as JSON, named after the file id and a unique suffix (a redrive of
+// the same file starts a new execution).
+func (s *Starter) StartRun(ctx context.Context, st workflow.RunState) error {
+	input, err := json.Marshal(st)
+	if err != nil {
+		return txpipe.Errorf(txpipe.EINTERNAL, "encode run state of %s: %w", st.FileID, err)
+	}
+	name, err := ExecutionName(st.FileID, s.now())
+	if err != nil {
+		return err
+	}
+	_, err = s.start.StartExecution(ctx, &sfn.StartExecutionInput{
+		StateMachineArn: aws.String(s.arn),
+		Name:            aws.String(name),
+		Input:           aws.String(string(input)),
+	})
+	if err != nil {
+		return translate(err, "start execution %s of %s", name, s.arn)
+	}
+	return nil
+}
+
+// ExecutionName returns a Step Functions execution name for a run of
+// fileID started at t: the file id (characters other than letters, digits,
+// '-' and '_' replaced by '_', at most 48 of them), the UTC time to the
+// second and 8 random hex digits; at most 80 characters, as Step Functions
+// requires.
+func ExecutionName(fileID string, t time.Time) (string, error) {
+	var b strings.Builder
+	for _, r := range fileID {
+		if b.Len() == 48 {
+			break
+		}
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '-', r == '_':
+			b.WriteRune(r)
+		default:
+			b.WriteByte('_')
+		}
+	}
+	if b.Len() == 0 {
+		b.WriteString("run")
+	}
+	suffix := make([]byte, 4)
+	if _, err := rand.Read(suffix); err != nil {
+		return "", txpipe.Errorf(txpipe.EINTERNAL, "execution name: %w", err)
+	}
+	return b.String() + "-" + t.UTC().Format("20060102T150405Z") + "-" + hex.EncodeToString(suffix), nil
+}
+
+func kindOf(err error) string {
+	var ae smithy.APIError
+	if errors.As(err, &ae) {
+		switch ae.ErrorCode() {
+		case "StateMachineDoesNotExist":
+			return txpipe.ENOTFOUND
+		case "ExecutionAlreadyExists":
+			return txpipe.ECONFLICT
+		case "InvalidArn", "InvalidName", "InvalidExecutionInput", "ValidationException", "StateMachineDeleting":
+			return txpipe.EINVALID
+		case "ExecutionLimitExceeded", "ThrottlingException", "ServiceUnavailable", "InternalFailure",
+			"KmsThrottlingException":
+			return txpipe.ETRANSIENT
+		}
+		if ae.ErrorFault() == smithy.FaultServer {
+			return txpipe.ETRANSIENT
+		}
+	}
+	var re *awshttp.ResponseError
+	if errors.As(err, &re) && (re.HTTPStatusCode() >= 500 || re.HTTPStatusCode() == 429) {
+		return txpipe.ETRANSIENT
+	}
+	var qe ratelimit.QuotaExceededError
+	var me *retry.MaxAttemptsError
+	var ne net.Error
+	if errors.Is(err, context.DeadlineExceeded) || errors.As(err, &qe) || errors.As(err, &me) || errors.As(err, &ne) {
+		return txpipe.ETRANSIENT
+	}
+	return txpipe.EINTERNAL
+}
+
+func translate(err error, format string, args ...any) error {
+	return &txpipe.Error{Code: kindOf(err), Message: fmt.Sprintf(format, args...), Err: err}
+}
