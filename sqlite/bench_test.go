@@ -1,0 +1,108 @@
+package sqlite_test
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/txpipe/txpipe"
+	"github.com/txpipe/txpipe/workflow"
+)
+
+// genBatch fills txs with rows of random UUID-shaped ids (36 bytes) and
+// random timestamps within 2024, as a generated file has them.
+func genBatch(rng *rand.Rand, fileID string, txs []txpipe.Transaction) {
+	const hexd = "0123456789abcdef"
+	base := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
+	currencies := []string{"USD", "EUR", "GBP", "JPY", "CHF"}
+	statuses := []string{txpipe.TxCompleted, txpipe.TxPending, txpipe.TxFailed}
+	var id [36]byte
+	for i := range txs {
+		for j := range id {
+			switch j {
+			case 8, 13, 18, 23:
+				id[j] = '-'
+			default:
+				id[j] = hexd[rng.IntN(16)]
+			}
+		}
+		minor := rng.Int64N(1_000_000)
+		txs[i] = txpipe.Transaction{
+			ID:          string(id[:]),
+			Amount:      strconv.FormatInt(minor/100, 10) + "." + fmt.Sprintf("%02d", minor%100),
+			AmountMinor: minor,
+			Currency:    currencies[rng.IntN(len(currencies))],
+			Timestamp:   base.Add(time.Duration(rng.Int64N(366*24*3600)) * time.Second),
+			Merchant:    "Merchant " + strconv.Itoa(rng.IntN(5000)) + ", Ltd.",
+			Status:      statuses[rng.IntN(len(statuses))],
+			FileID:      fileID,
+		}
+	}
+}
+
+// cpuTime is the user and system CPU time the process used so far.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// peakRSS returns the process's peak resident set size in MiB (Linux).
+func peakRSS() float64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for line := range strings.Lines(string(b)) {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, _ := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 64)
+			return kb / 1024
+		}
+	}
+	return 0
+}
+
+// BenchmarkPutTransactions1M writes 1M rows with random ids into a new
+// database in batches of workflow.MaxBatch, as the transform step does.
+// Run it with: go test ./sqlite -run '^$' -bench PutTransactions1M -benchtime 1x
+func BenchmarkPutTransactions1M(b *testing.B) {
+	rows := 1_000_000
+	if v, err := strconv.Atoi(os.Getenv("TXPIPE_BENCH_ROWS")); err == nil {
+		rows = v
+	}
+	batch := make([]txpipe.Transaction, workflow.MaxBatch)
+	for b.Loop() {
+		b.StopTimer()
+		db := openDB(b)
+		rng := rand.New(rand.NewPCG(1, 2))
+		b.StartTimer()
+		start, cpu0 := time.Now(), cpuTime()
+		var total txpipe.Counts
+		for n := 0; n < rows; n += len(batch) {
+			b.StopTimer()
+			genBatch(rng, "bench-file", batch)
+			b.StartTimer()
+			c, err := db.PutTransactions(b.Context(), batch)
+			if err != nil {
+				b.Fatal(err)
+			}
+			total = total.Add(c)
+		}
+		if total.Inserted != int64(rows) {
+			b.Fatalf("inserted %d rows, want %d", total.Inserted, rows)
+		}
+		b.ReportMetric(float64(rows)/time.Since(start).Seconds(), "rows/s")
+		// The machine is shared: rows per second of CPU used by the whole
+		// process (the writer and the background checkpoints) is the figure
+		// that does not depend on the load of others.
+		b.ReportMetric(float64(rows)/(cpuTime()-cpu0).Seconds(), "rows/cpu-s")
+	}
+	b.ReportMetric(peakRSS(), "peakRSS-MiB")
+}

@@ -1,0 +1,34 @@
+package sqlite_test
+
+import (
+	"log/slog"
+	"path/filepath"
+	"testing"
+
+	"github.com/txpipe/txpipe/sqlite"
+	"github.com/txpipe/txpipe/storetest"
+	"github.com/txpipe/txpipe/workflow"
+)
+
+// openDB opens a new database in a temporary directory, closed when t ends.
+func openDB(t testing.TB) *sqlite.DB {
+	t.Helper()
+	db, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "txpipe.db"), slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := db.Close(); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	})
+	return db
+}
+
+func TestTransactionStore(t *testing.T) {
+	storetest.TestTransactionStore(t, func(t *testing.T) storetest.TransactionStore { return openDB(t) })
+}
+
+func TestStatusStore(t *testing.T) {
+	storetest.TestStatusStore(t, func(t *testing.T) workflow.StatusStore { return openDB(t) })
+}

@@ -1,0 +1,126 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/txpipe/txpipe"
+	"github.com/txpipe/txpipe/workflow"
+)
+
+// DeadLetter is a run that failed for good, kept so it can be redriven.
+type DeadLetter struct {
+	FileID  string            `json:"file_id"`
+	State   workflow.RunState `json:"state"`
+	Failure string            `json:"failure"`
+	SentAt  time.Time         `json:"sent_at"`
+}
+
+// SendDeadLetter keeps the state of a failed run. Sending a file's run
+// again replaces its letter.
+func (db *DB) SendDeadLetter(ctx context.Context, st workflow.RunState) error {
+	state, err := json.Marshal(st)
+	if err != nil {
+		return fmt.Errorf("encode dead letter of file %s: %w", st.FileID, err)
+	}
+	failure := ""
+	if st.Error != nil {
+		failure = st.Error.Cause
+		if failure == "" {
+			failure = st.Error.Error
+		}
+	}
+	err = db.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO dead_letters (file_id, state, failure, sent_at) VALUES (?, ?, ?, ?)
+			ON CONFLICT (file_id) DO UPDATE SET state = excluded.state, failure = excluded.failure, sent_at = excluded.sent_at`,
+			st.FileID, string(state), failure, db.now().UnixNano())
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("send dead letter of file %s: %w", st.FileID, err)
+	}
+	return nil
+}
+
+func scanDeadLetter(fileID, state, failure string, sentAt int64) (DeadLetter, error) {
+	d := DeadLetter{FileID: fileID, Failure: failure, SentAt: time.Unix(0, sentAt).UTC()}
+	if err := json.Unmarshal([]byte(state), &d.State); err != nil {
+		return DeadLetter{}, fmt.Errorf("decode dead letter of file %s: %w", fileID, err)
+	}
+	return d, nil
+}
+
+// ListDeadLetters returns the dead letters, oldest first.
+func (db *DB) ListDeadLetters(ctx context.Context) ([]DeadLetter, error) {
+	rows, err := db.read.QueryContext(ctx, `SELECT file_id, state, failure, sent_at FROM dead_letters ORDER BY sent_at, file_id`)
+	if err != nil {
+		return nil, fmt.Errorf("list dead letters: %w", translate(err))
+	}
+	defer rows.Close()
+	letters := []DeadLetter{}
+	for rows.Next() {
+		var fileID, state, failure string
+		var sentAt int64
+		if err := rows.Scan(&fileID, &state, &failure, &sentAt); err != nil {
+			return nil, fmt.Errorf("list dead letters: %w", translate(err))
+		}
+		d, err := scanDeadLetter(fileID, state, failure, sentAt)
+		if err != nil {
+			return nil, err
+		}
+		letters = append(letters, d)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list dead letters: %w", translate(err))
+	}
+	return letters, nil
+}
+
+// GetDeadLetter returns the dead letter of a file, or an ENOTFOUND error.
+func (db *DB) GetDeadLetter(ctx context.Context, fileID string) (DeadLetter, error) {
+	var state, failure string
+	var sentAt int64
+	err := db.read.QueryRowContext(ctx, `SELECT state, failure, sent_at FROM dead_letters WHERE file_id = ?`, fileID).
+		Scan(&state, &failure, &sentAt)
+	if errors.Is(err, sql.ErrNoRows) {
+		return DeadLetter{}, txpipe.Errorf(txpipe.ENOTFOUND, "no dead letter for file %s", fileID)
+	}
+	if err != nil {
+		return DeadLetter{}, fmt.Errorf("get dead letter of file %s: %w", fileID, translate(err))
+	}
+	return scanDeadLetter(fileID, state, failure, sentAt)
+}
+
+// RemoveDeadLetter deletes the dead letter of a file (after a redrive), or
+// fails with ENOTFOUND.
+func (db *DB) RemoveDeadLetter(ctx context.Context, fileID string) error {
+	err := db.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM dead_letters WHERE file_id = ?`, fileID)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n == 0 {
+			return txpipe.Errorf(txpipe.ENOTFOUND, "no dead letter for file %s", fileID)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("remove dead letter of file %s: %w", fileID, err)
+	}
+	return nil
+}
+
+// DeadLetterCount is the depth of the dead-letter queue.
+func (db *DB) DeadLetterCount(ctx context.Context) (int, error) {
+	var n int
+	if err := db.read.QueryRowContext(ctx, `SELECT count(*) FROM dead_letters`).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count dead letters: %w", translate(err))
+	}
+	return n, nil
+}

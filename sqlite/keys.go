@@ -1,0 +1,125 @@
+package sqlite
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"time"
+
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/txpipe/txpipe"
+)
+
+// Defaults of a key's usage plan, as the contract states them.
+const (
+	DefaultQuotaPerDay   = 1000
+	DefaultRatePerSecond = 10
+	DefaultBurst         = 20
+)
+
+func isHexSHA256(s string) bool {
+	if len(s) != 64 {
+		return false
+	}
+	_, err := hex.DecodeString(s)
+	return err == nil
+}
+
+func isConstraint(err error) bool {
+	var se *sqlite.Error
+	return errors.As(err, &se) && se.Code()&0xff == sqlite3.SQLITE_CONSTRAINT
+}
+
+// CreateKey stores an API key. k.Hash is the hex SHA-256 of its secret; an
+// empty k.ID is made up, a zero CreatedAt is now, and a zero quota, rate or
+// burst takes the default (1000 a day, 10 a second, bursts of 20). A key
+// whose ID or hash exists already fails with ECONFLICT.
+func (db *DB) CreateKey(ctx context.Context, k txpipe.APIKey) error {
+	if !isHexSHA256(k.Hash) {
+		return txpipe.Errorf(txpipe.EINVALID, "key hash is not a hex SHA-256")
+	}
+	if k.ID == "" {
+		b := make([]byte, 8)
+		if _, err := rand.Read(b); err != nil {
+			return fmt.Errorf("make key id: %w", err)
+		}
+		k.ID = "key_" + hex.EncodeToString(b)
+	}
+	if k.CreatedAt.IsZero() {
+		k.CreatedAt = db.now()
+	}
+	if k.QuotaPerDay == 0 {
+		k.QuotaPerDay = DefaultQuotaPerDay
+	}
+	if k.RatePerSecond == 0 {
+		k.RatePerSecond = DefaultRatePerSecond
+	}
+	if k.Burst == 0 {
+		k.Burst = DefaultBurst
+	}
+	err := db.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO api_keys (id, name, hash, quota_per_day, rate_per_second, burst, created_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?)`, k.ID, k.Name, k.Hash, k.QuotaPerDay, k.RatePerSecond, k.Burst, k.CreatedAt.UnixNano())
+		if isConstraint(err) {
+			return txpipe.Errorf(txpipe.ECONFLICT, "key %s exists already", k.ID)
+		}
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("create key %q: %w", k.Name, err)
+	}
+	return nil
+}
+
+// LookupKey returns the key whose secret has the hex SHA-256 hash, or an
+// ENOTFOUND error.
+func (db *DB) LookupKey(ctx context.Context, hash string) (txpipe.APIKey, error) {
+	var k txpipe.APIKey
+	var created int64
+	err := db.read.QueryRowContext(ctx, `SELECT id, name, hash, quota_per_day, rate_per_second, burst, created_at
+		FROM api_keys WHERE hash = ?`, hash).Scan(&k.ID, &k.Name, &k.Hash, &k.QuotaPerDay, &k.RatePerSecond, &k.Burst, &created)
+	if errors.Is(err, sql.ErrNoRows) {
+		return txpipe.APIKey{}, txpipe.Errorf(txpipe.ENOTFOUND, "unknown API key")
+	}
+	if err != nil {
+		return txpipe.APIKey{}, fmt.Errorf("look up key: %w", translate(err))
+	}
+	k.CreatedAt = time.Unix(0, created).UTC()
+	return k, nil
+}
+
+// CountRequest durably adds one request to the key's count for day (UTC,
+// "2006-01-02") and returns the new count. An unknown key fails with
+// ENOTFOUND.
+func (db *DB) CountRequest(ctx context.Context, keyID, day string) (int64, error) {
+	if _, err := time.Parse(time.DateOnly, day); err != nil {
+		return 0, txpipe.Errorf(txpipe.EINVALID, "day %q is not YYYY-MM-DD", day)
+	}
+	var n int64
+	err := db.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		err := tx.QueryRowContext(ctx, `INSERT INTO api_key_usage (key_id, day, requests) VALUES (?, ?, 1)
+			ON CONFLICT (key_id, day) DO UPDATE SET requests = requests + 1 RETURNING requests`, keyID, day).Scan(&n)
+		if isConstraint(err) {
+			return txpipe.Errorf(txpipe.ENOTFOUND, "no key %s", keyID)
+		}
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("count request of key %s on %s: %w", keyID, day, err)
+	}
+	return n, nil
+}
+
+// KeyCount is the number of API keys.
+func (db *DB) KeyCount(ctx context.Context) (int, error) {
+	var n int
+	if err := db.read.QueryRowContext(ctx, `SELECT count(*) FROM api_keys`).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count keys: %w", translate(err))
+	}
+	return n, nil
+}

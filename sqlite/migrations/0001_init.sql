@@ -1,0 +1,73 @@
+-- Transactions. Rows are appended in insertion order (seq); the two indexes
+-- that random ids and random timestamps reach are kept small (integers
+-- only), so that the pages a large file's ingest touches stay in the page
+-- cache. See the doc of PutTransactions for the design.
+--
+-- transaction_id is unique by construction: PutTransactions looks every id
+-- up (by id_hash, then compares the id) in the same write transaction that
+-- inserts it, and all writes go through one connection. A UNIQUE index on
+-- the text would be a third, large, randomly written B-tree.
+CREATE TABLE transactions (
+	seq            INTEGER NOT NULL PRIMARY KEY,
+	id_hash        INTEGER NOT NULL, -- 64-bit FNV-1a of transaction_id
+	transaction_id TEXT    NOT NULL,
+	amount         TEXT    NOT NULL,
+	amount_minor   INTEGER NOT NULL,
+	currency       TEXT    NOT NULL,
+	ts             INTEGER NOT NULL, -- Unix seconds of the timestamp (UTC)
+	ts_ns          INTEGER NOT NULL, -- nanoseconds within that second
+	merchant       TEXT    NOT NULL,
+	status         TEXT    NOT NULL,
+	file_id        TEXT    NOT NULL, -- the file that last inserted or updated the row
+	ingested_at    INTEGER NOT NULL, -- Unix nanoseconds
+	outcome        INTEGER NOT NULL  -- what file_id's write did: 0 inserted, 1 updated
+);
+
+-- Finds a transaction by id: id_hash, then the id compared.
+CREATE INDEX transactions_id_hash ON transactions (id_hash);
+
+-- Serves from <= timestamp < to, oldest first; ties are sorted by id.
+CREATE INDEX transactions_ts ON transactions (ts, ts_ns);
+
+CREATE TABLE file_status (
+	file_id    TEXT    NOT NULL PRIMARY KEY,
+	status     TEXT    NOT NULL,
+	record     TEXT    NOT NULL, -- the txpipe.FileStatus as JSON
+	created_at INTEGER NOT NULL,
+	updated_at INTEGER NOT NULL
+);
+
+CREATE TABLE jobs (
+	file_id     TEXT    NOT NULL PRIMARY KEY,
+	phase       TEXT    NOT NULL,
+	step        INTEGER NOT NULL,
+	attempt     INTEGER NOT NULL,
+	state       TEXT    NOT NULL, -- workflow.RunState as JSON
+	due_at      INTEGER NOT NULL, -- Unix nanoseconds
+	leased_until INTEGER NOT NULL DEFAULT 0 -- Unix nanoseconds; 0 when not held
+);
+CREATE INDEX jobs_due ON jobs (due_at);
+
+CREATE TABLE dead_letters (
+	file_id TEXT    NOT NULL PRIMARY KEY,
+	state   TEXT    NOT NULL, -- workflow.RunState as JSON
+	failure TEXT    NOT NULL,
+	sent_at INTEGER NOT NULL  -- Unix nanoseconds
+);
+
+CREATE TABLE api_keys (
+	id              TEXT    NOT NULL PRIMARY KEY,
+	name            TEXT    NOT NULL,
+	hash            TEXT    NOT NULL UNIQUE, -- hex SHA-256 of the secret
+	quota_per_day   INTEGER NOT NULL,
+	rate_per_second REAL    NOT NULL,
+	burst           INTEGER NOT NULL,
+	created_at      INTEGER NOT NULL
+);
+
+CREATE TABLE api_key_usage (
+	key_id   TEXT    NOT NULL REFERENCES api_keys (id) ON DELETE CASCADE,
+	day      TEXT    NOT NULL, -- UTC, 2006-01-02
+	requests INTEGER NOT NULL,
+	PRIMARY KEY (key_id, day)
+) WITHOUT ROWID;

@@ -1,0 +1,133 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/txpipe/txpipe"
+)
+
+// utcStatus returns a copy of st with its times in UTC and a non-nil
+// errors list.
+func utcStatus(st *txpipe.FileStatus) *txpipe.FileStatus {
+	c := *st
+	c.CreatedAt, c.UpdatedAt = st.CreatedAt.UTC(), st.UpdatedAt.UTC()
+	c.Errors = append([]txpipe.ErrorItem{}, st.Errors...)
+	return &c
+}
+
+func scanStatus(record string) (*txpipe.FileStatus, error) {
+	var st txpipe.FileStatus
+	if err := json.Unmarshal([]byte(record), &st); err != nil {
+		return nil, fmt.Errorf("decode status record: %w", err)
+	}
+	st.CreatedAt, st.UpdatedAt = st.CreatedAt.UTC(), st.UpdatedAt.UTC()
+	if st.Errors == nil {
+		st.Errors = []txpipe.ErrorItem{}
+	}
+	return &st, nil
+}
+
+// CreateStatus stores st unless a record of its file exists; it returns the
+// stored record and whether it was created (see workflow.StatusStore).
+func (db *DB) CreateStatus(ctx context.Context, st *txpipe.FileStatus) (*txpipe.FileStatus, bool, error) {
+	if st.FileID == "" {
+		return nil, false, txpipe.Errorf(txpipe.EINVALID, "status record without a file id")
+	}
+	c := utcStatus(st)
+	record, err := json.Marshal(c)
+	if err != nil {
+		return nil, false, fmt.Errorf("encode status of file %s: %w", st.FileID, err)
+	}
+	var existing string
+	created := false
+	err = db.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `INSERT INTO file_status (file_id, status, record, created_at, updated_at)
+			VALUES (?, ?, ?, ?, ?) ON CONFLICT (file_id) DO NOTHING`,
+			c.FileID, c.Status, string(record), c.CreatedAt.UnixNano(), c.UpdatedAt.UnixNano())
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n == 1 {
+			created = true
+			return nil
+		}
+		return tx.QueryRowContext(ctx, `SELECT record FROM file_status WHERE file_id = ?`, c.FileID).Scan(&existing)
+	})
+	if err != nil {
+		return nil, false, fmt.Errorf("create status of file %s: %w", st.FileID, err)
+	}
+	if created {
+		return c, true, nil
+	}
+	stored, err := scanStatus(existing)
+	if err != nil {
+		return nil, false, fmt.Errorf("create status of file %s: %w", st.FileID, err)
+	}
+	return stored, false, nil
+}
+
+// GetStatus returns the status record of a file, or an ENOTFOUND error.
+func (db *DB) GetStatus(ctx context.Context, fileID string) (*txpipe.FileStatus, error) {
+	var record string
+	err := db.read.QueryRowContext(ctx, `SELECT record FROM file_status WHERE file_id = ?`, fileID).Scan(&record)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, txpipe.Errorf(txpipe.ENOTFOUND, "file %s not found", fileID)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get status of file %s: %w", fileID, translate(err))
+	}
+	st, err := scanStatus(record)
+	if err != nil {
+		return nil, fmt.Errorf("get status of file %s: %w", fileID, err)
+	}
+	return st, nil
+}
+
+// UpdateStatus replaces the record of st.FileID if its stored status is one
+// of from; otherwise it fails with ECONFLICT, or ENOTFOUND when there is no
+// record (see workflow.StatusStore). With no from statuses it replaces the
+// record whatever its status.
+func (db *DB) UpdateStatus(ctx context.Context, st *txpipe.FileStatus, from ...string) error {
+	c := utcStatus(st)
+	record, err := json.Marshal(c)
+	if err != nil {
+		return fmt.Errorf("encode status of file %s: %w", st.FileID, err)
+	}
+	fromJSON, err := json.Marshal(from)
+	if err != nil {
+		return fmt.Errorf("encode statuses: %w", err)
+	}
+	err = db.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE file_status SET status = ?, record = ?, updated_at = ?
+			WHERE file_id = ? AND (? = 0 OR status IN (SELECT value FROM json_each(?)))`,
+			c.Status, string(record), c.UpdatedAt.UnixNano(), c.FileID, len(from), string(fromJSON))
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n == 1 {
+			return nil
+		}
+		var current string
+		err = tx.QueryRowContext(ctx, `SELECT status FROM file_status WHERE file_id = ?`, c.FileID).Scan(&current)
+		if errors.Is(err, sql.ErrNoRows) {
+			return txpipe.Errorf(txpipe.ENOTFOUND, "file %s not found", c.FileID)
+		}
+		if err != nil {
+			return err
+		}
+		return txpipe.Errorf(txpipe.ECONFLICT, "file %s is %s, not %s", c.FileID, current, strings.Join(from, " or "))
+	})
+	if err != nil {
+		return fmt.Errorf("update status of file %s to %s: %w", st.FileID, st.Status, err)
+	}
+	return nil
+}

@@ -1,0 +1,334 @@
+package sqlite
+
+import (
+	"cmp"
+	"context"
+	"database/sql"
+	"encoding/base64"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/txpipe/txpipe"
+	"github.com/txpipe/txpipe/workflow"
+)
+
+// Write outcomes stored with a row: what the write of its file_id did.
+const (
+	outcomeInserted = 0
+	outcomeUpdated  = 1
+)
+
+const txColumns = "transaction_id, amount, amount_minor, currency, ts, ts_ns, merchant, status, file_id, ingested_at, outcome"
+
+// insertChunk is the most rows one INSERT statement carries (12 parameters
+// a row). Smaller remainders use statements of 32, 16, ... 1 rows, so a
+// batch of any size needs at most a handful of prepared statements.
+const insertChunk = 64
+
+const insertCols = 12
+
+func insertSQL(rows int) string {
+	var b strings.Builder
+	b.WriteString("INSERT OR FAIL INTO transactions (id_hash, " + txColumns + ") VALUES ")
+	for i := range rows {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString("(?,?,?,?,?,?,?,?,?,?,?,?)")
+	}
+	return b.String()
+}
+
+const updateSQL = `UPDATE OR FAIL transactions SET amount = ?, amount_minor = ?, currency = ?, ts = ?, ts_ns = ?,
+	merchant = ?, status = ?, file_id = ?, ingested_at = ?, outcome = ? WHERE seq = ?`
+
+const lookupSQL = `SELECT seq, transaction_id, amount, amount_minor, currency, ts, ts_ns, merchant, status, file_id, outcome
+	FROM transactions WHERE id_hash IN (SELECT value FROM json_each(?))`
+
+// idHash is the 64-bit FNV-1a hash of a transaction id, as a signed
+// integer for SQLite.
+func idHash(id string) int64 {
+	h := uint64(14695981039346656037)
+	for i := 0; i < len(id); i++ {
+		h ^= uint64(id[i])
+		h *= 1099511628211
+	}
+	return int64(h)
+}
+
+// stored is what PutTransactions compares a written row with.
+type stored struct {
+	seq         int64
+	amount      string
+	amountMinor int64
+	currency    string
+	ts, tsNS    int64
+	merchant    string
+	status      string
+	fileID      string
+	outcome     int
+}
+
+// PutTransactions upserts txs, all of one file, and counts what it did (see
+// workflow.TransactionWriter).
+//
+// What the design does about random transaction ids. A file's ids are
+// random, and so are its timestamps, so every row of a batch lands on a
+// different page of any B-tree ordered by them. A table keyed by the id text
+// (a rowid table with a UNIQUE index, or WITHOUT ROWID) is a large tree
+// (about 100 bytes a row) that stops fitting in the page cache after some
+// hundred thousand rows; from then on nearly every row costs a page read
+// and a page write to the write-ahead log, and committing each batch of
+// 1,000 rows writes about 2,000 random pages (8 MB) to the log. Measured:
+// 4,300 rows/s for 1M rows. Instead:
+//
+//   - Rows are appended in insertion order (seq, an INTEGER PRIMARY KEY), so
+//     the table itself is written sequentially, a page at a time.
+//   - Ids are found through an index of their 64-bit hash (id_hash), whose
+//     entries are about 16 bytes: 16 MB for 1M rows, which stays in the
+//     writer's page cache. A hash match is confirmed by comparing the id, so
+//     a collision costs a row read, never a wrong answer; uniqueness of the
+//     id is kept by looking every id up in the same write transaction that
+//     inserts it (writes are serialised on one connection).
+//   - The time index holds (ts, ts_ns) integers only, about as small; the
+//     query sorts rows of equal timestamp by id.
+//   - The batch is sorted by hash, looked up with one IN query and written
+//     with multi-row INSERTs; rows that are unchanged, or that this file
+//     wrote before (a resumed run), are not written at all.
+//   - Batches are group-committed (see DB), so a hot index page is written
+//     to the log once per commit rather than once per batch, and the log is
+//     checkpointed in the background, off the writer's path.
+func (db *DB) PutTransactions(ctx context.Context, txs []txpipe.Transaction) (txpipe.Counts, error) {
+	var c txpipe.Counts
+	if len(txs) == 0 {
+		return c, nil
+	}
+	if len(txs) > workflow.MaxBatch {
+		return c, txpipe.Errorf(txpipe.EINVALID, "batch of %d transactions, at most %d", len(txs), workflow.MaxBatch)
+	}
+	type row struct {
+		t    *txpipe.Transaction
+		hash int64
+	}
+	rows := make([]row, len(txs))
+	for i := range txs {
+		rows[i] = row{&txs[i], idHash(txs[i].ID)}
+	}
+	slices.SortFunc(rows, func(a, b row) int {
+		if a.hash != b.hash {
+			return cmp.Compare(a.hash, b.hash)
+		}
+		return strings.Compare(a.t.ID, b.t.ID)
+	})
+	var hashes strings.Builder
+	hashes.Grow(len(rows) * 21)
+	hashes.WriteByte('[')
+	for i := range rows {
+		if i > 0 {
+			if rows[i].t.ID == rows[i-1].t.ID {
+				return c, txpipe.Errorf(txpipe.EINVALID, "transaction %q twice in one batch", rows[i].t.ID)
+			}
+			if rows[i].hash == rows[i-1].hash {
+				continue
+			}
+			hashes.WriteByte(',')
+		}
+		hashes.WriteString(strconv.FormatInt(rows[i].hash, 10))
+	}
+	hashes.WriteByte(']')
+	now := db.now().UTC().UnixNano()
+	fileID := txs[0].FileID
+
+	// Statements are prepared before the write transaction takes the one
+	// write connection.
+	lookup, err := db.stmt(ctx, lookupSQL)
+	if err != nil {
+		return c, fmt.Errorf("write %d transactions of file %s: %w", len(rows), fileID, err)
+	}
+	update, err := db.stmt(ctx, updateSQL)
+	if err != nil {
+		return c, fmt.Errorf("write %d transactions of file %s: %w", len(rows), fileID, err)
+	}
+	inserts := map[int]*sql.Stmt{}
+	for n := insertChunk; n > 0; n /= 2 {
+		if inserts[n], err = db.stmt(ctx, insertSQL(n)); err != nil {
+			return c, fmt.Errorf("write %d transactions of file %s: %w", len(rows), fileID, err)
+		}
+	}
+	err = db.update(ctx, true, len(rows), func(ctx context.Context, tx *sql.Tx) error {
+		c = txpipe.Counts{}
+		have := make(map[string]stored, 16)
+		r, err := tx.StmtContext(ctx, lookup).QueryContext(ctx, hashes.String())
+		if err != nil {
+			return fmt.Errorf("look up: %w", err)
+		}
+		for r.Next() {
+			var id string
+			var s stored
+			if err := r.Scan(&s.seq, &id, &s.amount, &s.amountMinor, &s.currency, &s.ts, &s.tsNS, &s.merchant, &s.status, &s.fileID, &s.outcome); err != nil {
+				r.Close()
+				return fmt.Errorf("look up: %w", err)
+			}
+			have[id] = s
+		}
+		if err := r.Err(); err != nil {
+			return fmt.Errorf("look up: %w", err)
+		}
+		r.Close()
+
+		args := make([]any, 0, insertChunk*insertCols)
+		pending := 0
+		flush := func(n int) error {
+			if _, err := tx.StmtContext(ctx, inserts[n]).ExecContext(ctx, args[:n*insertCols]...); err != nil {
+				return fmt.Errorf("insert %d rows: %w", n, err)
+			}
+			args = append(args[:0], args[n*insertCols:]...)
+			pending -= n
+			return nil
+		}
+		var upd *sql.Stmt
+		for i := range rows {
+			t := rows[i].t
+			sec, nsec := t.Timestamp.Unix(), int64(t.Timestamp.Nanosecond())
+			ingested := now
+			if !t.IngestedAt.IsZero() {
+				ingested = t.IngestedAt.UnixNano()
+			}
+			s, ok := have[t.ID]
+			if !ok {
+				c.Inserted++
+				args = append(args, rows[i].hash, t.ID, t.Amount, t.AmountMinor, t.Currency, sec, nsec, t.Merchant, t.Status, t.FileID, ingested, outcomeInserted)
+				pending++
+				if pending == insertChunk {
+					if err := flush(insertChunk); err != nil {
+						return err
+					}
+				}
+				continue
+			}
+			same := s.amount == t.Amount && s.amountMinor == t.AmountMinor && s.currency == t.Currency &&
+				s.ts == sec && s.tsNS == nsec && s.merchant == t.Merchant && s.status == t.Status
+			switch {
+			case same && s.fileID == t.FileID:
+				// Written by this file before: report that write.
+				if s.outcome == outcomeUpdated {
+					c.Updated++
+				} else {
+					c.Inserted++
+				}
+				continue
+			case same:
+				c.Unchanged++
+				continue
+			}
+			c.Updated++
+			if upd == nil {
+				upd = tx.StmtContext(ctx, update)
+			}
+			if _, err := upd.ExecContext(ctx, t.Amount, t.AmountMinor, t.Currency, sec, nsec, t.Merchant, t.Status, t.FileID, ingested, outcomeUpdated, s.seq); err != nil {
+				return fmt.Errorf("update %s: %w", t.ID, err)
+			}
+		}
+		for n := insertChunk / 2; pending > 0; n /= 2 {
+			for pending >= n {
+				if err := flush(n); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return txpipe.Counts{}, fmt.Errorf("write %d transactions of file %s: %w", len(rows), fileID, err)
+	}
+	return c, nil
+}
+
+// cursor is the position after the last row of a page.
+type cursor struct {
+	sec, nsec int64
+	id        string
+}
+
+func (c cursor) encode() string {
+	return base64.RawURLEncoding.EncodeToString([]byte("1:" + strconv.FormatInt(c.sec, 10) + ":" + strconv.FormatInt(c.nsec, 10) + ":" + c.id))
+}
+
+func decodeCursor(s string) (cursor, error) {
+	bad := txpipe.Errorf(txpipe.EINVALID, "invalid cursor")
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil {
+		return cursor{}, bad
+	}
+	parts := strings.SplitN(string(b), ":", 4)
+	if len(parts) != 4 || parts[0] != "1" || parts[3] == "" {
+		return cursor{}, bad
+	}
+	sec, err1 := strconv.ParseInt(parts[1], 10, 64)
+	nsec, err2 := strconv.ParseInt(parts[2], 10, 64)
+	if err1 != nil || err2 != nil || nsec < 0 || nsec >= 1e9 {
+		return cursor{}, bad
+	}
+	return cursor{sec: sec, nsec: nsec, id: parts[3]}, nil
+}
+
+const listSQL = `SELECT ` + txColumns + ` FROM transactions
+	WHERE (ts, ts_ns) >= (?, ?) AND (ts, ts_ns) < (?, ?) AND (ts, ts_ns, transaction_id) > (?, ?, ?)
+	ORDER BY ts, ts_ns, transaction_id LIMIT ?`
+
+// ListTransactions returns the transactions with q.From <= timestamp <
+// q.To, oldest first (ties by id), q.Limit at a time (100 when 0, at most
+// 1000), from the position q.Cursor names. NextCursor is empty on the last
+// page.
+func (db *DB) ListTransactions(ctx context.Context, q txpipe.TxQuery) (txpipe.TxPage, error) {
+	limit := q.Limit
+	switch {
+	case limit <= 0:
+		limit = txpipe.DefaultTxLimit
+	case limit > txpipe.MaxTxLimit:
+		limit = txpipe.MaxTxLimit
+	}
+	// The empty id sorts before every id, so the zero cursor starts at From.
+	after := cursor{sec: q.From.Unix(), nsec: int64(q.From.Nanosecond())}
+	if q.Cursor != "" {
+		c, err := decodeCursor(q.Cursor)
+		if err != nil {
+			return txpipe.TxPage{}, err
+		}
+		after = c
+	}
+	if err := db.Sync(ctx); err != nil {
+		return txpipe.TxPage{}, fmt.Errorf("list transactions: %w", err)
+	}
+	rows, err := db.read.QueryContext(ctx, listSQL,
+		q.From.Unix(), q.From.Nanosecond(), q.To.Unix(), q.To.Nanosecond(),
+		after.sec, after.nsec, after.id, limit+1)
+	if err != nil {
+		return txpipe.TxPage{}, fmt.Errorf("list transactions: %w", translate(err))
+	}
+	defer rows.Close()
+	page := txpipe.TxPage{Items: make([]txpipe.Transaction, 0, min(limit, 128))}
+	for rows.Next() {
+		var t txpipe.Transaction
+		var sec, nsec, ingested int64
+		var outcome int
+		if err := rows.Scan(&t.ID, &t.Amount, &t.AmountMinor, &t.Currency, &sec, &nsec, &t.Merchant, &t.Status, &t.FileID, &ingested, &outcome); err != nil {
+			return txpipe.TxPage{}, fmt.Errorf("list transactions: %w", translate(err))
+		}
+		t.Timestamp = time.Unix(sec, nsec).UTC()
+		t.IngestedAt = time.Unix(0, ingested).UTC()
+		page.Items = append(page.Items, t)
+	}
+	if err := rows.Err(); err != nil {
+		return txpipe.TxPage{}, fmt.Errorf("list transactions: %w", translate(err))
+	}
+	if len(page.Items) > limit {
+		page.Items = page.Items[:limit]
+		last := page.Items[limit-1]
+		page.NextCursor = cursor{sec: last.Timestamp.Unix(), nsec: int64(last.Timestamp.Nanosecond()), id: last.ID}.encode()
+	}
+	return page, nil
+}
