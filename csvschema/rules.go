@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"strconv"
 	"time"
 	"unicode/utf8"
 
@@ -430,18 +429,4 @@ func parseStatus(v []byte) string {
 		return txpipe.TxFailed
 	}
 	return ""
-}
-
-// formatAmount formats minor units with mu fraction digits.
-func formatAmount(dst []byte, minor int64, mu int) []byte {
-	s := strconv.AppendInt(nil, minor, 10)
-	for len(s) <= mu {
-		s = append([]byte{'0'}, s...)
-	}
-	dst = append(dst, s[:len(s)-mu]...)
-	if mu > 0 {
-		dst = append(dst, '.')
-		dst = append(dst, s[len(s)-mu:]...)
-	}
-	return dst
 }

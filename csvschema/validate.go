@@ -182,7 +182,7 @@ func readHeader(sc *scanner, k *checker, report func(*RowError)) (line int, ok b
 // in the duplicate check: it split into the right fields and its id is valid.
 // Both passes use it, so they agree on the rows they look at.
 func idUsable(k *checker, rw *row) bool {
-	return rw.id != nil && len(rw.id) > 0 && len(rw.id) <= MaxIDBytes && checkText(rw.id) == nil
+	return len(rw.id) > 0 && len(rw.id) <= MaxIDBytes && checkText(rw.id) == nil
 }
 
 // candidatesPerPass bounds the memory of resolving candidates: each pass
