@@ -1,0 +1,208 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsapigateway"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatch"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatchactions"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awssns"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awssqs"
+	"github.com/aws/jsii-runtime-go"
+)
+
+// binaryMediaTypes are passed to the validator as they are (base64 in the
+// Lambda event), so uploads keep their bytes.
+var binaryMediaTypes = []string{"multipart/form-data", "text/csv"}
+
+// newAPI defines the REST API in front of the validator: the three paths of
+// the contract, each needing an API key, with a usage plan and one key.
+func newAPI(stack awscdk.Stack, validator awslambda.Function, env string, removal awscdk.RemovalPolicy) awsapigateway.RestApi {
+	accessLogs := awslogs.NewLogGroup(stack, jsii.String("ApiAccessLogs"), &awslogs.LogGroupProps{
+		LogGroupName:  jsii.String("/aws/apigateway/txpipe-" + env),
+		Retention:     awslogs.RetentionDays_ONE_WEEK,
+		RemovalPolicy: removal,
+	})
+	api := awsapigateway.NewRestApi(stack, jsii.String("Api"), &awsapigateway.RestApiProps{
+		RestApiName:      jsii.String("txpipe-" + env),
+		Description:      jsii.String("txpipe HTTP API (" + env + ")"),
+		BinaryMediaTypes: jsii.Strings(binaryMediaTypes...),
+		EndpointTypes:    &[]awsapigateway.EndpointType{awsapigateway.EndpointType_REGIONAL},
+		ApiKeySourceType: awsapigateway.ApiKeySourceType_HEADER,
+		CloudWatchRole:   jsii.Bool(false),
+		DefaultMethodOptions: &awsapigateway.MethodOptions{
+			ApiKeyRequired: jsii.Bool(true),
+		},
+		DeployOptions: &awsapigateway.StageOptions{
+			StageName:            jsii.String(stageName),
+			TracingEnabled:       jsii.Bool(true),
+			MetricsEnabled:       jsii.Bool(true),
+			ThrottlingRateLimit:  jsii.Number(ratePerSec),
+			ThrottlingBurstLimit: jsii.Number(burst),
+			AccessLogDestination: awsapigateway.NewLogGroupLogDestination(accessLogs),
+			AccessLogFormat: awsapigateway.AccessLogFormat_JsonWithStandardFields(&awsapigateway.JsonWithStandardFieldProps{
+				Caller: jsii.Bool(true), HttpMethod: jsii.Bool(true), Ip: jsii.Bool(true), Protocol: jsii.Bool(true),
+				RequestTime: jsii.Bool(true), ResourcePath: jsii.Bool(true), ResponseLength: jsii.Bool(true),
+				Status: jsii.Bool(true), User: jsii.Bool(true),
+			}),
+		},
+	})
+	nag(api, "AwsSolutions-APIG6", "Every request is logged in the stage's access log (7 days); execution logging "+
+		"would need the account-wide API Gateway CloudWatch role, shared by every stack of the account.")
+	nag(api, "AwsSolutions-APIG3", "A WAF web ACL is a per-account decision with its own cost; the usage plan's "+
+		"rate limit and daily quota bound each key's traffic.")
+
+	validate := api.AddRequestValidator(jsii.String("RequestValidator"), &awsapigateway.RequestValidatorOptions{
+		RequestValidatorName:      jsii.String("txpipe-params-" + env),
+		ValidateRequestParameters: jsii.Bool(true),
+		ValidateRequestBody:       jsii.Bool(true),
+	})
+	integration := awsapigateway.NewLambdaIntegration(validator, &awsapigateway.LambdaIntegrationOptions{
+		Proxy:           jsii.Bool(true),
+		AllowTestInvoke: jsii.Bool(false),
+	})
+	method := func(r awsapigateway.IResource, verb string, params map[string]bool) {
+		p := map[string]*bool{}
+		for k, v := range params {
+			p[k] = jsii.Bool(v)
+		}
+		r.AddMethod(jsii.String(verb), integration, &awsapigateway.MethodOptions{
+			ApiKeyRequired:    jsii.Bool(true),
+			RequestValidator:  validate,
+			RequestParameters: &p,
+		})
+	}
+	method(api.Root().AddResource(jsii.String("upload"), nil), "POST", map[string]bool{
+		"method.request.header.Content-Type": true,
+	})
+	method(api.Root().AddResource(jsii.String("status"), nil).AddResource(jsii.String("{file_id}"), nil), "GET", map[string]bool{
+		"method.request.path.file_id": true,
+	})
+	method(api.Root().AddResource(jsii.String("transactions"), nil), "GET", map[string]bool{
+		"method.request.querystring.from":   true,
+		"method.request.querystring.to":     true,
+		"method.request.querystring.limit":  false,
+		"method.request.querystring.cursor": false,
+	})
+
+	// After the methods: a suppression covers the children that exist.
+	nag(api, "AwsSolutions-APIG4", "The API authorizes callers with API keys bound to a usage plan, as the "+
+		"contract specifies (header x-api-key); there are no end-user identities to authorize.")
+	nag(api, "AwsSolutions-COG4", "Callers are machines holding API keys, not Cognito users.")
+
+	plan := api.AddUsagePlan(jsii.String("UsagePlan"), &awsapigateway.UsagePlanProps{
+		Name:        jsii.String("txpipe-" + env),
+		Description: jsii.String(fmt.Sprintf("%d requests a day, %d a second with bursts of %d", quotaPerDay, ratePerSec, burst)),
+		Quota:       &awsapigateway.QuotaSettings{Limit: jsii.Number(quotaPerDay), Period: awsapigateway.Period_DAY},
+		Throttle:    &awsapigateway.ThrottleSettings{RateLimit: jsii.Number(ratePerSec), BurstLimit: jsii.Number(burst)},
+	})
+	plan.AddApiStage(&awsapigateway.UsagePlanPerApiStage{Stage: api.DeploymentStage()})
+	key := awsapigateway.NewApiKey(stack, jsii.String("ApiKey"), &awsapigateway.ApiKeyProps{
+		ApiKeyName:  jsii.String("txpipe-" + env),
+		Description: jsii.String("txpipe API key (" + env + "); read its value with aws apigateway get-api-key --include-value"),
+		Enabled:     jsii.Bool(true),
+	})
+	plan.AddApiKey(key, nil)
+	awscdk.NewCfnOutput(stack, jsii.String("ApiKeyId"), &awscdk.CfnOutputProps{
+		Value:       key.KeyId(),
+		Description: jsii.String("the generated API key's id"),
+	})
+	awscdk.NewCfnOutput(stack, jsii.String("ApiKeyValueCommand"), &awscdk.CfnOutputProps{
+		Value: awscdk.Fn_Join(jsii.String(""), &[]*string{
+			jsii.String("aws apigateway get-api-key --api-key "), key.KeyId(),
+			jsii.String(" --include-value --query value --output text --region "), stack.Region(),
+		}),
+		Description: jsii.String("prints the API key's value"),
+	})
+
+	// Errors in the contract's shape: {"error": {"code", "message"}}.
+	gatewayError := func(id string, t awsapigateway.ResponseType, status, code, retryAfter string) {
+		headers := map[string]*string{}
+		if retryAfter != "" {
+			headers["Retry-After"] = jsii.String("'" + retryAfter + "'")
+		}
+		api.AddGatewayResponse(jsii.String(id), &awsapigateway.GatewayResponseOptions{
+			Type:            t,
+			StatusCode:      jsii.String(status),
+			ResponseHeaders: &headers,
+			Templates: &map[string]*string{
+				"application/json": jsii.String(`{"error": {"code": "` + code + `", "message": $context.error.messageString}}`),
+			},
+		})
+	}
+	gatewayError("InvalidApiKey", awsapigateway.ResponseType_INVALID_API_KEY(), "403", "forbidden", "")
+	gatewayError("Throttled", awsapigateway.ResponseType_THROTTLED(), "429", "rate_limited", "1")
+	gatewayError("QuotaExceeded", awsapigateway.ResponseType_QUOTA_EXCEEDED(), "429", "rate_limited", "3600")
+	gatewayError("BadRequestParameters", awsapigateway.ResponseType_BAD_REQUEST_PARAMETERS(), "400", "invalid", "")
+	gatewayError("RequestTooLarge", awsapigateway.ResponseType_REQUEST_TOO_LARGE(), "413", "too_large", "")
+	gatewayError("UnsupportedMediaType", awsapigateway.ResponseType_UNSUPPORTED_MEDIA_TYPE(), "400", "unsupported", "")
+	gatewayError("Default4xx", awsapigateway.ResponseType_DEFAULT_4XX(), "", "invalid", "")
+	gatewayError("Default5xx", awsapigateway.ResponseType_DEFAULT_5XX(), "", "internal", "")
+	return api
+}
+
+// newAlarms defines the stack's alarms, each notifying topic: a function's
+// error rate above 5%, a run in the dead-letter queue, a failed or timed-out
+// workflow execution.
+func newAlarms(stack awscdk.Stack, s *Stack, dlq awssqs.Queue, topic awssns.Topic, env string) {
+	action := awscloudwatchactions.NewSnsAction(topic)
+	period := awscdk.Duration_Minutes(jsii.Number(5))
+	for _, f := range []struct {
+		id string
+		fn awslambda.Function
+	}{{"Validator", s.Validator}, {"Transformer", s.Transformer}, {"Notifier", s.Notifier}} {
+		rate := awscloudwatch.NewMathExpression(&awscloudwatch.MathExpressionProps{
+			Expression: jsii.String("IF(invocations > 0, 100 * errors / invocations, 0)"),
+			UsingMetrics: &map[string]awscloudwatch.IMetric{
+				"errors":      f.fn.MetricErrors(&awscloudwatch.MetricOptions{Statistic: awscloudwatch.Stats_SUM(), Period: period}),
+				"invocations": f.fn.MetricInvocations(&awscloudwatch.MetricOptions{Statistic: awscloudwatch.Stats_SUM(), Period: period}),
+			},
+			Label:  jsii.String("error rate (%)"),
+			Period: period,
+		})
+		a := rate.CreateAlarm(stack, jsii.String(f.id+"ErrorRateAlarm"), &awscloudwatch.CreateAlarmOptions{
+			AlarmName:          jsii.String(fmt.Sprintf("txpipe-%s-%s-error-rate", env, f.id)),
+			AlarmDescription:   jsii.String("more than 5% of the function's invocations failed in 5 minutes"),
+			Threshold:          jsii.Number(5),
+			ComparisonOperator: awscloudwatch.ComparisonOperator_GREATER_THAN_THRESHOLD,
+			EvaluationPeriods:  jsii.Number(1),
+			TreatMissingData:   awscloudwatch.TreatMissingData_NOT_BREACHING,
+		})
+		a.AddAlarmAction(action)
+	}
+
+	dlqAlarm := dlq.MetricApproximateNumberOfMessagesVisible(&awscloudwatch.MetricOptions{
+		Statistic: awscloudwatch.Stats_MAXIMUM(), Period: awscdk.Duration_Minutes(jsii.Number(1)),
+	}).CreateAlarm(stack, jsii.String("DeadLetterQueueAlarm"), &awscloudwatch.CreateAlarmOptions{
+		AlarmName:          jsii.String(fmt.Sprintf("txpipe-%s-dead-letter-queue-not-empty", env)),
+		AlarmDescription:   jsii.String("a failed run waits in the dead-letter queue (txpipe dlq list --aws)"),
+		Threshold:          jsii.Number(1),
+		ComparisonOperator: awscloudwatch.ComparisonOperator_GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+		EvaluationPeriods:  jsii.Number(1),
+		TreatMissingData:   awscloudwatch.TreatMissingData_NOT_BREACHING,
+	})
+	dlqAlarm.AddAlarmAction(action)
+
+	failures := awscloudwatch.NewMathExpression(&awscloudwatch.MathExpressionProps{
+		Expression: jsii.String("FILL(failed, 0) + FILL(timedout, 0) + FILL(aborted, 0)"),
+		UsingMetrics: &map[string]awscloudwatch.IMetric{
+			"failed":   s.StateMachine.MetricFailed(&awscloudwatch.MetricOptions{Statistic: awscloudwatch.Stats_SUM(), Period: period}),
+			"timedout": s.StateMachine.MetricTimedOut(&awscloudwatch.MetricOptions{Statistic: awscloudwatch.Stats_SUM(), Period: period}),
+			"aborted":  s.StateMachine.MetricAborted(&awscloudwatch.MetricOptions{Statistic: awscloudwatch.Stats_SUM(), Period: period}),
+		},
+		Label:  jsii.String("failed executions"),
+		Period: period,
+	})
+	wf := failures.CreateAlarm(stack, jsii.String("WorkflowFailedAlarm"), &awscloudwatch.CreateAlarmOptions{
+		AlarmName:          jsii.String(fmt.Sprintf("txpipe-%s-workflow-failed", env)),
+		AlarmDescription:   jsii.String("a workflow execution failed, timed out or was aborted"),
+		Threshold:          jsii.Number(1),
+		ComparisonOperator: awscloudwatch.ComparisonOperator_GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+		EvaluationPeriods:  jsii.Number(1),
+		TreatMissingData:   awscloudwatch.TreatMissingData_NOT_BREACHING,
+	})
+	wf.AddAlarmAction(action)
+}
