@@ -1,0 +1,304 @@
+package sqlite_test
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"log/slog"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/txpipe/txpipe"
+	"github.com/txpipe/txpipe/sqlite"
+	"github.com/txpipe/txpipe/workflow"
+)
+
+func reopen(t *testing.T, path string) *sqlite.DB {
+	t.Helper()
+	db, err := sqlite.Open(t.Context(), path, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatalf("Open(%s): %v", path, err)
+	}
+	return db
+}
+
+func TestMigrationsAppliedOnceAndDataSurvivesReopen(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "txpipe.db")
+	db := reopen(t, path)
+	v, err := db.SchemaVersion(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v < 1 {
+		t.Fatalf("schema version %d after Open, want >= 1", v)
+	}
+	ts := time.Date(2024, 5, 6, 7, 8, 9, 10, time.UTC)
+	c, err := db.PutTransactions(t.Context(), []txpipe.Transaction{{
+		ID: "a", Amount: "1.00", AmountMinor: 100, Currency: "USD", Timestamp: ts, Merchant: "m", Status: "completed", FileID: "f",
+	}})
+	if err != nil || c.Inserted != 1 {
+		t.Fatalf("PutTransactions = %+v, %v", c, err)
+	}
+	// Close commits the group-committed batch.
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	db = reopen(t, path)
+	defer db.Close()
+	v2, err := db.SchemaVersion(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v2 != v {
+		t.Errorf("schema version %d after reopen, want %d", v2, v)
+	}
+	page, err := db.ListTransactions(t.Context(), txpipe.TxQuery{From: ts, To: ts.Add(time.Second)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(page.Items) != 1 || page.Items[0].ID != "a" || !page.Items[0].Timestamp.Equal(ts) {
+		t.Errorf("after reopen: %+v, want transaction a at %v", page.Items, ts)
+	}
+	// The same file writing it again after the reopen (a resumed run)
+	// reports the first outcome.
+	c, err = db.PutTransactions(t.Context(), []txpipe.Transaction{{
+		ID: "a", Amount: "1.00", AmountMinor: 100, Currency: "USD", Timestamp: ts, Merchant: "m", Status: "completed", FileID: "f",
+	}})
+	if err != nil || c != (txpipe.Counts{Inserted: 1}) {
+		t.Errorf("PutTransactions again = %+v, %v; want 1 inserted", c, err)
+	}
+}
+
+func TestGroupCommitVisibleToOtherConnections(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "txpipe.db")
+	db := reopen(t, path)
+	defer db.Close()
+	ts := time.Date(2024, 5, 6, 7, 8, 9, 0, time.UTC)
+	if _, err := db.PutTransactions(t.Context(), []txpipe.Transaction{{
+		ID: "a", Amount: "1.00", AmountMinor: 100, Currency: "USD", Timestamp: ts, Merchant: "m", Status: "completed", FileID: "f",
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	// A status update is durable when it returns, and so is every
+	// transaction written before it: another process sees both.
+	st := &txpipe.FileStatus{FileID: "f", Status: txpipe.StatusCompleted, CreatedAt: ts, UpdatedAt: ts}
+	if _, _, err := db.CreateStatus(t.Context(), st); err != nil {
+		t.Fatal(err)
+	}
+	other := reopen(t, path)
+	defer other.Close()
+	page, err := other.ListTransactions(t.Context(), txpipe.TxQuery{From: ts, To: ts.Add(time.Second)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(page.Items) != 1 {
+		t.Errorf("another connection lists %d transactions, want 1", len(page.Items))
+	}
+}
+
+func job(fileID string, due time.Time) workflow.Job {
+	return workflow.Job{
+		FileID: fileID, Phase: workflow.PhaseRun, Step: 0, DueAt: due,
+		State: workflow.RunState{FileID: fileID, FileKey: "abc", Filename: fileID + ".csv", Rows: 10},
+	}
+}
+
+func TestJobQueue(t *testing.T) {
+	ctx := t.Context()
+	db := openDB(t)
+	t0 := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	lease := time.Minute
+
+	if j, err := db.ClaimJob(ctx, t0, lease); err != nil || j != nil {
+		t.Fatalf("ClaimJob on an empty queue = %+v, %v; want nil, nil", j, err)
+	}
+	if err := db.EnqueueJob(ctx, job("b", t0.Add(time.Second))); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.EnqueueJob(ctx, job("a", t0)); err != nil {
+		t.Fatal(err)
+	}
+	// Enqueueing a file's job again keeps the first.
+	again := job("a", t0.Add(time.Hour))
+	again.Step = 5
+	if err := db.EnqueueJob(ctx, again); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := db.JobCount(ctx); err != nil || n != 2 {
+		t.Fatalf("JobCount = %d, %v; want 2", n, err)
+	}
+
+	// Only a is due at t0.
+	j, err := db.ClaimJob(ctx, t0, lease)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if j == nil || j.FileID != "a" || j.Step != 0 || j.State.Filename != "a.csv" || !j.DueAt.Equal(t0) {
+		t.Fatalf("ClaimJob at t0 = %+v, want job a at step 0", j)
+	}
+	if j2, err := db.ClaimJob(ctx, t0, lease); err != nil || j2 != nil {
+		t.Fatalf("second ClaimJob at t0 = %+v, %v; want nil (a is held, b not due)", j2, err)
+	}
+	// At t0+2s, b is due; a is still held.
+	j2, err := db.ClaimJob(ctx, t0.Add(2*time.Second), lease)
+	if err != nil || j2 == nil || j2.FileID != "b" {
+		t.Fatalf("ClaimJob at t0+2s = %+v, %v; want b", j2, err)
+	}
+	j2.DueAt = t0.Add(time.Hour)
+	if err := db.SaveJob(ctx, *j2); err != nil {
+		t.Fatal(err)
+	}
+	// a's worker crashed: its lease runs out and a is claimed again.
+	j3, err := db.ClaimJob(ctx, t0.Add(lease+time.Second), lease)
+	if err != nil || j3 == nil || j3.FileID != "a" {
+		t.Fatalf("ClaimJob after a's lease ran out = %+v, %v; want a", j3, err)
+	}
+
+	// SaveJob records progress and releases the job at its due time.
+	j3.Step, j3.Attempt = 2, 1
+	j3.State.Counts = &txpipe.Counts{Inserted: 7, Updated: 2, Unchanged: 1}
+	j3.DueAt = t0.Add(10 * time.Minute)
+	if err := db.SaveJob(ctx, *j3); err != nil {
+		t.Fatal(err)
+	}
+	if j4, err := db.ClaimJob(ctx, t0.Add(5*time.Minute), lease); err != nil || j4 != nil {
+		t.Fatalf("ClaimJob before a's new due time = %+v, %v; want nil", j4, err)
+	}
+	j4, err := db.ClaimJob(ctx, t0.Add(10*time.Minute), lease)
+	if err != nil || j4 == nil || j4.FileID != "a" || j4.Step != 2 || j4.Attempt != 1 ||
+		j4.State.Counts == nil || *j4.State.Counts != *j3.State.Counts {
+		t.Fatalf("ClaimJob after SaveJob = %+v, %v; want a at step 2 with its counts", j4, err)
+	}
+
+	// ReleaseLeases frees every held job at once (a restart).
+	if err := db.ReleaseLeases(ctx); err != nil {
+		t.Fatal(err)
+	}
+	j5, err := db.ClaimJob(ctx, t0.Add(10*time.Minute), lease)
+	if err != nil || j5 == nil || j5.FileID != "a" {
+		t.Fatalf("ClaimJob after ReleaseLeases = %+v, %v; want a", j5, err)
+	}
+
+	if err := db.DeleteJob(ctx, "a"); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.DeleteJob(ctx, "a"); err != nil {
+		t.Errorf("DeleteJob of a deleted job: %v", err)
+	}
+	if err := db.SaveJob(ctx, *j4); txpipe.ErrorCode(err) != txpipe.ENOTFOUND {
+		t.Errorf("SaveJob of a deleted job: %v, want ENOTFOUND", err)
+	}
+	if n, err := db.JobCount(ctx); err != nil || n != 1 {
+		t.Errorf("JobCount = %d, %v; want 1", n, err)
+	}
+}
+
+func TestDeadLetters(t *testing.T) {
+	ctx := t.Context()
+	db := openDB(t)
+	if letters, err := db.ListDeadLetters(ctx); err != nil || len(letters) != 0 {
+		t.Fatalf("ListDeadLetters on an empty queue = %+v, %v", letters, err)
+	}
+	for _, id := range []string{"f1", "f2"} {
+		st := workflow.RunState{FileID: id, FileKey: "abc", Rows: 3,
+			Error: &workflow.StepError{Error: workflow.TransientErrorName, Cause: "transform " + id + ": database is locked"}}
+		if err := db.SendDeadLetter(ctx, st); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Millisecond) // distinct SentAt
+	}
+	letters, err := db.ListDeadLetters(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(letters) != 2 || letters[0].FileID != "f1" || letters[1].FileID != "f2" {
+		t.Fatalf("ListDeadLetters = %+v, want f1 then f2", letters)
+	}
+	if got, want := letters[0].Failure, "transform f1: database is locked"; got != want {
+		t.Errorf("Failure = %q, want %q", got, want)
+	}
+	if letters[0].State.Rows != 3 || letters[0].State.Error == nil || letters[0].State.Error.Error != workflow.TransientErrorName {
+		t.Errorf("State = %+v, want the run state sent", letters[0].State)
+	}
+	if letters[0].SentAt.IsZero() || letters[0].SentAt.Location() != time.UTC {
+		t.Errorf("SentAt = %v, want a UTC time", letters[0].SentAt)
+	}
+	if n, err := db.DeadLetterCount(ctx); err != nil || n != 2 {
+		t.Errorf("DeadLetterCount = %d, %v; want 2", n, err)
+	}
+	d, err := db.GetDeadLetter(ctx, "f2")
+	if err != nil || d.FileID != "f2" {
+		t.Errorf("GetDeadLetter(f2) = %+v, %v", d, err)
+	}
+	if err := db.RemoveDeadLetter(ctx, "f1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.RemoveDeadLetter(ctx, "f1"); txpipe.ErrorCode(err) != txpipe.ENOTFOUND {
+		t.Errorf("RemoveDeadLetter twice: %v, want ENOTFOUND", err)
+	}
+	if _, err := db.GetDeadLetter(ctx, "f1"); txpipe.ErrorCode(err) != txpipe.ENOTFOUND {
+		t.Errorf("GetDeadLetter of a removed letter: %v, want ENOTFOUND", err)
+	}
+	letters, err = db.ListDeadLetters(ctx)
+	if err != nil || len(letters) != 1 || letters[0].FileID != "f2" {
+		t.Errorf("ListDeadLetters after removing f1 = %+v, %v", letters, err)
+	}
+}
+
+func TestAPIKeysAndUsageSurviveReopen(t *testing.T) {
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "txpipe.db")
+	db := reopen(t, path)
+	if n, err := db.KeyCount(ctx); err != nil || n != 0 {
+		t.Fatalf("KeyCount of a new database = %d, %v", n, err)
+	}
+	h := sha256.Sum256([]byte("secret"))
+	hash := hex.EncodeToString(h[:])
+	if err := db.CreateKey(ctx, txpipe.APIKey{Name: "first", Hash: hash}); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.CreateKey(ctx, txpipe.APIKey{Name: "same secret", Hash: hash}); txpipe.ErrorCode(err) != txpipe.ECONFLICT {
+		t.Errorf("CreateKey with a hash taken: %v, want ECONFLICT", err)
+	}
+	if err := db.CreateKey(ctx, txpipe.APIKey{Name: "bad", Hash: "not-hex"}); txpipe.ErrorCode(err) != txpipe.EINVALID {
+		t.Errorf("CreateKey with a bad hash: %v, want EINVALID", err)
+	}
+	k, err := db.LookupKey(ctx, hash)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if k.ID == "" || k.Name != "first" || k.QuotaPerDay != 1000 || k.RatePerSecond != 10 || k.Burst != 20 || k.CreatedAt.IsZero() {
+		t.Errorf("LookupKey = %+v, want first with the default plan", k)
+	}
+	if _, err := db.LookupKey(ctx, hex.EncodeToString(make([]byte, 32))); txpipe.ErrorCode(err) != txpipe.ENOTFOUND {
+		t.Errorf("LookupKey of an unknown hash: %v, want ENOTFOUND", err)
+	}
+	for i := 1; i <= 3; i++ {
+		n, err := db.CountRequest(ctx, k.ID, "2026-11-25")
+		if err != nil || n != int64(i) {
+			t.Fatalf("CountRequest #%d = %d, %v", i, n, err)
+		}
+	}
+	if n, err := db.CountRequest(ctx, k.ID, "2026-11-26"); err != nil || n != 1 {
+		t.Errorf("CountRequest on the next day = %d, %v; want 1", n, err)
+	}
+	if _, err := db.CountRequest(ctx, "key_unknown", "2026-11-25"); txpipe.ErrorCode(err) != txpipe.ENOTFOUND {
+		t.Errorf("CountRequest of an unknown key: %v, want ENOTFOUND", err)
+	}
+	if _, err := db.CountRequest(ctx, k.ID, "25/11/2026"); txpipe.ErrorCode(err) != txpipe.EINVALID {
+		t.Errorf("CountRequest with a bad day: %v, want EINVALID", err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	db = reopen(t, path)
+	defer db.Close()
+	if n, err := db.KeyCount(ctx); err != nil || n != 1 {
+		t.Errorf("KeyCount after reopen = %d, %v; want 1", n, err)
+	}
+	if n, err := db.CountRequest(ctx, k.ID, "2026-11-25"); err != nil || n != 4 {
+		t.Errorf("CountRequest after reopen = %d, %v; want 4", n, err)
+	}
+}
