@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -72,6 +73,7 @@ func FuzzValidate(f *testing.F) {
 				t.Fatalf("error %d: two passes %v, one pass %v", i, a, b)
 			}
 		}
+		compareWithEncodingCSV(t, data)
 		if !rep.Valid() {
 			return
 		}
@@ -157,4 +159,72 @@ func writeNormalised(t *testing.T, txs []txpipe.Transaction) []byte {
 		t.Fatal(err)
 	}
 	return b.Bytes()
+}
+
+// compareWithEncodingCSV checks the record splitting against encoding/csv
+// on inputs both should read alike: each record after the header gives one
+// result from the decoder, on the same start line, and a valid row holds
+// the trimmed fields encoding/csv read.
+func compareWithEncodingCSV(t *testing.T, data []byte) {
+	t.Helper()
+	if bytes.HasPrefix(data, []byte("\xEF\xBB\xBF")) {
+		return
+	}
+	r := csv.NewReader(bytes.NewReader(data))
+	r.FieldsPerRecord = -1
+	type rec struct {
+		line   int
+		fields []string
+	}
+	var recs []rec
+	for {
+		fields, err := r.Read()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return // a syntax error: the engine reports its own
+		}
+		blank := len(fields) == 1 && strings.Trim(fields[0], " \t") == ""
+		long := 0
+		for _, f := range fields {
+			long += len(f) + 1
+		}
+		if blank || long > csvschema.MaxRecordBytes-2*len(fields) {
+			return // blank lines and long records are handled differently on purpose
+		}
+		line, _ := r.FieldPos(0)
+		recs = append(recs, rec{line, fields})
+	}
+	if len(recs) < 2 {
+		return
+	}
+	d := csvschema.NewDecoder(bytes.NewReader(data))
+	var tx txpipe.Transaction
+	for i, want := range recs[1:] {
+		err := d.Decode(&tx)
+		var he *csvschema.HeaderError
+		if errors.As(err, &he) {
+			return
+		}
+		if err == io.EOF {
+			t.Fatalf("decoder ended after %d rows, encoding/csv read %d", i, len(recs)-1)
+		}
+		if d.Line() != want.line {
+			t.Fatalf("row %d starts on line %d, encoding/csv says %d", i+1, d.Line(), want.line)
+		}
+		if err != nil {
+			continue
+		}
+		got := map[string]bool{tx.ID: true, tx.Merchant: true}
+		for _, f := range want.fields {
+			delete(got, strings.Trim(f, " \t"))
+		}
+		if len(got) != 0 {
+			t.Fatalf("row %d: id %q, merchant %q not among encoding/csv's fields %q", i+1, tx.ID, tx.Merchant, want.fields)
+		}
+	}
+	if err := d.Decode(&tx); err != io.EOF {
+		t.Fatalf("decoder has more rows than encoding/csv: %v", err)
+	}
 }
