@@ -2,6 +2,7 @@ package csvschema
 
 import (
 	"bytes"
+	"encoding/binary"
 	"hash/maphash"
 	"math/bits"
 )
@@ -25,7 +26,8 @@ import (
 // are, in practice, the true duplicates.
 //
 // When the input cannot be read twice, the set keeps the ids themselves
-// (exact mode): then it also costs each id's length plus 9 bytes per row.
+// (exact mode): then it also costs each id's length plus 13 bytes per row
+// (slot offset, length byte, first line).
 type hashSet struct {
 	seed  maphash.Seed
 	slots []uint64 // 0 is empty; a hash of 0 is stored as 1
@@ -33,7 +35,7 @@ type hashSet struct {
 	// exact mode
 	exact bool
 	offs  []uint64 // per slot: 1 + offset of the id in ids
-	ids   []byte   // length-prefixed ids
+	ids   []byte   // per id: its length (1 byte), first line (4 bytes), the id
 }
 
 func newHashSet(seed maphash.Seed, exact bool) *hashSet {
@@ -112,12 +114,13 @@ func (s *hashSet) addHash(h uint64) bool {
 	}
 }
 
-// add adds an id and reports whether its hash (in exact mode: the id) was
-// already in the set.
-func (s *hashSet) add(id []byte) bool {
+// add adds an id first met on line and reports whether its hash (in exact
+// mode: the id) was already in the set; in exact mode first is then the line
+// the id was first met on.
+func (s *hashSet) add(id []byte, line int) (first int, seen bool) {
 	h := s.hash(id)
 	if !s.exact {
-		return s.addHash(h)
+		return 0, s.addHash(h)
 	}
 	if s.full() {
 		s.grow()
@@ -126,21 +129,17 @@ func (s *hashSet) add(id []byte) bool {
 		switch s.slots[i] {
 		case 0:
 			s.slots[i] = h
-			if s.exact {
-				s.offs[i] = uint64(len(s.ids)) + 1
-				s.ids = append(s.ids, byte(len(id)))
-				s.ids = append(s.ids, id...)
-			}
+			s.offs[i] = uint64(len(s.ids)) + 1
+			s.ids = append(s.ids, byte(len(id)))
+			s.ids = binary.LittleEndian.AppendUint32(s.ids, uint32(line))
+			s.ids = append(s.ids, id...)
 			s.n++
-			return false
+			return 0, false
 		case h:
-			if !s.exact {
-				return true
-			}
 			o := s.offs[i] - 1
 			l := uint64(s.ids[o])
-			if bytes.Equal(s.ids[o+1:o+1+l], id) {
-				return true
+			if bytes.Equal(s.ids[o+5:o+5+l], id) {
+				return int(binary.LittleEndian.Uint32(s.ids[o+1:])), true
 			}
 		}
 		if i++; i == len(s.slots) {

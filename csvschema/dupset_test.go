@@ -51,13 +51,13 @@ func TestResolveCandidates(t *testing.T) {
 func TestExactSetCollision(t *testing.T) {
 	s := newHashSet(maphash.MakeSeed(), true)
 	for i := 0; i < 5000; i++ {
-		if s.add([]byte(fmt.Sprint("id", i))) {
+		if _, seen := s.add([]byte(fmt.Sprint("id", i)), i+2); seen {
 			t.Fatalf("id%d reported as seen", i)
 		}
 	}
 	for i := 0; i < 5000; i++ {
-		if !s.add([]byte(fmt.Sprint("id", i))) {
-			t.Fatalf("id%d not reported as seen", i)
+		if first, seen := s.add([]byte(fmt.Sprint("id", i)), 9000+i); !seen || first != i+2 {
+			t.Fatalf("id%d: seen %v first %d, want true %d", i, seen, first, i+2)
 		}
 	}
 }

@@ -106,8 +106,8 @@ func (v *validation) merge(set *hashSet, b *batch, cands []uint64) []uint64 {
 		for i, o := 0, 0; o < len(b.ids); i++ {
 			id := b.ids[o+1 : o+1+int(b.ids[o])]
 			o += 1 + len(id)
-			if set.add(id) {
-				dups = append(dups, &RowError{Line: b.hlines[i], Column: columnNames[colID], Value: shorten(id), Err: ErrDuplicateID})
+			if first, seen := set.add(id, b.hlines[i]); seen {
+				dups = append(dups, dupError(b.hlines[i], id, first))
 			}
 		}
 	} else {

@@ -109,6 +109,11 @@ func remaining(r io.Reader) int64 {
 	return end - cur
 }
 
+// dupError reports a duplicate id.
+func dupError(line int, id []byte, first int) *RowError {
+	return &RowError{Line: line, Column: columnNames[colID], Value: shorten(id), Err: fmt.Errorf("%w: first on line %d", ErrDuplicateID, first)}
+}
+
 // rereader returns a function that gives a reader of the same bytes again,
 // or nil if r cannot be read twice.
 func rereader(r io.Reader) func() (io.Reader, error) {
@@ -249,8 +254,7 @@ func (v *validation) resolveCandidates(ctx context.Context, reread func() (io.Re
 			dup := false
 			for _, f := range ids {
 				if f.id == string(rw.id) {
-					part.add(&RowError{Line: rec.line, Column: columnNames[colID], Value: shorten(rw.id),
-						Err: fmt.Errorf("%w: first on line %d", ErrDuplicateID, f.line)})
+					part.add(dupError(rec.line, rw.id, f.line))
 					dup = true
 					break
 				}
