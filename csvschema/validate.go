@@ -118,13 +118,15 @@ func dupError(line int, id []byte, first int) *RowError {
 // or nil if r cannot be read twice.
 func rereader(r io.Reader) func() (io.Reader, error) {
 	if s, ok := r.(io.ReadSeeker); ok {
-		if off, err := s.Seek(0, io.SeekCurrent); err == nil {
-			return func() (io.Reader, error) {
-				if _, err := s.Seek(off, io.SeekStart); err != nil {
-					return nil, err
-				}
-				return s, nil
+		off, err := s.Seek(0, io.SeekCurrent)
+		if err != nil {
+			return nil // a pipe or socket: its ReadAt, if any, fails too
+		}
+		return func() (io.Reader, error) {
+			if _, err := s.Seek(off, io.SeekStart); err != nil {
+				return nil, err
 			}
+			return s, nil
 		}
 	}
 	if ra, ok := r.(io.ReaderAt); ok {

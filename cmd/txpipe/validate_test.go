@@ -111,6 +111,22 @@ func TestValidateCLI(t *testing.T) {
 			t.Errorf("exit = %d, stdout %q", code, out)
 		}
 	})
+	t.Run("stdin pipe", func(t *testing.T) {
+		pr, pw, err := os.Pipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		go func() {
+			pw.WriteString(invalidCSV)
+			pw.Close()
+		}()
+		defer pr.Close()
+		var out, errb bytes.Buffer
+		code := run(context.Background(), []string{"validate", "-"}, pr, &out, &errb)
+		if code != exitRejected || !strings.Contains(out.String(), "line 4, transaction_id: duplicate transaction_id: first on line 2") {
+			t.Errorf("exit = %d, stdout %q, stderr %q", code, out.String(), errb.String())
+		}
+	})
 	t.Run("usage and I/O errors", func(t *testing.T) {
 		for _, args := range [][]string{
 			{"validate"},
