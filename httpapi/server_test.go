@@ -26,6 +26,7 @@ import (
 
 	"github.com/txpipe/txpipe"
 	"github.com/txpipe/txpipe/httpapi"
+	"github.com/txpipe/txpipe/localfs"
 	"github.com/txpipe/txpipe/metrics"
 	"github.com/txpipe/txpipe/sqlite"
 	"github.com/txpipe/txpipe/workflow"
@@ -34,9 +35,7 @@ import (
 // env is a real API handler on a loopback port with its stores.
 type env struct {
 	url      string
-	db       *sqlite.DB
-	statuses *memStatuses
-	keys     *memKeys
+	db       *sqlite.DB // transactions, status records and API keys
 	runs     *runs
 	spool    string
 	logs     *syncBuffer
@@ -56,19 +55,20 @@ func newEnv(t testing.TB, opt envOptions) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	files := filepath.Join(dir, "files")
-	spool := filepath.Join(dir, "spool")
-	for _, d := range []string{files, spool} {
-		if err := os.Mkdir(d, 0o700); err != nil {
-			t.Fatal(err)
-		}
+	files, err := localfs.Open(filepath.Join(dir, "files"))
+	if err != nil {
+		t.Fatal(err)
 	}
-	e := &env{db: db, statuses: &memStatuses{}, keys: &memKeys{}, runs: &runs{}, spool: spool, logs: &syncBuffer{}}
+	spool := filepath.Join(dir, "spool")
+	if err := os.Mkdir(spool, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	e := &env{db: db, runs: &runs{}, spool: spool, logs: &syncBuffer{}}
 	logger := slog.New(slog.NewJSONHandler(e.logs, nil))
-	intake := &workflow.Intake{Files: dirFiles{files}, Statuses: e.statuses, Runs: e.runs, Logger: logger}
+	intake := &workflow.Intake{Files: files, Statuses: db, Runs: e.runs, Logger: logger}
 	reg := prometheus.NewRegistry()
 	h := httpapi.NewHandler(httpapi.Config{
-		Uploader: intake, Statuses: e.statuses, Transactions: db, Keys: e.keys,
+		Uploader: intake, Statuses: db, Transactions: db, Keys: db,
 		MaxBodyBytes: opt.maxBody, SpoolDir: spool, Logger: logger, Metrics: metrics.New(reg), Registry: reg,
 		Now: opt.now,
 	})
@@ -87,7 +87,7 @@ func (e *env) newKey(t testing.TB, k txpipe.APIKey) string {
 		t.Fatal(err)
 	}
 	k.ID, k.Hash = "id-"+hash[:8], hash
-	if err := e.keys.CreateKey(t.Context(), k); err != nil {
+	if err := e.db.CreateKey(t.Context(), k); err != nil {
 		t.Fatal(err)
 	}
 	return secret
