@@ -47,9 +47,15 @@ type Options struct {
 	// the duplicate set once. Validate finds it itself when r is an io.Seeker.
 	SizeHint int64
 	// Workers is how many goroutines check rows on the first pass; 0 means
-	// GOMAXPROCS. With 1 the whole check runs on the calling goroutine.
+	// GOMAXPROCS, at most maxDefaultWorkers (the reader and the merger
+	// limit the gain beyond). With 1 the whole check runs on the calling
+	// goroutine.
 	Workers int
 }
+
+// maxDefaultWorkers caps the default number of workers, and so the batches
+// in memory (2 per worker plus 2, each about 256 KiB).
+const maxDefaultWorkers = 4
 
 // progressEvery is how many rows pass between progress and cancellation checks.
 const progressEvery = 1 << 14
@@ -74,7 +80,7 @@ func ValidateWith(ctx context.Context, r io.Reader, opt Options) (*Report, error
 	}
 	v := &validation{opt: opt, rep: &Report{}, workers: opt.Workers, perPass: candidatesPerPass, size: opt.SizeHint}
 	if v.workers <= 0 {
-		v.workers = runtime.GOMAXPROCS(0)
+		v.workers = min(runtime.GOMAXPROCS(0), maxDefaultWorkers)
 	}
 	set := newHashSet(maphash.MakeSeed(), reread == nil)
 	cands, err := v.firstPass(ctx, r, set)
