@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -80,4 +81,28 @@ func logServerDurations(t *testing.T, logs string) {
 	if len(ds) > 0 {
 		t.Logf("server-side durations: n=%d p50=%.1fms p99=%.1fms max=%.1fms", len(ds), ds[len(ds)/2], ds[len(ds)*99/100], ds[len(ds)-1])
 	}
+}
+
+// BenchmarkUpload measures one upload of a small new file through the
+// whole handler, with as many in flight as -cpu says.
+//
+//	go test ./httpapi -run '^$' -bench Upload
+func BenchmarkUpload(b *testing.B) {
+	e := newEnv(b, envOptions{})
+	c := e.client()
+	var seq atomic.Int64
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			body := validCSV(fmt.Sprintf("bench%d", seq.Add(1)), 20)
+			res, err := c.Upload(b.Context(), "b.csv", strings.NewReader(body))
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			if !res.Created() {
+				b.Errorf("answered %d, want 202", res.StatusCode)
+				return
+			}
+		}
+	})
 }

@@ -34,12 +34,12 @@ import (
 
 // env is a real API handler on a loopback port with its stores.
 type env struct {
-	url      string
-	db       *sqlite.DB // transactions, status records and API keys
-	runs     *runs
-	spool    string
-	logs     *syncBuffer
-	key      string // a key with generous limits
+	url   string
+	db    *sqlite.DB // transactions, status records and API keys
+	runs  *runs
+	spool string
+	logs  *syncBuffer
+	key   string // a key with generous limits
 }
 
 type envOptions struct {
