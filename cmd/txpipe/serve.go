@@ -2,11 +2,226 @@ package main
 
 import (
 	"context"
+	"errors"
+	"flag"
 	"fmt"
 	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/txpipe/txpipe/httpapi"
+	"github.com/txpipe/txpipe/localfs"
+	"github.com/txpipe/txpipe/metrics"
+	"github.com/txpipe/txpipe/sqlite"
+	"github.com/txpipe/txpipe/webhook"
+	"github.com/txpipe/txpipe/workflow"
 )
 
-func runServe(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	fmt.Fprintln(stderr, "txpipe: not implemented yet")
-	return exitUsage
+// serveConfig is what `txpipe serve` is told by its flags.
+type serveConfig struct {
+	Addr         string
+	DataDir      string
+	MaxBodyBytes int64
+	Webhooks     []string
+	Workers      int
+	AWS          bool // AWS adapters (named by TXPIPE_* environment variables) instead of the embedded ones
+	LogLevel     slog.Level
+}
+
+func runServe(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var cfg serveConfig
+	fs.StringVar(&cfg.Addr, "addr", envOr(envAddr, defaultAddr), "address to listen on (env "+envAddr+")")
+	fs.StringVar(&cfg.DataDir, "data-dir", envOr(envDataDir, defaultDataDir), "where the database and files live (env "+envDataDir+")")
+	fs.Int64Var(&cfg.MaxBodyBytes, "max-body-bytes", 100<<20, "largest upload body accepted")
+	fs.Func("webhook", "POST each run result to this URL (repeatable)", func(s string) error {
+		cfg.Webhooks = append(cfg.Webhooks, s)
+		return nil
+	})
+	fs.IntVar(&cfg.Workers, "workers", 2, "files processed at once")
+	fs.BoolVar(&cfg.AWS, "aws", false, "store in DynamoDB, S3, SNS and SQS named by the TXPIPE_* environment variables")
+	fs.TextVar(&cfg.LogLevel, "log-level", slog.LevelInfo, "debug, info, warn or error")
+	if err := fs.Parse(args); err != nil {
+		return exitUsage
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "txpipe serve: unexpected arguments %q\n", fs.Args())
+		return exitUsage
+	}
+	logger := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
+
+	m, err := openServer(ctx, cfg, logger, stdout)
+	if err != nil {
+		fmt.Fprintf(stderr, "txpipe serve: %v\n", err)
+		return exitUsage
+	}
+	defer m.Close()
+	if err := m.Run(ctx); err != nil {
+		fmt.Fprintf(stderr, "txpipe serve: %v\n", err)
+		return exitUsage
+	}
+	return exitOK
+}
+
+// server is the whole local pipeline: the HTTP API, the workflow engine and
+// the stores. Tests start it on 127.0.0.1:0 with a temporary data dir.
+type server struct {
+	cfg      serveConfig
+	logger   *slog.Logger
+	db       *sqlite.DB
+	stores   *stores
+	notifier *webhook.Notifier
+	engine   *workflow.Engine
+	http     *http.Server
+	ln       net.Listener
+	spoolDir string
+}
+
+// openServer opens the stores, makes the first API key on a new data dir,
+// and listens on cfg.Addr; Run serves.
+func openServer(ctx context.Context, cfg serveConfig, logger *slog.Logger, stdout io.Writer) (_ *server, err error) {
+	s := &server{cfg: cfg, logger: logger}
+	defer func() {
+		if err != nil {
+			s.Close()
+		}
+	}()
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("create data dir: %w", err)
+	}
+	s.db, err = sqlite.Open(ctx, filepath.Join(cfg.DataDir, "txpipe.db"), logger)
+	if err != nil {
+		return nil, fmt.Errorf("open database: %w", err)
+	}
+	s.spoolDir = filepath.Join(cfg.DataDir, "spool")
+	if err := os.RemoveAll(s.spoolDir); err != nil {
+		return nil, fmt.Errorf("clear spool dir: %w", err)
+	}
+	if err := os.MkdirAll(s.spoolDir, 0o700); err != nil {
+		return nil, fmt.Errorf("create spool dir: %w", err)
+	}
+
+	s.notifier = webhook.New(cfg.Webhooks, logger, webhook.Options{})
+	if cfg.AWS {
+		s.stores, err = openAWSStores(ctx, logger)
+		if err != nil {
+			return nil, fmt.Errorf("open AWS stores: %w", err)
+		}
+	} else {
+		files, err := localfs.Open(filepath.Join(cfg.DataDir, "files"))
+		if err != nil {
+			return nil, fmt.Errorf("open file store: %w", err)
+		}
+		s.stores = &stores{Transactions: s.db, Statuses: s.db, Files: files, Notifier: s.notifier, DeadLetters: s.db}
+	}
+
+	n, err := s.db.KeyCount(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("count API keys: %w", err)
+	}
+	if n == 0 {
+		secret, err := createAPIKey(ctx, s.db, "default", 1000, 10)
+		if err != nil {
+			return nil, fmt.Errorf("create the first API key: %w", err)
+		}
+		fmt.Fprintf(stdout, "created API key %q (shown only once): %s\n", "default", secret)
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	met := metrics.New(reg)
+	met.SetDLQDepth(func() float64 {
+		dls, err := s.db.ListDeadLetters(context.Background())
+		if err != nil {
+			return -1
+		}
+		return float64(len(dls))
+	})
+
+	steps := &workflow.Steps{
+		Files: s.stores.Files, Transactions: s.stores.Transactions, Statuses: s.stores.Statuses,
+		Notifier: s.stores.Notifier, DeadLetters: s.stores.DeadLetters, Logger: logger,
+	}
+	s.engine = workflow.NewEngine(workflow.Pipeline(), steps, s.db, workflow.EngineOptions{
+		Workers: cfg.Workers, Observer: met, Logger: logger,
+	})
+	intake := &workflow.Intake{Files: s.stores.Files, Statuses: s.stores.Statuses, Runs: s.engine, Logger: logger}
+	handler := httpapi.NewHandler(httpapi.Config{
+		Uploader: intake, Statuses: s.stores.Statuses, Transactions: s.stores.Transactions, Keys: s.db,
+		MaxBodyBytes: cfg.MaxBodyBytes, SpoolDir: s.spoolDir, Logger: logger, Metrics: met, Registry: reg,
+	})
+	s.http = &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
+
+	s.ln, err = net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen: %w", err)
+	}
+	fmt.Fprintf(stdout, "txpipe listening on http://%s (data in %s)\n", s.ln.Addr(), cfg.DataDir)
+	return s, nil
+}
+
+// URL is the server's base URL.
+func (s *server) URL() string { return "http://" + s.ln.Addr().String() }
+
+// Run serves until ctx is done, then shuts down gracefully: uploads in
+// flight finish, then the engine stops; unfinished jobs stay recorded and
+// are resumed on the next start.
+func (s *server) Run(ctx context.Context) error {
+	engineCtx, stopEngine := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopEngine()
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		if err := s.engine.Run(engineCtx); err != nil {
+			s.logger.Error("engine stopped", "err", err)
+		}
+	})
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- s.http.Serve(s.ln) }()
+
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-serveErr:
+	}
+	s.logger.Info("shutting down")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if e := s.http.Shutdown(shutdownCtx); e != nil && err == nil {
+		err = fmt.Errorf("shut down HTTP server: %w", e)
+	}
+	stopEngine()
+	wg.Wait()
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	return err
+}
+
+// Close releases everything the server opened.
+func (s *server) Close() error {
+	var errs []error
+	if s.ln != nil {
+		s.ln.Close()
+	}
+	if s.notifier != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		s.notifier.Close(ctx)
+		cancel()
+	}
+	if s.stores != nil && s.stores.Close != nil {
+		errs = append(errs, s.stores.Close())
+	}
+	if s.db != nil {
+		errs = append(errs, s.db.Close())
+	}
+	return errors.Join(errs...)
 }

@@ -1,0 +1,165 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/txpipe/txpipe"
+	"github.com/txpipe/txpipe/httpapi"
+	"github.com/txpipe/txpipe/internal/txgen"
+)
+
+// startServer runs the whole local pipeline in process on a loopback port
+// with a fresh data dir, and returns its URL and first API key.
+func startServer(t *testing.T, dataDir string) (url, key string) {
+	t.Helper()
+	var out bytes.Buffer
+	cfg := serveConfig{Addr: "127.0.0.1:0", DataDir: dataDir, MaxBodyBytes: 100 << 20, Workers: 2}
+	logger := slog.New(slog.NewJSONHandler(io.Discard, nil))
+	s, err := openServer(context.Background(), cfg, logger, &out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+		s.Close()
+	})
+	if m := regexp.MustCompile(`\(shown only once\): (\S+)`).FindStringSubmatch(out.String()); m != nil {
+		key = m[1]
+	}
+	if !strings.Contains(out.String(), "listening on "+s.URL()) {
+		t.Errorf("serve printed %q, want the address it listens on", out.String())
+	}
+	return s.URL(), key
+}
+
+// cli runs the real CLI in process.
+func cli(t *testing.T, env map[string]string, args ...string) (int, string, string) {
+	t.Helper()
+	for k, v := range env {
+		t.Setenv(k, v)
+	}
+	var stdout, stderr bytes.Buffer
+	code := run(context.Background(), args, strings.NewReader(""), &stdout, &stderr)
+	return code, stdout.String(), stderr.String()
+}
+
+// TestLocalPipelineEndToEnd is the newcomer's path: serve, upload a file
+// with the CLI, wait for it, read its status and its transactions.
+func TestLocalPipelineEndToEnd(t *testing.T) {
+	dataDir := t.TempDir()
+	url, key := startServer(t, dataDir)
+	if key == "" {
+		t.Fatal("the first start printed no API key")
+	}
+	env := map[string]string{envEndpoint: url, envAPIKey: key, envDataDir: dataDir}
+
+	file := filepath.Join(t.TempDir(), "transactions.csv")
+	f, err := os.Create(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := txgen.Write(f, txgen.Options{Rows: 5000, Seed: 7}); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+
+	code, out, errOut := cli(t, env, "upload", "--wait", "--json", file)
+	if code != exitOK {
+		t.Fatalf("upload --wait = %d\n%s\n%s", code, out, errOut)
+	}
+	var st txpipe.FileStatus
+	if err := json.Unmarshal([]byte(lastJSON(out)), &st); err != nil {
+		t.Fatalf("upload --json output %q: %v", out, err)
+	}
+	if st.Status != txpipe.StatusCompleted || st.Rows != 5000 || st.Inserted != 5000 {
+		t.Fatalf("after --wait: %+v, want COMPLETED with 5000 rows inserted", st)
+	}
+
+	code, out, _ = cli(t, env, "status", "--json", st.FileID)
+	var again txpipe.FileStatus
+	if code != exitOK || json.Unmarshal([]byte(out), &again) != nil || again.FileID != st.FileID || again.Status != txpipe.StatusCompleted {
+		t.Fatalf("status = %d %q", code, out)
+	}
+
+	// Every stored transaction comes back once, oldest first, over pages.
+	c := &httpapi.Client{Endpoint: url, APIKey: key}
+	q := txpipe.TxQuery{From: time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC), To: time.Date(2100, 1, 1, 0, 0, 0, 0, time.UTC), Limit: 1000}
+	seen := map[string]bool{}
+	var last time.Time
+	for {
+		page, err := c.Transactions(context.Background(), q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, tx := range page.Items {
+			if seen[tx.ID] {
+				t.Fatalf("transaction %s listed twice", tx.ID)
+			}
+			seen[tx.ID] = true
+			if tx.Timestamp.Before(last) {
+				t.Fatalf("transaction %s at %v listed after %v", tx.ID, tx.Timestamp, last)
+			}
+			last = tx.Timestamp
+			if tx.FileID != st.FileID {
+				t.Fatalf("transaction %s has file %s, want %s", tx.ID, tx.FileID, st.FileID)
+			}
+		}
+		if page.NextCursor == "" {
+			break
+		}
+		q.Cursor = page.NextCursor
+	}
+	if len(seen) != 5000 {
+		t.Errorf("listed %d transactions, want 5000", len(seen))
+	}
+
+	// The CLI lists a time range too.
+	code, out, _ = cli(t, env, "transactions", "--json", "--from", "2000-01-01T00:00:00Z", "--to", "2100-01-01T00:00:00Z", "--limit", "3")
+	if code != exitOK || !strings.Contains(out, st.FileID) {
+		t.Errorf("transactions = %d %q", code, out)
+	}
+
+	// A rejected file: exit 1 and the errors.
+	bad := filepath.Join(t.TempDir(), "bad.csv")
+	os.WriteFile(bad, []byte("transaction_id,amount,currency,timestamp,merchant,status\nt1,1.00,DEM,2026-01-01T00:00:00Z,Shop,completed\n"), 0o600)
+	code, out, errOut = cli(t, env, "upload", bad)
+	if code != exitRejected || !strings.Contains(out+errOut, "currency") {
+		t.Errorf("upload of a bad file = %d\n%s\n%s", code, out, errOut)
+	}
+
+	// Nothing failed, so the dead-letter queue is empty.
+	code, out, _ = cli(t, env, "dlq", "list", "--json")
+	if code != exitOK || !strings.Contains(out, `"items": []`) {
+		t.Errorf("dlq list = %d %q", code, out)
+	}
+}
+
+// lastJSON returns the last top-level JSON document in s.
+func lastJSON(s string) string {
+	s = strings.TrimSpace(s)
+	dec := json.NewDecoder(strings.NewReader(s))
+	var last json.RawMessage
+	for {
+		var m json.RawMessage
+		if err := dec.Decode(&m); err != nil {
+			return string(last)
+		}
+		last = m
+	}
+}
