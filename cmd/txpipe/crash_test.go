@@ -20,7 +20,7 @@ import (
 )
 
 // buildTxpipe builds the real binary once per test run.
-func buildTxpipe(t *testing.T) string {
+func buildTxpipe(t testing.TB) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "txpipe")
 	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
@@ -43,7 +43,7 @@ var (
 	keyRE    = regexp.MustCompile(`\(shown only once\): (\S+)`)
 )
 
-func startServe(t *testing.T, bin, dataDir string) *process {
+func startServe(t testing.TB, bin, dataDir string) *process {
 	t.Helper()
 	logf, err := os.CreateTemp(t.TempDir(), "serve-log")
 	if err != nil {
