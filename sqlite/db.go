@@ -76,6 +76,7 @@ type DB struct {
 	write  *sql.DB
 	read   *sql.DB
 	now    func() time.Time
+	idHash func(id string) int64 // tests make it collide
 
 	mu      sync.Mutex // guards the prepared statements below
 	stmts   map[string]*sql.Stmt
@@ -134,7 +135,7 @@ func Open(ctx context.Context, path string, logger *slog.Logger) (*DB, error) {
 	write.SetMaxIdleConns(1)
 	write.SetConnMaxIdleTime(0)
 	write.SetConnMaxLifetime(0)
-	db := &DB{path: path, logger: logger, write: write, now: time.Now, stmts: map[string]*sql.Stmt{}}
+	db := &DB{path: path, logger: logger, write: write, now: time.Now, idHash: idHash, stmts: map[string]*sql.Stmt{}}
 	if err := db.migrate(ctx); err != nil {
 		write.Close()
 		return nil, err

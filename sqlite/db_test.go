@@ -32,3 +32,13 @@ func TestTransactionStore(t *testing.T) {
 func TestStatusStore(t *testing.T) {
 	storetest.TestStatusStore(t, func(t *testing.T) workflow.StatusStore { return openDB(t) })
 }
+
+// TestTransactionStoreHashCollisions runs the contract with a hash of ids
+// that collides all the time, so every path of a collision is taken.
+func TestTransactionStoreHashCollisions(t *testing.T) {
+	storetest.TestTransactionStore(t, func(t *testing.T) storetest.TransactionStore {
+		db := openDB(t)
+		sqlite.SetIDHash(db, func(id string) int64 { return int64(len(id) % 3) })
+		return db
+	})
+}

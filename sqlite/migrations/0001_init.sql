@@ -3,13 +3,16 @@
 -- only), so that the pages a large file's ingest touches stay in the page
 -- cache. See the doc of PutTransactions for the design.
 --
--- transaction_id is unique by construction: PutTransactions looks every id
--- up (by id_hash, then compares the id) in the same write transaction that
--- inserts it, and all writes go through one connection. A UNIQUE index on
--- the text would be a third, large, randomly written B-tree.
+-- A transaction is found by the 64-bit hash of its id (id_hash, unique). The
+-- rare id whose hash another id has already is stored with a NULL id_hash
+-- and found through transactions_unhashed. transaction_id is unique by
+-- construction: PutTransactions inserts an id only where the unique hash
+-- index says it is new or, on a hash conflict, after looking it up, in one
+-- write transaction, and all writes go through one connection. A UNIQUE index
+-- on the text would be a third, large, randomly written B-tree.
 CREATE TABLE transactions (
 	seq            INTEGER NOT NULL PRIMARY KEY,
-	id_hash        INTEGER NOT NULL, -- 64-bit FNV-1a of transaction_id
+	id_hash        INTEGER,          -- 64-bit FNV-1a of transaction_id; NULL on a collision
 	transaction_id TEXT    NOT NULL,
 	amount         TEXT    NOT NULL,
 	amount_minor   INTEGER NOT NULL,
@@ -23,8 +26,8 @@ CREATE TABLE transactions (
 	outcome        INTEGER NOT NULL  -- what file_id's write did: 0 inserted, 1 updated
 );
 
--- Finds a transaction by id: id_hash, then the id compared.
-CREATE INDEX transactions_id_hash ON transactions (id_hash);
+CREATE UNIQUE INDEX transactions_id_hash ON transactions (id_hash);
+CREATE INDEX transactions_unhashed ON transactions (transaction_id) WHERE id_hash IS NULL;
 
 -- Serves from <= timestamp < to, oldest first; ties are sorted by id.
 CREATE INDEX transactions_ts ON transactions (ts, ts_ns);
