@@ -6,15 +6,19 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/txpipe/txpipe"
 	"github.com/txpipe/txpipe/httpapi"
+	"github.com/txpipe/txpipe/sqlite"
 )
 
 // clientCLI runs the real CLI in process with the given arguments.
@@ -324,4 +328,71 @@ func TestCreateAPIKey(t *testing.T) {
 	if again == secret || keys[1].ID == k.ID {
 		t.Errorf("two keys share a secret or an id")
 	}
+}
+
+// TestConcurrentUploads sends 200 uploads of small files at once to the
+// local server (the whole stack: keys and usage in SQLite, spooling,
+// validation, the file store, the job queue, the engine working behind)
+// and reports the p50 and p99 latency. Every upload must be answered 202.
+//
+//	go test ./cmd/txpipe -run TestConcurrentUploads -v
+func TestConcurrentUploads(t *testing.T) {
+	const n = 200
+	dataDir := t.TempDir()
+	// A key whose rate limit lets 200 requests through at once.
+	db, err := sqlite.Open(t.Context(), filepath.Join(dataDir, "txpipe.db"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := createAPIKey(t.Context(), db, "load", 1_000_000, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	url, _ := startServer(t, dataDir)
+
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConnsPerHost = n
+	defer tr.CloseIdleConnections()
+	c := &httpapi.Client{Endpoint: url, APIKey: key, HTTP: &http.Client{Transport: tr}}
+	bodies := make([]string, n)
+	for i := range bodies {
+		var b strings.Builder
+		b.WriteString("transaction_id,amount,currency,timestamp,merchant,status\n")
+		for j := range 20 {
+			fmt.Fprintf(&b, "c%03d-%02d,%d.99,USD,2026-08-01T10:%02d:00Z,Shop,completed\n", i, j, j, j)
+		}
+		bodies[i] = b.String()
+	}
+	lat := make([]time.Duration, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range n {
+		wg.Go(func() {
+			<-start
+			t0 := time.Now()
+			res, err := c.Upload(t.Context(), fmt.Sprintf("c%03d.csv", i), strings.NewReader(bodies[i]))
+			lat[i] = time.Since(t0)
+			if err == nil && !res.Created() {
+				err = fmt.Errorf("answered %d, want 202", res.StatusCode)
+			}
+			errs[i] = err
+		})
+	}
+	t0 := time.Now()
+	close(start)
+	wg.Wait()
+	wall := time.Since(t0)
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("upload %d: %v", i, err)
+		}
+	}
+	slices.Sort(lat)
+	t.Logf("%d concurrent uploads of %d-byte files to the local server: p50 %v, p99 %v, max %v, wall %v (%.0f uploads/s)",
+		n, len(bodies[0]), lat[n*50/100].Round(time.Millisecond), lat[n*99/100].Round(time.Millisecond),
+		lat[n-1].Round(time.Millisecond), wall.Round(time.Millisecond), float64(n)/wall.Seconds())
 }
