@@ -1,0 +1,1022 @@
+package main
+
+import (
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
+	"github.com/aws/jsii-runtime-go"
+
+	"github.com/txpipe/txpipe/workflow"
+)
+
+// synthesized is a stack synthesized once for a test and its subtests.
+type synthesized struct {
+	stack  *Stack
+	tpl    assertions.Template
+	doc    template
+	outdir string
+}
+
+// template is the CloudFormation template, decoded.
+type template struct {
+	Resources map[string]resource
+	Outputs   map[string]struct {
+		Value       any
+		Description string
+	}
+}
+
+type resource struct {
+	Type           string
+	Properties     map[string]any
+	DeletionPolicy string
+	DependsOn      any
+}
+
+// synth synthesizes the stack of env with the cdk-nag checks, as cdk synth
+// does, into a temporary cloud assembly.
+func synth(t *testing.T, env string) *synthesized {
+	t.Helper()
+	outdir := t.TempDir()
+	app := awscdk.NewApp(&awscdk.AppProps{Outdir: jsii.String(outdir)})
+	s, err := Build(app, Config{Env: env, RepoRoot: ".."})
+	if err != nil {
+		t.Fatalf("Build: %v", err)
+	}
+	app.Synth(nil)
+	tpl := assertions.Template_FromStack(s.Stack, nil)
+	b, err := json.Marshal(tpl.ToJSON())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc template
+	if err := json.Unmarshal(b, &doc); err != nil {
+		t.Fatal(err)
+	}
+	return &synthesized{stack: s, tpl: tpl, doc: doc, outdir: outdir}
+}
+
+// match runs an assertion of the CDK assertions library, which panics on a
+// mismatch, and reports the mismatch as a test error.
+func match(t *testing.T, what string, assert func()) {
+	t.Helper()
+	defer func() {
+		if r := recover(); r != nil {
+			t.Errorf("%s: %v", what, r)
+		}
+	}()
+	assert()
+}
+
+// ofType returns the resources of a type by logical ID.
+func (s *synthesized) ofType(typ string) map[string]resource {
+	m := map[string]resource{}
+	for id, r := range s.doc.Resources {
+		if r.Type == typ {
+			m[id] = r
+		}
+	}
+	return m
+}
+
+// one returns the only resource of typ whose property key is value.
+func (s *synthesized) one(t *testing.T, typ, key string, value any) (string, resource) {
+	t.Helper()
+	var ids []string
+	for id, r := range s.ofType(typ) {
+		if jsonEqual(r.Properties[key], value) {
+			ids = append(ids, id)
+		}
+	}
+	if len(ids) != 1 {
+		t.Fatalf("%d resources %s with %s = %v, want 1", len(ids), typ, key, value)
+	}
+	return ids[0], s.doc.Resources[ids[0]]
+}
+
+func jsonEqual(a, b any) bool {
+	x, _ := json.Marshal(a)
+	y, _ := json.Marshal(b)
+	return string(x) == string(y)
+}
+
+var hashSuffix = regexp.MustCompile(`^(.+?)[0-9A-F]{8}$`)
+
+// name is a logical ID without the hash CDK appends.
+func name(logicalID string) string {
+	if m := hashSuffix.FindStringSubmatch(logicalID); m != nil {
+		return m[1]
+	}
+	return logicalID
+}
+
+// render writes a CloudFormation value as a string, the way cdk-nag does:
+// {"Fn::GetAtt": ["TableXXXXXXXX", "Arn"]} is <Table.Arn>, {"Ref": "X"} is
+// <X>, Fn::Join is concatenated; other values are JSON with their
+// references rendered so.
+func render(v any) string {
+	switch r := resolve(v).(type) {
+	case string:
+		return r
+	default:
+		var b strings.Builder
+		enc := json.NewEncoder(&b)
+		enc.SetEscapeHTML(false)
+		_ = enc.Encode(r)
+		return strings.TrimSuffix(b.String(), "\n")
+	}
+}
+
+func resolve(v any) any {
+	switch v := v.(type) {
+	case map[string]any:
+		if ref, ok := v["Ref"].(string); ok && len(v) == 1 {
+			return "<" + name(ref) + ">"
+		}
+		if ga, ok := v["Fn::GetAtt"].([]any); ok && len(ga) == 2 && len(v) == 1 {
+			return fmt.Sprintf("<%s.%s>", name(ga[0].(string)), ga[1])
+		}
+		if j, ok := v["Fn::Join"].([]any); ok && len(j) == 2 && len(v) == 1 {
+			var parts []string
+			for _, p := range j[1].([]any) {
+				parts = append(parts, render(p))
+			}
+			return strings.Join(parts, j[0].(string))
+		}
+		m := make(map[string]any, len(v))
+		for k, x := range v {
+			m[k] = resolve(x)
+		}
+		return m
+	case []any:
+		a := make([]any, len(v))
+		for i, x := range v {
+			a[i] = resolve(x)
+		}
+		return a
+	}
+	return v
+}
+
+func strs(v any) []string {
+	switch v := v.(type) {
+	case []any:
+		var out []string
+		for _, x := range v {
+			out = append(out, render(x))
+		}
+		return out
+	case nil:
+		return nil
+	}
+	return []string{render(v)}
+}
+
+// TestStack synthesizes the dev stack once and checks each requirement of
+// the issue in a subtest.
+func TestStack(t *testing.T) {
+	s := synth(t, "dev")
+	def := workflow.Pipeline()
+
+	t.Run("OneARM64ImageForThreeFunctions", func(t *testing.T) {
+		fns := s.ofType("AWS::Lambda::Function")
+		if len(fns) != 3 {
+			t.Fatalf("%d functions, want 3", len(fns))
+		}
+		images := map[string]bool{}
+		commands := map[string]string{}
+		for id, fn := range fns {
+			p := fn.Properties
+			if p["PackageType"] != "Image" {
+				t.Errorf("%s: PackageType = %v, want Image", id, p["PackageType"])
+			}
+			if got := strs(p["Architectures"]); !slices.Equal(got, []string{"arm64"}) {
+				t.Errorf("%s: Architectures = %v, want [arm64]", id, got)
+			}
+			images[render(p["Code"].(map[string]any)["ImageUri"])] = true
+			cfg, _ := p["ImageConfig"].(map[string]any)
+			commands[p["FunctionName"].(string)] = strings.Join(strs(cfg["Command"]), " ")
+		}
+		if len(images) != 1 {
+			t.Errorf("the functions use %d images, want 1: %v", len(images), images)
+		}
+		want := map[string]string{
+			"csv-validator-dev":       "validator",
+			"data-transformer-dev":    "transformer",
+			"notification-sender-dev": "notifier",
+		}
+		for fn, cmd := range want {
+			if commands[fn] != cmd {
+				t.Errorf("%s: image command %q, want %q", fn, commands[fn], cmd)
+			}
+		}
+
+		// The cloud assembly builds one image, for linux/arm64, from the
+		// repository's Dockerfile.
+		var assets struct {
+			DockerImages map[string]struct {
+				Source struct {
+					Directory      string
+					Platform       string
+					DockerFile     string
+					DockerBuildArg map[string]string
+				}
+			}
+		}
+		readJSON(t, filepath.Join(s.outdir, *s.stack.StackName()+".assets.json"), &assets)
+		if len(assets.DockerImages) != 1 {
+			t.Fatalf("%d docker image assets, want 1", len(assets.DockerImages))
+		}
+		for hash, img := range assets.DockerImages {
+			if img.Source.Platform != "linux/arm64" {
+				t.Errorf("image asset platform = %q, want linux/arm64", img.Source.Platform)
+			}
+			if !strings.Contains(render(images), hash) {
+				t.Errorf("functions use %v, not the image asset %s", images, hash)
+			}
+			dir := filepath.Join(s.outdir, img.Source.Directory)
+			if _, err := os.Stat(filepath.Join(dir, "Dockerfile")); err != nil {
+				t.Errorf("staged image context has no Dockerfile: %v", err)
+			}
+			for _, excluded := range []string{"node_modules", "infra", ".git"} {
+				if _, err := os.Stat(filepath.Join(dir, excluded)); err == nil {
+					t.Errorf("staged image context holds %s", excluded)
+				}
+			}
+			if _, err := os.Stat(filepath.Join(dir, "go.mod")); err != nil {
+				t.Errorf("staged image context lacks the module's go.mod: %v", err)
+			}
+		}
+	})
+
+	t.Run("FunctionSettings", func(t *testing.T) {
+		timeouts := map[string]time.Duration{}
+		for _, st := range slices.Concat(def.Steps, def.OnFailure) {
+			timeouts[st.Function] = max(timeouts[st.Function], st.Timeout)
+		}
+		want := map[string]time.Duration{
+			"csv-validator-dev":       29 * time.Second,
+			"data-transformer-dev":    timeouts[workflow.FunctionTransformer],
+			"notification-sender-dev": timeouts[workflow.FunctionNotifier],
+		}
+		for fnName, timeout := range want {
+			_, fn := s.one(t, "AWS::Lambda::Function", "FunctionName", fnName)
+			p := fn.Properties
+			if got := p["MemorySize"]; got != 512.0 {
+				t.Errorf("%s: MemorySize = %v, want 512", fnName, got)
+			}
+			if got, want := p["Timeout"], timeout.Seconds(); got != want {
+				t.Errorf("%s: Timeout = %v, want %v", fnName, got, want)
+			}
+			if got := p["Timeout"].(float64); got > expressLimit.Seconds() {
+				t.Errorf("%s: Timeout %vs is longer than an Express execution", fnName, got)
+			}
+			if got := render(p["TracingConfig"]); got != `{"Mode":"Active"}` {
+				t.Errorf("%s: TracingConfig = %s, want Active", fnName, got)
+			}
+			// Its own log group, /aws/lambda/<name>, kept 7 days.
+			lc, _ := p["LoggingConfig"].(map[string]any)
+			ref := lc["LogGroup"].(map[string]any)["Ref"]
+			lg, ok := s.doc.Resources[fmt.Sprint(ref)]
+			if !ok || lg.Type != "AWS::Logs::LogGroup" {
+				t.Fatalf("%s: LoggingConfig.LogGroup = %v, not a log group of the stack", fnName, lc["LogGroup"])
+			}
+			if got, want := lg.Properties["LogGroupName"], "/aws/lambda/"+fnName; got != want {
+				t.Errorf("%s: log group %v, want %s", fnName, got, want)
+			}
+			if got := lg.Properties["RetentionInDays"]; got != 7.0 {
+				t.Errorf("%s: log retention %v days, want 7", fnName, got)
+			}
+		}
+	})
+
+	t.Run("FunctionEnvironment", func(t *testing.T) {
+		tables := map[string]string{}
+		for id, r := range s.ofType("AWS::DynamoDB::Table") {
+			tables[r.Properties["TableName"].(string)] = name(id)
+		}
+		common := map[string]string{
+			"TXPIPE_TRANSACTIONS_TABLE": "<" + tables["transactions-dev"] + ">",
+			"TXPIPE_STATUS_TABLE":       "<" + tables["processing-status-dev"] + ">",
+			"TXPIPE_BUCKET":             "<UploadsBucket>",
+			"TXPIPE_TOPIC_ARN":          "<ResultsTopic>",
+			"TXPIPE_DLQ_URL":            "<DeadLetterQueue>",
+			"TXPIPE_TIME_SHARDS":        "8",
+		}
+		for _, fnName := range []string{"csv-validator-dev", "data-transformer-dev", "notification-sender-dev"} {
+			_, fn := s.one(t, "AWS::Lambda::Function", "FunctionName", fnName)
+			vars := fn.Properties["Environment"].(map[string]any)["Variables"].(map[string]any)
+			want := maps.Clone(common)
+			if fnName == "csv-validator-dev" {
+				want["TXPIPE_STATE_MACHINE_ARN"] = "<Workflow>"
+			}
+			got := map[string]string{}
+			for k, v := range vars {
+				got[k] = render(v)
+			}
+			if !jsonEqual(got, want) {
+				t.Errorf("%s: environment\n got %v\nwant %v", fnName, got, want)
+			}
+		}
+	})
+
+	t.Run("StateMachineFromWorkflowDefinition", func(t *testing.T) {
+		asl, err := workflow.ASL(def)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sms := s.ofType("AWS::StepFunctions::StateMachine")
+		if len(sms) != 1 {
+			t.Fatalf("%d state machines, want 1", len(sms))
+		}
+		for id, sm := range sms {
+			p := sm.Properties
+			if got := p["DefinitionString"]; got != string(asl) {
+				t.Errorf("%s: DefinitionString is not workflow.ASL(workflow.Pipeline()):\n%v", id, got)
+			}
+			if p["StateMachineType"] != "EXPRESS" {
+				t.Errorf("%s: StateMachineType = %v, want EXPRESS", id, p["StateMachineType"])
+			}
+			if p["StateMachineName"] != "txpipe-dev" {
+				t.Errorf("%s: StateMachineName = %v, want txpipe-dev", id, p["StateMachineName"])
+			}
+			names, err := workflow.Substitutions(def)
+			if err != nil {
+				t.Fatal(err)
+			}
+			subst := map[string]string{}
+			for k, v := range p["DefinitionSubstitutions"].(map[string]any) {
+				subst[k] = render(v)
+			}
+			want := map[string]string{
+				workflow.SubstTransformerArn:     "<Transformer.Arn>",
+				workflow.SubstNotifierArn:        "<Notifier.Arn>",
+				workflow.SubstDeadLetterQueueURL: "<DeadLetterQueue>",
+			}
+			if len(subst) != len(names) {
+				t.Errorf("DefinitionSubstitutions = %v, want exactly %v", subst, names)
+			}
+			for _, n := range names {
+				if subst[n] != want[n] {
+					t.Errorf("DefinitionSubstitutions[%s] = %q, want %q", n, subst[n], want[n])
+				}
+				if !strings.Contains(string(asl), "${"+n+"}") {
+					t.Errorf("${%s} is not in the definition", n)
+				}
+			}
+			if got := render(p["TracingConfiguration"]); got != `{"Enabled":true}` {
+				t.Errorf("TracingConfiguration = %s, want enabled", got)
+			}
+			lc := p["LoggingConfiguration"].(map[string]any)
+			if lc["Level"] != "ALL" || lc["IncludeExecutionData"] != false {
+				t.Errorf("logging Level = %v IncludeExecutionData = %v, want ALL without execution data", lc["Level"], lc["IncludeExecutionData"])
+			}
+			dest := render(lc["Destinations"])
+			lgID := ""
+			for lid, r := range s.ofType("AWS::Logs::LogGroup") {
+				if strings.Contains(dest, "<"+name(lid)+".Arn>") {
+					lgID = lid
+					if got := r.Properties["RetentionInDays"]; got != 7.0 {
+						t.Errorf("state machine log retention %v days, want 7", got)
+					}
+				}
+			}
+			if lgID == "" {
+				t.Errorf("logging destination %s is not a log group of the stack", dest)
+			}
+		}
+	})
+
+	t.Run("ApiMethods", func(t *testing.T) {
+		_, rest := s.one(t, "AWS::ApiGateway::RestApi", "Name", "txpipe-dev")
+		if got := strs(rest.Properties["BinaryMediaTypes"]); !slices.Equal(got, []string{"multipart/form-data", "text/csv"}) {
+			t.Errorf("BinaryMediaTypes = %v, want multipart/form-data and text/csv", got)
+		}
+		paths := map[string]string{} // resource logical ID -> path
+		var pathOf func(id string) string
+		pathOf = func(id string) string {
+			if id == "" {
+				return ""
+			}
+			r := s.doc.Resources[id]
+			parent := r.Properties["ParentId"].(map[string]any)
+			up := ""
+			if ref, ok := parent["Ref"].(string); ok {
+				up = pathOf(ref)
+			}
+			return up + "/" + r.Properties["PathPart"].(string)
+		}
+		for id := range s.ofType("AWS::ApiGateway::Resource") {
+			paths[id] = pathOf(id)
+		}
+		validators := s.ofType("AWS::ApiGateway::RequestValidator")
+		if len(validators) != 1 {
+			t.Fatalf("%d request validators, want 1", len(validators))
+		}
+		for _, v := range validators {
+			if v.Properties["ValidateRequestParameters"] != true {
+				t.Errorf("request validator does not validate parameters")
+			}
+		}
+		got := map[string]map[string]any{}
+		for id, m := range s.ofType("AWS::ApiGateway::Method") {
+			p := m.Properties
+			path := "/"
+			if ref, ok := p["ResourceId"].(map[string]any)["Ref"].(string); ok {
+				path = paths[ref]
+			}
+			route := p["HttpMethod"].(string) + " " + path
+			got[route] = p["RequestParameters"].(map[string]any)
+			if p["ApiKeyRequired"] != true {
+				t.Errorf("%s: ApiKeyRequired = %v, want true", route, p["ApiKeyRequired"])
+			}
+			if _, ok := validators[name(id)]; ok {
+				continue
+			}
+			if v := render(p["RequestValidatorId"]); !strings.HasPrefix(v, "<ApiRequestValidator") {
+				t.Errorf("%s: RequestValidatorId = %s, want the API's request validator", route, v)
+			}
+			integ := p["Integration"].(map[string]any)
+			if integ["Type"] != "AWS_PROXY" || !strings.Contains(render(integ["Uri"]), "<Validator.Arn>") {
+				t.Errorf("%s: integration %s %s, want AWS_PROXY to the validator", route, integ["Type"], render(integ["Uri"]))
+			}
+		}
+		want := map[string]map[string]any{
+			"POST /upload":          {"method.request.header.Content-Type": true},
+			"GET /status/{file_id}": {"method.request.path.file_id": true},
+			"GET /transactions":     {"method.request.querystring.from": true, "method.request.querystring.to": true, "method.request.querystring.limit": false, "method.request.querystring.cursor": false},
+		}
+		if !jsonEqual(got, want) {
+			t.Errorf("methods and their required parameters\n got %v\nwant %v", got, want)
+		}
+	})
+
+	t.Run("ApiUsagePlanAndKey", func(t *testing.T) {
+		plans := s.ofType("AWS::ApiGateway::UsagePlan")
+		if len(plans) != 1 {
+			t.Fatalf("%d usage plans, want 1", len(plans))
+		}
+		var planID string
+		for id, p := range plans {
+			planID = id
+			if got, want := render(p.Properties["Quota"]), `{"Limit":1000,"Period":"DAY"}`; got != want {
+				t.Errorf("Quota = %s, want %s", got, want)
+			}
+			if got, want := render(p.Properties["Throttle"]), `{"BurstLimit":20,"RateLimit":10}`; got != want {
+				t.Errorf("Throttle = %s, want %s", got, want)
+			}
+			stages := p.Properties["ApiStages"].([]any)
+			if len(stages) != 1 {
+				t.Fatalf("usage plan has %d stages, want 1", len(stages))
+			}
+			st := stages[0].(map[string]any)
+			if render(st["ApiId"]) != "<Api>" || !strings.HasPrefix(render(st["Stage"]), "<ApiDeploymentStagev1") {
+				t.Errorf("usage plan stage = %s %s, want the API's v1 stage", render(st["ApiId"]), render(st["Stage"]))
+			}
+		}
+		keys := s.ofType("AWS::ApiGateway::ApiKey")
+		if len(keys) != 1 {
+			t.Fatalf("%d API keys, want 1", len(keys))
+		}
+		var keyID string
+		for id, k := range keys {
+			keyID = id
+			if _, ok := k.Properties["Value"]; ok {
+				t.Errorf("the API key has a fixed value; want one generated by API Gateway")
+			}
+		}
+		match(t, "usage plan key", func() {
+			s.tpl.HasResourceProperties(jsii.String("AWS::ApiGateway::UsagePlanKey"), map[string]any{
+				"KeyId":       map[string]any{"Ref": keyID},
+				"KeyType":     "API_KEY",
+				"UsagePlanId": map[string]any{"Ref": planID},
+			})
+		})
+	})
+
+	t.Run("ApiStage", func(t *testing.T) {
+		stages := s.ofType("AWS::ApiGateway::Stage")
+		if len(stages) != 1 {
+			t.Fatalf("%d stages, want 1", len(stages))
+		}
+		for _, st := range stages {
+			p := st.Properties
+			if p["TracingEnabled"] != true {
+				t.Error("stage X-Ray tracing is off")
+			}
+			als := p["AccessLogSetting"].(map[string]any)
+			dest := render(als["DestinationArn"])
+			found := false
+			for id, lg := range s.ofType("AWS::Logs::LogGroup") {
+				if dest == "<"+name(id)+".Arn>" {
+					found = true
+					if got := lg.Properties["RetentionInDays"]; got != 7.0 {
+						t.Errorf("access log retention %v days, want 7", got)
+					}
+				}
+			}
+			if !found {
+				t.Errorf("access log destination %s is not a log group of the stack", dest)
+			}
+			if f, _ := als["Format"].(string); !strings.Contains(f, "$context.identity.apiKeyId") && !strings.Contains(f, "$context.identity.user") {
+				t.Errorf("access log format %q records no caller", f)
+			}
+			metrics := false
+			for _, ms := range p["MethodSettings"].([]any) {
+				m := ms.(map[string]any)
+				if m["MetricsEnabled"] == true && m["ResourcePath"] == "/*" && m["HttpMethod"] == "*" {
+					metrics = true
+				}
+			}
+			if !metrics {
+				t.Errorf("MethodSettings %v: metrics are not enabled for every method", p["MethodSettings"])
+			}
+		}
+	})
+
+	t.Run("ApiErrorsInContractShape", func(t *testing.T) {
+		want := map[string]string{
+			"INVALID_API_KEY": "403", "THROTTLED": "429", "QUOTA_EXCEEDED": "429",
+			"BAD_REQUEST_PARAMETERS": "400", "REQUEST_TOO_LARGE": "413",
+		}
+		for typ, status := range want {
+			_, r := s.one(t, "AWS::ApiGateway::GatewayResponse", "ResponseType", typ)
+			if r.Properties["StatusCode"] != status {
+				t.Errorf("%s: StatusCode = %v, want %s", typ, r.Properties["StatusCode"], status)
+			}
+			tmpl := render(r.Properties["ResponseTemplates"])
+			if !strings.Contains(tmpl, `{\"error\": {\"code\"`) {
+				t.Errorf("%s: template %s is not the contract's error shape", typ, tmpl)
+			}
+			if status == "429" && !strings.Contains(render(r.Properties["ResponseParameters"]), "gatewayresponse.header.Retry-After") {
+				t.Errorf("%s: no Retry-After header", typ)
+			}
+		}
+	})
+
+	t.Run("Tables", func(t *testing.T) {
+		want := map[string]struct{ key, index, pk, sk string }{
+			"transactions-dev":      {"transaction_id", "by-time", "time_bucket", "time_key"},
+			"processing-status-dev": {"file_id", "by-created", "created_day", "created_at"},
+		}
+		for tableName, w := range want {
+			_, tb := s.one(t, "AWS::DynamoDB::Table", "TableName", tableName)
+			p := tb.Properties
+			if got := render(p["KeySchema"]); got != fmt.Sprintf(`[{"AttributeName":%q,"KeyType":"HASH"}]`, w.key) {
+				t.Errorf("%s: KeySchema = %s, want %s", tableName, got, w.key)
+			}
+			if p["BillingMode"] != "PAY_PER_REQUEST" {
+				t.Errorf("%s: BillingMode = %v, want PAY_PER_REQUEST", tableName, p["BillingMode"])
+			}
+			if got := render(p["PointInTimeRecoverySpecification"]); got != `{"PointInTimeRecoveryEnabled":true}` {
+				t.Errorf("%s: PointInTimeRecoverySpecification = %s", tableName, got)
+			}
+			wantGSI := fmt.Sprintf(`[{"IndexName":%q,"KeySchema":[{"AttributeName":%q,"KeyType":"HASH"},{"AttributeName":%q,"KeyType":"RANGE"}],"Projection":{"ProjectionType":"ALL"}}]`, w.index, w.pk, w.sk)
+			if got := render(p["GlobalSecondaryIndexes"]); got != wantGSI {
+				t.Errorf("%s: GlobalSecondaryIndexes\n got %s\nwant %s", tableName, got, wantGSI)
+			}
+			for _, a := range []string{w.key, w.pk, w.sk} {
+				if !strings.Contains(render(p["AttributeDefinitions"]), fmt.Sprintf(`{"AttributeName":%q,"AttributeType":"S"}`, a)) {
+					t.Errorf("%s: attribute %s is not a string", tableName, a)
+				}
+			}
+			// dev: the data goes with the stack.
+			if p["DeletionProtectionEnabled"] != false || tb.DeletionPolicy != "Delete" {
+				t.Errorf("%s (dev): DeletionProtectionEnabled = %v DeletionPolicy = %q, want false and Delete", tableName, p["DeletionProtectionEnabled"], tb.DeletionPolicy)
+			}
+		}
+	})
+
+	t.Run("Bucket", func(t *testing.T) {
+		buckets := s.ofType("AWS::S3::Bucket")
+		if len(buckets) != 1 {
+			t.Fatalf("%d buckets, want 1", len(buckets))
+		}
+		for id, b := range buckets {
+			p := b.Properties
+			if got := render(p["BucketEncryption"]); got != `{"ServerSideEncryptionConfiguration":[{"ServerSideEncryptionByDefault":{"SSEAlgorithm":"AES256"}}]}` {
+				t.Errorf("BucketEncryption = %s, want AES256", got)
+			}
+			if got := render(p["PublicAccessBlockConfiguration"]); got != `{"BlockPublicAcls":true,"BlockPublicPolicy":true,"IgnorePublicAcls":true,"RestrictPublicBuckets":true}` {
+				t.Errorf("PublicAccessBlockConfiguration = %s, want all blocked", got)
+			}
+			rules := p["LifecycleConfiguration"].(map[string]any)["Rules"].([]any)
+			if len(rules) != 1 {
+				t.Fatalf("%d lifecycle rules, want 1", len(rules))
+			}
+			r := rules[0].(map[string]any)
+			if r["Prefix"] != "uploads/" || r["Status"] != "Enabled" || r["ExpirationInDays"] != 365.0 {
+				t.Errorf("lifecycle rule %v: want uploads/ expiring after 365 days", render(r))
+			}
+			if !strings.Contains(render(r["Transitions"]), `"StorageClass":"STANDARD_IA","TransitionInDays":30`) {
+				t.Errorf("lifecycle transitions %s: want STANDARD_IA after 30 days", render(r["Transitions"]))
+			}
+			requireTLS(t, s, "AWS::S3::BucketPolicy", "Bucket", "<"+name(id)+">")
+			if b.DeletionPolicy != "Delete" {
+				t.Errorf("dev bucket DeletionPolicy = %q, want Delete", b.DeletionPolicy)
+			}
+		}
+	})
+
+	t.Run("TopicsAndQueue", func(t *testing.T) {
+		for _, topic := range []string{"txpipe-results-dev", "txpipe-alarms-dev"} {
+			id, _ := s.one(t, "AWS::SNS::Topic", "TopicName", topic)
+			requireTLS(t, s, "AWS::SNS::TopicPolicy", "Topics", "<"+name(id)+">")
+		}
+		_, results := s.one(t, "AWS::SNS::Topic", "TopicName", "txpipe-results-dev")
+		if !strings.Contains(render(results.Properties["KmsMasterKeyId"]), "alias/aws/sns") {
+			t.Errorf("results topic KmsMasterKeyId = %v, want the SNS managed key", results.Properties["KmsMasterKeyId"])
+		}
+		id, q := s.one(t, "AWS::SQS::Queue", "QueueName", "txpipe-dlq-dev")
+		if q.Properties["SqsManagedSseEnabled"] != true {
+			t.Errorf("queue SqsManagedSseEnabled = %v, want true", q.Properties["SqsManagedSseEnabled"])
+		}
+		if got, want := q.Properties["MessageRetentionPeriod"], (14 * 24 * time.Hour).Seconds(); got != want {
+			t.Errorf("queue MessageRetentionPeriod = %v, want %v (14 days)", got, want)
+		}
+		requireTLS(t, s, "AWS::SQS::QueuePolicy", "Queues", "<"+name(id)+">")
+	})
+
+	t.Run("Alarms", func(t *testing.T) {
+		alarms := s.ofType("AWS::CloudWatch::Alarm")
+		topicRef := ""
+		for id, r := range s.ofType("AWS::SNS::Topic") {
+			if r.Properties["TopicName"] == "txpipe-alarms-dev" {
+				topicRef = "<" + name(id) + ">"
+			}
+		}
+		rates := map[string]bool{}
+		var dlq, wf bool
+		for id, a := range alarms {
+			p := a.Properties
+			if got := strs(p["AlarmActions"]); !slices.Equal(got, []string{topicRef}) {
+				t.Errorf("%s: AlarmActions = %v, want the alarm topic %s", id, got, topicRef)
+			}
+			metrics := render(p["Metrics"])
+			switch {
+			case strings.Contains(metrics, "100 * errors / invocations"):
+				if p["Threshold"] != 5.0 || p["ComparisonOperator"] != "GreaterThanThreshold" {
+					t.Errorf("%s: %v %v, want > 5 (%%)", id, p["ComparisonOperator"], p["Threshold"])
+				}
+				for _, fn := range []string{"Validator", "Transformer", "Notifier"} {
+					if strings.Contains(metrics, `"MetricName":"Errors"`) && strings.Contains(metrics, `"MetricName":"Invocations"`) &&
+						strings.Contains(metrics, `"Value":"<`+fn+`>"`) {
+						rates[fn] = true
+					}
+				}
+			case p["MetricName"] == "ApproximateNumberOfMessagesVisible":
+				dlq = render(p["Dimensions"]) == `[{"Name":"QueueName","Value":"<DeadLetterQueue.QueueName>"}]` &&
+					p["Threshold"] == 1.0 && p["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+			case strings.Contains(metrics, "ExecutionsFailed") && strings.Contains(metrics, "ExecutionsTimedOut"):
+				wf = strings.Contains(metrics, "<Workflow>") && p["Threshold"] == 1.0
+			}
+		}
+		for _, fn := range []string{"Validator", "Transformer", "Notifier"} {
+			if !rates[fn] {
+				t.Errorf("no error-rate alarm (errors / invocations > 5%%) on the %s function", fn)
+			}
+		}
+		if !dlq {
+			t.Error("no alarm on a non-empty dead-letter queue")
+		}
+		if !wf {
+			t.Error("no alarm on failed workflow executions")
+		}
+	})
+
+	t.Run("LeastPrivilege", func(t *testing.T) {
+		type grant map[string][]string // action -> rendered resources
+		uploads := "<UploadsBucket.Arn>/uploads/*"
+		tx, st := "<TransactionsTable.Arn>", "<StatusTable.Arn>"
+		rw := []string{"dynamodb:BatchGetItem", "dynamodb:BatchWriteItem", "dynamodb:ConditionCheckItem", "dynamodb:DescribeTable", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"}
+		ro := []string{"dynamodb:BatchGetItem", "dynamodb:DescribeTable", "dynamodb:GetItem", "dynamodb:Query"}
+		add := func(g grant, actions []string, res ...string) {
+			for _, a := range actions {
+				g[a] = append(g[a], res...)
+			}
+		}
+		lambdaBase := func(fn string) grant {
+			g := grant{}
+			add(g, []string{"logs:CreateLogStream", "logs:PutLogEvents"}, "<"+fn+"Logs.Arn>")
+			add(g, []string{"xray:PutTraceSegments", "xray:PutTelemetryRecords"}, "*")
+			return g
+		}
+		validator := lambdaBase("Validator")
+		add(validator, []string{"s3:PutObject", "s3:GetObject", "s3:AbortMultipartUpload"}, uploads)
+		add(validator, []string{"s3:ListBucket"}, "<UploadsBucket.Arn> if s3:prefix uploads/*")
+		add(validator, rw, st)
+		add(validator, ro, tx)
+		add(validator, []string{"dynamodb:Query"}, st+"/index/by-created", tx+"/index/by-time")
+		add(validator, []string{"states:StartExecution"}, "<Workflow>")
+		transformer := lambdaBase("Transformer")
+		add(transformer, []string{"s3:GetObject"}, uploads)
+		add(transformer, []string{"s3:ListBucket"}, "<UploadsBucket.Arn> if s3:prefix uploads/*")
+		add(transformer, rw, tx, st)
+		add(transformer, []string{"dynamodb:Query"}, tx+"/index/by-time")
+		notifier := lambdaBase("Notifier")
+		add(notifier, rw, st)
+		add(notifier, []string{"sns:Publish"}, "<ResultsTopic>")
+		states := grant{}
+		add(states, []string{"lambda:InvokeFunction"}, "<Transformer.Arn>", "<Notifier.Arn>")
+		add(states, []string{"sqs:SendMessage"}, "<DeadLetterQueue.Arn>")
+		add(states, []string{"xray:PutTraceSegments", "xray:PutTelemetryRecords", "xray:GetSamplingRules", "xray:GetSamplingTargets"}, "*")
+		add(states, []string{"logs:CreateLogDelivery", "logs:GetLogDelivery", "logs:UpdateLogDelivery", "logs:DeleteLogDelivery",
+			"logs:ListLogDeliveries", "logs:PutResourcePolicy", "logs:DescribeResourcePolicies", "logs:DescribeLogGroups"}, "*")
+		want := map[string]grant{"ValidatorRole": validator, "TransformerRole": transformer, "NotifierRole": notifier, "StateMachineRole": states}
+
+		got := map[string]grant{}
+		for id, pol := range s.ofType("AWS::IAM::Policy") {
+			roles := strs(pol.Properties["Roles"])
+			if len(roles) != 1 {
+				t.Errorf("%s: attached to roles %v, want one", id, roles)
+				continue
+			}
+			role := strings.Trim(roles[0], "<>")
+			g := grant{}
+			doc := pol.Properties["PolicyDocument"].(map[string]any)
+			for _, stmt := range doc["Statement"].([]any) {
+				m := stmt.(map[string]any)
+				if m["Effect"] != "Allow" {
+					t.Errorf("%s: statement %s", id, render(m))
+				}
+				cond := ""
+				if c, ok := m["Condition"]; ok {
+					c := c.(map[string]any)
+					if sl, ok := c["StringLike"].(map[string]any); ok && len(c) == 1 && len(sl) == 1 {
+						cond = " if s3:prefix " + render(sl["s3:prefix"])
+					} else {
+						cond = " if " + render(c)
+					}
+				}
+				for _, a := range strs(m["Action"]) {
+					for _, r := range strs(m["Resource"]) {
+						g[a] = append(g[a], r+cond)
+					}
+				}
+			}
+			got[role] = g
+		}
+		for role, w := range want {
+			g := got[role]
+			for a := range w {
+				slices.Sort(w[a])
+				slices.Sort(g[a])
+			}
+			if !jsonEqual(g, w) {
+				t.Errorf("%s grants\n got %v\nwant %v", role, g, w)
+			}
+		}
+		if len(got) != len(want) {
+			t.Errorf("policies for roles %v, want %d", slices.Sorted(maps.Keys(got)), len(want))
+		}
+		for id, r := range s.ofType("AWS::IAM::Role") {
+			if mp, ok := r.Properties["ManagedPolicyArns"]; ok {
+				t.Errorf("%s: managed policies %s; want only the stack's own statements", id, render(mp))
+			}
+			if _, ok := r.Properties["Policies"]; ok {
+				t.Errorf("%s: inline policies besides its default policy", id)
+			}
+		}
+		// Only the validator's API integration may invoke a function from
+		// outside, and only through the API's methods.
+		for id, perm := range s.ofType("AWS::Lambda::Permission") {
+			p := perm.Properties
+			if p["Principal"] != "apigateway.amazonaws.com" || render(p["FunctionName"]) != "<Validator.Arn>" ||
+				!strings.Contains(render(p["SourceArn"]), ":<Api>/<ApiDeploymentStagev1>/") {
+				t.Errorf("%s: %s may invoke %s from %s", id, p["Principal"], render(p["FunctionName"]), render(p["SourceArn"]))
+			}
+		}
+	})
+
+	t.Run("Tags", func(t *testing.T) {
+		untaggable := map[string]bool{
+			"AWS::IAM::Policy": true, "AWS::S3::BucketPolicy": true, "AWS::SNS::TopicPolicy": true, "AWS::SQS::QueuePolicy": true,
+			"AWS::Lambda::Permission": true, "AWS::ApiGateway::Resource": true, "AWS::ApiGateway::Method": true,
+			"AWS::ApiGateway::Deployment": true, "AWS::ApiGateway::RequestValidator": true,
+			"AWS::ApiGateway::UsagePlanKey": true, "AWS::ApiGateway::GatewayResponse": true,
+		}
+		want := map[string]string{"Environment": "dev", "Application": "txpipe", "CostCenter": "txpipe"}
+		for id, r := range s.doc.Resources {
+			if untaggable[r.Type] {
+				continue
+			}
+			tags := map[string]string{}
+			switch v := r.Properties["Tags"].(type) {
+			case []any:
+				for _, tag := range v {
+					m := tag.(map[string]any)
+					tags[m["Key"].(string)] = render(m["Value"])
+				}
+			case map[string]any:
+				for k, val := range v {
+					tags[k] = render(val)
+				}
+			}
+			for k, v := range want {
+				if tags[k] != v {
+					t.Errorf("%s (%s): tag %s = %q, want %q", id, r.Type, k, tags[k], v)
+				}
+			}
+		}
+	})
+
+	t.Run("Outputs", func(t *testing.T) {
+		want := map[string]string{
+			"ApiEndpoint":             "https://<Api>.execute-api.<AWS::Region>.<AWS::URLSuffix>/<ApiDeploymentStagev1>",
+			"ApiKeyId":                "<ApiKey>",
+			"ApiKeyValueCommand":      "aws apigateway get-api-key --api-key <ApiKey> --include-value --query value --output text --region <AWS::Region>",
+			"TransactionsTableName":   "<TransactionsTable>",
+			"StatusTableName":         "<StatusTable>",
+			"UploadsBucketName":       "<UploadsBucket>",
+			"ResultsTopicArn":         "<ResultsTopic>",
+			"AlarmTopicArn":           "<AlarmTopic>",
+			"StateMachineArn":         "<Workflow>",
+			"DeadLetterQueueUrl":      "<DeadLetterQueue>",
+			"ValidatorFunctionName":   "<Validator>",
+			"TransformerFunctionName": "<Transformer>",
+			"NotifierFunctionName":    "<Notifier>",
+		}
+		got := map[string]string{}
+		for id, o := range s.doc.Outputs {
+			got[id] = render(o.Value)
+			if o.Description == "" {
+				t.Errorf("output %s has no description", id)
+			}
+		}
+		if !jsonEqual(got, want) {
+			t.Errorf("outputs\n got %v\nwant %v", got, want)
+		}
+	})
+
+	t.Run("CdkNagClean", func(t *testing.T) {
+		// Errors left by cdk-nag would be error annotations on the stack.
+		match(t, "error annotations", func() {
+			assertions.Annotations_FromStack(s.stack.Stack).HasNoError(jsii.String("*"), assertions.Match_AnyValue())
+		})
+
+		// The AwsSolutions pack ran (its report lists the rules it
+		// checked), nothing is non-compliant, and each suppression has
+		// its reason.
+		reports, _ := filepath.Glob(filepath.Join(s.outdir, "AwsSolutions-*"+*s.stack.StackName()+"-NagReport.csv"))
+		if len(reports) != 1 {
+			t.Fatalf("cdk-nag reports %v, want one", reports)
+		}
+		f, err := os.Open(reports[0])
+		if err != nil {
+			t.Fatalf("cdk-nag report: %v", err)
+		}
+		defer f.Close()
+		rows, err := csv.NewReader(f).ReadAll()
+		if err != nil {
+			t.Fatalf("cdk-nag report: %v", err)
+		}
+		if len(rows) < 20 {
+			t.Fatalf("cdk-nag report has %d rows; the AwsSolutions checks did not run", len(rows))
+		}
+		counts := map[string]int{}
+		for _, r := range rows[1:] {
+			rule, res, compliance, reason := r[0], r[1], r[2], r[3]
+			counts[compliance]++
+			switch compliance {
+			case "Compliant", "Suppressed":
+			default:
+				t.Errorf("%s on %s: %s (%s)", rule, res, compliance, r[5])
+			}
+			if compliance == "Suppressed" && len(reason) < 40 {
+				t.Errorf("%s on %s: suppressed with the reason %q; say why", rule, res, reason)
+			}
+		}
+		t.Logf("cdk-nag AwsSolutions: %v", counts)
+	})
+
+	t.Run("ExpressLimitWarning", func(t *testing.T) {
+		var warned bool
+		match(t, "annotations", func() {
+			warned = len(*assertions.Annotations_FromStack(s.stack.Stack).FindWarning(jsii.String("*"),
+				assertions.Match_StringLikeRegexp(jsii.String("longer than an Express execution")))) > 0
+		})
+		if over := workflowWorstCase(def) > expressLimit; warned != over {
+			t.Errorf("warning = %v, want %v (worst case %v)", warned, over, workflowWorstCase(def))
+		}
+	})
+}
+
+// TestProdStack checks what changes in prod: the data outlives the stack.
+func TestProdStack(t *testing.T) {
+	s := synth(t, "prod")
+	for _, tableName := range []string{"transactions-prod", "processing-status-prod"} {
+		_, tb := s.one(t, "AWS::DynamoDB::Table", "TableName", tableName)
+		if tb.Properties["DeletionProtectionEnabled"] != true || tb.DeletionPolicy != "Retain" {
+			t.Errorf("%s: DeletionProtectionEnabled = %v DeletionPolicy = %q, want true and Retain",
+				tableName, tb.Properties["DeletionProtectionEnabled"], tb.DeletionPolicy)
+		}
+	}
+	for typ := range map[string]bool{"AWS::S3::Bucket": true, "AWS::SQS::Queue": true, "AWS::Logs::LogGroup": true} {
+		for id, r := range s.ofType(typ) {
+			if r.DeletionPolicy != "Retain" {
+				t.Errorf("%s: DeletionPolicy = %q, want Retain in prod", id, r.DeletionPolicy)
+			}
+		}
+	}
+	s.one(t, "AWS::Lambda::Function", "FunctionName", "csv-validator-prod")
+	s.one(t, "AWS::StepFunctions::StateMachine", "StateMachineName", "txpipe-prod")
+	for id, r := range s.ofType("AWS::Lambda::Function") {
+		tags := render(r.Properties["Tags"])
+		if !strings.Contains(tags, `{"Key":"Environment","Value":"prod"}`) {
+			t.Errorf("%s: tags %s, want Environment prod", id, tags)
+		}
+	}
+}
+
+func TestWorkflowWorstCase(t *testing.T) {
+	p := workflow.RetryPolicy{MaxAttempts: 3, Interval: time.Second, BackoffRate: 2, MaxDelay: 30 * time.Second, FullJitter: true, RetryOn: []string{"x"}}
+	def := workflow.Definition{
+		Steps:     []workflow.Step{{Name: "A", Function: workflow.FunctionTransformer, Retry: p, Timeout: 10 * time.Second}},
+		OnFailure: []workflow.Step{{Name: "B", Function: workflow.FunctionNotifier, Retry: p, Timeout: 5 * time.Second}},
+	}
+	// A: 10 + 1 + 10 + 2 + 10 = 33 s; B: 5 + 1 + 5 + 2 + 5 = 18 s.
+	if got, want := workflowWorstCase(def), 51*time.Second; got != want {
+		t.Errorf("workflowWorstCase = %v, want %v", got, want)
+	}
+}
+
+func TestFunctionTimeouts(t *testing.T) {
+	got, err := functionTimeouts(workflow.Pipeline())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, st := range workflow.Pipeline().Steps {
+		if got[st.Function] < st.Timeout {
+			t.Errorf("%s function timeout %v < step %s timeout %v", st.Function, got[st.Function], st.Name, st.Timeout)
+		}
+	}
+	if _, err := functionTimeouts(workflow.Definition{Name: "x"}); err == nil {
+		t.Error("functionTimeouts of a definition without the functions: no error")
+	}
+}
+
+func TestNewStackNeedsDockerfile(t *testing.T) {
+	app := awscdk.NewApp(&awscdk.AppProps{Outdir: jsii.String(t.TempDir())})
+	_, err := NewStack(app, "x", Config{Env: "dev", RepoRoot: t.TempDir()})
+	if err == nil || !strings.Contains(err.Error(), "Dockerfile") {
+		t.Errorf("NewStack without a Dockerfile: error %v, want one naming the Dockerfile", err)
+	}
+	if _, err := NewStack(app, "y", Config{RepoRoot: ".."}); err == nil {
+		t.Error("NewStack without an environment suffix: no error")
+	}
+}
+
+func TestEnvironmentSuffix(t *testing.T) {
+	withCtx := awscdk.NewApp(&awscdk.AppProps{Outdir: jsii.String(t.TempDir()), Context: &map[string]any{"env": "qa"}})
+	if got := contextOr(withCtx, "env", "staging", "dev"); got != "qa" {
+		t.Errorf("with context env=qa: %q, want qa", got)
+	}
+	plain := awscdk.NewApp(&awscdk.AppProps{Outdir: jsii.String(t.TempDir())})
+	if got := contextOr(plain, "env", "staging", "dev"); got != "staging" {
+		t.Errorf("with ENVIRONMENT_SUFFIX=staging: %q, want staging", got)
+	}
+	if got := contextOr(plain, "env", "", "dev"); got != "dev" {
+		t.Errorf("with nothing set: %q, want dev", got)
+	}
+}
+
+// requireTLS checks that a policy of typ on target denies every request
+// without TLS.
+func requireTLS(t *testing.T, s *synthesized, typ, targetKey, target string) {
+	t.Helper()
+	for _, pol := range s.ofType(typ) {
+		if !slices.Contains(strs(pol.Properties[targetKey]), target) {
+			continue
+		}
+		for _, stmt := range pol.Properties["PolicyDocument"].(map[string]any)["Statement"].([]any) {
+			m := stmt.(map[string]any)
+			if m["Effect"] == "Deny" && render(m["Condition"]) == `{"Bool":{"aws:SecureTransport":"false"}}` &&
+				(render(m["Principal"]) == `{"AWS":"*"}` || m["Principal"] == "*") {
+				return
+			}
+		}
+	}
+	t.Errorf("no %s denies requests to %s without TLS", typ, target)
+}
+
+func readJSON(t *testing.T, path string, v any) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+}
