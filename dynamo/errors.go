@@ -45,8 +45,6 @@ func kindOf(err error) string {
 	switch {
 	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &qe), errors.As(err, &me), errors.As(err, &ne):
 		return txpipe.ETRANSIENT
-	case errors.Is(err, context.Canceled):
-		return txpipe.EINTERNAL
 	}
 	return txpipe.EINTERNAL
 }

@@ -131,6 +131,7 @@ func (s *StatusStore) CreateStatus(ctx context.Context, st *txpipe.FileStatus) (
 	switch {
 	case err == nil:
 		stored := *st
+		stored.CreatedAt, stored.UpdatedAt = st.CreatedAt.UTC(), st.UpdatedAt.UTC()
 		return &stored, true, nil
 	case isConditionFailed(err):
 		stored, err := s.GetStatus(ctx, st.FileID)

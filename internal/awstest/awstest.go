@@ -133,13 +133,23 @@ func StartDynalite(ctx context.Context) (*Server, error) {
 
 // StartMoto starts moto_server (SNS and SQS, among others) on a free loopback
 // port.
+//
+// It runs moto_server from PATH, or else `python3 -m moto.server` when
+// python3 can import moto (pip package moto[server], preinstalled on the
+// project's machines). goaws v0.4.5, the Go emulator, speaks only the query
+// protocol, which aws-sdk-go-v2's SQS client no longer uses.
 func StartMoto(ctx context.Context) (*Server, error) {
+	var pre []string
 	bin, err := findProgram("moto_server")
 	if err != nil {
-		return nil, err
+		py, perr := exec.LookPath("python3")
+		if perr != nil || exec.CommandContext(ctx, py, "-c", "import moto.server").Run() != nil {
+			return nil, err
+		}
+		bin, pre = py, []string{"-m", "moto.server"}
 	}
 	return start(ctx, bin, func(port int) []string {
-		return []string{"-H", "127.0.0.1", "-p", strconv.Itoa(port)}
+		return append(pre, "-H", "127.0.0.1", "-p", strconv.Itoa(port))
 	})
 }
 
@@ -170,7 +180,11 @@ func findProgram(name string, relative ...string) (string, error) {
 		}
 		parent := filepath.Dir(dir)
 		if parent == dir {
-			return "", fmt.Errorf("%s: %w (not on PATH nor in node_modules/.bin)", name, ErrMissing)
+			where := "PATH"
+			if len(relative) > 0 {
+				where += " nor in " + strings.Join(relative, ", ") + " of the enclosing directories"
+			}
+			return "", fmt.Errorf("%s: %w (not on %s)", name, ErrMissing, where)
 		}
 		dir = parent
 	}
