@@ -143,3 +143,25 @@ func TestListRecent(t *testing.T) {
 		t.Errorf("ListRecent(100): %d records, want %d (the 40-day-old file is out of reach)", got, want)
 	}
 }
+
+func TestStatusEmptyStrings(t *testing.T) {
+	c := client(t)
+	name := randomName(t, "processing-status")
+	if err := CreateStatusTable(t.Context(), c, name); err != nil {
+		t.Fatalf("CreateStatusTable: %v", err)
+	}
+	s := NewStatusStore(c, name)
+	at := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	st := &txpipe.FileStatus{FileID: "empty-strings", Status: txpipe.StatusRejected, ErrorCount: 1,
+		Errors: []txpipe.ErrorItem{{Message: "no transactions"}}, CreatedAt: at, UpdatedAt: at}
+	if _, _, err := s.CreateStatus(t.Context(), st); err != nil {
+		t.Fatalf("CreateStatus with empty filename, column and value: %v", err)
+	}
+	got, err := s.GetStatus(t.Context(), st.FileID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Errors) != 1 || got.Errors[0] != st.Errors[0] || got.Filename != "" {
+		t.Errorf("GetStatus = %+v, want %+v", got, st)
+	}
+}
