@@ -664,7 +664,7 @@ func TestSpans(t *testing.T) {
 	}
 	attrs := map[string]string{}
 	for _, kv := range s.Attributes() {
-		attrs[string(kv.Key)] = kv.Value.Emit()
+		attrs[string(kv.Key)] = kv.Value.String()
 	}
 	if attrs["http.response.status_code"] != "500" || attrs["http.route"] != "GET /status/{file_id}" {
 		t.Errorf("span attributes = %v", attrs)
