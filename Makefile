@@ -12,3 +12,16 @@ bench:
 	@awk '/^Benchmark/ { for (i = 3; i < NF; i++) { if ($$(i+1) == "rows/s") r[$$1] = $$i; if ($$(i+1) == "rows/cpu-s") c[$$1] = $$i } } \
 	END { b = r["BenchmarkBareCSV"]; bc = c["BenchmarkBareCSV"]; if (!b) exit 1; \
 	  for (n in r) if (n ~ /Validate|Decode/) printf "%-22s %4.0f%% of the bare encoding/csv read on one core (wall clock), %4.0f%% per CPU second\n", n, 100 * r[n] / b, 100 * c[n] / bc }' $(BENCH_OUT) | sort
+
+# make bench-rss: peak RSS (VmHWM) of `txpipe validate` on generated 1M- and
+# 10M-row files (about 88 MB and 880 MB in $(BENCH_DIR)), with /usr/bin/time -v.
+BENCH_DIR ?= /tmp
+
+.PHONY: bench-rss
+bench-rss:
+	go build -o $(BENCH_DIR)/txpipe-bench ./cmd/txpipe
+	for n in 1000000 10000000; do \
+	  f=$(BENCH_DIR)/txpipe-rss-$$n.csv; \
+	  [ -s $$f ] || go run ./internal/txgen/cmd/txgen -rows $$n -o $$f; \
+	  /usr/bin/time -v $(BENCH_DIR)/txpipe-bench validate $$f 2>&1 | grep -E 'valid|Maximum resident|Elapsed'; \
+	done
