@@ -11,6 +11,11 @@ export PATH="$root/node_modules/.bin:$root/.bin:$PATH"
 echo "== installing test tools"
 npm ci --no-audit --no-fund --loglevel=error
 GOBIN="$root/.bin" go install honnef.co/go/tools/cmd/staticcheck@v0.8.2
+# SNS and SQS run on moto (goaws cannot speak the SDK v2 SQS JSON protocol).
+# This project's machine image ships it; elsewhere pip installs it.
+if ! command -v moto_server >/dev/null && ! python3 -c 'import moto.server' 2>/dev/null; then
+  python3 -m pip install --quiet 'moto[server]'
+fi
 
 echo "== gofmt"
 unformatted=$(git ls-files -co --exclude-standard '*.go' | xargs -r gofmt -l)
