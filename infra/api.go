@@ -50,6 +50,8 @@ func newAPI(stack awscdk.Stack, validator awslambda.Function, env string, remova
 			}),
 		},
 	})
+	// The stack has its own ApiEndpoint output, without the trailing slash.
+	api.Node().TryRemoveChild(jsii.String("Endpoint"))
 	nag(api, "AwsSolutions-APIG6", "Every request is logged in the stage's access log (7 days); execution logging "+
 		"would need the account-wide API Gateway CloudWatch role, shared by every stack of the account.")
 	nag(api, "AwsSolutions-APIG3", "A WAF web ACL is a per-account decision with its own cost; the usage plan's "+
@@ -139,6 +141,7 @@ func newAPI(stack awscdk.Stack, validator awslambda.Function, env string, remova
 	gatewayError("BadRequestParameters", awsapigateway.ResponseType_BAD_REQUEST_PARAMETERS(), "400", "invalid", "")
 	gatewayError("RequestTooLarge", awsapigateway.ResponseType_REQUEST_TOO_LARGE(), "413", "too_large", "")
 	gatewayError("UnsupportedMediaType", awsapigateway.ResponseType_UNSUPPORTED_MEDIA_TYPE(), "400", "unsupported", "")
+	gatewayError("UnknownPath", awsapigateway.ResponseType_MISSING_AUTHENTICATION_TOKEN(), "404", "not_found", "")
 	gatewayError("Default4xx", awsapigateway.ResponseType_DEFAULT_4XX(), "", "invalid", "")
 	gatewayError("Default5xx", awsapigateway.ResponseType_DEFAULT_5XX(), "", "internal", "")
 	return api
