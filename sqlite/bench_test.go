@@ -106,3 +106,37 @@ func BenchmarkPutTransactions1M(b *testing.B) {
 	}
 	b.ReportMetric(peakRSS(), "peakRSS-MiB")
 }
+
+// BenchmarkListTransactions1000of1M queries 1,000 transactions out of 1M:
+// a window of 9 hours of a year of random timestamps (about 1,000 rows),
+// at most 1,000 returned.
+// Run it with: go test ./sqlite -run '^$' -bench ListTransactions
+func BenchmarkListTransactions1000of1M(b *testing.B) {
+	rows := 1_000_000
+	if v, err := strconv.Atoi(os.Getenv("TXPIPE_BENCH_ROWS")); err == nil {
+		rows = v
+	}
+	db := openDB(b)
+	rng := rand.New(rand.NewPCG(3, 4))
+	batch := make([]txpipe.Transaction, workflow.MaxBatch)
+	for n := 0; n < rows; n += len(batch) {
+		genBatch(rng, "bench-file", batch)
+		if _, err := db.PutTransactions(b.Context(), batch); err != nil {
+			b.Fatal(err)
+		}
+	}
+	base := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
+	window := time.Duration(float64(366*24*time.Hour) * float64(txpipe.MaxTxLimit) / float64(rows) * 1.05)
+	got := 0
+	cpu0 := cpuTime()
+	for b.Loop() {
+		from := base.Add(time.Duration(rng.Int64N(int64(366*24*time.Hour - window))))
+		page, err := db.ListTransactions(b.Context(), txpipe.TxQuery{From: from, To: from.Add(window), Limit: txpipe.MaxTxLimit})
+		if err != nil {
+			b.Fatal(err)
+		}
+		got += len(page.Items)
+	}
+	b.ReportMetric(float64(got)/float64(b.N), "rows/op")
+	b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/1000/float64(b.N), "cpu-ms/op")
+}

@@ -160,6 +160,12 @@ func (db *DB) Path() string { return db.path }
 // checkpoints the write-ahead log into the database file first, so a closed
 // database is one file.
 func (db *DB) Close() error {
+	db.wmu.Lock()
+	closed := db.wclosed
+	db.wmu.Unlock()
+	if closed {
+		return nil
+	}
 	close(db.stop)
 	db.backgroundWG.Wait()
 	var errs []error

@@ -3,3 +3,22 @@ package sqlite
 // SetIDHash replaces the hash of transaction ids, so a test can make them
 // collide. Use it on a new database only.
 func SetIDHash(db *DB, f func(id string) int64) { db.idHash = f }
+
+// ListPlan returns SQLite's query plan of the transactions query.
+func ListPlan(db *DB) (string, error) {
+	rows, err := db.read.Query("EXPLAIN QUERY PLAN "+listSQL, 0, 0, 1, 0, 0, 0, "", 100)
+	if err != nil {
+		return "", err
+	}
+	defer rows.Close()
+	var plan string
+	for rows.Next() {
+		var id, parent, notused int
+		var detail string
+		if err := rows.Scan(&id, &parent, &notused, &detail); err != nil {
+			return "", err
+		}
+		plan += detail + "\n"
+	}
+	return plan, rows.Err()
+}

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"log/slog"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -301,4 +302,16 @@ func TestAPIKeysAndUsageSurviveReopen(t *testing.T) {
 	if n, err := db.CountRequest(ctx, k.ID, "2026-11-25"); err != nil || n != 4 {
 		t.Errorf("CountRequest after reopen = %d, %v; want 4", n, err)
 	}
+}
+
+func TestListUsesTimeIndex(t *testing.T) {
+	db := openDB(t)
+	plan, err := sqlite.ListPlan(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(plan, "USING INDEX transactions_ts (") {
+		t.Errorf("transactions query plan:\n%s\nwant a search of index transactions_ts", plan)
+	}
+	t.Logf("plan:\n%s", plan)
 }

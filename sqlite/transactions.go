@@ -25,9 +25,9 @@ const (
 const txColumns = "transaction_id, amount, amount_minor, currency, ts, ts_ns, merchant, status, file_id, ingested_at, outcome"
 
 // insertChunk is the most rows one INSERT statement carries (12 parameters
-// a row). Smaller remainders use statements of 32, 16, ... 1 rows, so a
-// batch of any size needs at most a handful of prepared statements.
-const insertChunk = 64
+// a row). Smaller remainders use statements of half as many rows, down to
+// 1, so a batch of any size needs a handful of prepared statements.
+const insertChunk = 256
 
 const insertCols = 12
 
@@ -402,8 +402,14 @@ func (db *DB) ListTransactions(ctx context.Context, q txpipe.TxQuery) (txpipe.Tx
 	if err := db.Sync(ctx); err != nil {
 		return txpipe.TxPage{}, fmt.Errorf("list transactions: %w", err)
 	}
+	// The index range starts at the cursor, so a page costs the same at
+	// any depth of the result.
+	lo := cursor{sec: q.From.Unix(), nsec: int64(q.From.Nanosecond())}
+	if after.sec > lo.sec || (after.sec == lo.sec && after.nsec > lo.nsec) {
+		lo = after
+	}
 	rows, err := db.read.QueryContext(ctx, listSQL,
-		q.From.Unix(), q.From.Nanosecond(), q.To.Unix(), q.To.Nanosecond(),
+		lo.sec, lo.nsec, q.To.Unix(), q.To.Nanosecond(),
 		after.sec, after.nsec, after.id, limit+1)
 	if err != nil {
 		return txpipe.TxPage{}, fmt.Errorf("list transactions: %w", translate(err))
