@@ -89,7 +89,7 @@ type Config struct {
 	// an API Gateway stage URL). If empty it is built from the request's
 	// scheme and host.
 	BaseURL string
-	// Logger receives one record per request; slog.Default() if nil.
+	// Logger receives one record per request; none are written if nil.
 	Logger *slog.Logger
 	// Metrics, if set, counts uploads and request latencies.
 	Metrics *metrics.Metrics
@@ -98,6 +98,10 @@ type Config struct {
 	Registry prometheus.Gatherer
 	// TracerProvider makes one span per request; none if nil.
 	TracerProvider trace.TracerProvider
+	// Propagator reads the caller's trace context from the request
+	// headers; W3C Trace Context (traceparent) if nil. On AWS pass the
+	// X-Ray propagator.
+	Propagator propagation.TextMapPropagator
 	// Now is the clock of the rate limits and quotas; time.Now if nil.
 	Now func() time.Time
 }
@@ -121,10 +125,13 @@ func NewHandler(cfg Config) *Server {
 		cfg.SpoolDir = os.TempDir()
 	}
 	if cfg.Logger == nil {
-		cfg.Logger = slog.Default()
+		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.Propagator == nil {
+		cfg.Propagator = propagation.TraceContext{}
 	}
 	tp := cfg.TracerProvider
 	if tp == nil {
@@ -134,7 +141,7 @@ func NewHandler(cfg Config) *Server {
 		cfg:     cfg,
 		log:     cfg.Logger,
 		tracer:  tp.Tracer("github.com/txpipe/txpipe/httpapi"),
-		prop:    propagation.TraceContext{},
+		prop:    cfg.Propagator,
 		mux:     http.NewServeMux(),
 		limiter: &limiters{m: map[string]*keyLimiter{}},
 	}
