@@ -140,4 +140,3 @@ func TestKilledWriterKeepsProgressOrder(t *testing.T) {
 		}
 	}
 }
-
