@@ -3,11 +3,11 @@ package telemetry
 import (
 	"context"
 	"fmt"
+	"os"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"go.opentelemetry.io/contrib/propagators/aws/xray"
 	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -26,11 +26,13 @@ type TraceOptions struct {
 	// function must to continue the trace Lambda started. Otherwise the
 	// W3C trace context is propagated.
 	XRay bool
-	// Export turns the OTLP/HTTP exporter on. The exporter reads its
-	// endpoint, headers and protocol details from the standard
+	// Export turns the OTLP/HTTP exporter on (OTLP JSON encoding). It reads
+	// its endpoint, headers and timeout from the standard
 	// OTEL_EXPORTER_OTLP_* variables. When false, tracing is off: the
 	// provider is a no-op and costs nothing.
 	Export bool
+	// Getenv reads the exporter's variables; os.Getenv if nil.
+	Getenv func(string) string
 }
 
 // OTLPConfigured reports whether the environment (read with getenv) names
@@ -58,7 +60,11 @@ func NewTracing(ctx context.Context, opts TraceOptions) (*Tracing, error) {
 	if !opts.Export {
 		return &Tracing{Provider: noop.NewTracerProvider(), Propagator: prop}, nil
 	}
-	exp, err := otlptracehttp.New(ctx)
+	getenv := opts.Getenv
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	exp, err := newOTLPJSONExporter(getenv)
 	if err != nil {
 		return nil, fmt.Errorf("create OTLP trace exporter: %w", err)
 	}

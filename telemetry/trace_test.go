@@ -2,10 +2,12 @@ package telemetry_test
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -37,19 +39,31 @@ func TestTracingOffByDefault(t *testing.T) {
 // server that records the trace header, with spans exported over OTLP/HTTP
 // to a collector stand-in.
 func TestTracingExportsAWSCallSpans(t *testing.T) {
-	var exported atomic.Int64
+	var mu sync.Mutex
+	var exported []otlpSpan
+	var contentType, auth string
 	collector := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/v1/traces" {
-			b, _ := io.ReadAll(r.Body)
-			if len(b) > 0 {
-				exported.Add(1)
+		if r.URL.Path != "/v1/traces" {
+			http.NotFound(w, r)
+			return
+		}
+		var req otlpRequest
+		if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		contentType, auth = r.Header.Get("Content-Type"), r.Header.Get("Authorization")
+		for _, rs := range req.ResourceSpans {
+			for _, ss := range rs.ScopeSpans {
+				exported = append(exported, ss.Spans...)
 			}
 		}
-		w.WriteHeader(http.StatusOK)
 	}))
 	defer collector.Close()
 	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", collector.URL)
-	t.Setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf")
+	t.Setenv("OTEL_EXPORTER_OTLP_HEADERS", "Authorization=Bearer%20t0ken")
 
 	var traceHeader atomic.Value
 	svc := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -82,7 +96,64 @@ func TestTracingExportsAWSCallSpans(t *testing.T) {
 	if !strings.HasPrefix(h, "Root=1-") {
 		t.Errorf("X-Amzn-Trace-Id sent to AWS = %q, want an X-Ray header", h)
 	}
-	if exported.Load() == 0 {
-		t.Error("no spans exported to the OTLP endpoint")
+	mu.Lock()
+	defer mu.Unlock()
+	if contentType != "application/json" || auth != "Bearer t0ken" {
+		t.Errorf("export request: Content-Type %q, Authorization %q", contentType, auth)
 	}
+	byName := map[string]otlpSpan{}
+	for _, sp := range exported {
+		byName[sp.Name] = sp
+	}
+	call, root := byName["SQS.ListQueues"], byName["invoke"]
+	if call.Name == "" || root.Name == "" {
+		t.Fatalf("exported spans %+v, want invoke and SQS.ListQueues", exported)
+	}
+	if call.TraceID != root.TraceID || call.ParentSpanID != root.SpanID || len(call.TraceID) != 32 {
+		t.Errorf("SQS span trace %s parent %s, want trace %s parent %s", call.TraceID, call.ParentSpanID, root.TraceID, root.SpanID)
+	}
+	// The X-Ray ID generator puts the start time (epoch seconds) in the
+	// first 8 hex digits of the trace ID, and X-Ray rejects others.
+	if !strings.Contains(h, "Root=1-"+call.TraceID[:8]+"-"+call.TraceID[8:]) {
+		t.Errorf("X-Amzn-Trace-Id %q does not carry trace %s", h, call.TraceID)
+	}
+	if call.Kind != 3 {
+		t.Errorf("SQS span kind = %d, want 3 (client)", call.Kind)
+	}
+	attrs := map[string]string{}
+	for _, kv := range call.Attributes {
+		switch {
+		case kv.Value.StringValue != nil:
+			attrs[kv.Key] = *kv.Value.StringValue
+		case kv.Value.IntValue != nil:
+			attrs[kv.Key] = *kv.Value.IntValue
+		}
+	}
+	if attrs["rpc.service"] != "SQS" || attrs["rpc.method"] != "ListQueues" || attrs["http.response.status_code"] != "200" {
+		t.Errorf("SQS span attributes = %v", attrs)
+	}
+}
+
+// otlpRequest is the part of the OTLP JSON export request the test reads.
+type otlpRequest struct {
+	ResourceSpans []struct {
+		ScopeSpans []struct {
+			Spans []otlpSpan `json:"spans"`
+		} `json:"scopeSpans"`
+	} `json:"resourceSpans"`
+}
+
+type otlpSpan struct {
+	TraceID      string `json:"traceId"`
+	SpanID       string `json:"spanId"`
+	ParentSpanID string `json:"parentSpanId"`
+	Name         string `json:"name"`
+	Kind         int    `json:"kind"`
+	Attributes   []struct {
+		Key   string `json:"key"`
+		Value struct {
+			StringValue *string `json:"stringValue"`
+			IntValue    *string `json:"intValue"`
+		} `json:"value"`
+	} `json:"attributes"`
 }
