@@ -42,6 +42,7 @@
 // workers in batches, and merges the batches in order on the caller's
 // goroutine; it allocates nothing per valid row. Decode allocates one
 // string per row. `make bench` prints the figures against a bare
-// encoding/csv read. For a file, the memory is the 12 bytes per row of the
-// duplicate set plus about 3 MiB of buffers.
+// encoding/csv read. For a file (an io.Seeker), the memory is the 12 bytes
+// per row of the duplicate set plus about 3 MiB of buffers; for a stream
+// that cannot be re-read, the ids are kept (see hashSet).
 package csvschema
