@@ -80,6 +80,7 @@ type DB struct {
 
 	mu      sync.Mutex // guards the prepared statements below
 	stmts   map[string]*sql.Stmt
+	puts    *putStmts
 	closing bool
 
 	wmu          sync.Mutex // guards the write transaction
@@ -180,7 +181,7 @@ func (db *DB) Close() error {
 	for _, s := range db.stmts {
 		s.Close()
 	}
-	db.stmts = nil
+	db.stmts, db.puts = nil, nil
 	db.mu.Unlock()
 	errs = append(errs, db.read.Close())
 	if _, err := db.write.Exec("PRAGMA wal_checkpoint(TRUNCATE)"); err != nil {

@@ -104,6 +104,23 @@ type putStmts struct {
 }
 
 func (db *DB) putStmts(ctx context.Context) (*putStmts, error) {
+	db.mu.Lock()
+	p := db.puts
+	db.mu.Unlock()
+	if p != nil {
+		return p, nil
+	}
+	p, err := db.preparePutStmts(ctx)
+	if err != nil {
+		return nil, err
+	}
+	db.mu.Lock()
+	db.puts = p
+	db.mu.Unlock()
+	return p, nil
+}
+
+func (db *DB) preparePutStmts(ctx context.Context) (*putStmts, error) {
 	var p putStmts
 	var err error
 	p.insert = map[int]*sql.Stmt{}
