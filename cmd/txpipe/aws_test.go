@@ -1,0 +1,213 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/sfn"
+	"github.com/aws/aws-sdk-go-v2/service/sns"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+
+	"github.com/txpipe/txpipe"
+	"github.com/txpipe/txpipe/dynamo"
+	"github.com/txpipe/txpipe/internal/awstest"
+	"github.com/txpipe/txpipe/workflow"
+)
+
+// awsTestEnv starts dynalite, moto (SNS, SQS, Step Functions) and gofakes3,
+// creates the resources and sets the TXPIPE_* and AWS_ENDPOINT_URL_*
+// variables the commands read. It returns the Step Functions client and
+// the state machine's ARN.
+func awsTestEnv(t *testing.T) (*sfn.Client, string) {
+	t.Helper()
+	ctx := t.Context()
+	dyn, err := awstest.StartDynalite(context.Background())
+	awstest.Need(t, "dynalite", err)
+	t.Cleanup(func() { dyn.Close() })
+	moto, err := awstest.StartMoto(context.Background())
+	awstest.Need(t, "moto_server", err)
+	t.Cleanup(func() { moto.Close() })
+	s3URL := awstest.StartS3(t)
+
+	db := dynamodb.NewFromConfig(awstest.Config(dyn.URL))
+	if err := dynamo.CreateTransactionsTable(ctx, db, "transactions-test"); err != nil {
+		t.Fatal(err)
+	}
+	if err := dynamo.CreateStatusTable(ctx, db, "processing-status-test"); err != nil {
+		t.Fatal(err)
+	}
+	s3c := s3.NewFromConfig(awstest.Config(s3URL), func(o *s3.Options) { o.UsePathStyle = true })
+	if _, err := s3c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("txpipe-test")}); err != nil {
+		t.Fatal(err)
+	}
+	motoCfg := awstest.Config(moto.URL)
+	topic, err := sns.NewFromConfig(motoCfg).CreateTopic(ctx, &sns.CreateTopicInput{Name: aws.String("txpipe-results-test")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	q, err := sqs.NewFromConfig(motoCfg).CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String("txpipe-dlq-test")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sfnc := sfn.NewFromConfig(motoCfg)
+	def, err := workflow.ASL(workflow.Pipeline())
+	if err != nil {
+		t.Fatal(err)
+	}
+	sm, err := sfnc.CreateStateMachine(ctx, &sfn.CreateStateMachineInput{
+		Name: aws.String("txpipe-test"), Definition: aws.String(string(def)),
+		RoleArn: aws.String("arn:aws:iam::123456789012:role/txpipe-sfn"),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	none := filepath.Join(t.TempDir(), "none")
+	for k, v := range map[string]string{
+		"AWS_REGION": awstest.Region, "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test",
+		"AWS_CONFIG_FILE": none, "AWS_SHARED_CREDENTIALS_FILE": none, "AWS_EC2_METADATA_DISABLED": "true",
+		"AWS_ENDPOINT_URL_DYNAMODB": dyn.URL, "AWS_ENDPOINT_URL_S3": s3URL,
+		"AWS_ENDPOINT_URL_SNS": moto.URL, "AWS_ENDPOINT_URL_SQS": moto.URL, "AWS_ENDPOINT_URL_SFN": moto.URL,
+		envTransactionsTable: "transactions-test", envStatusTable: "processing-status-test", envBucket: "txpipe-test",
+		envTopicARN: aws.ToString(topic.TopicArn), envDLQURL: aws.ToString(q.QueueUrl),
+		envStateMachineARN: aws.ToString(sm.StateMachineArn), envTimeShards: "4",
+	} {
+		t.Setenv(k, v)
+	}
+	return sfnc, aws.ToString(sm.StateMachineArn)
+}
+
+func TestAWSStoresAndDeadLetters(t *testing.T) {
+	sfnc, smARN := awsTestEnv(t)
+	ctx := t.Context()
+	logger := slog.New(slog.DiscardHandler)
+
+	s, err := openAWSStores(ctx, logger)
+	if err != nil {
+		t.Fatalf("openAWSStores: %v", err)
+	}
+
+	// Each store reaches its service.
+	now := time.Now().UTC().Truncate(time.Second)
+	st := &txpipe.FileStatus{FileID: "f-store", Status: txpipe.StatusValidated, Errors: []txpipe.ErrorItem{}, CreatedAt: now, UpdatedAt: now}
+	if _, created, err := s.Statuses.CreateStatus(ctx, st); err != nil || !created {
+		t.Fatalf("CreateStatus: %v, created %v", err, created)
+	}
+	if got, err := s.Statuses.GetStatus(ctx, "f-store"); err != nil || got.Status != txpipe.StatusValidated {
+		t.Fatalf("GetStatus: %+v, %v", got, err)
+	}
+	key := strings.Repeat("ab", 32)
+	if err := s.Files.PutFile(ctx, key, strings.NewReader("a,b\n")); err != nil {
+		t.Fatalf("PutFile: %v", err)
+	}
+	f, err := s.Files.OpenFile(ctx, key)
+	if err != nil {
+		t.Fatalf("OpenFile: %v", err)
+	}
+	b, _ := io.ReadAll(f)
+	f.Close()
+	if string(b) != "a,b\n" {
+		t.Errorf("file = %q", b)
+	}
+	tx := txpipe.Transaction{ID: "t1", Amount: "1.00", AmountMinor: 100, Currency: "USD", Timestamp: now,
+		Merchant: "m", Status: txpipe.TxCompleted, FileID: "f-store", IngestedAt: now}
+	if c, err := s.Transactions.PutTransactions(ctx, []txpipe.Transaction{tx}); err != nil || c.Inserted != 1 {
+		t.Fatalf("PutTransactions: %+v, %v", c, err)
+	}
+	if err := s.Notifier.Notify(ctx, txpipe.NotificationFor(st, now)); err != nil {
+		t.Fatalf("Notify: %v", err)
+	}
+
+	// Three failed runs in the dead-letter queue.
+	for _, id := range []string{"f-a", "f-b", "f-c"} {
+		dl := workflow.RunState{FileID: id, FileKey: key, Filename: id + ".csv", Rows: 1,
+			Error: &workflow.StepError{Error: "txpipe.invalid", Cause: "bad rows in " + id}}
+		if err := s.DeadLetters.SendDeadLetter(ctx, dl); err != nil {
+			t.Fatalf("SendDeadLetter: %v", err)
+		}
+	}
+
+	listed := func() []string {
+		t.Helper()
+		var out, errb bytes.Buffer
+		if code := runDLQ(ctx, []string{"list", "--aws", "--json"}, nil, &out, &errb); code != exitOK {
+			t.Fatalf("dlq list --aws: exit %d: %s", code, errb.String())
+		}
+		var doc struct {
+			Items []deadLetter `json:"items"`
+		}
+		if err := json.Unmarshal(out.Bytes(), &doc); err != nil {
+			t.Fatalf("dlq list --aws --json: %v: %s", err, out.String())
+		}
+		var ids []string
+		for _, d := range doc.Items {
+			ids = append(ids, d.FileID)
+			if d.Failure != "txpipe.invalid: bad rows in "+d.FileID {
+				t.Errorf("failure of %s = %q", d.FileID, d.Failure)
+			}
+		}
+		return ids
+	}
+	if got := listed(); len(got) != 3 {
+		t.Fatalf("dlq list = %v, want 3 files", got)
+	}
+	// Listing released what it read: a second listing right away sees all.
+	if got := listed(); len(got) != 3 {
+		t.Fatalf("second dlq list = %v, want the same 3 files", got)
+	}
+
+	var out, errb bytes.Buffer
+	if code := runDLQ(ctx, []string{"redrive", "--aws", "f-b"}, nil, &out, &errb); code != exitOK {
+		t.Fatalf("dlq redrive --aws f-b: exit %d: %s", code, errb.String())
+	}
+	execs, err := sfnc.ListExecutions(ctx, &sfn.ListExecutionsInput{StateMachineArn: aws.String(smARN)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(execs.Executions) != 1 {
+		t.Fatalf("executions after redrive = %d, want 1", len(execs.Executions))
+	}
+	desc, err := sfnc.DescribeExecution(ctx, &sfn.DescribeExecutionInput{ExecutionArn: execs.Executions[0].ExecutionArn})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var in workflow.RunState
+	if err := json.Unmarshal([]byte(aws.ToString(desc.Input)), &in); err != nil {
+		t.Fatal(err)
+	}
+	if in.FileID != "f-b" || in.Error != nil || in.FileKey != key {
+		t.Errorf("redriven execution input = %s, want f-b without its error", aws.ToString(desc.Input))
+	}
+	got := listed()
+	if len(got) != 2 || strings.Contains(strings.Join(got, ","), "f-b") {
+		t.Errorf("dlq list after redrive = %v, want f-a and f-c", got)
+	}
+
+	errb.Reset()
+	if code := runDLQ(ctx, []string{"redrive", "--aws", "f-missing"}, nil, &out, &errb); code == exitOK ||
+		!strings.Contains(errb.String(), "not in the dead-letter queue") {
+		t.Errorf("redrive of an unknown file: exit %d, %q", code, errb.String())
+	}
+	if got := listed(); len(got) != 2 {
+		t.Errorf("dlq list after a failed redrive = %v, want 2 (nothing lost)", got)
+	}
+}
+
+func TestAWSStoresNeedTheirNames(t *testing.T) {
+	for _, k := range []string{envTransactionsTable, envStatusTable, envBucket, envTopicARN, envDLQURL} {
+		t.Setenv(k, "")
+	}
+	_, err := openAWSStores(t.Context(), slog.New(slog.DiscardHandler))
+	if err == nil || !strings.Contains(err.Error(), envBucket) {
+		t.Errorf("openAWSStores without environment: %v, want an error naming %s", err, envBucket)
+	}
+}
