@@ -25,3 +25,19 @@ bench-rss:
 	  [ -s $$f ] || go run ./internal/txgen/cmd/txgen -rows $$n -o $$f; \
 	  /usr/bin/time -v $(BENCH_DIR)/txpipe-bench validate $$f 2>&1 | grep -E 'valid|Maximum resident|Elapsed'; \
 	done
+
+# make lambda-binary: the Lambda bootstrap as the image builds it (static,
+# ARM64), with its size checked against the 25 MB budget.
+LAMBDA_BIN ?= build/bootstrap
+
+.PHONY: lambda-binary
+lambda-binary:
+	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 go build -tags lambda.norpc -trimpath -ldflags='-s -w' -o $(LAMBDA_BIN) ./cmd/txpipe-lambda
+	@stat -c %s $(LAMBDA_BIN) | awk '{ printf "$(LAMBDA_BIN): %d bytes (%.1f MB)\n", $$1, $$1 / 1e6; if ($$1 > 25e6) { print "over the 25 MB budget"; exit 1 } }'
+
+# make image: the Lambda container image (needs Docker with BuildKit).
+IMAGE ?= txpipe-lambda:latest
+
+.PHONY: image
+image:
+	docker build --platform linux/arm64 -t $(IMAGE) .
