@@ -207,6 +207,9 @@ func NewStack(scope constructs.Construct, id string, cfg Config) (*Stack, error)
 			Exclude:  jsii.Strings(imageExcludes...),
 		}
 	}
+	// Every function is told every name (notes/aws-names.md); each may use
+	// only what its grants below allow. The dead-letter queue is written by
+	// the state machine's SQS task, not by a function.
 	common := map[string]*string{
 		"TXPIPE_TRANSACTIONS_TABLE": transactions.TableName(),
 		"TXPIPE_STATUS_TABLE":       status.TableName(),

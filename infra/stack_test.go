@@ -20,6 +20,13 @@ import (
 	"github.com/txpipe/txpipe/workflow"
 )
 
+// TestMain stops the jsii runtime (a node process) after the tests.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	jsii.Close()
+	os.Exit(code)
+}
+
 // synthesized is a stack synthesized once for a test and its subtests.
 type synthesized struct {
 	stack  *Stack
