@@ -395,3 +395,38 @@ func BenchmarkColdStart(b *testing.B) {
 		})
 	}
 }
+
+// TestMarkFailedOnEmulators runs the failure path's Lambda step with the
+// event Step Functions sends after a Catch (the Lambda error at
+// $.error): the file is marked FAILED with the step's message as reason,
+// and a FAILED notification is published.
+func TestMarkFailedOnEmulators(t *testing.T) {
+	c := startCloud(t)
+	notifier := buildFn(t, workflow.FunctionNotifier, io.Discard)
+	validator := buildFn(t, workflow.FunctionValidator, io.Discard)
+
+	if _, err := invoke[workflow.RunState](t, notifier, event(t, "sfn-mark-failed.json")); err != nil {
+		t.Fatalf("MarkFailed: %v", err)
+	}
+	resp, err := invoke[events.APIGatewayProxyResponse](t, validator, event(t, "apigw-get-status.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st txpipe.FileStatus
+	if err := json.Unmarshal([]byte(resp.Body), &st); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("GET /status: %d %s", resp.StatusCode, resp.Body)
+	}
+	want := "TransientError: write 3 rows of file " + uploadFileID + ": throughput exceeded"
+	if st.Status != txpipe.StatusFailed || st.Failure != want {
+		t.Errorf("status %s, failure %q; want FAILED, %q", st.Status, st.Failure, want)
+	}
+	msgs, err := c.sqs.ReceiveMessage(t.Context(), &sqs.ReceiveMessageInput{QueueUrl: aws.String(c.notesURL), WaitTimeSeconds: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var note txpipe.Notification
+	if len(msgs.Messages) != 1 || json.Unmarshal([]byte(aws.ToString(msgs.Messages[0].Body)), &note) != nil ||
+		note.Status != txpipe.StatusFailed || note.Failure != want {
+		t.Errorf("SNS notification = %+v, want one FAILED with the reason", note)
+	}
+}
