@@ -114,6 +114,8 @@ type Server struct {
 	prop    propagation.TextMapPropagator
 	mux     *http.ServeMux
 	limiter *limiters
+
+	spoolBufs sync.Pool // of *spoolBuffers
 }
 
 // NewHandler returns the API as an http.Handler.
@@ -145,6 +147,7 @@ func NewHandler(cfg Config) *Server {
 		mux:     http.NewServeMux(),
 		limiter: &limiters{m: map[string]*keyLimiter{}},
 	}
+	s.spoolBufs.New = newSpoolBuffers
 	s.mux.Handle("POST /upload", s.auth(http.HandlerFunc(s.handleUpload)))
 	s.mux.Handle("GET /status/{file_id}", s.auth(http.HandlerFunc(s.handleStatus)))
 	s.mux.Handle("GET /transactions", s.auth(http.HandlerFunc(s.handleTransactions)))

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"bufio"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -114,8 +115,20 @@ func (s *Server) spool(w http.ResponseWriter, r *http.Request) (up workflow.Uplo
 	if r.ContentLength > s.cfg.MaxBodyBytes {
 		return up, cleanup, tooLarge(s.cfg.MaxBodyBytes)
 	}
+	// Reads from the connection go through a large buffer: the multipart
+	// reader asks for 4 KiB at a time, a read system call each otherwise.
 	body := http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
-	r.Body = body
+	bufs := s.spoolBufs.Get().(*spoolBuffers)
+	bufs.r.Reset(body)
+	r.Body = struct {
+		io.Reader
+		io.Closer
+	}{bufs.r, body}
+	releaseBufs := func() {
+		bufs.r.Reset(nil)
+		s.spoolBufs.Put(bufs)
+	}
+	cleanup = releaseBufs
 
 	ct := r.Header.Get("Content-Type")
 	mt, params, err := mime.ParseMediaType(ct)
@@ -146,7 +159,7 @@ func (s *Server) spool(w http.ResponseWriter, r *http.Request) (up workflow.Uplo
 			}
 		}
 	case "text/csv":
-		src = body
+		src = r.Body
 		up.Filename = r.URL.Query().Get("filename")
 		if up.Filename == "" {
 			if _, p, err := mime.ParseMediaType(r.Header.Get("Content-Disposition")); err == nil {
@@ -166,11 +179,17 @@ func (s *Server) spool(w http.ResponseWriter, r *http.Request) (up workflow.Uplo
 	cleanup = func() {
 		f.Close()
 		os.Remove(f.Name())
+		releaseBufs()
 	}
 	h := sha256.New()
-	buf := make([]byte, 64<<10)
+	buf := bufs.buf
 	for {
-		n, rerr := src.Read(buf)
+		// Fill buf before writing it, so the spool file is written in
+		// large blocks.
+		n, rerr := io.ReadFull(src, buf)
+		if rerr == io.ErrUnexpectedEOF {
+			rerr = io.EOF
+		}
 		if n > 0 {
 			h.Write(buf[:n])
 			if _, err := f.Write(buf[:n]); err != nil {
@@ -191,6 +210,20 @@ func (s *Server) spool(w http.ResponseWriter, r *http.Request) (up workflow.Uplo
 	up.File = f
 	up.SHA256 = hex.EncodeToString(h.Sum(nil))
 	return up, cleanup, nil
+}
+
+// spoolBufSize is the size of the buffers an upload is read and written
+// with.
+const spoolBufSize = 64 << 10
+
+// spoolBuffers are the buffers of one upload, pooled.
+type spoolBuffers struct {
+	r   *bufio.Reader
+	buf []byte
+}
+
+func newSpoolBuffers() any {
+	return &spoolBuffers{r: bufio.NewReaderSize(nil, spoolBufSize), buf: make([]byte, spoolBufSize)}
 }
 
 // readError classifies an error reading the request body.
