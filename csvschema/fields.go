@@ -32,6 +32,23 @@ var (
 // fields are valid until the next call with the same scratch. On a syntax
 // error it returns the index of the bad field and the error.
 func splitFields(rec []byte, fields [][]byte, scratch *[]byte) (n int, bad int, err error) {
+	if bytes.IndexByte(rec, '"') < 0 {
+		// No quote: split on commas only.
+		for {
+			c := bytes.IndexByte(rec, ',')
+			if c < 0 {
+				if n < len(fields) {
+					fields[n] = rec
+				}
+				return n + 1, -1, nil
+			}
+			if n < len(fields) {
+				fields[n] = rec[:c]
+			}
+			n++
+			rec = rec[c+1:]
+		}
+	}
 	*scratch = (*scratch)[:0]
 	i := 0
 	for {

@@ -301,13 +301,15 @@ func parseTimestamp(v []byte) (time.Time, error) {
 		}
 		return time.Time{}, errTSSyntax
 	}
-	year, ok1 := digits(v[0:4])
-	month, ok2 := digits(v[5:7])
-	day, ok3 := digits(v[8:10])
-	hour, ok4 := digits(v[11:13])
-	min, ok5 := digits(v[14:16])
-	sec, ok6 := digits(v[17:19])
-	if !(ok1 && ok2 && ok3 && ok4 && ok5 && ok6) || v[4] != '-' || v[7] != '-' ||
+	cent, ok0 := d2(v[0], v[1])
+	year, ok1 := d2(v[2], v[3])
+	year += cent * 100
+	month, ok2 := d2(v[5], v[6])
+	day, ok3 := d2(v[8], v[9])
+	hour, ok4 := d2(v[11], v[12])
+	min, ok5 := d2(v[14], v[15])
+	sec, ok6 := d2(v[17], v[18])
+	if !(ok0 && ok1 && ok2 && ok3 && ok4 && ok5 && ok6) || v[4] != '-' || v[7] != '-' ||
 		(v[10] != 'T' && v[10] != 't') || v[13] != ':' || v[16] != ':' {
 		return time.Time{}, errTSSyntax
 	}
@@ -341,8 +343,8 @@ func parseTimestamp(v []byte) (time.Time, error) {
 		if len(v)-i != 6 || v[i+3] != ':' {
 			return time.Time{}, errTSSyntax
 		}
-		oh, ok1 := digits(v[i+1 : i+3])
-		om, ok2 := digits(v[i+4 : i+6])
+		oh, ok1 := d2(v[i+1], v[i+2])
+		om, ok2 := d2(v[i+4], v[i+5])
 		if !ok1 || !ok2 {
 			return time.Time{}, errTSSyntax
 		}
@@ -376,16 +378,10 @@ const (
 	maxUnix = 253402300799 // 9999-12-31T23:59:59Z
 )
 
-// digits parses a short run of ASCII digits.
-func digits(b []byte) (int, bool) {
-	n := 0
-	for _, c := range b {
-		if c < '0' || c > '9' {
-			return 0, false
-		}
-		n = n*10 + int(c-'0')
-	}
-	return n, true
+// d2 parses two ASCII digits.
+func d2(a, b byte) (int, bool) {
+	x, y := a-'0', b-'0' // a byte below '0' wraps above 9
+	return int(x)*10 + int(y), x <= 9 && y <= 9
 }
 
 func daysIn(month, year int) int {
