@@ -409,7 +409,7 @@ var (
 // imageExcludes keeps what the Lambda image does not need out of the image
 // asset (and so out of its hash and of cdk.out), in .dockerignore syntax.
 var imageExcludes = []string{
-	".git", "node_modules", "infra", "cdk.out", "data", ".bin", "docs", "**/*_test.go", "**/testdata", "txpipe", "*.test", "*.prof",
+	".git", "node_modules", "infra", "cdk.out", "data", ".bin", "build", "docs", "**/*_test.go", "**/testdata", "txpipe", "*.test", "*.prof",
 }
 
 // functionTimeouts returns each Lambda function's timeout: the longest
