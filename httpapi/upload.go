@@ -186,10 +186,7 @@ func (s *Server) spool(w http.ResponseWriter, r *http.Request) (up workflow.Uplo
 	for {
 		// Fill buf before writing it, so the spool file is written in
 		// large blocks.
-		n, rerr := io.ReadFull(src, buf)
-		if rerr == io.ErrUnexpectedEOF {
-			rerr = io.EOF
-		}
+		n, rerr := fill(src, buf)
 		if n > 0 {
 			h.Write(buf[:n])
 			if _, err := f.Write(buf[:n]); err != nil {
@@ -210,6 +207,20 @@ func (s *Server) spool(w http.ResponseWriter, r *http.Request) (up workflow.Uplo
 	up.File = f
 	up.SHA256 = hex.EncodeToString(h.Sum(nil))
 	return up, cleanup, nil
+}
+
+// fill reads into buf until it is full or r fails; at the end of r the
+// error is io.EOF.
+func fill(r io.Reader, buf []byte) (int, error) {
+	n := 0
+	for n < len(buf) {
+		m, err := r.Read(buf[n:])
+		n += m
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
 }
 
 // spoolBufSize is the size of the buffers an upload is read and written
