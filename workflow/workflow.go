@@ -49,6 +49,11 @@ type TransactionWriter interface {
 	// FileID (a retried or resumed run) reports the outcome of its first
 	// write, so a file's counts add up to its rows however often its run
 	// restarts. An unchanged transaction keeps its FileID and IngestedAt.
+	//
+	// A store may commit a batch after it returns, but no later than the
+	// next status or job write it stores or read it answers; a crash may
+	// lose batches whose file's progress was not recorded after them, which
+	// a resumed run writes again.
 	PutTransactions(ctx context.Context, txs []txpipe.Transaction) (txpipe.Counts, error)
 }
 

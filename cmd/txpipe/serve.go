@@ -140,11 +140,11 @@ func openServer(ctx context.Context, cfg serveConfig, logger *slog.Logger, stdou
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	met := metrics.New(reg)
 	met.SetDLQDepth(func() float64 {
-		dls, err := s.db.ListDeadLetters(context.Background())
+		n, err := s.db.DeadLetterCount(context.Background())
 		if err != nil {
 			return -1
 		}
-		return float64(len(dls))
+		return float64(n)
 	})
 
 	steps := &workflow.Steps{
