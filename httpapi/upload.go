@@ -204,7 +204,7 @@ func (s *Server) spool(w http.ResponseWriter, r *http.Request) (up workflow.Uplo
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
 		return up, cleanup, fmt.Errorf("rewind spool file: %w", err)
 	}
-	up.File = f
+	up.File, up.Path = f, f.Name()
 	up.SHA256 = hex.EncodeToString(h.Sum(nil))
 	return up, cleanup, nil
 }

@@ -84,6 +84,9 @@ func (in *Intake) Submit(ctx context.Context, up Upload) (*txpipe.FileStatus, bo
 	}
 
 	err = in.retry().Do(ctx, func(ctx context.Context) error {
+		if pp, ok := in.Files.(PathPutter); ok && up.Path != "" {
+			return pp.PutFileFromPath(ctx, up.SHA256, up.Path)
+		}
 		if _, err := up.File.Seek(0, io.SeekStart); err != nil {
 			return fmt.Errorf("rewind upload: %w", err)
 		}

@@ -109,6 +109,15 @@ type Upload struct {
 	File     io.ReadSeeker // the spooled bytes, read from the start
 	Size     int64
 	SHA256   string // hex SHA-256 of the bytes
+	// Path is the spool file holding the bytes, if any: a FileStore that
+	// can move a file into place (PathPutter) takes it instead of a copy.
+	Path string
+}
+
+// PathPutter is a FileStore that can take a local file by moving it, which
+// saves copying a large upload. The file is gone from path afterwards.
+type PathPutter interface {
+	PutFileFromPath(ctx context.Context, key, path string) error
 }
 
 // Run phases of a local job.
