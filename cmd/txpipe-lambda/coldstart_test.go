@@ -1,6 +1,7 @@
 package main
 
 import (
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -28,7 +29,14 @@ func BenchmarkProcessColdStart(b *testing.B) {
 	}
 	asked := make(chan struct{}, 1)
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		asked <- struct{}{}
+		switch r.URL.Path {
+		case "/2020-01-01/extension/register": // the SIGTERM extension
+			w.Header().Set("Lambda-Extension-Identifier", "ext-1")
+			io.WriteString(w, "{}")
+			return
+		case "/2018-06-01/runtime/invocation/next":
+			asked <- struct{}{}
+		}
 		<-r.Context().Done()
 	})}
 	go srv.Serve(ln)
