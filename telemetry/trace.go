@@ -24,7 +24,10 @@ type TraceOptions struct {
 	// XRay makes trace IDs that X-Ray accepts (its IDGenerator) and
 	// propagates context in the X-Amzn-Trace-Id header, as a Lambda
 	// function must to continue the trace Lambda started. Otherwise the
-	// W3C trace context is propagated.
+	// W3C trace context is propagated. (Both come from the contrib module
+	// go.opentelemetry.io/contrib/propagators/aws, marked deprecated for
+	// want of an owner in 2026 but current with otel v1.47; its xray
+	// package is two small files to take in here if it stops building.)
 	XRay bool
 	// Export turns the OTLP/HTTP exporter on (OTLP JSON encoding). It reads
 	// its endpoint, headers and timeout from the standard
