@@ -32,7 +32,11 @@ func newAPI(stack awscdk.Stack, validator awslambda.Function, env string, remova
 		BinaryMediaTypes: jsii.Strings(binaryMediaTypes...),
 		EndpointTypes:    &[]awsapigateway.EndpointType{awsapigateway.EndpointType_REGIONAL},
 		ApiKeySourceType: awsapigateway.ApiKeySourceType_HEADER,
-		CloudWatchRole:   jsii.Bool(false),
+		// API Gateway writes access logs only with the account's CloudWatch
+		// role set (AWS::ApiGateway::Account, one per account and region);
+		// kept when the stack goes, since other APIs of the account use it.
+		CloudWatchRole:              jsii.Bool(true),
+		CloudWatchRoleRemovalPolicy: awscdk.RemovalPolicy_RETAIN,
 		DefaultMethodOptions: &awsapigateway.MethodOptions{
 			ApiKeyRequired: jsii.Bool(true),
 		},
@@ -52,8 +56,11 @@ func newAPI(stack awscdk.Stack, validator awslambda.Function, env string, remova
 	})
 	// The stack has its own ApiEndpoint output, without the trailing slash.
 	api.Node().TryRemoveChild(jsii.String("Endpoint"))
-	nag(api, "AwsSolutions-APIG6", "Every request is logged in the stage's access log (7 days); execution logging "+
-		"would need the account-wide API Gateway CloudWatch role, shared by every stack of the account.")
+	nag(api, "AwsSolutions-APIG6", "Every request is logged in the stage's access log (7 days, in the stack); "+
+		"execution logs would go to a log group API Gateway creates outside the stack and keeps forever.")
+	nag(api.Node().FindChild(jsii.String("CloudWatchRole")), "AwsSolutions-IAM4", "The account-wide role API Gateway "+
+		"needs to write any log uses the AWS-managed AmazonAPIGatewayPushToCloudWatchLogs policy, which AWS "+
+		"maintains for exactly this service role.", "Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs")
 	nag(api, "AwsSolutions-APIG3", "A WAF web ACL is a per-account decision with its own cost; the usage plan's "+
 		"rate limit and daily quota bound each key's traffic.")
 

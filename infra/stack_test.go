@@ -787,8 +787,21 @@ func TestStack(t *testing.T) {
 		if len(got) != len(want) {
 			t.Errorf("policies for roles %v, want %d", slices.Sorted(maps.Keys(got)), len(want))
 		}
+		// API Gateway's account-wide logging role is the one role with a
+		// managed policy: the AWS one made for it.
+		_, account := s.one(t, "AWS::ApiGateway::Account", "CloudWatchRoleArn", map[string]any{"Fn::GetAtt": []any{apiLogRole(s), "Arn"}})
+		if account.DeletionPolicy != "Retain" {
+			t.Errorf("API Gateway account settings DeletionPolicy = %q, want Retain (shared by the account)", account.DeletionPolicy)
+		}
 		for id, r := range s.ofType("AWS::IAM::Role") {
-			if mp, ok := r.Properties["ManagedPolicyArns"]; ok {
+			mp, ok := r.Properties["ManagedPolicyArns"]
+			if id == apiLogRole(s) {
+				if got := render(mp); got != `["arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs"]` {
+					t.Errorf("%s: managed policies %s, want only AmazonAPIGatewayPushToCloudWatchLogs", id, got)
+				}
+				continue
+			}
+			if ok {
 				t.Errorf("%s: managed policies %s; want only the stack's own statements", id, render(mp))
 			}
 			if _, ok := r.Properties["Policies"]; ok {
@@ -812,6 +825,7 @@ func TestStack(t *testing.T) {
 			"AWS::Lambda::Permission": true, "AWS::ApiGateway::Resource": true, "AWS::ApiGateway::Method": true,
 			"AWS::ApiGateway::Deployment": true, "AWS::ApiGateway::RequestValidator": true,
 			"AWS::ApiGateway::UsagePlanKey": true, "AWS::ApiGateway::GatewayResponse": true,
+			"AWS::ApiGateway::Account": true,
 		}
 		want := map[string]string{"Environment": "dev", "Application": "txpipe", "CostCenter": "txpipe"}
 		for id, r := range s.doc.Resources {
@@ -1000,6 +1014,17 @@ func TestEnvironmentSuffix(t *testing.T) {
 	if got := contextOr(plain, "env", "", "dev"); got != "dev" {
 		t.Errorf("with nothing set: %q, want dev", got)
 	}
+}
+
+// apiLogRole returns the logical ID of the role API Gateway assumes to
+// write logs.
+func apiLogRole(s *synthesized) string {
+	for id, r := range s.ofType("AWS::IAM::Role") {
+		if strings.Contains(render(r.Properties["AssumeRolePolicyDocument"]), "apigateway.amazonaws.com") {
+			return id
+		}
+	}
+	return ""
 }
 
 // message is an annotation of the cloud assembly.
