@@ -129,18 +129,19 @@ func newAPI(stack awscdk.Stack, validator awslambda.Function, env string, remova
 
 	// Errors in the contract's shape: {"error": {"code", "message"}}.
 	gatewayError := func(id string, t awsapigateway.ResponseType, status, code, retryAfter string) {
-		headers := map[string]*string{}
-		if retryAfter != "" {
-			headers["Retry-After"] = jsii.String("'" + retryAfter + "'")
-		}
-		api.AddGatewayResponse(jsii.String(id), &awsapigateway.GatewayResponseOptions{
-			Type:            t,
-			StatusCode:      jsii.String(status),
-			ResponseHeaders: &headers,
+		opts := &awsapigateway.GatewayResponseOptions{
+			Type: t,
 			Templates: &map[string]*string{
 				"application/json": jsii.String(`{"error": {"code": "` + code + `", "message": $context.error.messageString}}`),
 			},
-		})
+		}
+		if status != "" { // else the status API Gateway chose
+			opts.StatusCode = jsii.String(status)
+		}
+		if retryAfter != "" {
+			opts.ResponseHeaders = &map[string]*string{"Retry-After": jsii.String("'" + retryAfter + "'")}
+		}
+		api.AddGatewayResponse(jsii.String(id), opts)
 	}
 	gatewayError("InvalidApiKey", awsapigateway.ResponseType_INVALID_API_KEY(), "403", "forbidden", "")
 	gatewayError("Throttled", awsapigateway.ResponseType_THROTTLED(), "429", "rate_limited", "1")

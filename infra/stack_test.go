@@ -557,6 +557,17 @@ func TestStack(t *testing.T) {
 			"INVALID_API_KEY": "403", "THROTTLED": "429", "QUOTA_EXCEEDED": "429",
 			"BAD_REQUEST_PARAMETERS": "400", "REQUEST_TOO_LARGE": "413", "MISSING_AUTHENTICATION_TOKEN": "404",
 		}
+		for id, r := range s.ofType("AWS::ApiGateway::GatewayResponse") {
+			if sc, ok := r.Properties["StatusCode"]; ok && sc == "" {
+				t.Errorf("%s: empty StatusCode", id)
+			}
+			params, _ := r.Properties["ResponseParameters"].(map[string]any)
+			for k, v := range params {
+				if v == "" {
+					t.Errorf("%s: empty response parameter %s", id, k)
+				}
+			}
+		}
 		for typ, status := range want {
 			_, r := s.one(t, "AWS::ApiGateway::GatewayResponse", "ResponseType", typ)
 			if r.Properties["StatusCode"] != status {
