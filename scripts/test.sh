@@ -4,11 +4,12 @@
 # node_modules, Go tools into .bin), then gofmt, go vet, staticcheck and the
 # tests of both modules. The tests start the emulators themselves.
 set -euo pipefail
+step() { echo "== $* (at ${SECONDS}s)"; }
 cd "$(dirname "$0")/.."
 root=$PWD
 export PATH="$root/node_modules/.bin:$root/.bin:$PATH"
 
-echo "== installing test tools"
+step "installing test tools"
 npm ci --no-audit --no-fund --loglevel=error
 GOBIN="$root/.bin" go install honnef.co/go/tools/cmd/staticcheck@v0.8.2
 # SNS and SQS run on moto (goaws cannot speak the SDK v2 SQS JSON protocol).
@@ -17,24 +18,25 @@ if ! command -v moto_server >/dev/null && ! python3 -c 'import moto.server' 2>/d
   python3 -m pip install --quiet 'moto[server]'
 fi
 
-echo "== gofmt"
+step "gofmt"
 unformatted=$(git ls-files -co --exclude-standard '*.go' | xargs -r gofmt -l)
 if [ -n "$unformatted" ]; then
   echo "gofmt needed on:"; echo "$unformatted"; exit 1
 fi
 
-echo "== go vet + staticcheck"
+step "go vet + staticcheck"
 go vet ./...
 staticcheck ./...
 if [ -d infra ]; then
   (cd infra && go vet ./... && staticcheck ./...)
 fi
 
-echo "== CGO_ENABLED=0 builds (amd64, arm64)"
+step "CGO_ENABLED=0 builds (amd64, arm64)"
 CGO_ENABLED=0 go build -o /dev/null ./...
 CGO_ENABLED=0 GOOS=linux GOARCH=arm64 go build -o /dev/null ./...
+make --no-print-directory lambda-binary LAMBDA_BIN="$(mktemp -d)/bootstrap" # fails over the 25 MB budget
 
-echo "== tests"
+step "tests"
 go test -count=1 -timeout 15m ./...
 if [ -d infra ]; then
   (cd infra && go test -count=1 -timeout 10m ./...)
