@@ -94,15 +94,25 @@ func TestKilledWriterKeepsProgressOrder(t *testing.T) {
 			t.Fatalf("child ended after %d progress lines", seen)
 		}
 
-		raw, err := sql.Open("sqlite", path)
+		// The main file and every transaction shard are intact.
+		files, err := filepath.Glob(filepath.Join(filepath.Dir(path), "*.db"))
 		if err != nil {
 			t.Fatal(err)
 		}
-		var check string
-		if err := raw.QueryRow("PRAGMA integrity_check").Scan(&check); err != nil || check != "ok" {
-			t.Fatalf("integrity_check = %q, %v", check, err)
+		if len(files) < 3 {
+			t.Errorf("database files %v, want the main file and at least 2 shards", files)
 		}
-		raw.Close()
+		for _, f := range files {
+			raw, err := sql.Open("sqlite", f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var check string
+			if err := raw.QueryRow("PRAGMA integrity_check").Scan(&check); err != nil || check != "ok" {
+				t.Fatalf("%s: integrity_check = %q, %v", f, check, err)
+			}
+			raw.Close()
+		}
 
 		db := reopen(t, path)
 		st, err := db.GetStatus(t.Context(), "crash-file")

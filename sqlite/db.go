@@ -1,9 +1,14 @@
-// Package sqlite implements txpipe's storage ports on one SQLite database
-// file, through modernc.org/sqlite (pure Go, no cgo): the transactions
-// table, file status records, the local engine's job queue, the dead-letter
-// queue and API keys with their daily usage.
+// Package sqlite implements txpipe's storage ports on SQLite, through
+// modernc.org/sqlite (pure Go, no cgo): the transactions table, file status
+// records, the local engine's job queue, the dead-letter queue and API keys
+// with their daily usage.
 //
-// The database runs in WAL mode with synchronous=NORMAL: a commit is on disk
+// A database is a main file (`txpipe.db`: statuses, jobs, dead letters,
+// keys) and transaction shards next to it (`txpipe-transactions-0.db`, ...),
+// each a SQLite file with its own writer, so that the shards of a batch are
+// written in parallel (see DB).
+//
+// Every file runs in WAL mode with synchronous=NORMAL: a commit is on disk
 // once the process has written it, so it survives the process being killed
 // (the crash the local engine is built for); an operating-system crash may
 // lose the last commits but never corrupts the file. Migrations are embedded
@@ -41,69 +46,106 @@ var (
 	_ workflow.JobQueue          = (*DB)(nil)
 )
 
-//go:embed migrations/*.sql
+//go:embed migrations/main/*.sql migrations/transactions/*.sql
 var migrations embed.FS
 
-// Page cache sizes, in KiB. The writer's cache holds the hot pages of the
-// transactions B-trees while a file is ingested; it is the bulk of the
-// memory the store uses, and is bounded so that `txpipe serve` stays well
-// under 150 MiB of RSS while it ingests a 1M-row file.
+// Page cache sizes, in KiB. A shard writer's cache holds the hot pages of
+// its transactions B-trees while a file is ingested; the shard writers'
+// caches are the bulk of the memory the store uses, and are bounded so that
+// `txpipe serve` stays well under 150 MiB of RSS while it ingests a 1M-row
+// file.
 const (
-	writerCacheKiB = 48 << 10
-	readerCacheKiB = 4 << 10
-	readerConns    = 4
-	busyTimeout    = 10 * time.Second
+	mainWriterCacheKiB  = 4 << 10
+	shardWriterCacheKiB = 28 << 10
+	readerCacheKiB      = 4 << 10
+	mainReaderConns     = 4
+	shardReaderConns    = 2
+	busyTimeout         = 10 * time.Second
 )
 
-// DB is an open txpipe database. Its methods are safe for concurrent use:
-// writes go through one connection (SQLite has one writer at a time, and a
-// single connection keeps our own writers from ever meeting SQLITE_BUSY),
-// reads through a small pool of others.
+// DefaultShards is the number of transaction shards of a new database. The
+// number is recorded in the main file when it is created: an id's shard is
+// a function of its hash and the number of shards, so it never changes.
+const DefaultShards = 2
+
+// DB is an open txpipe database. Its methods are safe for concurrent use.
+// Each file (the main one and each shard) has one write connection (SQLite
+// has one writer at a time, and a single connection keeps our own writers
+// from ever meeting SQLITE_BUSY) and a small pool of read connections.
+//
+// A transaction goes to the shard its id hash picks, so a batch is split
+// and its parts are written by the shards' writers in parallel, one
+// goroutine each: one SQLite connection runs on one thread, and a shard
+// does its B-tree work on another core.
 //
 // Writes of transactions are group-committed: PutTransactions returns once
-// its rows are written in the open write transaction, and that transaction
-// commits when any other write needs to be durable (a status record, a job's
-// progress, a key's usage), when it holds maxPendingRows rows, when it is
-// maxPendingAge old, or after idleCommit without writes. SQLite commits in
-// order, so any write that another write followed is durable once the later
-// one is: a run's progress is never on disk without the rows it covers, and
-// a crash only loses rows that a resumed run writes again (PutTransactions
-// is idempotent per file). ListTransactions commits the open transaction
-// first, so a read sees every write that returned.
+// its rows are written in its shards' open write transactions, and a
+// shard's transaction commits when any write to the main file needs to be
+// durable (a status record, a job's progress, a key's usage), when it
+// holds maxPendingRows rows, when it is maxPendingAge old, or after
+// idleCommit without writes. Every write to the main file first commits
+// every shard's open transaction, and SQLite commits in order, so a run's
+// progress is never on disk without the rows it covers, and a crash only
+// loses rows that a resumed run writes again (PutTransactions is idempotent
+// per file). ListTransactions commits the open transactions first, so a
+// read sees every write that returned.
 type DB struct {
+	path   string
+	logger *slog.Logger
+	main   *file
+	shards []*file
+	read   *sql.DB // main.read
+	now    func() time.Time
+	idHash func(id string) int64 // tests make it collide
+
+	closeMu      sync.Mutex
+	closed       bool
+	stop         chan struct{}
+	backgroundWG sync.WaitGroup
+}
+
+// file is one SQLite database file: a write connection with its group
+// commit state and prepared statements, and a pool of read connections.
+type file struct {
 	path   string
 	logger *slog.Logger
 	write  *sql.DB
 	read   *sql.DB
-	now    func() time.Time
-	idHash func(id string) int64 // tests make it collide
 
 	mu      sync.Mutex // guards the prepared statements below
 	stmts   map[string]*sql.Stmt
 	puts    *putStmts
 	closing bool
 
-	wmu          sync.Mutex // guards the write transaction
-	wtx          *sql.Tx    // the open write transaction, or nil
-	wsince       time.Time  // when wtx began
-	wlast        time.Time  // the last write in wtx
-	wrows        int        // transactions written in wtx
-	wdeferred    bool       // wtx holds writes reported as done
-	lost         error      // set when a commit of such writes failed
-	wclosed      bool
-	stop         chan struct{}
-	backgroundWG sync.WaitGroup
+	wmu       sync.Mutex // guards the write transaction
+	wtx       *sql.Tx    // the open write transaction, or nil
+	wsince    time.Time  // when wtx began
+	wlast     time.Time  // the last write in wtx
+	wrows     int        // transactions written in wtx
+	wdeferred bool       // wtx holds writes reported as done
+	lost      error      // set when a commit of such writes failed
+	wclosed   bool
 }
 
 // Group commit limits; see DB.
+//
+// A commit writes every page the transaction changed to the log, and a
+// large file's random ids and timestamps change nearly every page of a
+// shard's two indexes between two commits: a commit of a shard of 500,000
+// rows writes about 25 MB however few rows it holds. So a shard commits
+// rarely while a file is ingested: when a status or job write needs it
+// (the workflow writes one at the end of a file's transform step), after
+// maxPendingRows rows or maxPendingAge, or when writes pause for
+// idleCommit. Its page cache spills what does not fit to the log in the
+// meantime.
 const (
-	maxPendingRows = 100_000
-	maxPendingAge  = time.Second
-	idleCommit     = 50 * time.Millisecond
+	maxPendingRows = 1_000_000
+	maxPendingAge  = 30 * time.Second
+	idleCommit     = 500 * time.Millisecond
 	checkpointGap  = 500 * time.Millisecond
 )
 
-func dsn(file string, cacheKiB int, txlock string) string {
+func dsn(path string, cacheKiB int, txlock string) string {
 	q := url.Values{}
 	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", busyTimeout.Milliseconds()))
 	q.Add("_pragma", "journal_mode(WAL)")
@@ -119,15 +161,12 @@ func dsn(file string, cacheKiB int, txlock string) string {
 	if txlock != "" {
 		q.Set("_txlock", txlock)
 	}
-	return "file:" + (&url.URL{Path: file}).EscapedPath() + "?" + q.Encode()
+	return "file:" + (&url.URL{Path: path}).EscapedPath() + "?" + q.Encode()
 }
 
-// Open opens (creating it if needed) the database at path, typically
-// `<data-dir>/txpipe.db`, and applies the migrations it has not seen yet.
-func Open(ctx context.Context, path string, logger *slog.Logger) (*DB, error) {
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
-	}
+// openFile opens (creating it if needed) the SQLite file at path and
+// applies the migrations of the dir of the embedded migrations.
+func openFile(ctx context.Context, path string, logger *slog.Logger, writerCacheKiB, readerConns int, dir string) (*file, error) {
 	write, err := sql.Open("sqlite", dsn(path, writerCacheKiB, "immediate"))
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
@@ -136,66 +175,156 @@ func Open(ctx context.Context, path string, logger *slog.Logger) (*DB, error) {
 	write.SetMaxIdleConns(1)
 	write.SetConnMaxIdleTime(0)
 	write.SetConnMaxLifetime(0)
-	db := &DB{path: path, logger: logger, write: write, now: time.Now, idHash: idHash, stmts: map[string]*sql.Stmt{}}
-	if err := db.migrate(ctx); err != nil {
+	f := &file{path: path, logger: logger, write: write, stmts: map[string]*sql.Stmt{}}
+	if err := f.migrate(ctx, dir); err != nil {
 		write.Close()
 		return nil, err
 	}
-	db.read, err = sql.Open("sqlite", dsn(path, readerCacheKiB, ""))
+	f.read, err = sql.Open("sqlite", dsn(path, readerCacheKiB, ""))
 	if err != nil {
 		write.Close()
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
-	db.read.SetMaxOpenConns(readerConns)
-	db.read.SetMaxIdleConns(readerConns)
+	f.read.SetMaxOpenConns(readerConns)
+	f.read.SetMaxIdleConns(readerConns)
+	return f, nil
+}
+
+// shardPath is the path of shard i of the database at path:
+// `txpipe.db` has `txpipe-transactions-0.db`, ...
+func shardPath(path string, i int) string {
+	return strings.TrimSuffix(path, ".db") + "-transactions-" + strconv.Itoa(i) + ".db"
+}
+
+// Open opens (creating it if needed) the database at path, typically
+// `<data-dir>/txpipe.db`, with its transaction shards, and applies the
+// migrations they have not seen yet.
+func Open(ctx context.Context, path string, logger *slog.Logger) (*DB, error) {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	main, err := openFile(ctx, path, logger, mainWriterCacheKiB, mainReaderConns, "migrations/main")
+	if err != nil {
+		return nil, err
+	}
+	db := &DB{path: path, logger: logger, main: main, read: main.read, now: time.Now, idHash: idHash}
+	n, err := db.shardCount(ctx)
+	if err != nil {
+		main.close()
+		return nil, err
+	}
+	for i := range n {
+		s, err := openFile(ctx, shardPath(path, i), logger, shardWriterCacheKiB, shardReaderConns, "migrations/transactions")
+		if err != nil {
+			for _, s := range db.shards {
+				s.close()
+			}
+			main.close()
+			return nil, err
+		}
+		db.shards = append(db.shards, s)
+	}
 	db.stop = make(chan struct{})
 	db.backgroundWG.Add(1)
 	go db.background()
 	return db, nil
 }
 
-// Path is the database file's path.
+// shardCount returns the number of shards recorded in the main file,
+// recording DefaultShards in a new database. A database made before the
+// shards must have no transactions in its main file.
+func (db *DB) shardCount(ctx context.Context) (int, error) {
+	var value string
+	err := db.main.update(ctx, false, 0, func(ctx context.Context, tx *sql.Tx) error {
+		var legacy int
+		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = 'transactions'`).Scan(&legacy); err != nil {
+			return err
+		}
+		if legacy > 0 {
+			var rows int
+			if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM transactions)`).Scan(&rows); err != nil {
+				return err
+			}
+			if rows > 0 {
+				return txpipe.Errorf(txpipe.EINTERNAL, "database %s holds transactions in its main file, from a version before shards: ingest its files again into a new data directory", db.path)
+			}
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO settings (name, value) VALUES ('transaction_shards', ?) ON CONFLICT (name) DO NOTHING`,
+			strconv.Itoa(DefaultShards)); err != nil {
+			return err
+		}
+		return tx.QueryRowContext(ctx, `SELECT value FROM settings WHERE name = 'transaction_shards'`).Scan(&value)
+	})
+	if err != nil {
+		return 0, fmt.Errorf("read the number of shards of %s: %w", db.path, err)
+	}
+	n, err := strconv.Atoi(value)
+	if err != nil || n < 1 || n > 64 {
+		return 0, txpipe.Errorf(txpipe.EINTERNAL, "database %s records %q transaction shards", db.path, value)
+	}
+	return n, nil
+}
+
+// Path is the main database file's path.
 func (db *DB) Path() string { return db.path }
 
-// Close commits the open write transaction and closes the database. It
-// checkpoints the write-ahead log into the database file first, so a closed
-// database is one file.
+// Close commits the open write transactions and closes the database. It
+// checkpoints the write-ahead logs into the database files first, so each
+// closed file is one file.
 func (db *DB) Close() error {
-	db.wmu.Lock()
-	closed := db.wclosed
-	db.wmu.Unlock()
-	if closed {
+	db.closeMu.Lock()
+	defer db.closeMu.Unlock()
+	if db.closed {
 		return nil
 	}
+	db.closed = true
 	close(db.stop)
 	db.backgroundWG.Wait()
 	var errs []error
-	db.wmu.Lock()
-	if db.wtx != nil {
-		errs = append(errs, db.commitLocked())
+	// The shards first: their rows precede anything the main file records.
+	for _, s := range db.shards {
+		errs = append(errs, s.close())
 	}
-	db.wclosed = true
-	db.wmu.Unlock()
-	db.mu.Lock()
-	db.closing = true
-	for _, s := range db.stmts {
+	errs = append(errs, db.main.close())
+	return errors.Join(errs...)
+}
+
+// close commits f's open write transaction, checkpoints and closes f.
+func (f *file) close() error {
+	var errs []error
+	f.wmu.Lock()
+	if f.wtx != nil {
+		errs = append(errs, f.commitLocked())
+	}
+	f.wclosed = true
+	f.wmu.Unlock()
+	f.mu.Lock()
+	f.closing = true
+	for _, s := range f.stmts {
 		s.Close()
 	}
-	db.stmts, db.puts = nil, nil
-	db.mu.Unlock()
-	errs = append(errs, db.read.Close())
-	if _, err := db.write.Exec("PRAGMA wal_checkpoint(TRUNCATE)"); err != nil {
-		db.logger.Warn("sqlite: checkpoint on close", "path", db.path, "err", err)
+	f.stmts, f.puts = nil, nil
+	f.mu.Unlock()
+	if f.read != nil {
+		errs = append(errs, f.read.Close())
 	}
-	errs = append(errs, db.write.Close())
+	if _, err := f.write.Exec("PRAGMA wal_checkpoint(TRUNCATE)"); err != nil {
+		f.logger.Warn("sqlite: checkpoint on close", "path", f.path, "err", err)
+	}
+	errs = append(errs, f.write.Close())
 	if err := errors.Join(errs...); err != nil {
-		return fmt.Errorf("close %s: %w", db.path, err)
+		return fmt.Errorf("close %s: %w", f.path, err)
 	}
 	return nil
 }
 
-// background commits an idle or old write transaction and checkpoints the
-// write-ahead log, until Close.
+// files returns the shards and the main file, in the order they commit.
+func (db *DB) files() []*file {
+	return append(slices.Clip(db.shards), db.main)
+}
+
+// background commits idle or old write transactions and checkpoints the
+// write-ahead logs, until Close.
 func (db *DB) background() {
 	defer db.backgroundWG.Done()
 	tick := time.NewTicker(idleCommit / 2)
@@ -206,38 +335,42 @@ func (db *DB) background() {
 		case <-db.stop:
 			return
 		case now := <-tick.C:
-			db.wmu.Lock()
-			if db.wtx != nil && (now.Sub(db.wlast) >= idleCommit || now.Sub(db.wsince) >= maxPendingAge) {
-				if err := db.commitLocked(); err != nil {
-					db.logger.Error("sqlite: group commit", "path", db.path, "err", err)
+			for _, f := range db.files() {
+				f.wmu.Lock()
+				if f.wtx != nil && (now.Sub(f.wlast) >= idleCommit || now.Sub(f.wsince) >= maxPendingAge) {
+					if err := f.commitLocked(); err != nil {
+						f.logger.Error("sqlite: group commit", "path", f.path, "err", err)
+					}
 				}
+				f.wmu.Unlock()
 			}
-			db.wmu.Unlock()
 			if now.Sub(lastCheckpoint) >= checkpointGap {
 				lastCheckpoint = now
-				if _, err := db.read.Exec("PRAGMA wal_checkpoint(PASSIVE)"); err != nil {
-					db.logger.Warn("sqlite: checkpoint", "path", db.path, "err", err)
+				for _, f := range db.files() {
+					if _, err := f.read.Exec("PRAGMA wal_checkpoint(PASSIVE)"); err != nil {
+						f.logger.Warn("sqlite: checkpoint", "path", f.path, "err", err)
+					}
 				}
 			}
 		}
 	}
 }
 
-// commitLocked commits the open write transaction; db.wmu is held.
-func (db *DB) commitLocked() error {
-	tx, deferred := db.wtx, db.wdeferred
-	db.wtx, db.wdeferred, db.wrows = nil, false, 0
+// commitLocked commits the open write transaction; f.wmu is held.
+func (f *file) commitLocked() error {
+	tx, deferred := f.wtx, f.wdeferred
+	f.wtx, f.wdeferred, f.wrows = nil, false, 0
 	if err := tx.Commit(); err != nil {
 		if deferred {
-			db.lost = err
-			db.logger.Error("sqlite: lost transactions that were reported written; restart to resume their runs", "path", db.path, "err", err)
+			f.lost = err
+			f.logger.Error("sqlite: lost transactions that were reported written; restart to resume their runs", "path", f.path, "err", err)
 		}
-		return fmt.Errorf("commit: %w", translate(err))
+		return fmt.Errorf("commit %s: %w", f.path, translate(err))
 	}
 	return nil
 }
 
-// update runs fn in the write transaction, inside a savepoint, so an error
+// update runs fn in f's write transaction, inside a savepoint, so an error
 // of fn undoes fn's writes only. It commits unless deferCommit is set (and
 // the group commit limits are not reached); rows counts fn's transactions.
 //
@@ -248,95 +381,118 @@ func (db *DB) commitLocked() error {
 // With deferCommit, fn runs without a savepoint (a savepoint makes SQLite
 // copy every page it changes to a sub-journal, a third of the cost of a
 // batch): if it fails, the whole write transaction is rolled back, and if
-// that loses writes reported as done, the database refuses further writes
-// until it is reopened.
-func (db *DB) update(ctx context.Context, deferCommit bool, rows int, fn func(ctx context.Context, tx *sql.Tx) error) error {
+// that loses writes reported as done, the file refuses further writes
+// until the database is reopened.
+func (f *file) update(ctx context.Context, deferCommit bool, rows int, fn func(ctx context.Context, tx *sql.Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return txpipe.Wrap(txpipe.ETRANSIENT, err)
 	}
-	db.wmu.Lock()
-	defer db.wmu.Unlock()
-	if db.lost != nil {
-		return txpipe.Errorf(txpipe.EINTERNAL, "database %s lost writes, restart to resume: %w", db.path, db.lost)
+	f.wmu.Lock()
+	defer f.wmu.Unlock()
+	if f.lost != nil {
+		return txpipe.Errorf(txpipe.EINTERNAL, "database %s lost writes, restart to resume: %w", f.path, f.lost)
 	}
-	if db.wclosed {
-		return txpipe.Errorf(txpipe.EINTERNAL, "database %s is closed", db.path)
+	if f.wclosed {
+		return txpipe.Errorf(txpipe.EINTERNAL, "database %s is closed", f.path)
 	}
 	bg := context.WithoutCancel(ctx)
-	if db.wtx == nil {
-		tx, err := db.write.BeginTx(context.Background(), nil)
+	if f.wtx == nil {
+		tx, err := f.write.BeginTx(context.Background(), nil)
 		if err != nil {
 			return fmt.Errorf("begin: %w", translate(err))
 		}
-		db.wtx, db.wsince = tx, time.Now()
+		f.wtx, f.wsince = tx, time.Now()
 	}
-	db.wlast = time.Now()
+	f.wlast = time.Now()
 	// Others' writes pending in the transaction survive a failure of fn
 	// through a savepoint; a batch of transactions goes without.
-	savepoint := db.wdeferred && !deferCommit
+	savepoint := f.wdeferred && !deferCommit
 	if savepoint {
-		if _, err := db.wtx.ExecContext(bg, "SAVEPOINT op"); err != nil {
-			return db.abortLocked(err)
+		if _, err := f.wtx.ExecContext(bg, "SAVEPOINT op"); err != nil {
+			return f.abortLocked(err)
 		}
 	}
-	if err := fn(bg, db.wtx); err != nil {
+	if err := fn(bg, f.wtx); err != nil {
 		if !savepoint {
-			return db.abortLocked(err)
+			return f.abortLocked(err)
 		}
-		if _, rerr := db.wtx.ExecContext(bg, "ROLLBACK TO op"); rerr != nil {
-			return db.abortLocked(errors.Join(err, rerr))
+		if _, rerr := f.wtx.ExecContext(bg, "ROLLBACK TO op"); rerr != nil {
+			return f.abortLocked(errors.Join(err, rerr))
 		}
-		if _, rerr := db.wtx.ExecContext(bg, "RELEASE op"); rerr != nil {
-			return db.abortLocked(errors.Join(err, rerr))
+		if _, rerr := f.wtx.ExecContext(bg, "RELEASE op"); rerr != nil {
+			return f.abortLocked(errors.Join(err, rerr))
 		}
 		return translate(err)
 	}
 	if savepoint {
-		if _, err := db.wtx.ExecContext(bg, "RELEASE op"); err != nil {
-			return db.abortLocked(err)
+		if _, err := f.wtx.ExecContext(bg, "RELEASE op"); err != nil {
+			return f.abortLocked(err)
 		}
 	}
 	if deferCommit {
-		db.wrows += rows
-		db.wdeferred = true
-		if db.wrows < maxPendingRows && time.Since(db.wsince) < maxPendingAge {
+		f.wrows += rows
+		f.wdeferred = true
+		if f.wrows < maxPendingRows && time.Since(f.wsince) < maxPendingAge {
 			return nil
 		}
 	}
-	return db.commitLocked()
+	return f.commitLocked()
 }
 
-// Sync commits the write transaction, if one is open: the transactions
-// written so far become visible to readers and durable.
-func (db *DB) Sync(ctx context.Context) error {
-	db.wmu.Lock()
-	defer db.wmu.Unlock()
-	if db.lost != nil {
-		return txpipe.Errorf(txpipe.EINTERNAL, "database %s lost writes, restart to resume: %w", db.path, db.lost)
+// sync commits f's write transaction, if one is open.
+func (f *file) sync() error {
+	f.wmu.Lock()
+	defer f.wmu.Unlock()
+	if f.lost != nil {
+		return txpipe.Errorf(txpipe.EINTERNAL, "database %s lost writes, restart to resume: %w", f.path, f.lost)
 	}
-	if db.wtx == nil {
+	if f.wtx == nil {
 		return nil
 	}
-	return db.commitLocked()
+	return f.commitLocked()
+}
+
+// syncShards commits every shard's open write transaction.
+func (db *DB) syncShards() error {
+	for _, s := range db.shards {
+		if err := s.sync(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Sync commits the open write transactions: the transactions written so
+// far become visible to readers and durable.
+func (db *DB) Sync(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return txpipe.Wrap(txpipe.ETRANSIENT, err)
+	}
+	for _, f := range db.files() {
+		if err := f.sync(); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // abortLocked handles a write transaction SQLite gave up: it rolls it back
 // and, if it held writes reported as done, refuses further writes.
-func (db *DB) abortLocked(cause error) error {
-	tx, deferred := db.wtx, db.wdeferred
-	db.wtx, db.wdeferred, db.wrows = nil, false, 0
+func (f *file) abortLocked(cause error) error {
+	tx, deferred := f.wtx, f.wdeferred
+	f.wtx, f.wdeferred, f.wrows = nil, false, 0
 	_ = tx.Rollback()
 	if deferred {
-		db.lost = cause
-		db.logger.Error("sqlite: lost transactions that were reported written; restart to resume their runs", "path", db.path, "err", cause)
+		f.lost = cause
+		f.logger.Error("sqlite: lost transactions that were reported written; restart to resume their runs", "path", f.path, "err", cause)
 	}
 	return translate(cause)
 }
 
-// migrate applies the embedded migrations whose number is above the
-// database's user_version, each in its own transaction with the new version.
-func (db *DB) migrate(ctx context.Context) error {
-	names, err := fs.Glob(migrations, "migrations/*.sql")
+// migrate applies the embedded migrations of dir whose number is above the
+// file's user_version, each in its own transaction with the new version.
+func (f *file) migrate(ctx context.Context, dir string) error {
+	names, err := fs.Glob(migrations, dir+"/*.sql")
 	if err != nil {
 		return fmt.Errorf("list migrations: %w", err)
 	}
@@ -351,7 +507,7 @@ func (db *DB) migrate(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("read migration %s: %w", name, err)
 		}
-		err = db.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		err = f.update(ctx, false, 0, func(ctx context.Context, tx *sql.Tx) error {
 			var current int
 			if err := tx.QueryRowContext(ctx, "PRAGMA user_version").Scan(&current); err != nil {
 				return err
@@ -365,11 +521,11 @@ func (db *DB) migrate(ctx context.Context) error {
 			if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", version)); err != nil {
 				return err
 			}
-			db.logger.Info("sqlite: applied migration", "path", db.path, "migration", path.Base(name), "version", version)
+			f.logger.Info("sqlite: applied migration", "path", f.path, "migration", path.Base(name), "version", version)
 			return nil
 		})
 		if err != nil {
-			return fmt.Errorf("apply migration %s to %s: %w", name, db.path, err)
+			return fmt.Errorf("apply migration %s to %s: %w", name, f.path, err)
 		}
 	}
 	return nil
@@ -384,26 +540,41 @@ func (db *DB) SchemaVersion(ctx context.Context) (int, error) {
 	return v, nil
 }
 
-// inTx runs fn in the write transaction and commits it.
+// inTx runs fn in the main file's write transaction and commits it. Every
+// shard's open write transaction commits first, so what fn records (a run's
+// progress) is never on disk without the transactions written before it.
 func (db *DB) inTx(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx) error) error {
-	return db.update(ctx, false, 0, fn)
+	if err := ctx.Err(); err != nil {
+		return txpipe.Wrap(txpipe.ETRANSIENT, err)
+	}
+	if err := db.syncShards(); err != nil {
+		return err
+	}
+	return db.main.update(ctx, false, 0, fn)
+}
+
+// inMainTx runs fn in the main file's write transaction and commits it,
+// without committing the shards first: for writes that record nothing about
+// transactions (a key, its usage).
+func (db *DB) inMainTx(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx) error) error {
+	return db.main.update(ctx, false, 0, fn)
 }
 
 // stmt returns the write connection's prepared statement for query.
-func (db *DB) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
-	db.mu.Lock()
-	defer db.mu.Unlock()
-	if db.closing {
-		return nil, txpipe.Errorf(txpipe.EINTERNAL, "database %s is closed", db.path)
+func (f *file) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.closing {
+		return nil, txpipe.Errorf(txpipe.EINTERNAL, "database %s is closed", f.path)
 	}
-	if s, ok := db.stmts[query]; ok {
+	if s, ok := f.stmts[query]; ok {
 		return s, nil
 	}
-	s, err := db.write.PrepareContext(ctx, query)
+	s, err := f.write.PrepareContext(ctx, query)
 	if err != nil {
 		return nil, translate(err)
 	}
-	db.stmts[query] = s
+	f.stmts[query] = s
 	return s, nil
 }
 

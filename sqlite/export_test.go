@@ -6,7 +6,7 @@ func SetIDHash(db *DB, f func(id string) int64) { db.idHash = f }
 
 // ListPlan returns SQLite's query plan of the transactions query.
 func ListPlan(db *DB) (string, error) {
-	rows, err := db.read.Query("EXPLAIN QUERY PLAN "+listSQL, 0, 0, 1, 0, 0, 0, "", 100)
+	rows, err := db.shards[0].read.Query("EXPLAIN QUERY PLAN "+listSQL, 0, 0, 1, 0, 0, 0, "", 100)
 	if err != nil {
 		return "", err
 	}

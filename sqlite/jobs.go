@@ -34,7 +34,11 @@ func (db *DB) EnqueueJob(ctx context.Context, j workflow.Job) error {
 // holds it until now+lease; it returns nil, nil when there is none.
 func (db *DB) ClaimJob(ctx context.Context, now time.Time, lease time.Duration) (*workflow.Job, error) {
 	var j *workflow.Job
-	err := db.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	// Looking for a due job commits no shard: an idle worker looks every
+	// second, and a commit of a shard in the middle of a large file's
+	// ingest writes every index page it changed since its last commit.
+	// Claiming one does, as every job write.
+	err := db.inMainTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		j = nil
 		var state string
 		var due int64
@@ -52,6 +56,9 @@ func (db *DB) ClaimJob(ctx context.Context, now time.Time, lease time.Duration) 
 			return fmt.Errorf("decode job of file %s: %w", job.FileID, err)
 		}
 		job.DueAt = time.Unix(0, due).UTC()
+		if err := db.syncShards(); err != nil {
+			return err
+		}
 		if _, err := tx.ExecContext(ctx, `UPDATE jobs SET leased_until = ? WHERE file_id = ?`, now.Add(lease).UnixNano(), job.FileID); err != nil {
 			return err
 		}

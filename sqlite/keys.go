@@ -62,7 +62,7 @@ func (db *DB) CreateKey(ctx context.Context, k txpipe.APIKey) error {
 	if k.Burst == 0 {
 		k.Burst = DefaultBurst
 	}
-	err := db.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err := db.inMainTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO api_keys (id, name, hash, quota_per_day, rate_per_second, burst, created_at)
 			VALUES (?, ?, ?, ?, ?, ?, ?)`, k.ID, k.Name, k.Hash, k.QuotaPerDay, k.RatePerSecond, k.Burst, k.CreatedAt.UnixNano())
 		if isConstraint(err) {
@@ -101,7 +101,7 @@ func (db *DB) CountRequest(ctx context.Context, keyID, day string) (int64, error
 		return 0, txpipe.Errorf(txpipe.EINVALID, "day %q is not YYYY-MM-DD", day)
 	}
 	var n int64
-	err := db.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err := db.inMainTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		err := tx.QueryRowContext(ctx, `INSERT INTO api_key_usage (key_id, day, requests) VALUES (?, ?, 1)
 			ON CONFLICT (key_id, day) DO UPDATE SET requests = requests + 1 RETURNING requests`, keyID, day).Scan(&n)
 		if isConstraint(err) {

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/txpipe/txpipe"
@@ -103,42 +104,42 @@ type putStmts struct {
 	maxSeq         *sql.Stmt
 }
 
-func (db *DB) putStmts(ctx context.Context) (*putStmts, error) {
-	db.mu.Lock()
-	p := db.puts
-	db.mu.Unlock()
+func (f *file) putStmts(ctx context.Context) (*putStmts, error) {
+	f.mu.Lock()
+	p := f.puts
+	f.mu.Unlock()
 	if p != nil {
 		return p, nil
 	}
-	p, err := db.preparePutStmts(ctx)
+	p, err := f.preparePutStmts(ctx)
 	if err != nil {
 		return nil, err
 	}
-	db.mu.Lock()
-	db.puts = p
-	db.mu.Unlock()
+	f.mu.Lock()
+	f.puts = p
+	f.mu.Unlock()
 	return p, nil
 }
 
-func (db *DB) preparePutStmts(ctx context.Context) (*putStmts, error) {
+func (f *file) preparePutStmts(ctx context.Context) (*putStmts, error) {
 	var p putStmts
 	var err error
 	p.insert = map[int]*sql.Stmt{}
 	for n := insertChunk; n > 0; n /= 2 {
-		if p.insert[n], err = db.stmt(ctx, insertSQL(n)); err != nil {
+		if p.insert[n], err = f.stmt(ctx, insertSQL(n)); err != nil {
 			return nil, err
 		}
 	}
-	if p.update, err = db.stmt(ctx, updateSQL); err != nil {
+	if p.update, err = f.stmt(ctx, updateSQL); err != nil {
 		return nil, err
 	}
-	if p.lookup, err = db.stmt(ctx, lookupSQL); err != nil {
+	if p.lookup, err = f.stmt(ctx, lookupSQL); err != nil {
 		return nil, err
 	}
-	if p.lookupUnhashed, err = db.stmt(ctx, lookupUnhashedSQL); err != nil {
+	if p.lookupUnhashed, err = f.stmt(ctx, lookupUnhashedSQL); err != nil {
 		return nil, err
 	}
-	if p.maxSeq, err = db.stmt(ctx, `SELECT coalesce(max(seq), 0) FROM transactions`); err != nil {
+	if p.maxSeq, err = f.stmt(ctx, `SELECT coalesce(max(seq), 0) FROM transactions`); err != nil {
 		return nil, err
 	}
 	return &p, nil
@@ -208,13 +209,50 @@ func (db *DB) PutTransactions(ctx context.Context, txs []txpipe.Transaction) (tx
 		}
 	}
 	fileID := txs[0].FileID
+	// The rows of each shard, still sorted by hash.
+	parts := make([][]putRow, len(db.shards))
+	for i := range rows {
+		k := db.shardOf(rows[i].hash)
+		if parts[k] == nil {
+			parts[k] = make([]putRow, 0, len(rows)/len(db.shards)+len(rows)/8+1)
+		}
+		parts[k] = append(parts[k], rows[i])
+	}
+	counts := make([]txpipe.Counts, len(db.shards))
+	errs := make([]error, len(db.shards))
+	var wg sync.WaitGroup
+	for k := range parts {
+		if len(parts[k]) == 0 {
+			continue
+		}
+		wg.Go(func() { counts[k], errs[k] = db.shards[k].put(ctx, parts[k]) })
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return txpipe.Counts{}, fmt.Errorf("write %d transactions of file %s: %w", len(rows), fileID, err)
+	}
+	for _, sc := range counts {
+		c = c.Add(sc)
+	}
+	return c, nil
+}
+
+// shardOf is the shard of an id hash. The hash is mixed first: the low bits
+// of FNV-1a depend on few bits of the id.
+func (db *DB) shardOf(hash int64) int {
+	return int((uint64(hash) * 0x9e3779b97f4a7c15 >> 32) % uint64(len(db.shards)))
+}
+
+// put upserts rows, sorted by hash, into the shard f, group-committed.
+func (f *file) put(ctx context.Context, rows []putRow) (txpipe.Counts, error) {
+	var c txpipe.Counts
 	// Statements are prepared before the write transaction takes the one
 	// write connection.
-	st, err := db.putStmts(ctx)
+	st, err := f.putStmts(ctx)
 	if err != nil {
-		return c, fmt.Errorf("write %d transactions of file %s: %w", len(rows), fileID, err)
+		return c, err
 	}
-	err = db.update(ctx, true, len(rows), func(ctx context.Context, tx *sql.Tx) error {
+	err = f.update(ctx, true, len(rows), func(ctx context.Context, tx *sql.Tx) error {
 		// Rows inserted by this batch get a seq above the largest before it.
 		var before int64
 		if err := tx.StmtContext(ctx, st.maxSeq).QueryRowContext(ctx).Scan(&before); err != nil {
@@ -232,7 +270,7 @@ func (db *DB) PutTransactions(ctx context.Context, txs []txpipe.Transaction) (tx
 		return err
 	})
 	if err != nil {
-		return txpipe.Counts{}, fmt.Errorf("write %d transactions of file %s: %w", len(rows), fileID, err)
+		return txpipe.Counts{}, err
 	}
 	return c, nil
 }
@@ -416,7 +454,7 @@ func (db *DB) ListTransactions(ctx context.Context, q txpipe.TxQuery) (txpipe.Tx
 		}
 		after = c
 	}
-	if err := db.Sync(ctx); err != nil {
+	if err := db.syncShards(); err != nil {
 		return txpipe.TxPage{}, fmt.Errorf("list transactions: %w", err)
 	}
 	// The index range starts at the cursor, so a page costs the same at
@@ -425,32 +463,85 @@ func (db *DB) ListTransactions(ctx context.Context, q txpipe.TxQuery) (txpipe.Tx
 	if after.sec > lo.sec || (after.sec == lo.sec && after.nsec > lo.nsec) {
 		lo = after
 	}
-	rows, err := db.read.QueryContext(ctx, listSQL,
-		lo.sec, lo.nsec, q.To.Unix(), q.To.Nanosecond(),
-		after.sec, after.nsec, after.id, limit+1)
-	if err != nil {
-		return txpipe.TxPage{}, fmt.Errorf("list transactions: %w", translate(err))
+	// Each shard returns its first limit+1 rows after the cursor, in
+	// parallel; the page is the first limit+1 of their merge.
+	parts := make([][]txpipe.Transaction, len(db.shards))
+	errs := make([]error, len(db.shards))
+	var wg sync.WaitGroup
+	for k, s := range db.shards {
+		wg.Go(func() {
+			parts[k], errs[k] = s.list(ctx, lo, after, q.To, limit+1)
+		})
 	}
-	defer rows.Close()
-	page := txpipe.TxPage{Items: make([]txpipe.Transaction, 0, min(limit, 128))}
-	for rows.Next() {
-		var t txpipe.Transaction
-		var sec, nsec, ingested int64
-		var outcome int
-		if err := rows.Scan(&t.ID, &t.Amount, &t.AmountMinor, &t.Currency, &sec, &nsec, &t.Merchant, &t.Status, &t.FileID, &ingested, &outcome); err != nil {
-			return txpipe.TxPage{}, fmt.Errorf("list transactions: %w", translate(err))
-		}
-		t.Timestamp = time.Unix(sec, nsec).UTC()
-		t.IngestedAt = time.Unix(0, ingested).UTC()
-		page.Items = append(page.Items, t)
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return txpipe.TxPage{}, fmt.Errorf("list transactions: %w", err)
 	}
-	if err := rows.Err(); err != nil {
-		return txpipe.TxPage{}, fmt.Errorf("list transactions: %w", translate(err))
-	}
+	page := txpipe.TxPage{Items: mergeByTime(parts, limit+1)}
 	if len(page.Items) > limit {
 		page.Items = page.Items[:limit]
 		last := page.Items[limit-1]
 		page.NextCursor = cursor{sec: last.Timestamp.Unix(), nsec: int64(last.Timestamp.Nanosecond()), id: last.ID}.encode()
 	}
 	return page, nil
+}
+
+// list returns shard f's first n transactions after the cursor after, from
+// lo (the larger of the cursor and the range's start) to before to.
+func (f *file) list(ctx context.Context, lo, after cursor, to time.Time, n int) ([]txpipe.Transaction, error) {
+	rows, err := f.read.QueryContext(ctx, listSQL,
+		lo.sec, lo.nsec, to.Unix(), to.Nanosecond(),
+		after.sec, after.nsec, after.id, n)
+	if err != nil {
+		return nil, translate(err)
+	}
+	defer rows.Close()
+	items := make([]txpipe.Transaction, 0, min(n, 128))
+	for rows.Next() {
+		var t txpipe.Transaction
+		var sec, nsec, ingested int64
+		var outcome int
+		if err := rows.Scan(&t.ID, &t.Amount, &t.AmountMinor, &t.Currency, &sec, &nsec, &t.Merchant, &t.Status, &t.FileID, &ingested, &outcome); err != nil {
+			return nil, translate(err)
+		}
+		t.Timestamp = time.Unix(sec, nsec).UTC()
+		t.IngestedAt = time.Unix(0, ingested).UTC()
+		items = append(items, t)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, translate(err)
+	}
+	return items, nil
+}
+
+// compareTx orders transactions as the query does: by timestamp, then id.
+func compareTx(a, b *txpipe.Transaction) int {
+	if c := a.Timestamp.Compare(b.Timestamp); c != 0 {
+		return c
+	}
+	return strings.Compare(a.ID, b.ID)
+}
+
+// mergeByTime merges lists sorted by compareTx into the first n of their
+// union. An id is in one shard only, so no two items are equal.
+func mergeByTime(lists [][]txpipe.Transaction, n int) []txpipe.Transaction {
+	total := 0
+	for _, l := range lists {
+		total += len(l)
+	}
+	out := make([]txpipe.Transaction, 0, min(n, total))
+	for len(out) < n {
+		best := -1
+		for k, l := range lists {
+			if len(l) > 0 && (best < 0 || compareTx(&l[0], &lists[best][0]) < 0) {
+				best = k
+			}
+		}
+		if best < 0 {
+			break
+		}
+		out = append(out, lists[best][0])
+		lists[best] = lists[best][1:]
+	}
+	return out
 }
