@@ -7,12 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
+	"net/http"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
-	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/feature/s3/transfermanager"
 	tmtypes "github.com/aws/aws-sdk-go-v2/feature/s3/transfermanager/types"
@@ -20,6 +18,7 @@ import (
 	"github.com/aws/smithy-go"
 
 	"github.com/txpipe/txpipe"
+	"github.com/txpipe/txpipe/internal/awserr"
 	"github.com/txpipe/txpipe/workflow"
 )
 
@@ -140,41 +139,38 @@ func (b *body) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// kindOf returns the txpipe error code of an S3 or transport error.
+// codes maps S3 API error codes to txpipe kinds. Server faults, 5xx and 429
+// responses, timeouts and network errors are transient for every service
+// (awserr.Kind).
+var codes = awserr.Codes{
+	"NoSuchKey":           txpipe.ENOTFOUND,
+	"NoSuchBucket":        txpipe.ENOTFOUND,
+	"NotFound":            txpipe.ENOTFOUND,
+	"SlowDown":            txpipe.ETRANSIENT,
+	"Throttling":          txpipe.ETRANSIENT,
+	"ThrottlingException": txpipe.ETRANSIENT,
+	"RequestTimeout":      txpipe.ETRANSIENT,
+	"InternalError":       txpipe.ETRANSIENT,
+	"ServiceUnavailable":  txpipe.ETRANSIENT,
+	"PreconditionFailed":  txpipe.ECONFLICT,
+	"EntityTooLarge":      txpipe.ETOOLARGE,
+}
+
+// kindOf returns the txpipe error code of an S3 or transport error. Beyond
+// awserr.Kind, a 404 response whose API error code is not listed (nor a
+// server fault) is not found, and a body cut short is transient.
 func kindOf(err error) string {
 	var ae smithy.APIError
-	if errors.As(err, &ae) {
-		switch ae.ErrorCode() {
-		case "NoSuchKey", "NoSuchBucket", "NotFound":
-			return txpipe.ENOTFOUND
-		case "SlowDown", "Throttling", "ThrottlingException", "RequestTimeout", "InternalError", "ServiceUnavailable":
-			return txpipe.ETRANSIENT
-		case "PreconditionFailed":
-			return txpipe.ECONFLICT
-		case "EntityTooLarge":
-			return txpipe.ETOOLARGE
-		}
-		if ae.ErrorFault() == smithy.FaultServer {
-			return txpipe.ETRANSIENT
-		}
-	}
+	decided := errors.As(err, &ae) && (codes[ae.ErrorCode()] != "" || ae.ErrorFault() == smithy.FaultServer)
 	var re *awshttp.ResponseError
-	if errors.As(err, &re) {
-		switch {
-		case re.HTTPStatusCode() == 404:
-			return txpipe.ENOTFOUND
-		case re.HTTPStatusCode() >= 500 || re.HTTPStatusCode() == 429:
-			return txpipe.ETRANSIENT
-		}
+	if !decided && errors.As(err, &re) && re.HTTPStatusCode() == http.StatusNotFound {
+		return txpipe.ENOTFOUND
 	}
-	var qe ratelimit.QuotaExceededError
-	var me *retry.MaxAttemptsError
-	var ne net.Error
-	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, io.ErrUnexpectedEOF) ||
-		errors.As(err, &qe) || errors.As(err, &me) || errors.As(err, &ne) {
+	kind := awserr.Kind(err, codes)
+	if kind == txpipe.EINTERNAL && errors.Is(err, io.ErrUnexpectedEOF) {
 		return txpipe.ETRANSIENT
 	}
-	return txpipe.EINTERNAL
+	return kind
 }
 
 func translate(err error, format string, args ...any) error {

@@ -7,20 +7,14 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
-	"fmt"
-	"net"
 	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
-	"github.com/aws/aws-sdk-go-v2/aws/retry"
-	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
-	"github.com/aws/smithy-go"
 
 	"github.com/txpipe/txpipe"
+	"github.com/txpipe/txpipe/internal/awserr"
 	"github.com/txpipe/txpipe/workflow"
 )
 
@@ -95,37 +89,26 @@ func ExecutionName(fileID string, t time.Time) (string, error) {
 	return b.String() + "-" + t.UTC().Format("20060102T150405Z") + "-" + hex.EncodeToString(suffix), nil
 }
 
-func kindOf(err error) string {
-	var ae smithy.APIError
-	if errors.As(err, &ae) {
-		switch ae.ErrorCode() {
-		case "StateMachineDoesNotExist":
-			return txpipe.ENOTFOUND
-		case "ExecutionAlreadyExists":
-			return txpipe.ECONFLICT
-		case "InvalidArn", "InvalidName", "InvalidExecutionInput", "ValidationException", "StateMachineDeleting":
-			return txpipe.EINVALID
-		case "ExecutionLimitExceeded", "ThrottlingException", "ServiceUnavailable", "InternalFailure",
-			"KmsThrottlingException":
-			return txpipe.ETRANSIENT
-		}
-		if ae.ErrorFault() == smithy.FaultServer {
-			return txpipe.ETRANSIENT
-		}
-	}
-	var re *awshttp.ResponseError
-	if errors.As(err, &re) && (re.HTTPStatusCode() >= 500 || re.HTTPStatusCode() == 429) {
-		return txpipe.ETRANSIENT
-	}
-	var qe ratelimit.QuotaExceededError
-	var me *retry.MaxAttemptsError
-	var ne net.Error
-	if errors.Is(err, context.DeadlineExceeded) || errors.As(err, &qe) || errors.As(err, &me) || errors.As(err, &ne) {
-		return txpipe.ETRANSIENT
-	}
-	return txpipe.EINTERNAL
+// codes maps Step Functions API error codes to txpipe kinds. Server faults,
+// 5xx and 429 responses, timeouts and network errors are transient for every
+// service (awserr.Kind).
+var codes = awserr.Codes{
+	"StateMachineDoesNotExist": txpipe.ENOTFOUND,
+	"ExecutionAlreadyExists":   txpipe.ECONFLICT,
+	"InvalidArn":               txpipe.EINVALID,
+	"InvalidName":              txpipe.EINVALID,
+	"InvalidExecutionInput":    txpipe.EINVALID,
+	"ValidationException":      txpipe.EINVALID,
+	"StateMachineDeleting":     txpipe.EINVALID,
+	"ExecutionLimitExceeded":   txpipe.ETRANSIENT,
+	"ThrottlingException":      txpipe.ETRANSIENT,
+	"ServiceUnavailable":       txpipe.ETRANSIENT,
+	"InternalFailure":          txpipe.ETRANSIENT,
+	"KmsThrottlingException":   txpipe.ETRANSIENT,
 }
 
+// translate wraps an SDK error in a *txpipe.Error of its kind, with what the
+// adapter was doing as the message.
 func translate(err error, format string, args ...any) error {
-	return &txpipe.Error{Code: kindOf(err), Message: fmt.Sprintf(format, args...), Err: err}
+	return awserr.Translate(err, codes, format, args...)
 }

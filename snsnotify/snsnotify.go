@@ -5,19 +5,13 @@ package snsnotify
 import (
 	"context"
 	"encoding/json"
-	"errors"
-	"fmt"
-	"net"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
-	"github.com/aws/aws-sdk-go-v2/aws/retry"
-	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/aws/aws-sdk-go-v2/service/sns/types"
-	"github.com/aws/smithy-go"
 
 	"github.com/txpipe/txpipe"
+	"github.com/txpipe/txpipe/internal/awserr"
 	"github.com/txpipe/txpipe/workflow"
 )
 
@@ -64,37 +58,30 @@ func (p *Notifier) Notify(ctx context.Context, n txpipe.Notification) error {
 	return nil
 }
 
-func kindOf(err error) string {
-	var ae smithy.APIError
-	if errors.As(err, &ae) {
-		switch ae.ErrorCode() {
-		case "NotFound", "NotFoundException":
-			return txpipe.ENOTFOUND
-		case "InvalidParameter", "InvalidParameterException", "InvalidParameterValue", "InvalidParameterValueException":
-			return txpipe.EINVALID
-		case "Throttled", "ThrottledException", "Throttling", "ThrottlingException", "InternalError", "InternalErrorException",
-			"KMSThrottling", "KMSThrottlingException":
-			return txpipe.ETRANSIENT
-		case "AuthorizationError", "AuthorizationErrorException":
-			return txpipe.EFORBIDDEN
-		}
-		if ae.ErrorFault() == smithy.FaultServer {
-			return txpipe.ETRANSIENT
-		}
-	}
-	var re *awshttp.ResponseError
-	if errors.As(err, &re) && (re.HTTPStatusCode() >= 500 || re.HTTPStatusCode() == 429) {
-		return txpipe.ETRANSIENT
-	}
-	var qe ratelimit.QuotaExceededError
-	var me *retry.MaxAttemptsError
-	var ne net.Error
-	if errors.Is(err, context.DeadlineExceeded) || errors.As(err, &qe) || errors.As(err, &me) || errors.As(err, &ne) {
-		return txpipe.ETRANSIENT
-	}
-	return txpipe.EINTERNAL
+// codes maps SNS API error codes to txpipe kinds. Server faults, 5xx and
+// 429 responses, timeouts and network errors are transient for every service
+// (awserr.Kind).
+var codes = awserr.Codes{
+	"NotFound":                       txpipe.ENOTFOUND,
+	"NotFoundException":              txpipe.ENOTFOUND,
+	"InvalidParameter":               txpipe.EINVALID,
+	"InvalidParameterException":      txpipe.EINVALID,
+	"InvalidParameterValue":          txpipe.EINVALID,
+	"InvalidParameterValueException": txpipe.EINVALID,
+	"Throttled":                      txpipe.ETRANSIENT,
+	"ThrottledException":             txpipe.ETRANSIENT,
+	"Throttling":                     txpipe.ETRANSIENT,
+	"ThrottlingException":            txpipe.ETRANSIENT,
+	"InternalError":                  txpipe.ETRANSIENT,
+	"InternalErrorException":         txpipe.ETRANSIENT,
+	"KMSThrottling":                  txpipe.ETRANSIENT,
+	"KMSThrottlingException":         txpipe.ETRANSIENT,
+	"AuthorizationError":             txpipe.EFORBIDDEN,
+	"AuthorizationErrorException":    txpipe.EFORBIDDEN,
 }
 
+// translate wraps an SDK error in a *txpipe.Error of its kind, with what the
+// adapter was doing as the message.
 func translate(err error, format string, args ...any) error {
-	return &txpipe.Error{Code: kindOf(err), Message: fmt.Sprintf(format, args...), Err: err}
+	return awserr.Translate(err, codes, format, args...)
 }

@@ -9,19 +9,13 @@ package sqsdlq
 import (
 	"context"
 	"encoding/json"
-	"errors"
-	"fmt"
-	"net"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
-	"github.com/aws/aws-sdk-go-v2/aws/retry"
-	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
-	"github.com/aws/smithy-go"
 
 	"github.com/txpipe/txpipe"
+	"github.com/txpipe/txpipe/internal/awserr"
 	"github.com/txpipe/txpipe/workflow"
 )
 
@@ -124,36 +118,29 @@ func (q *Queue) Delete(ctx context.Context, receiptHandle string) error {
 	return nil
 }
 
-func kindOf(err error) string {
-	var ae smithy.APIError
-	if errors.As(err, &ae) {
-		switch ae.ErrorCode() {
-		case "AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist":
-			return txpipe.ENOTFOUND
-		case "ReceiptHandleIsInvalid", "InvalidParameterValue", "InvalidMessageContents", "MessageTooLong",
-			"InvalidAttributeValue", "InvalidAddress":
-			return txpipe.EINVALID
-		case "RequestThrottled", "ThrottlingException", "KmsThrottled", "ServiceUnavailable", "InternalError",
-			"OverLimit", "AWS.SimpleQueueService.ServiceUnavailable":
-			return txpipe.ETRANSIENT
-		}
-		if ae.ErrorFault() == smithy.FaultServer {
-			return txpipe.ETRANSIENT
-		}
-	}
-	var re *awshttp.ResponseError
-	if errors.As(err, &re) && (re.HTTPStatusCode() >= 500 || re.HTTPStatusCode() == 429) {
-		return txpipe.ETRANSIENT
-	}
-	var qe ratelimit.QuotaExceededError
-	var me *retry.MaxAttemptsError
-	var ne net.Error
-	if errors.Is(err, context.DeadlineExceeded) || errors.As(err, &qe) || errors.As(err, &me) || errors.As(err, &ne) {
-		return txpipe.ETRANSIENT
-	}
-	return txpipe.EINTERNAL
+// codes maps SQS API error codes to txpipe kinds. Server faults, 5xx and
+// 429 responses, timeouts and network errors are transient for every service
+// (awserr.Kind).
+var codes = awserr.Codes{
+	"AWS.SimpleQueueService.NonExistentQueue":   txpipe.ENOTFOUND,
+	"QueueDoesNotExist":                         txpipe.ENOTFOUND,
+	"ReceiptHandleIsInvalid":                    txpipe.EINVALID,
+	"InvalidParameterValue":                     txpipe.EINVALID,
+	"InvalidMessageContents":                    txpipe.EINVALID,
+	"MessageTooLong":                            txpipe.EINVALID,
+	"InvalidAttributeValue":                     txpipe.EINVALID,
+	"InvalidAddress":                            txpipe.EINVALID,
+	"RequestThrottled":                          txpipe.ETRANSIENT,
+	"ThrottlingException":                       txpipe.ETRANSIENT,
+	"KmsThrottled":                              txpipe.ETRANSIENT,
+	"ServiceUnavailable":                        txpipe.ETRANSIENT,
+	"InternalError":                             txpipe.ETRANSIENT,
+	"OverLimit":                                 txpipe.ETRANSIENT,
+	"AWS.SimpleQueueService.ServiceUnavailable": txpipe.ETRANSIENT,
 }
 
+// translate wraps an SDK error in a *txpipe.Error of its kind, with what the
+// adapter was doing as the message.
 func translate(err error, format string, args ...any) error {
-	return &txpipe.Error{Code: kindOf(err), Message: fmt.Sprintf(format, args...), Err: err}
+	return awserr.Translate(err, codes, format, args...)
 }
