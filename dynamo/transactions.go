@@ -12,6 +12,7 @@ import (
 	"hash/fnv"
 	"math/rand/v2"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -59,6 +60,25 @@ const (
 
 	outcomeInserted = "inserted"
 	outcomeUpdated  = "updated"
+)
+
+// Day markers: one item per UTC day that holds (or once held)
+// transactions, so a time-range query visits only those days. A marker's
+// transaction_id starts with NUL, which no valid transaction id holds (the
+// contract rejects control characters, PutTransactions rejects NUL); all
+// markers share the by-time partition dayBucket, sorted by day, which no
+// transaction's bucket ("YYYY-MM-DD#<shard>") can equal.
+const (
+	markerPrefix = "\x00day\x00" // transaction_id of a marker: markerPrefix + "YYYY-MM-DD"
+	dayBucket    = "#days"       // time_bucket of every marker; time_key is "YYYY-MM-DD"
+
+	// maxMarkedDays bounds the days a store remembers having marked; when
+	// it is full the store forgets them all and marks again (markers are
+	// idempotent puts).
+	maxMarkedDays = 4096
+
+	// First and largest number of markers read by one Query of dayBucket.
+	firstDayPage, maxDayPage = 16, 1024
 )
 
 // timeLayout is a fixed-width UTC timestamp: as text it sorts as the time.
@@ -162,11 +182,15 @@ type TransactionStore struct {
 	query querier
 	table string
 	o     options
+
+	mu     sync.Mutex
+	marked map[string]bool // days whose marker this store has written
 }
 
 // NewTransactionStore returns the transactions table named table.
 func NewTransactionStore(client *dynamodb.Client, table string, opts ...Option) *TransactionStore {
-	return &TransactionStore{get: client, write: client, query: client, table: table, o: newOptions(opts)}
+	return &TransactionStore{get: client, write: client, query: client, table: table, o: newOptions(opts),
+		marked: make(map[string]bool)}
 }
 
 // timeBucket returns the by-time partition of a transaction.
@@ -250,6 +274,10 @@ func sameValues(item map[string]types.AttributeValue, t *txpipe.Transaction) boo
 // written items record their file and outcome, the retried call reports the
 // same counts.
 //
+// Before it writes the rows of a UTC day it writes that day's marker (once
+// per day while the store remembers it), so the rows of a day are never
+// stored without the marker that makes ListTransactions visit the day.
+//
 // Two files writing the same transaction at the same moment are not
 // serialised (BatchWriteItem has no conditions): the last write wins and
 // both may count it as inserted or updated.
@@ -265,6 +293,10 @@ func (s *TransactionStore) PutTransactions(ctx context.Context, txs []txpipe.Tra
 		if seen[txs[i].ID] {
 			return c, txpipe.Errorf(txpipe.EINVALID, "transaction %q appears twice in one batch", txs[i].ID)
 		}
+		if strings.IndexByte(txs[i].ID, 0) >= 0 {
+			// Valid ids hold no control character; NUL is the markers' own.
+			return c, txpipe.Errorf(txpipe.EINVALID, "transaction id %q holds a NUL character", txs[i].ID)
+		}
 		seen[txs[i].ID] = true
 		keys = append(keys, map[string]types.AttributeValue{TxKey: &types.AttributeValueMemberS{Value: txs[i].ID}})
 	}
@@ -273,9 +305,13 @@ func (s *TransactionStore) PutTransactions(ctx context.Context, txs []txpipe.Tra
 		return c, err
 	}
 	var writes []types.WriteRequest
+	days := make(map[string]bool)
 	for i := range txs {
 		t := txs[i] // a copy: the caller's slice is not changed
 		t.Timestamp = t.Timestamp.UTC()
+		// Every day of the batch, written or not: a day stored before
+		// markers existed gets its marker when its rows come again.
+		days[dayOf(t.Timestamp)] = true
 		if t.IngestedAt.IsZero() {
 			t.IngestedAt = now
 		}
@@ -304,10 +340,54 @@ func (s *TransactionStore) PutTransactions(ctx context.Context, txs []txpipe.Tra
 		}
 		writes = append(writes, types.WriteRequest{PutRequest: &types.PutRequest{Item: s.item(&t, outcome)}})
 	}
+	if err := s.markDays(ctx, days); err != nil {
+		return txpipe.Counts{}, err
+	}
 	if err := s.writeItems(ctx, writes); err != nil {
 		return txpipe.Counts{}, err
 	}
 	return c, nil
+}
+
+// markDays writes the markers of the days this store has not marked yet,
+// and returns when they are all written.
+func (s *TransactionStore) markDays(ctx context.Context, days map[string]bool) error {
+	s.mu.Lock()
+	var writes []types.WriteRequest
+	for day := range days {
+		if !s.marked[day] {
+			writes = append(writes, types.WriteRequest{PutRequest: &types.PutRequest{Item: markerItem(day)}})
+		}
+	}
+	s.mu.Unlock()
+	if len(writes) == 0 {
+		return nil
+	}
+	if err := s.writeItems(ctx, writes); err != nil {
+		return fmt.Errorf("mark %d days with transactions: %w", len(writes), err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.marked)+len(writes) > maxMarkedDays {
+		clear(s.marked)
+	}
+	for day := range days {
+		s.marked[day] = true
+	}
+	return nil
+}
+
+// markerItem is the marker of day ("YYYY-MM-DD").
+func markerItem(day string) map[string]types.AttributeValue {
+	return map[string]types.AttributeValue{
+		TxKey:         &types.AttributeValueMemberS{Value: markerPrefix + day},
+		TimeBucketKey: &types.AttributeValueMemberS{Value: dayBucket},
+		TimeSortKey:   &types.AttributeValueMemberS{Value: day},
+	}
+}
+
+func isMarker(item map[string]types.AttributeValue) bool {
+	return strings.HasPrefix(str(item, TxKey), markerPrefix)
 }
 
 // getItems reads the items of keys, consistently, and returns them by
@@ -461,9 +541,10 @@ func decodeCursor(c string, from, to time.Time) (string, time.Time, error) {
 // ListTransactions returns the transactions with q.From <= timestamp <
 // q.To, oldest first (ties by id), q.Limit at a time.
 //
-// It walks the UTC days of the range; for each it queries the day's shards
-// of the by-time index in parallel and merges them in time_key order,
-// fetching more of a shard only when the merge needs it. The cursor is the
+// It walks the UTC days of the range that have a marker (read from the
+// marker partition of the by-time index as it goes); for each it queries
+// the day's shards of the index in parallel and merges them in time_key
+// order, fetching more of a shard only when the merge needs it. The cursor is the
 // time_key of the page's last item. A full page has a cursor (the next page
 // may then be empty); a short page is the last.
 func (s *TransactionStore) ListTransactions(ctx context.Context, q txpipe.TxQuery) (txpipe.TxPage, error) {
@@ -492,12 +573,23 @@ func (s *TransactionStore) ListTransactions(ctx context.Context, q txpipe.TxQuer
 	}
 	hi := fmtTime(to) // no time_key equals it: each has "#id" after the time
 	lastKey := ""
-	for day := time.Date(start.Year(), start.Month(), start.Day(), 0, 0, 0, 0, time.UTC); day.Before(to); day = day.AddDate(0, 0, 1) {
-		items, err := s.queryDay(ctx, dayOf(day), lo, hi, limit-len(page.Items))
+	walk := dayWalk{first: dayOf(start), last: dayOf(to.Add(-time.Nanosecond)), pageSize: firstDayPage}
+	for {
+		day, ok, err := walk.next(ctx, s)
+		if err != nil {
+			return txpipe.TxPage{}, err
+		}
+		if !ok {
+			break
+		}
+		items, err := s.queryDay(ctx, day, lo, hi, limit-len(page.Items))
 		if err != nil {
 			return txpipe.TxPage{}, err
 		}
 		for _, item := range items {
+			if isMarker(item) {
+				continue // never in a day's bucket; kept out whatever happens
+			}
 			t, err := decodeTx(item)
 			if err != nil {
 				return txpipe.TxPage{}, txpipe.Errorf(txpipe.EINTERNAL, "list transactions from %s: %w", s.table, err)
@@ -511,6 +603,51 @@ func (s *TransactionStore) ListTransactions(ctx context.Context, q txpipe.TxQuer
 		}
 	}
 	return page, nil
+}
+
+// dayWalk lists the marked days from first to last ("YYYY-MM-DD", both
+// included), in order, reading the marker partition a page at a time with
+// pages growing from firstDayPage to maxDayPage: a page of transactions
+// that fills in a day or two reads few markers.
+type dayWalk struct {
+	first, last string
+	pageSize    int32
+	days        []string
+	start       map[string]types.AttributeValue
+	started     bool
+}
+
+// next returns the next marked day; ok is false after the last.
+func (w *dayWalk) next(ctx context.Context, s *TransactionStore) (day string, ok bool, err error) {
+	for len(w.days) == 0 {
+		if w.started && w.start == nil {
+			return "", false, nil
+		}
+		res, err := s.query.Query(ctx, &dynamodb.QueryInput{
+			TableName:                aws.String(s.table),
+			IndexName:                aws.String(TimeIndex),
+			KeyConditionExpression:   aws.String("#b = :b AND #k BETWEEN :lo AND :hi"),
+			ExpressionAttributeNames: map[string]string{"#b": TimeBucketKey, "#k": TimeSortKey},
+			ExpressionAttributeValues: map[string]types.AttributeValue{
+				":b":  &types.AttributeValueMemberS{Value: dayBucket},
+				":lo": &types.AttributeValueMemberS{Value: w.first},
+				":hi": &types.AttributeValueMemberS{Value: w.last},
+			},
+			ProjectionExpression: aws.String("#k"),
+			ExclusiveStartKey:    w.start,
+			Limit:                aws.Int32(w.pageSize),
+		})
+		if err != nil {
+			return "", false, translate(err, "query %s index %s for the days from %s to %s", s.table, TimeIndex, w.first, w.last)
+		}
+		w.started, w.start = true, res.LastEvaluatedKey
+		w.pageSize = min(4*w.pageSize, maxDayPage)
+		for _, item := range res.Items {
+			w.days = append(w.days, str(item, TimeSortKey))
+		}
+	}
+	day, w.days = w.days[0], w.days[1:]
+	return day, true, nil
 }
 
 // shard is one shard's part of a day: the items fetched and not merged yet,
