@@ -56,7 +56,7 @@ var migrations embed.FS
 // file.
 const (
 	mainWriterCacheKiB  = 4 << 10
-	shardWriterCacheKiB = 28 << 10
+	shardWriterCacheKiB = 22 << 10
 	readerCacheKiB      = 4 << 10
 	mainReaderConns     = 4
 	shardReaderConns    = 2
