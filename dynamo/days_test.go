@@ -216,3 +216,44 @@ func TestEmptyMarkedDay(t *testing.T) {
 		t.Errorf("listed %+v, want e-1 on 2040-05-06 only", page.Items)
 	}
 }
+
+// TestMarkStoredDays backfills the markers of a table whose rows were
+// written without them: before, a query does not see the rows; after, it
+// lists them all.
+func TestMarkStoredDays(t *testing.T) {
+	c := client(t)
+	table := newTxTable(t, c)
+	s := NewTransactionStore(c, table)
+	base := time.Date(2025, 12, 31, 23, 59, 59, 998_000_000, time.UTC)
+	txs := makeTxs("old", "f1", base, 5) // over 2025-12-31 and 2026-01-01
+	putAll(t, s, txs)
+	for _, day := range []string{"2025-12-31", "2026-01-01"} {
+		// What a table written before the markers looks like.
+		if _, err := c.DeleteItem(t.Context(), &dynamodb.DeleteItemInput{TableName: aws.String(table),
+			Key: map[string]types.AttributeValue{TxKey: &types.AttributeValueMemberS{Value: markerPrefix + day}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	q := txpipe.TxQuery{From: base.AddDate(-1, 0, 0), To: base.AddDate(1, 0, 0)}
+	if page, err := NewTransactionStore(c, table).ListTransactions(t.Context(), q); err != nil || len(page.Items) != 0 {
+		t.Fatalf("before the backfill: %d items, %v; want none (the days are not marked)", len(page.Items), err)
+	}
+	n, err := NewTransactionStore(c, table).MarkStoredDays(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != 2 {
+		t.Errorf("MarkStoredDays found %d days, want 2", n)
+	}
+	page, err := s.ListTransactions(t.Context(), q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, x := range page.Items {
+		ids = append(ids, x.ID)
+	}
+	if got, want := strings.Join(ids, " "), "old-000000 old-000001 old-000002 old-000003 old-000004"; got != want {
+		t.Errorf("after the backfill: listed %q, want %q", got, want)
+	}
+}

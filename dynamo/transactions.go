@@ -38,6 +38,9 @@ type (
 	querier interface {
 		Query(ctx context.Context, in *dynamodb.QueryInput, opts ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error)
 	}
+	scanner interface {
+		Scan(ctx context.Context, in *dynamodb.ScanInput, opts ...func(*dynamodb.Options)) (*dynamodb.ScanOutput, error)
+	}
 )
 
 // DynamoDB request limits.
@@ -180,6 +183,7 @@ type TransactionStore struct {
 	get   batchGetter
 	write batchWriter
 	query querier
+	scan  scanner
 	table string
 	o     options
 
@@ -189,7 +193,7 @@ type TransactionStore struct {
 
 // NewTransactionStore returns the transactions table named table.
 func NewTransactionStore(client *dynamodb.Client, table string, opts ...Option) *TransactionStore {
-	return &TransactionStore{get: client, write: client, query: client, table: table, o: newOptions(opts),
+	return &TransactionStore{get: client, write: client, query: client, scan: client, table: table, o: newOptions(opts),
 		marked: make(map[string]bool)}
 }
 
@@ -388,6 +392,46 @@ func markerItem(day string) map[string]types.AttributeValue {
 
 func isMarker(item map[string]types.AttributeValue) bool {
 	return strings.HasPrefix(str(item, TxKey), markerPrefix)
+}
+
+// MarkStoredDays writes the marker of every UTC day that holds a
+// transaction in the table, and returns how many days it found. It is the
+// one-time backfill of a table with rows written before day markers
+// existed (ListTransactions does not see them until their day is marked).
+// It scans the whole table, reading only the timestamps (one read unit per
+// 4 KB of items, eventually consistent), and keeps the set of days in
+// memory; running it again, or while files are written, is harmless.
+func (s *TransactionStore) MarkStoredDays(ctx context.Context) (int, error) {
+	done := make(map[string]bool)
+	in := &dynamodb.ScanInput{
+		TableName:                aws.String(s.table),
+		ProjectionExpression:     aws.String("#ts"),
+		ExpressionAttributeNames: map[string]string{"#ts": attrTimestamp},
+	}
+	for {
+		res, err := s.scan.Scan(ctx, in)
+		if err != nil {
+			return len(done), translate(err, "scan %s for the days with transactions", s.table)
+		}
+		var writes []types.WriteRequest
+		for _, item := range res.Items {
+			ts, err := time.Parse(timeLayout, str(item, attrTimestamp))
+			if err != nil {
+				continue // a marker: it has no timestamp
+			}
+			if day := dayOf(ts); !done[day] {
+				done[day] = true
+				writes = append(writes, types.WriteRequest{PutRequest: &types.PutRequest{Item: markerItem(day)}})
+			}
+		}
+		if err := s.writeItems(ctx, writes); err != nil {
+			return len(done), fmt.Errorf("mark %d days with transactions: %w", len(writes), err)
+		}
+		if res.LastEvaluatedKey == nil {
+			return len(done), nil
+		}
+		in.ExclusiveStartKey = res.LastEvaluatedKey
+	}
 }
 
 // getItems reads the items of keys, consistently, and returns them by
