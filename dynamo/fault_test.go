@@ -19,6 +19,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/txpipe/txpipe"
 	"github.com/txpipe/txpipe/internal/awstest"
@@ -210,7 +211,13 @@ func putAll(t *testing.T, s *TransactionStore, txs []txpipe.Transaction) txpipe.
 func countItems(t *testing.T, c *dynamodb.Client, table string) int {
 	t.Helper()
 	n := 0
-	p := dynamodb.NewScanPaginator(c, &dynamodb.ScanInput{TableName: aws.String(table), Select: "COUNT"})
+	// Transactions only, not the day markers (docs/dynamodb-keys.md).
+	p := dynamodb.NewScanPaginator(c, &dynamodb.ScanInput{
+		TableName: aws.String(table), Select: "COUNT",
+		FilterExpression:          aws.String("NOT begins_with(#id, :marker)"),
+		ExpressionAttributeNames:  map[string]string{"#id": TxKey},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":marker": &types.AttributeValueMemberS{Value: markerPrefix}},
+	})
 	for p.HasMorePages() {
 		out, err := p.NextPage(t.Context())
 		if err != nil {
