@@ -3,6 +3,7 @@ package sqlite_test
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"log/slog"
 	"path/filepath"
 	"strings"
@@ -314,4 +315,68 @@ func TestListUsesTimeIndex(t *testing.T) {
 		t.Errorf("transactions query plan:\n%s\nwant a search of index transactions_ts", plan)
 	}
 	t.Logf("plan:\n%s", plan)
+}
+
+// TestListMergesShards pages through full pages of transactions spread
+// evenly over the shards and all in one shard (every id hashing alike):
+// each row is listed once, in order.
+func TestListMergesShards(t *testing.T) {
+	for _, skewed := range []bool{false, true} {
+		t.Run(map[bool]string{false: "even", true: "one shard"}[skewed], func(t *testing.T) {
+			db := openDB(t)
+			if skewed {
+				sqlite.SetIDHash(db, func(string) int64 { return 7 })
+			}
+			base := time.Date(2024, 3, 1, 0, 0, 0, 0, time.UTC)
+			const n = 2500
+			for start := 0; start < n; start += 1000 {
+				var txs []txpipe.Transaction
+				for i := start; i < min(n, start+1000); i++ {
+					txs = append(txs, txpipe.Transaction{
+						ID: fmt.Sprintf("t%05d", i), Amount: "1.00", AmountMinor: 100, Currency: "USD",
+						// Pairs of rows share a timestamp, so ties are ordered by id.
+						Timestamp: base.Add(time.Duration(n-i/2) * time.Second), Merchant: "m", Status: txpipe.TxCompleted, FileID: "f",
+					})
+				}
+				if c, err := db.PutTransactions(t.Context(), txs); err != nil || c.Inserted != int64(len(txs)) {
+					t.Fatalf("PutTransactions = %+v, %v", c, err)
+				}
+			}
+			q := txpipe.TxQuery{From: base, To: base.Add(time.Hour), Limit: 1000}
+			var got []txpipe.Transaction
+			for pages := 0; ; pages++ {
+				if pages > 3 {
+					t.Fatal("more than 3 pages")
+				}
+				page, err := db.ListTransactions(t.Context(), q)
+				if err != nil {
+					t.Fatal(err)
+				}
+				got = append(got, page.Items...)
+				if page.NextCursor == "" {
+					break
+				}
+				if len(page.Items) != 1000 {
+					t.Fatalf("page of %d items with a next cursor, want 1000", len(page.Items))
+				}
+				q.Cursor = page.NextCursor
+			}
+			if len(got) != n {
+				t.Fatalf("listed %d transactions, want %d", len(got), n)
+			}
+			seen := map[string]bool{}
+			for i, tx := range got {
+				if seen[tx.ID] {
+					t.Fatalf("transaction %s listed twice", tx.ID)
+				}
+				seen[tx.ID] = true
+				if i > 0 {
+					prev := got[i-1]
+					if tx.Timestamp.Before(prev.Timestamp) || (tx.Timestamp.Equal(prev.Timestamp) && tx.ID < prev.ID) {
+						t.Fatalf("item %d (%s at %v) sorts before item %d (%s at %v)", i, tx.ID, tx.Timestamp, i-1, prev.ID, prev.Timestamp)
+					}
+				}
+			}
+		})
+	}
 }

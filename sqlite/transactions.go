@@ -475,27 +475,67 @@ func (db *DB) ListTransactions(ctx context.Context, q txpipe.TxQuery) (txpipe.Tx
 	if after.sec > lo.sec || (after.sec == lo.sec && after.nsec > lo.nsec) {
 		lo = after
 	}
-	// Each shard returns its first limit+1 rows after the cursor, in
-	// parallel; the page is the first limit+1 of their merge.
-	parts := make([][]txpipe.Transaction, len(db.shards))
-	errs := make([]error, len(db.shards))
-	var wg sync.WaitGroup
-	for k, s := range db.shards {
-		wg.Go(func() {
-			parts[k], errs[k] = s.list(ctx, lo, after, q.To, limit+1)
-		})
+	// The shards answer in parallel, each with its first rows after the
+	// cursor; the page is the first limit+1 of their merge. Ids are spread
+	// evenly over the shards, so each is first asked for a little more than
+	// its share; a shard that had more rows than it was asked for bounds
+	// what the merge knows, and is asked again for limit+1 if the page goes
+	// past that bound.
+	n := len(db.shards)
+	share := (limit+1)/n + (limit+1)/(4*n) + 64
+	if share > limit+1 || n == 1 {
+		share = limit + 1
 	}
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
-		return txpipe.TxPage{}, fmt.Errorf("list transactions: %w", err)
+	parts := make([][]txpipe.Transaction, n)
+	asked := make([]int, n)
+	for k := range asked {
+		asked[k] = share
 	}
-	page := txpipe.TxPage{Items: mergeByTime(parts, limit+1)}
-	if len(page.Items) > limit {
-		page.Items = page.Items[:limit]
-		last := page.Items[limit-1]
-		page.NextCursor = cursor{sec: last.Timestamp.Unix(), nsec: int64(last.Timestamp.Nanosecond()), id: last.ID}.encode()
+	for {
+		errs := make([]error, n)
+		var wg sync.WaitGroup
+		for k, s := range db.shards {
+			if parts[k] != nil {
+				continue
+			}
+			wg.Go(func() {
+				parts[k], errs[k] = s.list(ctx, lo, after, q.To, asked[k])
+			})
+		}
+		wg.Wait()
+		if err := errors.Join(errs...); err != nil {
+			return txpipe.TxPage{}, fmt.Errorf("list transactions: %w", err)
+		}
+		items := mergeByTime(slices.Clone(parts), limit+1)
+		again := false
+		if len(items) > 0 {
+			last := &items[len(items)-1]
+			for k := range parts {
+				// A shard that returned all it was asked for may have rows
+				// before the page's last one that it did not return.
+				if asked[k] <= limit && len(parts[k]) == asked[k] && compareTx(&parts[k][len(parts[k])-1], last) < 0 {
+					parts[k], asked[k], again = nil, limit+1, true
+				}
+			}
+			if !again && len(items) < limit+1 {
+				for k := range parts {
+					if asked[k] <= limit && len(parts[k]) == asked[k] {
+						parts[k], asked[k], again = nil, limit+1, true
+					}
+				}
+			}
+		}
+		if again {
+			continue
+		}
+		page := txpipe.TxPage{Items: items}
+		if len(page.Items) > limit {
+			page.Items = page.Items[:limit]
+			last := page.Items[limit-1]
+			page.NextCursor = cursor{sec: last.Timestamp.Unix(), nsec: int64(last.Timestamp.Nanosecond()), id: last.ID}.encode()
+		}
+		return page, nil
 	}
-	return page, nil
 }
 
 // list returns shard f's first n transactions after the cursor after, from
