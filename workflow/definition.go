@@ -31,7 +31,10 @@ type Step struct {
 	Name     string
 	Function string
 	Retry    RetryPolicy
-	Timeout  time.Duration // how long one attempt may take
+	// Timeout bounds one attempt on AWS, where the whole Express execution
+	// must end within 5 minutes (see ExpressLimit). The local engine has no
+	// such limit and lets a step take as long as a large file needs.
+	Timeout time.Duration
 }
 
 // RetryPolicy says how a step is retried on transient errors.
@@ -89,20 +92,51 @@ var DefaultRetry = RetryPolicy{
 	},
 }
 
+// ExpressLimit is the longest a Step Functions Express execution may run.
+const ExpressLimit = 5 * time.Minute
+
+// WorstCase is the longest a run of def can take when every attempt times
+// out and every retry waits its longest: the slowest path through the steps
+// (a step that succeeds on its last attempt, the next failing for good) and
+// then the whole failure path.
+func (def Definition) WorstCase() time.Duration {
+	worst := func(s Step) time.Duration {
+		n := max(s.Retry.MaxAttempts, 1)
+		d := time.Duration(n) * s.Timeout
+		for a := 2; a <= n; a++ {
+			p := s.Retry
+			p.FullJitter = false
+			d += p.Delay(a)
+		}
+		return d
+	}
+	var run, fail time.Duration
+	for _, s := range def.Steps {
+		run += worst(s)
+	}
+	for _, s := range def.OnFailure {
+		fail += worst(s)
+	}
+	return run + fail
+}
+
 // Pipeline is txpipe's workflow, after a file was validated and stored:
 // transform and write its rows, then notify; on failure mark it FAILED,
-// notify the failure and send its state to the dead-letter queue.
+// notify the failure and send its state to the dead-letter queue. Its step
+// timeouts keep the worst case within ExpressLimit: a transform attempt has
+// 60 s, which covers the largest file API Gateway takes (10 MB, about
+// 110,000 rows) at DynamoDB's on-demand write rates.
 func Pipeline() Definition {
 	return Definition{
 		Name:    "txpipe",
 		Comment: "txpipe: transform and store a validated file's transactions, then notify",
 		Steps: []Step{
-			{Name: StepTransform, Function: FunctionTransformer, Retry: DefaultRetry, Timeout: 4 * time.Minute},
-			{Name: StepNotify, Function: FunctionNotifier, Retry: DefaultRetry, Timeout: time.Minute},
+			{Name: StepTransform, Function: FunctionTransformer, Retry: DefaultRetry, Timeout: 60 * time.Second},
+			{Name: StepNotify, Function: FunctionNotifier, Retry: DefaultRetry, Timeout: 10 * time.Second},
 		},
 		OnFailure: []Step{
-			{Name: StepMarkFailed, Function: FunctionNotifier, Retry: DefaultRetry, Timeout: time.Minute},
-			{Name: StepSendToDLQ, Function: FunctionDeadLetter, Retry: DefaultRetry, Timeout: time.Minute},
+			{Name: StepMarkFailed, Function: FunctionNotifier, Retry: DefaultRetry, Timeout: 10 * time.Second},
+			{Name: StepSendToDLQ, Function: FunctionDeadLetter, Retry: DefaultRetry, Timeout: 10 * time.Second},
 		},
 	}
 }

@@ -140,13 +140,9 @@ func (e *Engine) step(ctx context.Context, j *Job) {
 	step := list[j.Step]
 	log := e.opts.Logger.With("file_id", j.FileID, "step", step.Name, "attempt", j.Attempt+1)
 
-	stepCtx, cancel := ctx, context.CancelFunc(func() {})
-	if step.Timeout > 0 {
-		stepCtx, cancel = context.WithTimeout(ctx, step.Timeout)
-	}
+	// Step.Timeout is AWS's limit; locally a step takes what it needs.
 	start := time.Now()
-	out, err := e.steps.Run(stepCtx, StepInput{Step: step.Name, State: j.State})
-	cancel()
+	out, err := e.steps.Run(ctx, StepInput{Step: step.Name, State: j.State})
 	if ctx.Err() != nil {
 		// Shutting down: leave the job as it was; it is resumed on restart.
 		log.InfoContext(ctx, "step interrupted by shutdown")
