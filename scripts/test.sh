@@ -24,12 +24,14 @@ if [ -n "$unformatted" ]; then
   echo "gofmt needed on:"; echo "$unformatted"; exit 1
 fi
 
+step "go.mod files tidy"
+go mod tidy -diff
+(cd infra && go mod tidy -diff)
+
 step "go vet + staticcheck"
 go vet ./...
 staticcheck ./...
-if [ -d infra ]; then
-  (cd infra && go vet ./... && staticcheck ./...)
-fi
+(cd infra && go vet ./... && staticcheck ./...)
 
 step "CGO_ENABLED=0 builds (amd64, arm64)"
 CGO_ENABLED=0 go build -o /dev/null ./...
@@ -38,6 +40,8 @@ make --no-print-directory lambda-binary LAMBDA_BIN="$(mktemp -d)/bootstrap" # fa
 
 step "tests"
 go test -count=1 -timeout 15m ./...
-if [ -d infra ]; then
-  (cd infra && go test -count=1 -timeout 10m ./...)
-fi
+(cd infra && go test -count=1 -timeout 10m ./...)
+
+step "cdk synth (offline, as the README's deploy steps run it)"
+(cd infra && npm ci --no-audit --no-fund --loglevel=error && npx --no-install cdk synth --quiet -o "$(mktemp -d)" >/dev/null)
+step "done"
