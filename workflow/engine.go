@@ -8,6 +8,10 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/txpipe/txpipe"
 )
 
@@ -31,6 +35,7 @@ type EngineOptions struct {
 	Observer Observer      // may be nil
 	Logger   *slog.Logger  // may be nil
 	Now      Clock         // time.Now if nil
+	Tracer   trace.Tracer  // a span per step attempt; none if nil
 }
 
 // Engine is the local, durable workflow engine: it runs a Definition's
@@ -141,8 +146,21 @@ func (e *Engine) step(ctx context.Context, j *Job) {
 	log := e.opts.Logger.With("file_id", j.FileID, "step", step.Name, "attempt", j.Attempt+1)
 
 	// Step.Timeout is AWS's limit; locally a step takes what it needs.
+	stepCtx := ctx
+	var span trace.Span
+	if e.opts.Tracer != nil {
+		stepCtx, span = e.opts.Tracer.Start(ctx, "step "+step.Name, trace.WithAttributes(
+			attribute.String("txpipe.file_id", j.FileID), attribute.Int("txpipe.attempt", j.Attempt+1)))
+	}
 	start := time.Now()
-	out, err := e.steps.Run(ctx, StepInput{Step: step.Name, State: j.State})
+	out, err := e.steps.Run(stepCtx, StepInput{Step: step.Name, State: j.State})
+	if span != nil {
+		if err != nil {
+			span.RecordError(err)
+			span.SetStatus(codes.Error, err.Error())
+		}
+		span.End()
+	}
 	if ctx.Err() != nil {
 		// Shutting down: leave the job as it was; it is resumed on restart.
 		log.InfoContext(ctx, "step interrupted by shutdown")

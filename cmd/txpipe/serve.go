@@ -21,6 +21,7 @@ import (
 	"github.com/txpipe/txpipe/localfs"
 	"github.com/txpipe/txpipe/metrics"
 	"github.com/txpipe/txpipe/sqlite"
+	"github.com/txpipe/txpipe/telemetry"
 	"github.com/txpipe/txpipe/webhook"
 	"github.com/txpipe/txpipe/workflow"
 )
@@ -84,6 +85,7 @@ type server struct {
 	http     *http.Server
 	ln       net.Listener
 	spoolDir string
+	tracing  *telemetry.Tracing
 }
 
 // openServer opens the stores, makes the first API key on a new data dir,
@@ -136,6 +138,13 @@ func openServer(ctx context.Context, cfg serveConfig, logger *slog.Logger, stdou
 		fmt.Fprintf(stdout, "created API key %q (shown only once): %s\n", "default", secret)
 	}
 
+	// Traces: a span per request and per step, exported over OTLP only when
+	// OTEL_EXPORTER_OTLP_ENDPOINT is set (off, and free, otherwise).
+	s.tracing, err = telemetry.NewTracing(ctx, telemetry.TraceOptions{ServiceName: "txpipe", Export: telemetry.OTLPConfigured(os.Getenv)})
+	if err != nil {
+		return nil, fmt.Errorf("set up tracing: %w", err)
+	}
+
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	met := metrics.New(reg)
@@ -152,12 +161,13 @@ func openServer(ctx context.Context, cfg serveConfig, logger *slog.Logger, stdou
 		Notifier: s.stores.Notifier, DeadLetters: s.stores.DeadLetters, Logger: logger,
 	}
 	s.engine = workflow.NewEngine(workflow.Pipeline(), steps, s.db, workflow.EngineOptions{
-		Workers: cfg.Workers, Observer: met, Logger: logger,
+		Workers: cfg.Workers, Observer: met, Logger: logger, Tracer: s.tracing.Provider.Tracer("txpipe/workflow"),
 	})
 	intake := &workflow.Intake{Files: s.stores.Files, Statuses: s.stores.Statuses, Runs: s.engine, Logger: logger}
 	handler := httpapi.NewHandler(httpapi.Config{
 		Uploader: intake, Statuses: s.stores.Statuses, Transactions: s.stores.Transactions, Keys: s.db,
 		MaxBodyBytes: cfg.MaxBodyBytes, SpoolDir: s.spoolDir, Logger: logger, Metrics: met, Registry: reg,
+		TracerProvider: s.tracing.Provider, Propagator: s.tracing.Propagator,
 	})
 	s.http = &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
 
@@ -222,6 +232,11 @@ func (s *server) Close() error {
 	}
 	if s.db != nil {
 		errs = append(errs, s.db.Close())
+	}
+	if s.tracing != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		errs = append(errs, s.tracing.Shutdown(ctx))
+		cancel()
 	}
 	return errors.Join(errs...)
 }

@@ -6,10 +6,13 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -161,5 +164,51 @@ func lastJSON(s string) string {
 			return string(last)
 		}
 		last = m
+	}
+}
+
+// TestServeExportsTraces: with OTEL_EXPORTER_OTLP_ENDPOINT set, the server
+// sends a span for each request and each workflow step to the collector.
+func TestServeExportsTraces(t *testing.T) {
+	var mu sync.Mutex
+	var bodies strings.Builder
+	collector := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		bodies.Write(b)
+		mu.Unlock()
+	}))
+	defer collector.Close()
+	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", collector.URL)
+
+	dataDir := t.TempDir()
+	var out bytes.Buffer
+	s, err := openServer(context.Background(), serveConfig{Addr: "127.0.0.1:0", DataDir: dataDir, Workers: 1},
+		slog.New(slog.DiscardHandler), &out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	key := regexp.MustCompile(`\(shown only once\): (\S+)`).FindStringSubmatch(out.String())[1]
+	c := &httpapi.Client{Endpoint: s.URL(), APIKey: key}
+	res, err := c.Upload(ctx, "a.csv", strings.NewReader("transaction_id,amount,currency,timestamp,merchant,status\nt1,1.00,USD,2026-01-01T00:00:00Z,Shop,completed\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Wait(ctx, res.Record.FileID, 20*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	<-done
+	s.Close() // flushes the spans
+
+	mu.Lock()
+	defer mu.Unlock()
+	for _, want := range []string{"step Transform", "step Notify", "/upload", res.Record.FileID} {
+		if !strings.Contains(bodies.String(), want) {
+			t.Errorf("exported spans lack %q", want)
+		}
 	}
 }
