@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -141,20 +142,25 @@ func (c *Client) Transactions(ctx context.Context, q txpipe.TxQuery) (txpipe.TxP
 }
 
 // Wait polls the status of a file every poll until it is final (see
-// txpipe.IsFinal) and returns that record.
+// txpipe.IsFinal) and returns that record. When the key's rate limit is
+// reached it waits as long as the API asks (up to a minute) and goes on.
 func (c *Client) Wait(ctx context.Context, fileID string, poll time.Duration) (*txpipe.FileStatus, error) {
-	t := time.NewTicker(poll)
-	defer t.Stop()
 	for {
+		delay := poll
 		st, err := c.Status(ctx, fileID)
-		if err != nil {
+		var ra *RetryAfterError
+		switch {
+		case errors.As(err, &ra) && ra.After <= time.Minute:
+			delay = max(ra.After, poll)
+		case err != nil:
 			return nil, err
-		}
-		if txpipe.IsFinal(st.Status) {
+		case txpipe.IsFinal(st.Status):
 			return st, nil
 		}
+		t := time.NewTimer(delay)
 		select {
 		case <-ctx.Done():
+			t.Stop()
 			return st, fmt.Errorf("wait for file %s: %w", fileID, ctx.Err())
 		case <-t.C:
 		}
@@ -222,9 +228,18 @@ func apiError(resp *http.Response) error {
 	}
 	if ra := resp.Header.Get("Retry-After"); ra != "" {
 		e.Message += " (retry after " + ra + " s)"
+		if secs, err := strconv.Atoi(ra); err == nil && secs >= 0 {
+			e.Err = &RetryAfterError{After: time.Duration(secs) * time.Second}
+		}
 	}
 	return e
 }
+
+// RetryAfterError is the cause of a 429 answer: how long the API asked the
+// client to wait.
+type RetryAfterError struct{ After time.Duration }
+
+func (e *RetryAfterError) Error() string { return fmt.Sprintf("retry after %v", e.After) }
 
 // sizeOf returns the size of r's remaining bytes if r knows it, or -1.
 func sizeOf(r io.Reader) int64 {

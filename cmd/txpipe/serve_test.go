@@ -212,3 +212,34 @@ func TestServeExportsTraces(t *testing.T) {
 		}
 	}
 }
+
+// TestWaitRidesOutTheRateLimit: `upload --wait` with a key allowed one
+// request a second still follows the file to COMPLETED, waiting as long as
+// each 429's Retry-After asks.
+func TestWaitRidesOutTheRateLimit(t *testing.T) {
+	dataDir := t.TempDir()
+	url, _ := startServer(t, dataDir)
+	code, out, errOut := cli(t, nil, "apikey", "create", "--json", "--name", "slow", "--rate-per-second", "1", "--data-dir", dataDir)
+	if code != exitOK {
+		t.Fatalf("apikey create = %d %s %s", code, out, errOut)
+	}
+	var k struct {
+		APIKey string `json:"api_key"`
+	}
+	if err := json.Unmarshal([]byte(out), &k); err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(t.TempDir(), "t.csv")
+	f, _ := os.Create(file)
+	txgen.Write(f, txgen.Options{Rows: 20000, Seed: 3})
+	f.Close()
+	env := map[string]string{envEndpoint: url, envAPIKey: k.APIKey}
+	code, out, errOut = cli(t, env, "upload", "--wait", "--poll", "10ms", "--json", file)
+	if code != exitOK {
+		t.Fatalf("upload --wait = %d\n%s\n%s", code, out, errOut)
+	}
+	var st txpipe.FileStatus
+	if err := json.Unmarshal([]byte(lastJSON(out)), &st); err != nil || st.Status != txpipe.StatusCompleted {
+		t.Fatalf("after --wait: %q (%v), want COMPLETED", out, err)
+	}
+}
