@@ -8,6 +8,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"go.opentelemetry.io/contrib/propagators/aws/xray"
 	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -115,4 +116,19 @@ func (t *Tracing) InstrumentAWS(cfg *aws.Config) {
 	}
 	mw := awsMiddleware{tracer: t.Provider.Tracer(scopeName), propagator: t.Propagator}
 	cfg.APIOptions = append(cfg.APIOptions, mw.register)
+}
+
+// StartStep opens a span around one attempt of a workflow step (it
+// implements workflow.Tracer); the returned func ends it with the step's
+// error.
+func (t *Tracing) StartStep(ctx context.Context, step, fileID string, attempt int) (context.Context, func(error)) {
+	ctx, span := t.Provider.Tracer("txpipe/workflow").Start(ctx, "step "+step, trace.WithAttributes(
+		attribute.String("txpipe.file_id", fileID), attribute.Int("txpipe.attempt", attempt)))
+	return ctx, func(err error) {
+		if err != nil {
+			span.RecordError(err)
+			span.SetStatus(codes.Error, err.Error())
+		}
+		span.End()
+	}
 }

@@ -8,10 +8,6 @@ import (
 	"sync"
 	"time"
 
-	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/codes"
-	"go.opentelemetry.io/otel/trace"
-
 	"github.com/txpipe/txpipe"
 )
 
@@ -35,7 +31,14 @@ type EngineOptions struct {
 	Observer Observer      // may be nil
 	Logger   *slog.Logger  // may be nil
 	Now      Clock         // time.Now if nil
-	Tracer   trace.Tracer  // a span per step attempt; none if nil
+	Tracer   Tracer        // a span per step attempt; none if nil
+}
+
+// Tracer traces step attempts (telemetry.Tracing is one, over
+// OpenTelemetry). StartStep returns the context for the step and a func
+// that ends the span with the step's error.
+type Tracer interface {
+	StartStep(ctx context.Context, step, fileID string, attempt int) (context.Context, func(err error))
 }
 
 // Engine is the local, durable workflow engine: it runs a Definition's
@@ -146,21 +149,13 @@ func (e *Engine) step(ctx context.Context, j *Job) {
 	log := e.opts.Logger.With("file_id", j.FileID, "step", step.Name, "attempt", j.Attempt+1)
 
 	// Step.Timeout is AWS's limit; locally a step takes what it needs.
-	stepCtx := ctx
-	var span trace.Span
+	stepCtx, endSpan := ctx, func(error) {}
 	if e.opts.Tracer != nil {
-		stepCtx, span = e.opts.Tracer.Start(ctx, "step "+step.Name, trace.WithAttributes(
-			attribute.String("txpipe.file_id", j.FileID), attribute.Int("txpipe.attempt", j.Attempt+1)))
+		stepCtx, endSpan = e.opts.Tracer.StartStep(ctx, step.Name, j.FileID, j.Attempt+1)
 	}
 	start := time.Now()
 	out, err := e.steps.Run(stepCtx, StepInput{Step: step.Name, State: j.State})
-	if span != nil {
-		if err != nil {
-			span.RecordError(err)
-			span.SetStatus(codes.Error, err.Error())
-		}
-		span.End()
-	}
+	endSpan(err)
 	if ctx.Err() != nil {
 		// Shutting down: leave the job as it was; it is resumed on restart.
 		log.InfoContext(ctx, "step interrupted by shutdown")

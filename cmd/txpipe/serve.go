@@ -161,7 +161,7 @@ func openServer(ctx context.Context, cfg serveConfig, logger *slog.Logger, stdou
 		Notifier: s.stores.Notifier, DeadLetters: s.stores.DeadLetters, Logger: logger,
 	}
 	s.engine = workflow.NewEngine(workflow.Pipeline(), steps, s.db, workflow.EngineOptions{
-		Workers: cfg.Workers, Observer: met, Logger: logger, Tracer: s.tracing.Provider.Tracer("txpipe/workflow"),
+		Workers: cfg.Workers, Observer: met, Logger: logger, Tracer: s.tracing,
 	})
 	intake := &workflow.Intake{Files: s.stores.Files, Statuses: s.stores.Statuses, Runs: s.engine, Logger: logger}
 	handler := httpapi.NewHandler(httpapi.Config{
