@@ -175,7 +175,11 @@ func openServer(ctx context.Context, cfg serveConfig, logger *slog.Logger, stdou
 	if err != nil {
 		return nil, fmt.Errorf("listen: %w", err)
 	}
-	fmt.Fprintf(stdout, "txpipe listening on http://%s (data in %s)\n", s.ln.Addr(), cfg.DataDir)
+	dir, err := filepath.Abs(cfg.DataDir)
+	if err != nil {
+		dir = cfg.DataDir
+	}
+	fmt.Fprintf(stdout, "txpipe listening on http://%s (data in %s)\n", s.ln.Addr(), dir)
 	return s, nil
 }
 
