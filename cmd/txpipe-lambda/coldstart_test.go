@@ -1,6 +1,7 @@
 package main
 
 import (
+	"github.com/txpipe/txpipe/internal/awsenv"
 	"io"
 	"net"
 	"net/http"
@@ -44,8 +45,8 @@ func BenchmarkProcessColdStart(b *testing.B) {
 
 	env := append(os.Environ(),
 		"AWS_LAMBDA_RUNTIME_API="+ln.Addr().String(),
-		envTransactionsTable+"=transactions-dev", envStatusTable+"=processing-status-dev", envBucket+"=txpipe-uploads-dev",
-		envStateMachineARN+"=arn:aws:states:eu-west-1:123456789012:stateMachine:txpipe-dev",
+		awsenv.TransactionsTable+"=transactions-dev", awsenv.StatusTable+"=processing-status-dev", awsenv.Bucket+"=txpipe-uploads-dev",
+		awsenv.StateMachineARN+"=arn:aws:states:eu-west-1:123456789012:stateMachine:txpipe-dev",
 		"AWS_REGION=eu-west-1", "AWS_ACCESS_KEY_ID=AKIAEXAMPLE", "AWS_SECRET_ACCESS_KEY=secret",
 		"AWS_CA_BUNDLE=", "AWS_CONFIG_FILE=/nonexistent", "AWS_SHARED_CREDENTIALS_FILE=/nonexistent",
 		"OTEL_EXPORTER_OTLP_ENDPOINT=",

@@ -28,6 +28,7 @@ import (
 
 	"github.com/txpipe/txpipe"
 	"github.com/txpipe/txpipe/dynamo"
+	"github.com/txpipe/txpipe/internal/awsenv"
 	"github.com/txpipe/txpipe/internal/awstest"
 	"github.com/txpipe/txpipe/workflow"
 )
@@ -91,18 +92,18 @@ func startCloud(t *testing.T) *cloud {
 
 	db := dynamodb.NewFromConfig(awstest.Config(dynalite.URL))
 	c := &cloud{env: map[string]string{
-		envTransactionsTable: "transactions-" + suffix,
-		envStatusTable:       "processing-status-" + suffix,
-		envBucket:            "txpipe-" + suffix,
+		awsenv.TransactionsTable: "transactions-" + suffix,
+		awsenv.StatusTable:       "processing-status-" + suffix,
+		awsenv.Bucket:            "txpipe-" + suffix,
 	}}
-	if err := dynamo.CreateTransactionsTable(ctx, db, c.env[envTransactionsTable]); err != nil {
+	if err := dynamo.CreateTransactionsTable(ctx, db, c.env[awsenv.TransactionsTable]); err != nil {
 		t.Fatal(err)
 	}
-	if err := dynamo.CreateStatusTable(ctx, db, c.env[envStatusTable]); err != nil {
+	if err := dynamo.CreateStatusTable(ctx, db, c.env[awsenv.StatusTable]); err != nil {
 		t.Fatal(err)
 	}
 	s3c := s3.NewFromConfig(awstest.Config(s3URL), func(o *s3.Options) { o.UsePathStyle = true })
-	if _, err := s3c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(c.env[envBucket])}); err != nil {
+	if _, err := s3c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(c.env[awsenv.Bucket])}); err != nil {
 		t.Fatal(err)
 	}
 	motoCfg := awstest.Config(moto.URL)
@@ -111,7 +112,7 @@ func startCloud(t *testing.T) *cloud {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c.env[envTopicARN] = aws.ToString(topic.TopicArn)
+	c.env[awsenv.TopicARN] = aws.ToString(topic.TopicArn)
 	c.sqs = sqs.NewFromConfig(motoCfg)
 	for _, q := range []struct {
 		name string
@@ -122,7 +123,7 @@ func startCloud(t *testing.T) *cloud {
 			t.Fatal(err)
 		}
 		if q.dst == nil {
-			c.env[envDLQURL] = aws.ToString(out.QueueUrl)
+			c.env[awsenv.DLQURL] = aws.ToString(out.QueueUrl)
 		} else {
 			*q.dst = aws.ToString(out.QueueUrl)
 		}
@@ -149,7 +150,7 @@ func startCloud(t *testing.T) *cloud {
 		t.Fatal(err)
 	}
 	c.smARN = aws.ToString(sm.StateMachineArn)
-	c.env[envStateMachineARN] = c.smARN
+	c.env[awsenv.StateMachineARN] = c.smARN
 
 	for k, v := range map[string]string{
 		"AWS_REGION": awstest.Region, "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test",
@@ -355,8 +356,8 @@ func TestBuildRefusesBadConfiguration(t *testing.T) {
 		t.Errorf("unknown handler: %v", err)
 	}
 	_, err := build(t.Context(), workflow.FunctionNotifier, getenv, io.Discard, slog.New(slog.DiscardHandler))
-	if err == nil || !strings.Contains(err.Error(), envTopicARN) {
-		t.Errorf("notifier without its topic: %v, want an error naming %s", err, envTopicARN)
+	if err == nil || !strings.Contains(err.Error(), awsenv.TopicARN) {
+		t.Errorf("notifier without its topic: %v, want an error naming %s", err, awsenv.TopicARN)
 	}
 	if got := handlerName(nil, func(string) string { return "notifier" }); got != "notifier" {
 		t.Errorf("handlerName from $TXPIPE_HANDLER = %q", got)
@@ -370,10 +371,10 @@ func TestBuildRefusesBadConfiguration(t *testing.T) {
 // configuration, telemetry, adapters and handler. It must stay under 50 ms.
 func BenchmarkColdStart(b *testing.B) {
 	env := map[string]string{
-		envTransactionsTable: "transactions-dev", envStatusTable: "processing-status-dev", envBucket: "txpipe-uploads-dev",
-		envTopicARN: "arn:aws:sns:eu-west-1:123456789012:txpipe-results-dev", envDLQURL: "https://sqs.eu-west-1.amazonaws.com/123456789012/txpipe-dlq-dev",
-		envStateMachineARN: "arn:aws:states:eu-west-1:123456789012:stateMachine:txpipe-dev",
-		"AWS_REGION":       "eu-west-1", "AWS_ACCESS_KEY_ID": "AKIAEXAMPLE", "AWS_SECRET_ACCESS_KEY": "secret",
+		awsenv.TransactionsTable: "transactions-dev", awsenv.StatusTable: "processing-status-dev", awsenv.Bucket: "txpipe-uploads-dev",
+		awsenv.TopicARN: "arn:aws:sns:eu-west-1:123456789012:txpipe-results-dev", awsenv.DLQURL: "https://sqs.eu-west-1.amazonaws.com/123456789012/txpipe-dlq-dev",
+		awsenv.StateMachineARN: "arn:aws:states:eu-west-1:123456789012:stateMachine:txpipe-dev",
+		"AWS_REGION":           "eu-west-1", "AWS_ACCESS_KEY_ID": "AKIAEXAMPLE", "AWS_SECRET_ACCESS_KEY": "secret",
 		"AWS_LAMBDA_FUNCTION_NAME": "csv-validator-dev",
 		// As on Lambda: no custom CA bundle (parsing one is most of the
 		// cost where it is set, as on this build machine) and no shared

@@ -20,6 +20,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/txpipe/txpipe"
+	"github.com/txpipe/txpipe/internal/awsenv"
 	"github.com/txpipe/txpipe/internal/awstest"
 	"github.com/txpipe/txpipe/internal/txgen"
 	"github.com/txpipe/txpipe/s3store"
@@ -61,7 +62,7 @@ func TestTransformerPeakRSS(t *testing.T) {
 		t.Fatal(err)
 	}
 	s3c := s3.NewFromConfig(awstest.Config(os.Getenv("AWS_ENDPOINT_URL_S3")), func(o *s3.Options) { o.UsePathStyle = true })
-	if err := s3store.New(s3c, c.env[envBucket]).PutFile(t.Context(), sum, f); err != nil {
+	if err := s3store.New(s3c, c.env[awsenv.Bucket]).PutFile(t.Context(), sum, f); err != nil {
 		t.Fatal(err)
 	}
 	f.Close()

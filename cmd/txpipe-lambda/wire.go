@@ -7,12 +7,9 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
-	"strconv"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
@@ -20,8 +17,8 @@ import (
 
 	"github.com/txpipe/txpipe/dynamo"
 	"github.com/txpipe/txpipe/httpapi"
+	"github.com/txpipe/txpipe/internal/awsenv"
 	"github.com/txpipe/txpipe/lambda"
-	"github.com/txpipe/txpipe/s3store"
 	"github.com/txpipe/txpipe/sfnrun"
 	"github.com/txpipe/txpipe/snsnotify"
 	"github.com/txpipe/txpipe/sqsdlq"
@@ -31,14 +28,7 @@ import (
 
 // Environment variables of the functions (see the shared AWS names).
 const (
-	envHandler           = "TXPIPE_HANDLER"
-	envTransactionsTable = "TXPIPE_TRANSACTIONS_TABLE"
-	envStatusTable       = "TXPIPE_STATUS_TABLE"
-	envBucket            = "TXPIPE_BUCKET"
-	envTopicARN          = "TXPIPE_TOPIC_ARN"
-	envDLQURL            = "TXPIPE_DLQ_URL"
-	envStateMachineARN   = "TXPIPE_STATE_MACHINE_ARN"
-	envTimeShards        = "TXPIPE_TIME_SHARDS"
+	envHandler = "TXPIPE_HANDLER"
 )
 
 // maxBodyBytes is API Gateway's payload limit: no larger body reaches the
@@ -63,24 +53,6 @@ type function struct {
 	close   func(context.Context) error
 }
 
-// need returns the values of the named environment variables, or an error
-// naming the missing ones.
-func need(getenv func(string) string, names ...string) (map[string]string, error) {
-	vals := map[string]string{}
-	var missing []string
-	for _, n := range names {
-		if v := getenv(n); v != "" {
-			vals[n] = v
-		} else {
-			missing = append(missing, n)
-		}
-	}
-	if len(missing) > 0 {
-		return nil, fmt.Errorf("environment variables not set: %v", missing)
-	}
-	return vals, nil
-}
-
 // build does all the work of a cold start before the first event: the SDK
 // configuration, the telemetry, the adapters and the handler named name.
 // It makes no network call (credentials are resolved on the first request).
@@ -88,26 +60,22 @@ func build(ctx context.Context, name string, getenv func(string) string, stdout 
 	var required []string
 	switch name {
 	case workflow.FunctionValidator:
-		required = []string{envTransactionsTable, envStatusTable, envBucket, envStateMachineARN}
+		required = []string{awsenv.TransactionsTable, awsenv.StatusTable, awsenv.Bucket, awsenv.StateMachineARN}
 	case workflow.FunctionTransformer:
-		required = []string{envTransactionsTable, envStatusTable, envBucket}
+		required = []string{awsenv.TransactionsTable, awsenv.StatusTable, awsenv.Bucket}
 	case workflow.FunctionNotifier:
-		required = []string{envStatusTable, envTopicARN}
+		required = []string{awsenv.StatusTable, awsenv.TopicARN}
 	default:
 		return nil, fmt.Errorf("unknown handler %q: want %s, %s or %s (image command or $%s)",
 			name, workflow.FunctionValidator, workflow.FunctionTransformer, workflow.FunctionNotifier, envHandler)
 	}
-	env, err := need(getenv, required...)
+	env, err := awsenv.Need(getenv, required...)
 	if err != nil {
 		return nil, fmt.Errorf("handler %s: %w", name, err)
 	}
-	var shardOpts []dynamo.Option
-	if s := getenv(envTimeShards); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n <= 0 {
-			return nil, fmt.Errorf("%s=%q: want a positive integer", envTimeShards, s)
-		}
-		shardOpts = append(shardOpts, dynamo.WithTimeShards(n))
+	shardOpts, err := awsenv.DynamoOptions(getenv)
+	if err != nil {
+		return nil, err
 	}
 
 	tracing, err := telemetry.NewTracing(ctx, telemetry.TraceOptions{
@@ -135,14 +103,14 @@ func build(ctx context.Context, name string, getenv func(string) string, stdout 
 	fn := &function{close: tracing.Shutdown}
 
 	db := dynamodb.NewFromConfig(cfg)
-	statuses := dynamo.NewStatusStore(db, env[envStatusTable], shardOpts...)
+	statuses := dynamo.NewStatusStore(db, env[awsenv.StatusTable], shardOpts...)
 	switch name {
 	case workflow.FunctionValidator:
-		txs := dynamo.NewTransactionStore(db, env[envTransactionsTable], shardOpts...)
+		txs := dynamo.NewTransactionStore(db, env[awsenv.TransactionsTable], shardOpts...)
 		intake := &workflow.Intake{
-			Files:    newFileStore(cfg, getenv, env[envBucket]),
+			Files:    awsenv.FileStore(cfg, getenv, env[awsenv.Bucket]),
 			Statuses: statuses,
-			Runs:     sfnrun.New(sfn.NewFromConfig(cfg), env[envStateMachineARN]),
+			Runs:     sfnrun.New(sfn.NewFromConfig(cfg), env[awsenv.StateMachineARN]),
 			Logger:   logger,
 		}
 		api := &lambda.API{Telemetry: tel}
@@ -163,24 +131,15 @@ func build(ctx context.Context, name string, getenv func(string) string, stdout 
 	default:
 		steps := &workflow.Steps{Statuses: statuses, Logger: logger}
 		if name == workflow.FunctionTransformer {
-			steps.Files = newFileStore(cfg, getenv, env[envBucket])
-			steps.Transactions = dynamo.NewTransactionStore(db, env[envTransactionsTable], shardOpts...)
+			steps.Files = awsenv.FileStore(cfg, getenv, env[awsenv.Bucket])
+			steps.Transactions = dynamo.NewTransactionStore(db, env[awsenv.TransactionsTable], shardOpts...)
 		} else {
-			steps.Notifier = snsnotify.New(sns.NewFromConfig(cfg), env[envTopicARN])
+			steps.Notifier = snsnotify.New(sns.NewFromConfig(cfg), env[awsenv.TopicARN])
 		}
-		if u := getenv(envDLQURL); u != "" {
+		if u := getenv(awsenv.DLQURL); u != "" {
 			steps.DeadLetters = sqsdlq.New(sqs.NewFromConfig(cfg), u)
 		}
 		fn.handler = (&lambda.Steps{Runner: steps, Function: name, Telemetry: tel}).Handle
 	}
 	return fn, nil
-}
-
-// newFileStore returns the S3 file store. With an S3 endpoint set
-// (AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL: an emulator) it addresses
-// buckets by path, which emulators need.
-func newFileStore(cfg aws.Config, getenv func(string) string, bucket string) *s3store.Store {
-	pathStyle := getenv("AWS_ENDPOINT_URL_S3") != "" || getenv("AWS_ENDPOINT_URL") != ""
-	client := s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = pathStyle })
-	return s3store.New(client, bucket)
 }

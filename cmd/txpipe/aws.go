@@ -12,7 +12,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
@@ -20,24 +19,11 @@ import (
 	"github.com/aws/smithy-go/middleware"
 
 	"github.com/txpipe/txpipe/dynamo"
-	"github.com/txpipe/txpipe/s3store"
+	"github.com/txpipe/txpipe/internal/awsenv"
 	"github.com/txpipe/txpipe/sfnrun"
 	"github.com/txpipe/txpipe/snsnotify"
 	"github.com/txpipe/txpipe/sqsdlq"
 	"github.com/txpipe/txpipe/workflow"
-)
-
-// Environment variables naming the AWS resources (the same the Lambda
-// functions read). Endpoints come from the SDK's own AWS_ENDPOINT_URL_*
-// variables, so the same commands run against emulators.
-const (
-	envTransactionsTable = "TXPIPE_TRANSACTIONS_TABLE"
-	envStatusTable       = "TXPIPE_STATUS_TABLE"
-	envBucket            = "TXPIPE_BUCKET"
-	envTopicARN          = "TXPIPE_TOPIC_ARN"
-	envDLQURL            = "TXPIPE_DLQ_URL"
-	envStateMachineARN   = "TXPIPE_STATE_MACHINE_ARN"
-	envTimeShards        = "TXPIPE_TIME_SHARDS"
 )
 
 // dlqVisibility is how long a dead letter received while listing or
@@ -46,24 +32,6 @@ const (
 // for this long (not the queue's default) and makes those it leaves visible
 // again at once when it is done.
 const dlqVisibility = 30 * time.Second
-
-// awsEnv returns the named environment variables, or an error naming the
-// missing ones.
-func awsEnv(names ...string) (map[string]string, error) {
-	vals := map[string]string{}
-	var missing []string
-	for _, n := range names {
-		if v := os.Getenv(n); v != "" {
-			vals[n] = v
-		} else {
-			missing = append(missing, n)
-		}
-	}
-	if len(missing) > 0 {
-		return nil, fmt.Errorf("environment variables not set: %v", missing)
-	}
-	return vals, nil
-}
 
 func loadAWSConfig(ctx context.Context) (aws.Config, error) {
 	cfg, err := config.LoadDefaultConfig(ctx)
@@ -77,17 +45,13 @@ func loadAWSConfig(ctx context.Context) (aws.Config, error) {
 // DynamoDB tables, the S3 bucket, the SNS topic and the SQS dead-letter
 // queue.
 func openAWSStores(ctx context.Context, logger *slog.Logger) (*stores, error) {
-	env, err := awsEnv(envTransactionsTable, envStatusTable, envBucket, envTopicARN, envDLQURL)
+	env, err := awsenv.Need(os.Getenv, awsenv.TransactionsTable, awsenv.StatusTable, awsenv.Bucket, awsenv.TopicARN, awsenv.DLQURL)
 	if err != nil {
 		return nil, err
 	}
-	var opts []dynamo.Option
-	if s := os.Getenv(envTimeShards); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n <= 0 {
-			return nil, fmt.Errorf("%s=%q: want a positive integer", envTimeShards, s)
-		}
-		opts = append(opts, dynamo.WithTimeShards(n))
+	opts, err := awsenv.DynamoOptions(os.Getenv)
+	if err != nil {
+		return nil, err
 	}
 	cfg, err := loadAWSConfig(ctx)
 	if err != nil {
@@ -95,16 +59,14 @@ func openAWSStores(ctx context.Context, logger *slog.Logger) (*stores, error) {
 	}
 	db := dynamodb.NewFromConfig(cfg)
 	// An S3 endpoint of its own is an emulator: address buckets by path.
-	pathStyle := os.Getenv("AWS_ENDPOINT_URL_S3") != "" || os.Getenv("AWS_ENDPOINT_URL") != ""
-	s3c := s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = pathStyle })
-	logger.Info("using AWS stores", "transactions_table", env[envTransactionsTable], "status_table", env[envStatusTable],
-		"bucket", env[envBucket], "topic", env[envTopicARN], "dlq", env[envDLQURL])
+	logger.Info("using AWS stores", "transactions_table", env[awsenv.TransactionsTable], "status_table", env[awsenv.StatusTable],
+		"bucket", env[awsenv.Bucket], "topic", env[awsenv.TopicARN], "dlq", env[awsenv.DLQURL])
 	return &stores{
-		Transactions: dynamo.NewTransactionStore(db, env[envTransactionsTable], opts...),
-		Statuses:     dynamo.NewStatusStore(db, env[envStatusTable], opts...),
-		Files:        s3store.New(s3c, env[envBucket]),
-		Notifier:     snsnotify.New(sns.NewFromConfig(cfg), env[envTopicARN]),
-		DeadLetters:  sqsdlq.New(sqs.NewFromConfig(cfg), env[envDLQURL]),
+		Transactions: dynamo.NewTransactionStore(db, env[awsenv.TransactionsTable], opts...),
+		Statuses:     dynamo.NewStatusStore(db, env[awsenv.StatusTable], opts...),
+		Files:        awsenv.FileStore(cfg, os.Getenv, env[awsenv.Bucket]),
+		Notifier:     snsnotify.New(sns.NewFromConfig(cfg), env[awsenv.TopicARN]),
+		DeadLetters:  sqsdlq.New(sqs.NewFromConfig(cfg), env[awsenv.DLQURL]),
 	}, nil
 }
 
@@ -117,7 +79,7 @@ type awsDLQ struct {
 }
 
 func openAWSDLQ(ctx context.Context, logger *slog.Logger) (*awsDLQ, aws.Config, error) {
-	env, err := awsEnv(envDLQURL)
+	env, err := awsenv.Need(os.Getenv, awsenv.DLQURL)
 	if err != nil {
 		return nil, aws.Config{}, err
 	}
@@ -130,7 +92,7 @@ func openAWSDLQ(ctx context.Context, logger *slog.Logger) (*awsDLQ, aws.Config, 
 	client := sqs.NewFromConfig(cfg, func(o *sqs.Options) {
 		o.APIOptions = append(o.APIOptions, visibilityMiddleware(int32(dlqVisibility/time.Second)))
 	})
-	return &awsDLQ{url: env[envDLQURL], queue: sqsdlq.New(client, env[envDLQURL]), client: client, logger: logger}, cfg, nil
+	return &awsDLQ{url: env[awsenv.DLQURL], queue: sqsdlq.New(client, env[awsenv.DLQURL]), client: client, logger: logger}, cfg, nil
 }
 
 // scan receives every message of the queue (each once, by message ID).
@@ -203,7 +165,7 @@ func listAWSDeadLetters(ctx context.Context, logger *slog.Logger) ([]workflow.Ru
 // fileID found in the SQS dead-letter queue, from the run's first step, and
 // then deletes the file's dead letters.
 func redriveAWS(ctx context.Context, logger *slog.Logger, fileID string, stdout io.Writer) error {
-	env, err := awsEnv(envStateMachineARN)
+	env, err := awsenv.Need(os.Getenv, awsenv.StateMachineARN)
 	if err != nil {
 		return err
 	}
@@ -229,7 +191,7 @@ func redriveAWS(ctx context.Context, logger *slog.Logger, fileID string, stdout 
 	}
 	st := mine[len(mine)-1].State
 	st.Error, st.Counts = nil, nil
-	if err := sfnrun.New(sfn.NewFromConfig(cfg), env[envStateMachineARN]).StartRun(ctx, st); err != nil {
+	if err := sfnrun.New(sfn.NewFromConfig(cfg), env[awsenv.StateMachineARN]).StartRun(ctx, st); err != nil {
 		q.release(ctx, mine)
 		return fmt.Errorf("redrive file %s: %w", fileID, err)
 	}
@@ -240,8 +202,8 @@ func redriveAWS(ctx context.Context, logger *slog.Logger, fileID string, stdout 
 			logger.Warn("dead letter not deleted after redrive", "file_id", fileID, "message_id", m.ID, "err", err)
 		}
 	}
-	logger.Info("redriven", "file_id", fileID, "state_machine", env[envStateMachineARN])
-	fmt.Fprintf(stdout, "started a new execution of %s for file %s\n", env[envStateMachineARN], fileID)
+	logger.Info("redriven", "file_id", fileID, "state_machine", env[awsenv.StateMachineARN])
+	fmt.Fprintf(stdout, "started a new execution of %s for file %s\n", env[awsenv.StateMachineARN], fileID)
 	return nil
 }
 

@@ -23,6 +23,7 @@ import (
 	"github.com/txpipe/txpipe"
 	"github.com/txpipe/txpipe/dynamo"
 	"github.com/txpipe/txpipe/httpapi"
+	"github.com/txpipe/txpipe/internal/awsenv"
 	"github.com/txpipe/txpipe/internal/awstest"
 	"github.com/txpipe/txpipe/internal/txgen"
 	"github.com/txpipe/txpipe/workflow"
@@ -81,9 +82,9 @@ func awsTestEnv(t *testing.T) (*sfn.Client, string) {
 		"AWS_CONFIG_FILE": none, "AWS_SHARED_CREDENTIALS_FILE": none, "AWS_EC2_METADATA_DISABLED": "true",
 		"AWS_ENDPOINT_URL_DYNAMODB": dyn.URL, "AWS_ENDPOINT_URL_S3": s3URL,
 		"AWS_ENDPOINT_URL_SNS": moto.URL, "AWS_ENDPOINT_URL_SQS": moto.URL, "AWS_ENDPOINT_URL_SFN": moto.URL,
-		envTransactionsTable: "transactions-test", envStatusTable: "processing-status-test", envBucket: "txpipe-test",
-		envTopicARN: aws.ToString(topic.TopicArn), envDLQURL: aws.ToString(q.QueueUrl),
-		envStateMachineARN: aws.ToString(sm.StateMachineArn), envTimeShards: "4",
+		awsenv.TransactionsTable: "transactions-test", awsenv.StatusTable: "processing-status-test", awsenv.Bucket: "txpipe-test",
+		awsenv.TopicARN: aws.ToString(topic.TopicArn), awsenv.DLQURL: aws.ToString(q.QueueUrl),
+		awsenv.StateMachineARN: aws.ToString(sm.StateMachineArn), awsenv.TimeShards: "4",
 	} {
 		t.Setenv(k, v)
 	}
@@ -207,12 +208,12 @@ func TestAWSStoresAndDeadLetters(t *testing.T) {
 }
 
 func TestAWSStoresNeedTheirNames(t *testing.T) {
-	for _, k := range []string{envTransactionsTable, envStatusTable, envBucket, envTopicARN, envDLQURL} {
+	for _, k := range []string{awsenv.TransactionsTable, awsenv.StatusTable, awsenv.Bucket, awsenv.TopicARN, awsenv.DLQURL} {
 		t.Setenv(k, "")
 	}
 	_, err := openAWSStores(t.Context(), slog.New(slog.DiscardHandler))
-	if err == nil || !strings.Contains(err.Error(), envBucket) {
-		t.Errorf("openAWSStores without environment: %v, want an error naming %s", err, envBucket)
+	if err == nil || !strings.Contains(err.Error(), awsenv.Bucket) {
+		t.Errorf("openAWSStores without environment: %v, want an error naming %s", err, awsenv.Bucket)
 	}
 }
 
@@ -265,7 +266,7 @@ func TestServeOnAWSStores(t *testing.T) {
 	}
 	// The record is in DynamoDB, where `aws dynamodb get-item` finds it.
 	db := dynamodb.NewFromConfig(awstest.Config(os.Getenv("AWS_ENDPOINT_URL_DYNAMODB")))
-	got, err := dynamo.NewStatusStore(db, os.Getenv(envStatusTable)).GetStatus(t.Context(), st.FileID)
+	got, err := dynamo.NewStatusStore(db, os.Getenv(awsenv.StatusTable)).GetStatus(t.Context(), st.FileID)
 	if err != nil || got.Status != txpipe.StatusCompleted {
 		t.Fatalf("status in DynamoDB: %+v, %v", got, err)
 	}

@@ -1,0 +1,69 @@
+// Package awsenv reads the environment that names txpipe's AWS resources.
+// The Lambda bootstrap and `txpipe serve --aws` share it, so both read the
+// same variables the same way. Endpoints are not here: the SDK reads
+// AWS_ENDPOINT_URL and AWS_ENDPOINT_URL_<SERVICE> itself, which is how the
+// same code runs against emulators.
+package awsenv
+
+import (
+	"fmt"
+	"strconv"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/txpipe/txpipe/dynamo"
+	"github.com/txpipe/txpipe/s3store"
+)
+
+// The variables, as the CDK stack sets them on the functions.
+const (
+	TransactionsTable = "TXPIPE_TRANSACTIONS_TABLE"
+	StatusTable       = "TXPIPE_STATUS_TABLE"
+	Bucket            = "TXPIPE_BUCKET"
+	TopicARN          = "TXPIPE_TOPIC_ARN"
+	DLQURL            = "TXPIPE_DLQ_URL"
+	StateMachineARN   = "TXPIPE_STATE_MACHINE_ARN"
+	TimeShards        = "TXPIPE_TIME_SHARDS"
+)
+
+// Need returns the values of the named variables, or an error naming every
+// one that is missing.
+func Need(getenv func(string) string, names ...string) (map[string]string, error) {
+	vals := map[string]string{}
+	var missing []string
+	for _, n := range names {
+		if v := getenv(n); v != "" {
+			vals[n] = v
+		} else {
+			missing = append(missing, n)
+		}
+	}
+	if len(missing) > 0 {
+		return nil, fmt.Errorf("environment variables not set: %v", missing)
+	}
+	return vals, nil
+}
+
+// DynamoOptions returns the options of the DynamoDB adapters that the
+// environment sets: TXPIPE_TIME_SHARDS.
+func DynamoOptions(getenv func(string) string) ([]dynamo.Option, error) {
+	s := getenv(TimeShards)
+	if s == "" {
+		return nil, nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n <= 0 {
+		return nil, fmt.Errorf("%s=%q: want a positive integer", TimeShards, s)
+	}
+	return []dynamo.Option{dynamo.WithTimeShards(n)}, nil
+}
+
+// FileStore returns the S3 file store of bucket. With an S3 endpoint of its
+// own (AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL: an emulator) it addresses
+// buckets by path, which emulators need.
+func FileStore(cfg aws.Config, getenv func(string) string, bucket string) *s3store.Store {
+	pathStyle := getenv("AWS_ENDPOINT_URL_S3") != "" || getenv("AWS_ENDPOINT_URL") != ""
+	client := s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = pathStyle })
+	return s3store.New(client, bucket)
+}
