@@ -6,14 +6,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -70,41 +67,10 @@ func TestTransformerPeakRSS(t *testing.T) {
 	payload, _ := json.Marshal(workflow.StepInput{Step: workflow.StepTransform,
 		State: workflow.RunState{FileID: fileID, FileKey: sum, Filename: "big.csv", Rows: int64(rows)}})
 
-	// A stand-in Lambda Runtime API serving the one Transform event.
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var served atomic.Bool
-	posted := make(chan string, 1)
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		switch {
-		case r.Method == http.MethodGet && r.URL.Path == "/2018-06-01/runtime/invocation/next":
-			if served.Swap(true) {
-				<-r.Context().Done()
-				return
-			}
-			w.Header().Set("Lambda-Runtime-Aws-Request-Id", "req-transform")
-			w.Header().Set("Lambda-Runtime-Deadline-Ms", fmt.Sprint(time.Now().Add(30*time.Minute).UnixMilli()))
-			w.Write(payload)
-		case r.URL.Path == "/2020-01-01/extension/register":
-			w.Header().Set("Lambda-Extension-Identifier", "ext-1")
-			io.WriteString(w, "{}")
-		case r.URL.Path == "/2020-01-01/extension/event/next":
-			<-r.Context().Done()
-		case r.Method == http.MethodPost:
-			b, _ := io.ReadAll(r.Body)
-			w.WriteHeader(http.StatusAccepted)
-			posted <- r.URL.Path + "\n" + string(b)
-		default:
-			http.NotFound(w, r)
-		}
-	})}
-	go srv.Serve(ln)
-	defer srv.Close()
+	runtimeAPI, posted := fakeRuntimeAPI(t, "req-transform", payload, 30*time.Minute)
 
 	cmd := exec.Command(bin, "transformer")
-	cmd.Env = append(os.Environ(), "AWS_LAMBDA_RUNTIME_API="+ln.Addr().String(), "AWS_LAMBDA_FUNCTION_NAME=data-transformer-test")
+	cmd.Env = append(os.Environ(), "AWS_LAMBDA_RUNTIME_API="+runtimeAPI, "AWS_LAMBDA_FUNCTION_NAME=data-transformer-test")
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
@@ -112,7 +78,7 @@ func TestTransformerPeakRSS(t *testing.T) {
 	}
 	defer func() { cmd.Process.Kill(); cmd.Wait() }()
 	start := time.Now()
-	var got string
+	var got []byte
 	select {
 	case got = <-posted:
 	case <-time.After(25 * time.Minute):
@@ -121,7 +87,7 @@ func TestTransformerPeakRSS(t *testing.T) {
 	hwm := vmHWM(t, cmd.Process.Pid)
 	t.Logf("transformer: %d rows in %v, peak RSS %.1f MiB", rows, time.Since(start).Round(time.Millisecond), hwm)
 
-	path2, body, _ := strings.Cut(got, "\n")
+	path2, body, _ := strings.Cut(string(got), "\n")
 	var out workflow.RunState
 	if path2 != "/2018-06-01/runtime/invocation/req-transform/response" || json.Unmarshal([]byte(body), &out) != nil ||
 		out.Counts == nil || out.Counts.Inserted != int64(rows) {
