@@ -15,10 +15,10 @@ func TestLookup(t *testing.T) {
 		{"USD", true, 2}, {"usd", true, 2}, {"uSd", true, 2},
 		{"JPY", true, 0}, {"BHD", true, 3}, {"KWD", true, 3}, {"CLF", true, 4}, {"UYW", true, 4},
 		{"VES", true, 2}, {"ZWG", true, 2}, {"SLE", true, 2}, {"VED", true, 2},
-		{"XCG", true, 2}, // amendment after the 2024-06-25 list
+		{"XCG", true, 2}, {"XAD", true, 2}, // amendments after the 2024-06-25 list
 		{"ISK", true, 0}, {"EUR", true, 2},
 		// withdrawn
-		{"DEM", false, 0}, {"HRK", false, 0}, {"VEF", false, 0}, {"ZWL", false, 0}, {"SLL", false, 0},
+		{"DEM", false, 0}, {"HRK", false, 0}, {"ANG", false, 0}, {"CUC", false, 0}, {"BGN", false, 0}, {"VEF", false, 0}, {"ZWL", false, 0}, {"SLL", false, 0},
 		// list one codes without minor units
 		{"XAU", false, 0}, {"XDR", false, 0}, {"XXX", false, 0}, {"XTS", false, 0},
 		// not codes

@@ -6,10 +6,10 @@ package iso4217
 const ListPublished = "2024-06-25"
 
 // Amendments are the changes applied on top of the list (amendments.txt).
-const Amendments = "add XCG 2025-03-31"
+const Amendments = "add XCG 2025-03-31; withdraw ANG 2025-03-31; withdraw CUC 2025-02-16; add XAD 2025-05-12; withdraw BGN 2026-01-01"
 
 // Count is the number of current codes in the table.
-const Count = 167
+const Count = 165
 
 // NotAmountCodes are the list one codes without minor units ("N.A."), left out of the table.
 const NotAmountCodes = "XAG XAU XBA XBB XBC XBD XDR XPD XPT XSU XTS XUA XXX"
@@ -21,7 +21,6 @@ func Codes() []string {
 		"AFN",
 		"ALL",
 		"AMD",
-		"ANG",
 		"AOA",
 		"ARS",
 		"AUD",
@@ -30,7 +29,6 @@ func Codes() []string {
 		"BAM",
 		"BBD",
 		"BDT",
-		"BGN",
 		"BHD",
 		"BIF",
 		"BMD",
@@ -54,7 +52,6 @@ func Codes() []string {
 		"COP",
 		"COU",
 		"CRC",
-		"CUC",
 		"CUP",
 		"CVE",
 		"CZK",
@@ -175,6 +172,7 @@ func Codes() []string {
 		"VND",
 		"VUV",
 		"WST",
+		"XAD",
 		"XAF",
 		"XCD",
 		"XCG",
@@ -198,8 +196,6 @@ func lookup(k uint16) (Currency, bool) {
 		return Currency{Code: "ALL", Number: 8, MinorUnits: 2, Fund: false}, true
 	case 315: // Armenian Dram, list one
 		return Currency{Code: "AMD", Number: 51, MinorUnits: 2, Fund: false}, true
-	case 344: // Netherlands Antillean Guilder, list one
-		return Currency{Code: "ANG", Number: 532, MinorUnits: 2, Fund: false}, true
 	case 364: // Kwanza, list one
 		return Currency{Code: "AOA", Number: 973, MinorUnits: 2, Fund: false}, true
 	case 460: // Argentine Peso, list one
@@ -216,8 +212,6 @@ func lookup(k uint16) (Currency, bool) {
 		return Currency{Code: "BBD", Number: 52, MinorUnits: 2, Fund: false}, true
 	case 773: // Taka, list one
 		return Currency{Code: "BDT", Number: 50, MinorUnits: 2, Fund: false}, true
-	case 845: // Bulgarian Lev, list one
-		return Currency{Code: "BGN", Number: 975, MinorUnits: 2, Fund: false}, true
 	case 861: // Bahraini Dinar, list one
 		return Currency{Code: "BHD", Number: 48, MinorUnits: 3, Fund: false}, true
 	case 889: // Burundi Franc, list one
@@ -264,8 +258,6 @@ func lookup(k uint16) (Currency, bool) {
 		return Currency{Code: "COU", Number: 970, MinorUnits: 2, Fund: true}, true
 	case 1796: // Costa Rican Colon, list one
 		return Currency{Code: "CRC", Number: 188, MinorUnits: 2, Fund: false}, true
-	case 1874: // Peso Convertible, list one
-		return Currency{Code: "CUC", Number: 931, MinorUnits: 2, Fund: false}, true
 	case 1887: // Cuban Peso, list one
 		return Currency{Code: "CUP", Number: 192, MinorUnits: 2, Fund: false}, true
 	case 1902: // Cabo Verde Escudo, list one
@@ -506,6 +498,8 @@ func lookup(k uint16) (Currency, bool) {
 		return Currency{Code: "VUV", Number: 548, MinorUnits: 0, Fund: false}, true
 	case 15359: // Tala, list one
 		return Currency{Code: "WST", Number: 882, MinorUnits: 2, Fund: false}, true
+	case 15551: // Arab Accounting Dinar, ISO 4217 amendment 179, amendment 2025-05-12
+		return Currency{Code: "XAD", Number: 396, MinorUnits: 2, Fund: false}, true
 	case 15553: // CFA Franc BEAC, list one
 		return Currency{Code: "XAF", Number: 950, MinorUnits: 0, Fund: false}, true
 	case 15603: // East Caribbean Dollar, list one
