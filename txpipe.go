@@ -80,7 +80,7 @@ type FileStatus struct {
 	Unchanged  int64       `json:"unchanged"`
 	ErrorCount int64       `json:"error_count"`
 	Errors     []ErrorItem `json:"errors"`
-	Failure    string      `json:"failure,omitempty"`
+	Failure    string      `json:"failure"`
 	Attempts   int         `json:"attempts"`
 	CreatedAt  time.Time   `json:"created_at"`
 	UpdatedAt  time.Time   `json:"updated_at"`

@@ -99,8 +99,16 @@ func (in *Intake) Submit(ctx context.Context, up Upload) (*txpipe.FileStatus, bo
 	// The run is started before the status record is written: a crash in
 	// between leaves a run that creates the record itself (see Transform),
 	// never a VALIDATED record that nothing will process.
+	//
+	// The same bytes uploaded twice at once both miss the first look-up;
+	// looking again here, after the validation that takes the time, leaves
+	// a window of milliseconds for a second run, which the idempotent
+	// writes would make harmless (local jobs are also one per file).
+	if known, err := in.Statuses.GetStatus(ctx, fileID); err == nil {
+		return known, false, nil
+	}
 	st.Status = txpipe.StatusValidated
-	state := RunState{FileID: fileID, FileKey: up.SHA256, Filename: up.Filename, Rows: rep.Rows}
+	state := RunState{FileID: fileID, FileKey: up.SHA256, Filename: up.Filename, Rows: rep.Rows, SizeBytes: up.Size}
 	if err := in.retry().Do(ctx, func(ctx context.Context) error { return in.Runs.StartRun(ctx, state) }, nil); err != nil {
 		return nil, false, fmt.Errorf("start run of file %s: %w", fileID, err)
 	}

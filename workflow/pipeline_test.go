@@ -184,8 +184,8 @@ func TestPipelineCompletes(t *testing.T) {
 	if got, want := done.Counts(), (txpipe.Counts{Inserted: 1234}); got != want {
 		t.Errorf("counts = %+v, want %+v", got, want)
 	}
-	if done.Attempts != 1 {
-		t.Errorf("attempts = %d, want 1", done.Attempts)
+	if done.Attempts != 1 || done.SizeBytes != int64(len(data)) || done.SHA256 == "" {
+		t.Errorf("attempts %d, size_bytes %d, sha256 %q; want 1, %d and the checksum", done.Attempts, done.SizeBytes, done.SHA256, len(data))
 	}
 	if got := countStored(t, e); got != 1234 {
 		t.Errorf("stored %d transactions, want 1234", got)

@@ -67,7 +67,7 @@ func (s *Steps) ensureStatus(ctx context.Context, st RunState) (*txpipe.FileStat
 	now := s.now()
 	rec, _, err := s.Statuses.CreateStatus(ctx, &txpipe.FileStatus{
 		FileID: st.FileID, Status: txpipe.StatusValidated, Filename: st.Filename, SHA256: st.FileKey,
-		Rows: st.Rows, Errors: []txpipe.ErrorItem{}, CreatedAt: now, UpdatedAt: now,
+		SizeBytes: st.SizeBytes, Rows: st.Rows, Errors: []txpipe.ErrorItem{}, CreatedAt: now, UpdatedAt: now,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("status of file %s: %w", st.FileID, err)

@@ -17,12 +17,15 @@ import (
 // Step Functions execution state and the body of a dead-letter message; the
 // local engine stores it with each job.
 type RunState struct {
-	FileID   string         `json:"file_id"`
-	FileKey  string         `json:"file_key"` // the file store key: hex SHA-256 of the bytes
-	Filename string         `json:"filename,omitempty"`
-	Rows     int64          `json:"rows"`
-	Counts   *txpipe.Counts `json:"counts,omitempty"` // set by Transform
-	Error    *StepError     `json:"error,omitempty"`  // set when a step failed for good
+	FileID   string `json:"file_id"`
+	FileKey  string `json:"file_key"` // the file store key: hex SHA-256 of the bytes
+	Filename string `json:"filename,omitempty"`
+	Rows     int64  `json:"rows"`
+	// SizeBytes is the file's size, for the status record a run creates
+	// when the intake crashed before writing it.
+	SizeBytes int64          `json:"size_bytes,omitempty"`
+	Counts    *txpipe.Counts `json:"counts,omitempty"` // set by Transform
+	Error     *StepError     `json:"error,omitempty"`  // set when a step failed for good
 }
 
 // StepError is the error of a failed step, in the shape Step Functions puts
