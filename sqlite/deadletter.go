@@ -124,3 +124,40 @@ func (db *DB) DeadLetterCount(ctx context.Context) (int, error) {
 	}
 	return n, nil
 }
+
+// RedriveDeadLetter starts a failed run again: in one transaction it
+// records job (a fresh run of the dead letter's file) and removes the dead
+// letter. While a job for the file still exists (its failure path has not
+// finished) it changes nothing and returns ECONFLICT, so a redrive never
+// takes a run off the queue without starting it.
+func (db *DB) RedriveDeadLetter(ctx context.Context, job workflow.Job) error {
+	state, err := json.Marshal(job.State)
+	if err != nil {
+		return fmt.Errorf("encode job of file %s: %w", job.FileID, err)
+	}
+	err = db.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		var n int
+		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM jobs WHERE file_id = ?`, job.FileID).Scan(&n); err != nil {
+			return err
+		}
+		if n > 0 {
+			return txpipe.Errorf(txpipe.ECONFLICT, "file %s is still running; try again in a moment", job.FileID)
+		}
+		res, err := tx.ExecContext(ctx, `DELETE FROM dead_letters WHERE file_id = ?`, job.FileID)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n == 0 {
+			return txpipe.Errorf(txpipe.ENOTFOUND, "file %s is not in the dead-letter queue", job.FileID)
+		}
+		_, err = tx.ExecContext(ctx, `INSERT INTO jobs (file_id, phase, step, attempt, state, due_at, leased_until)
+			VALUES (?, ?, ?, ?, ?, ?, 0)`, job.FileID, job.Phase, job.Step, job.Attempt, string(state), job.DueAt.UnixNano())
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("redrive file %s: %w", job.FileID, err)
+	}
+	return nil
+}

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -31,24 +30,27 @@ func runDLQ(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.W
 		return exitUsage
 	}
 	sub := args[0]
-	fs := flag.NewFlagSet("dlq "+sub, flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	usage := "usage: txpipe dlq list [--data-dir DIR] [--aws] [--json]"
+	if sub == "redrive" {
+		usage = "usage: txpipe dlq redrive [--data-dir DIR] [--aws] [--json] FILE_ID"
+	}
+	fs := newClientFlagSet("dlq "+sub, usage, stderr)
 	dataDir := fs.String("data-dir", envOr(envDataDir, defaultDataDir), "the local server's data dir (env "+envDataDir+")")
 	useAWS := fs.Bool("aws", false, "use the SQS dead-letter queue and Step Functions named by the TXPIPE_* environment variables")
 	jsonOut := fs.Bool("json", false, "print JSON")
-	if err := fs.Parse(args[1:]); err != nil {
-		return exitUsage
+	pos, err := parseInterspersed(fs, args[1:])
+	if err != nil {
+		return flagExit(err)
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 
 	switch sub {
 	case "list":
-		if fs.NArg() != 0 {
-			fmt.Fprintln(stderr, "usage: txpipe dlq list [--data-dir DIR] [--aws] [--json]")
+		if len(pos) != 0 {
+			fmt.Fprintln(stderr, usage)
 			return exitUsage
 		}
 		var dls []deadLetter
-		var err error
 		if *useAWS {
 			dls, err = listAWS(ctx, logger)
 		} else {
@@ -81,12 +83,11 @@ func runDLQ(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.W
 		return exitOK
 
 	default: // redrive
-		if fs.NArg() != 1 {
-			fmt.Fprintln(stderr, "usage: txpipe dlq redrive [--data-dir DIR] [--aws] [--json] FILE_ID")
+		if len(pos) != 1 {
+			fmt.Fprintln(stderr, usage)
 			return exitUsage
 		}
-		fileID := fs.Arg(0)
-		var err error
+		fileID := pos[0]
 		if *useAWS {
 			err = redriveAWS(ctx, logger, fileID, io.Discard)
 		} else {
@@ -135,34 +136,21 @@ func listAWS(ctx context.Context, logger *slog.Logger) ([]deadLetter, error) {
 }
 
 // redriveLocal records a new job for the failed run in the data dir's
-// database and takes it off the dead-letter queue; the server (running now
-// or started later) picks the job up.
+// database and takes it off the dead-letter queue, in one transaction; the
+// server (running now or started later) picks the job up.
 func redriveLocal(ctx context.Context, dataDir, fileID string, logger *slog.Logger) error {
 	db, err := sqlite.Open(ctx, filepath.Join(dataDir, "txpipe.db"), logger)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	list, err := db.ListDeadLetters(ctx)
+	d, err := db.GetDeadLetter(ctx, fileID)
 	if err != nil {
 		return err
 	}
-	for _, d := range list {
-		if d.FileID != fileID {
-			continue
-		}
-		st := d.State
-		st.Error, st.Counts = nil, nil
-		job := workflow.Job{FileID: fileID, Phase: workflow.PhaseRun, State: st, DueAt: time.Now().UTC()}
-		if err := db.EnqueueJob(ctx, job); err != nil {
-			return fmt.Errorf("enqueue file %s: %w", fileID, err)
-		}
-		if err := db.RemoveDeadLetter(ctx, fileID); err != nil {
-			return fmt.Errorf("remove file %s from the dead-letter queue: %w", fileID, err)
-		}
-		return nil
-	}
-	return fmt.Errorf("file %s is not in the dead-letter queue", fileID)
+	st := d.State
+	st.Error, st.Counts = nil, nil
+	return db.RedriveDeadLetter(ctx, workflow.Job{FileID: fileID, Phase: workflow.PhaseRun, State: st, DueAt: time.Now().UTC()})
 }
 
 func printJSON(stdout, stderr io.Writer, v any) int {
