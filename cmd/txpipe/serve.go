@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -35,6 +36,7 @@ type serveConfig struct {
 	Workers      int
 	AWS          bool // AWS adapters (named by TXPIPE_* environment variables) instead of the embedded ones
 	LogLevel     slog.Level
+	JSON         bool // print the start-up facts as one JSON document
 }
 
 func runServe(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) int {
@@ -51,8 +53,9 @@ func runServe(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 	fs.IntVar(&cfg.Workers, "workers", 2, "files processed at once")
 	fs.BoolVar(&cfg.AWS, "aws", false, "store in DynamoDB, S3, SNS and SQS named by the TXPIPE_* environment variables")
 	fs.TextVar(&cfg.LogLevel, "log-level", slog.LevelInfo, "debug, info, warn or error")
+	fs.BoolVar(&cfg.JSON, "json", false, `print {"address", "data_dir", "api_key"} (the key on the first start only) instead of text`)
 	if err := fs.Parse(args); err != nil {
-		return exitUsage
+		return flagExit(err)
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "txpipe serve: unexpected arguments %q\n", fs.Args())
@@ -126,16 +129,16 @@ func openServer(ctx context.Context, cfg serveConfig, logger *slog.Logger, stdou
 		s.stores = &stores{Transactions: s.db, Statuses: s.db, Files: files, Notifier: s.notifier, DeadLetters: s.db}
 	}
 
+	var firstKey string
 	n, err := s.db.KeyCount(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("count API keys: %w", err)
 	}
 	if n == 0 {
-		secret, err := createAPIKey(ctx, s.db, "default", 1000, 10)
+		firstKey, err = createAPIKey(ctx, s.db, "default", 1000, 10)
 		if err != nil {
 			return nil, fmt.Errorf("create the first API key: %w", err)
 		}
-		fmt.Fprintf(stdout, "created API key %q (shown only once): %s\n", "default", secret)
 	}
 
 	// Traces: a span per request and per step, exported over OTLP only when
@@ -179,7 +182,21 @@ func openServer(ctx context.Context, cfg serveConfig, logger *slog.Logger, stdou
 	if err != nil {
 		dir = cfg.DataDir
 	}
-	fmt.Fprintf(stdout, "txpipe listening on http://%s (data in %s)\n", s.ln.Addr(), dir)
+	if cfg.JSON {
+		err = json.NewEncoder(stdout).Encode(struct {
+			Address string `json:"address"`
+			DataDir string `json:"data_dir"`
+			APIKey  string `json:"api_key,omitempty"`
+		}{s.URL(), dir, firstKey})
+		if err != nil {
+			return nil, fmt.Errorf("print start-up facts: %w", err)
+		}
+		return s, nil
+	}
+	if firstKey != "" {
+		fmt.Fprintf(stdout, "created API key %q (shown only once): %s\n", "default", firstKey)
+	}
+	fmt.Fprintf(stdout, "txpipe listening on %s (data in %s)\n", s.URL(), dir)
 	return s, nil
 }
 

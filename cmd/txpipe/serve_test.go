@@ -243,3 +243,22 @@ func TestWaitRidesOutTheRateLimit(t *testing.T) {
 		t.Fatalf("after --wait: %q (%v), want COMPLETED", out, err)
 	}
 }
+
+// TestServeJSON: `serve --json` prints its address, data dir and first key
+// as one JSON document.
+func TestServeJSON(t *testing.T) {
+	var out bytes.Buffer
+	s, err := openServer(context.Background(), serveConfig{Addr: "127.0.0.1:0", DataDir: t.TempDir(), JSON: true}, slog.New(slog.DiscardHandler), &out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var got struct {
+		Address string `json:"address"`
+		DataDir string `json:"data_dir"`
+		APIKey  string `json:"api_key"`
+	}
+	if err := json.Unmarshal(out.Bytes(), &got); err != nil || got.Address != s.URL() || got.DataDir == "" || !strings.HasPrefix(got.APIKey, "txp_") {
+		t.Fatalf("serve --json printed %q (%v)", out.String(), err)
+	}
+}
