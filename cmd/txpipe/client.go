@@ -139,19 +139,24 @@ func runUpload(ctx context.Context, args []string, _ io.Reader, stdout, stderr i
 	}
 
 	if !*wait {
+		// Known bytes whose run failed: the processing failed (exit 1).
+		code := exitOK
+		if st.Status == txpipe.StatusFailed {
+			code = exitRejected
+		}
 		if cf.json {
 			if res.Created() {
 				return printJSON(stdout, stderr, httpapi.Accepted{FileID: st.FileID, Status: st.Status, Rows: st.Rows, StatusURL: res.StatusURL})
 			}
-			return printJSON(stdout, stderr, st)
+			return jsonOr(printJSON(stdout, stderr, st), code)
 		}
 		fmt.Fprintln(stdout, st.FileID)
 		if res.Created() {
 			fmt.Fprintf(stderr, "%s: accepted, %d %s, %s\n", name, st.Rows, plural(st.Rows, "row", "rows"), st.Status)
 		} else {
-			fmt.Fprintf(stderr, "%s: uploaded before, %s\n", name, st.Status)
+			fmt.Fprintf(stderr, "%s: uploaded before, %s\n", name, summary(st))
 		}
-		return exitOK
+		return code
 	}
 
 	if !cf.json {
