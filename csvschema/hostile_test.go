@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+	"testing/iotest"
 
 	"github.com/txpipe/txpipe"
 	"github.com/txpipe/txpipe/csvschema"
@@ -86,5 +87,53 @@ func TestHugeFieldAndLine(t *testing.T) {
 	}
 	if got := len(lines); got != 4 || lines[0] != 2 || lines[2] != 5 {
 		t.Errorf("decoder error lines = %v, want [2 4 5 6]", lines)
+	}
+}
+
+// A record of exactly 64 KiB ending in CRLF is accepted however the reader
+// splits it, even when a read ends between its CR and its LF.
+func TestRecordOfExactlyTheCapWithCRLF(t *testing.T) {
+	head := "transaction_id,amount,currency,timestamp,merchant,status\r\n"
+	pad := csvschema.MaxRecordBytes - len("t1,1.00,USD,2026-01-01T00:00:00Z,Shop,completed")
+	row := "t1,1.00,USD,2026-01-01T00:00:00Z,Shop" + strings.Repeat(" ", pad) + ",completed"
+	if len(row) != csvschema.MaxRecordBytes {
+		t.Fatalf("row of %d bytes", len(row))
+	}
+	file := head + row + "\r\n" + "t2,2.00,USD,2026-01-01T00:00:00Z,Shop,completed\r\n"
+	for name, r := range map[string]io.Reader{
+		"whole":     strings.NewReader(file),
+		"byte-wise": iotest.OneByteReader(strings.NewReader(file)),
+	} {
+		dec := csvschema.NewDecoder(r)
+		n := 0
+		for {
+			var tx txpipe.Transaction
+			err := dec.Decode(&tx)
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				t.Fatalf("%s: line %d: %v", name, dec.Line(), err)
+			}
+			n++
+		}
+		if n != 2 {
+			t.Errorf("%s: %d rows, want 2", name, n)
+		}
+	}
+}
+
+// Fractional seconds may have any number of digits (RFC 3339); past
+// nanoseconds they are dropped.
+func TestLongFractionalSeconds(t *testing.T) {
+	rep, err := csvschema.Validate(context.Background(), strings.NewReader(
+		"transaction_id,amount,currency,timestamp,merchant,status\nt1,1.00,USD,2024-01-15T10:30:00.1234567891Z,Shop,completed\n"))
+	if err != nil || !rep.Valid() {
+		t.Fatalf("Validate = %+v, %v; want valid", rep, err)
+	}
+	dec := csvschema.NewDecoder(strings.NewReader("transaction_id,amount,currency,timestamp,merchant,status\nt1,1.00,USD,2024-01-15T10:30:00.1234567891Z,Shop,completed\n"))
+	var tx txpipe.Transaction
+	if err := dec.Decode(&tx); err != nil || tx.Timestamp.Nanosecond() != 123456789 {
+		t.Fatalf("Decode = %v, %v; want .123456789", tx.Timestamp, err)
 	}
 }

@@ -325,7 +325,7 @@ func parseTimestamp(v []byte) (time.Time, error) {
 			i++
 		}
 		nd := i - start
-		if nd == 0 || nd > 9 {
+		if nd == 0 { // RFC 3339 allows any number of digits; past 9 they are dropped
 			return time.Time{}, errTSSyntax
 		}
 		for ; nd < 9; nd++ {

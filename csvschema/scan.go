@@ -154,7 +154,9 @@ func (s *scanner) next(rec *record) error {
 		i := st.scanTo(data)
 		consumed := i + 1
 		if i < 0 {
-			if len(data) > MaxRecordBytes {
+			// Past the cap, unless the one byte over it is a CR whose LF
+			// has not been read yet (a record of exactly the cap, CRLF).
+			if len(data) > MaxRecordBytes+1 || (len(data) == MaxRecordBytes+1 && data[MaxRecordBytes] != '\r') {
 				return s.skipLong(rec, &st)
 			}
 			if !s.eof {
