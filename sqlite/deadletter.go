@@ -98,20 +98,24 @@ func (db *DB) GetDeadLetter(ctx context.Context, fileID string) (DeadLetter, err
 // RemoveDeadLetter deletes the dead letter of a file (after a redrive), or
 // fails with ENOTFOUND.
 func (db *DB) RemoveDeadLetter(ctx context.Context, fileID string) error {
-	err := db.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `DELETE FROM dead_letters WHERE file_id = ?`, fileID)
-		if err != nil {
-			return err
-		}
-		if n, err := res.RowsAffected(); err != nil {
-			return err
-		} else if n == 0 {
-			return txpipe.Errorf(txpipe.ENOTFOUND, "no dead letter for file %s", fileID)
-		}
-		return nil
-	})
+	err := db.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error { return deleteDeadLetter(ctx, tx, fileID) })
 	if err != nil {
 		return fmt.Errorf("remove dead letter of file %s: %w", fileID, err)
+	}
+	return nil
+}
+
+// deleteDeadLetter deletes the dead letter of a file in tx, or fails with
+// ENOTFOUND.
+func deleteDeadLetter(ctx context.Context, tx *sql.Tx, fileID string) error {
+	res, err := tx.ExecContext(ctx, `DELETE FROM dead_letters WHERE file_id = ?`, fileID)
+	if err != nil {
+		return err
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return err
+	} else if n == 0 {
+		return txpipe.Errorf(txpipe.ENOTFOUND, "file %s is not in the dead-letter queue", fileID)
 	}
 	return nil
 }
@@ -131,30 +135,15 @@ func (db *DB) DeadLetterCount(ctx context.Context) (int, error) {
 // finished) it changes nothing and returns ECONFLICT, so a redrive never
 // takes a run off the queue without starting it.
 func (db *DB) RedriveDeadLetter(ctx context.Context, job workflow.Job) error {
-	state, err := json.Marshal(job.State)
-	if err != nil {
-		return fmt.Errorf("encode job of file %s: %w", job.FileID, err)
-	}
-	err = db.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		var n int
-		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM jobs WHERE file_id = ?`, job.FileID).Scan(&n); err != nil {
-			return err
-		}
-		if n > 0 {
-			return txpipe.Errorf(txpipe.ECONFLICT, "file %s is still running; try again in a moment", job.FileID)
-		}
-		res, err := tx.ExecContext(ctx, `DELETE FROM dead_letters WHERE file_id = ?`, job.FileID)
+	err := db.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		inserted, err := insertJob(ctx, tx, job)
 		if err != nil {
 			return err
 		}
-		if n, err := res.RowsAffected(); err != nil {
-			return err
-		} else if n == 0 {
-			return txpipe.Errorf(txpipe.ENOTFOUND, "file %s is not in the dead-letter queue", job.FileID)
+		if !inserted {
+			return txpipe.Errorf(txpipe.ECONFLICT, "file %s is still running; try again in a moment", job.FileID)
 		}
-		_, err = tx.ExecContext(ctx, `INSERT INTO jobs (file_id, phase, step, attempt, state, due_at, leased_until)
-			VALUES (?, ?, ?, ?, ?, ?, 0)`, job.FileID, job.Phase, job.Step, job.Attempt, string(state), job.DueAt.UnixNano())
-		return err
+		return deleteDeadLetter(ctx, tx, job.FileID) // ENOTFOUND rolls the job back
 	})
 	if err != nil {
 		return fmt.Errorf("redrive file %s: %w", job.FileID, err)

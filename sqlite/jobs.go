@@ -14,20 +14,31 @@ import (
 
 // EnqueueJob records j unless a job for j.FileID exists already.
 func (db *DB) EnqueueJob(ctx context.Context, j workflow.Job) error {
-	state, err := json.Marshal(j.State)
-	if err != nil {
-		return fmt.Errorf("encode job of file %s: %w", j.FileID, err)
-	}
-	err = db.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO jobs (file_id, phase, step, attempt, state, due_at, leased_until)
-			VALUES (?, ?, ?, ?, ?, ?, 0) ON CONFLICT (file_id) DO NOTHING`,
-			j.FileID, j.Phase, j.Step, j.Attempt, string(state), j.DueAt.UnixNano())
+	err := db.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		_, err := insertJob(ctx, tx, j)
 		return err
 	})
 	if err != nil {
 		return fmt.Errorf("enqueue job of file %s: %w", j.FileID, err)
 	}
 	return nil
+}
+
+// insertJob records j in tx unless a job for j.FileID exists, and reports
+// whether it did.
+func insertJob(ctx context.Context, tx *sql.Tx, j workflow.Job) (bool, error) {
+	state, err := json.Marshal(j.State)
+	if err != nil {
+		return false, fmt.Errorf("encode job of file %s: %w", j.FileID, err)
+	}
+	res, err := tx.ExecContext(ctx, `INSERT INTO jobs (file_id, phase, step, attempt, state, due_at, leased_until)
+		VALUES (?, ?, ?, ?, ?, ?, 0) ON CONFLICT (file_id) DO NOTHING`,
+		j.FileID, j.Phase, j.Step, j.Attempt, string(state), j.DueAt.UnixNano())
+	if err != nil {
+		return false, err
+	}
+	n, err := res.RowsAffected()
+	return n == 1, err
 }
 
 // ClaimJob returns the job due earliest at now that no worker holds, and
