@@ -6,12 +6,11 @@ import (
 	"net/http"
 	"slices"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/txpipe/txpipe/httpapi"
+	"github.com/txpipe/txpipe/httpapi/httpapitest"
 )
 
 // TestConcurrentUploads sends 200 uploads of small files at once through
@@ -22,36 +21,16 @@ import (
 func TestConcurrentUploads(t *testing.T) {
 	const n = 200
 	e := newEnv(t, envOptions{})
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.MaxIdleConnsPerHost = n
-	c := &httpapi.Client{Endpoint: e.url, APIKey: e.key, HTTP: &http.Client{Transport: tr}}
+	tr := httpapitest.Transport(n)
 	defer tr.CloseIdleConnections()
+	c := &httpapi.Client{Endpoint: e.url, APIKey: e.key, HTTP: &http.Client{Transport: tr}}
 
 	files := make([]string, n)
 	for i := range files {
 		files[i] = validCSV(fmt.Sprintf("conc%03d", i), 20)
 	}
-	lat := make([]time.Duration, n)
-	errs := make([]error, n)
-	var wg sync.WaitGroup
-	start := make(chan struct{})
-	for i := range n {
-		wg.Go(func() {
-			<-start
-			t0 := time.Now()
-			res, err := c.Upload(t.Context(), fmt.Sprintf("f%d.csv", i), strings.NewReader(files[i]))
-			lat[i] = time.Since(t0)
-			if err == nil && !res.Created() {
-				err = fmt.Errorf("answered %d, want 202", res.StatusCode)
-			}
-			errs[i] = err
-		})
-	}
-	t0 := time.Now()
-	close(start)
-	wg.Wait()
-	wall := time.Since(t0)
-	for i, err := range errs {
+	load := httpapitest.UploadAll(t.Context(), c, files)
+	for i, err := range load.Errors {
 		if err != nil {
 			t.Errorf("upload %d: %v", i, err)
 		}
@@ -60,11 +39,7 @@ func TestConcurrentUploads(t *testing.T) {
 		t.Errorf("runs started = %d, want %d", got, want)
 	}
 	logServerDurations(t, e.logs.String())
-	slices.Sort(lat)
-	p50, p99 := lat[n*50/100], lat[n*99/100]
-	t.Logf("%d concurrent uploads of %d-byte files: p50 %v, p99 %v, max %v, wall %v (%.0f uploads/s)",
-		n, len(files[0]), p50.Round(time.Microsecond), p99.Round(time.Microsecond), lat[n-1].Round(time.Microsecond),
-		wall.Round(time.Millisecond), float64(n)/wall.Seconds())
+	t.Logf("%d-byte files: %v", len(files[0]), load)
 }
 
 // logServerDurations reports the percentiles of the request durations the

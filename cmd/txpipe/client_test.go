@@ -10,14 +10,13 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/txpipe/txpipe"
 	"github.com/txpipe/txpipe/httpapi"
+	"github.com/txpipe/txpipe/httpapi/httpapitest"
 	"github.com/txpipe/txpipe/sqlite"
 )
 
@@ -353,8 +352,7 @@ func TestConcurrentUploads(t *testing.T) {
 	}
 	url, _ := startServer(t, dataDir)
 
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.MaxIdleConnsPerHost = n
+	tr := httpapitest.Transport(n)
 	defer tr.CloseIdleConnections()
 	c := &httpapi.Client{Endpoint: url, APIKey: key, HTTP: &http.Client{Transport: tr}}
 	bodies := make([]string, n)
@@ -366,33 +364,11 @@ func TestConcurrentUploads(t *testing.T) {
 		}
 		bodies[i] = b.String()
 	}
-	lat := make([]time.Duration, n)
-	errs := make([]error, n)
-	var wg sync.WaitGroup
-	start := make(chan struct{})
-	for i := range n {
-		wg.Go(func() {
-			<-start
-			t0 := time.Now()
-			res, err := c.Upload(t.Context(), fmt.Sprintf("c%03d.csv", i), strings.NewReader(bodies[i]))
-			lat[i] = time.Since(t0)
-			if err == nil && !res.Created() {
-				err = fmt.Errorf("answered %d, want 202", res.StatusCode)
-			}
-			errs[i] = err
-		})
-	}
-	t0 := time.Now()
-	close(start)
-	wg.Wait()
-	wall := time.Since(t0)
-	for i, err := range errs {
+	load := httpapitest.UploadAll(t.Context(), c, bodies)
+	for i, err := range load.Errors {
 		if err != nil {
 			t.Errorf("upload %d: %v", i, err)
 		}
 	}
-	slices.Sort(lat)
-	t.Logf("%d concurrent uploads of %d-byte files to the local server: p50 %v, p99 %v, max %v, wall %v (%.0f uploads/s)",
-		n, len(bodies[0]), lat[n*50/100].Round(time.Millisecond), lat[n*99/100].Round(time.Millisecond),
-		lat[n-1].Round(time.Millisecond), wall.Round(time.Millisecond), float64(n)/wall.Seconds())
+	t.Logf("%d-byte files to the local server: %v", len(bodies[0]), load)
 }
