@@ -20,6 +20,7 @@ const (
 	EINTERNAL     = "internal"     // anything else
 	EREJECTED     = "rejected"     // a file failed validation
 	EUNSUPPORTED  = "unsupported"  // unsupported media type or operation
+	EUSEUPLOADS   = "use_uploads"  // a body too large for POST /upload: send it with POST /uploads
 )
 
 // Error is an error with a code from the list above. Message is safe to show

@@ -39,7 +39,19 @@ const (
 	StatusCompleted  = "COMPLETED"
 	StatusFailed     = "FAILED"
 	StatusRejected   = "REJECTED"
+	// StatusAwaitingUpload is a file declared with POST /uploads whose
+	// bytes have not arrived; StatusExpired one whose upload URL expired
+	// before they did. Neither is final: declaring the file again issues a
+	// new URL.
+	StatusAwaitingUpload = "AWAITING_UPLOAD"
+	StatusExpired        = "EXPIRED"
 )
+
+// AwaitingBytes reports whether a file with this status has no bytes yet
+// (declared, or its upload expired): its bytes arriving take it in.
+func AwaitingBytes(status string) bool {
+	return status == StatusAwaitingUpload || status == StatusExpired
+}
 
 // IsFinal reports whether a file status can no longer change by itself
 // (only a redrive moves a FAILED file on).
@@ -84,6 +96,21 @@ type FileStatus struct {
 	Attempts   int         `json:"attempts"`
 	CreatedAt  time.Time   `json:"created_at"`
 	UpdatedAt  time.Time   `json:"updated_at"`
+	// ExpiresAt is when the upload URL of an AWAITING_UPLOAD file expires
+	// (absent otherwise).
+	ExpiresAt time.Time `json:"expires_at,omitzero"`
+}
+
+// Effective returns st as it stands at now: an AWAITING_UPLOAD record past
+// its ExpiresAt is EXPIRED even before a sweep has written so (on AWS no
+// sweep runs: S3's lifecycle removes the bytes, the record reads EXPIRED).
+func (s *FileStatus) Effective(now time.Time) *FileStatus {
+	if s.Status != StatusAwaitingUpload || s.ExpiresAt.IsZero() || now.Before(s.ExpiresAt) {
+		return s
+	}
+	c := *s
+	c.Status = StatusExpired
+	return &c
 }
 
 // SetCounts copies c into the record.

@@ -62,6 +62,7 @@ type statusItem struct {
 	CreatedAt  string             `json:"created_at"`
 	UpdatedAt  string             `json:"updated_at"`
 	CreatedDay string             `json:"created_day"`
+	ExpiresAt  string             `json:"expires_at,omitempty"`
 }
 
 func encodeStatus(st *txpipe.FileStatus) (map[string]types.AttributeValue, error) {
@@ -71,6 +72,9 @@ func encodeStatus(st *txpipe.FileStatus) (map[string]types.AttributeValue, error
 		Unchanged: st.Unchanged, ErrorCount: st.ErrorCount, Errors: st.Errors, Failure: st.Failure,
 		Attempts: st.Attempts, CreatedAt: fmtTime(st.CreatedAt), UpdatedAt: fmtTime(st.UpdatedAt),
 		CreatedDay: dayOf(st.CreatedAt),
+	}
+	if !st.ExpiresAt.IsZero() {
+		it.ExpiresAt = fmtTime(st.ExpiresAt)
 	}
 	if it.Errors == nil {
 		it.Errors = []txpipe.ErrorItem{}
@@ -103,6 +107,11 @@ func decodeStatus(item map[string]types.AttributeValue) (*txpipe.FileStatus, err
 	}
 	if st.UpdatedAt, err = time.Parse(timeLayout, it.UpdatedAt); err != nil {
 		return nil, fmt.Errorf("decode status item %s: updated_at: %w", it.FileID, err)
+	}
+	if it.ExpiresAt != "" {
+		if st.ExpiresAt, err = time.Parse(timeLayout, it.ExpiresAt); err != nil {
+			return nil, fmt.Errorf("decode status item %s: expires_at: %w", it.FileID, err)
+		}
 	}
 	if st.Errors == nil {
 		st.Errors = []txpipe.ErrorItem{}

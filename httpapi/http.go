@@ -83,6 +83,24 @@ type Config struct {
 	Keys KeyStore
 	// MaxBodyBytes limits an upload's body; DefaultMaxBodyBytes if zero.
 	MaxBodyBytes int64
+	// Declarer takes the declarations of POST /uploads (the two-step
+	// upload); the route answers 400 unsupported without one.
+	Declarer Declarer
+	// Presigner makes the upload URLs of declared files (on AWS, S3
+	// presigned PUTs). Without one the server serves PUT /uploads/{file_id}
+	// itself, with URLs signed by UploadSecret.
+	Presigner Presigner
+	// UploadSecret signs the server's own upload URLs (at least 16 random
+	// bytes, kept across restarts so URLs handed out stay valid).
+	UploadSecret []byte
+	// UploadOrigins are the web origins (scheme://host:port) whose pages may
+	// PUT to the server's upload URLs from a browser; "*" allows any. The
+	// server's own origin needs no entry.
+	UploadOrigins []string
+	// UseUploadsAbove, if set, refuses POST /upload bodies larger than it
+	// with 413 code use_uploads, naming POST /uploads (on AWS: 4 MB, below
+	// the 6 MB Lambda payload limit once base64 grows a body by 4/3).
+	UseUploadsAbove int64
 	// SpoolDir holds uploads while they are taken in; os.TempDir() if empty.
 	SpoolDir string
 	// BaseURL prefixes the status_url of an accepted upload (for example
@@ -149,6 +167,9 @@ func NewHandler(cfg Config) *Server {
 	}
 	s.spoolBufs.New = newSpoolBuffers
 	s.mux.Handle("POST /upload", s.auth(http.HandlerFunc(s.handleUpload)))
+	s.mux.Handle("POST /uploads", s.auth(http.HandlerFunc(s.handleDeclare)))
+	s.mux.HandleFunc("PUT /uploads/{file_id}", s.handleUploadBytes)
+	s.mux.HandleFunc("OPTIONS /uploads/{file_id}", s.handleUploadPreflight)
 	s.mux.Handle("GET /status/{file_id}", s.auth(http.HandlerFunc(s.handleStatus)))
 	s.mux.Handle("GET /transactions", s.auth(http.HandlerFunc(s.handleTransactions)))
 	s.mux.HandleFunc("GET /healthz", s.handleHealthz)
@@ -263,7 +284,7 @@ func statusOf(code string) int {
 		return http.StatusNotFound
 	case txpipe.ECONFLICT:
 		return http.StatusConflict
-	case txpipe.ETOOLARGE:
+	case txpipe.ETOOLARGE, txpipe.EUSEUPLOADS:
 		return http.StatusRequestEntityTooLarge
 	case txpipe.EREJECTED:
 		return http.StatusUnprocessableEntity
@@ -349,7 +370,7 @@ func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, statusJSON(st))
+	writeJSON(w, http.StatusOK, statusJSON(st.Effective(s.cfg.Now())))
 }
 
 // statusJSON returns st with Errors never null.

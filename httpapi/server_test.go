@@ -43,8 +43,11 @@ type env struct {
 }
 
 type envOptions struct {
-	maxBody int64
-	now     func() time.Time
+	maxBody         int64
+	now             func() time.Time
+	useUploadsAbove int64
+	maxUpload       int64
+	origins         []string
 }
 
 func newEnv(t testing.TB, opt envOptions) *env {
@@ -70,7 +73,9 @@ func newEnv(t testing.TB, opt envOptions) *env {
 	h := httpapi.NewHandler(httpapi.Config{
 		Uploader: intake, Statuses: db, Transactions: db, Keys: db,
 		MaxBodyBytes: opt.maxBody, SpoolDir: spool, Logger: logger, Metrics: metrics.New(reg), Registry: reg,
-		Now: opt.now,
+		Now: opt.now, UseUploadsAbove: opt.useUploadsAbove, UploadOrigins: opt.origins,
+		Declarer:     &workflow.Uploads{Statuses: db, MaxBytes: opt.maxUpload, Now: opt.now},
+		UploadSecret: []byte("0123456789abcdef0123456789abcdef"),
 	})
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)

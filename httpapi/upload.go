@@ -46,7 +46,7 @@ func (s *Server) handleUpload(w http.ResponseWriter, r *http.Request) {
 	defer cleanup()
 	if err != nil {
 		s.cfg.Metrics.Upload(metrics.UploadError)
-		if txpipe.ErrorCode(err) == txpipe.ETOOLARGE {
+		if c := txpipe.ErrorCode(err); c == txpipe.ETOOLARGE || c == txpipe.EUSEUPLOADS {
 			w.Header().Set("Connection", "close")
 		}
 		s.writeError(w, r, err)
@@ -93,18 +93,7 @@ func rejectionMessage(st *txpipe.FileStatus) string {
 
 // statusURL is where the status record of fileID is served.
 func (s *Server) statusURL(r *http.Request, fileID string) string {
-	base := strings.TrimSuffix(s.cfg.BaseURL, "/")
-	if base == "" {
-		scheme := "http"
-		if r.TLS != nil {
-			scheme = "https"
-		}
-		if p := r.Header.Get("X-Forwarded-Proto"); p == "http" || p == "https" {
-			scheme = p
-		}
-		base = scheme + "://" + r.Host
-	}
-	return base + "/status/" + fileID
+	return s.baseURL(r) + "/status/" + fileID
 }
 
 // spool copies the uploaded file to a temporary file in SpoolDir, hashing
@@ -112,12 +101,13 @@ func (s *Server) statusURL(r *http.Request, fileID string) string {
 // spool file; it is never nil.
 func (s *Server) spool(w http.ResponseWriter, r *http.Request) (up workflow.Upload, cleanup func(), err error) {
 	cleanup = func() {}
-	if r.ContentLength > s.cfg.MaxBodyBytes {
-		return up, cleanup, tooLarge(s.cfg.MaxBodyBytes)
+	limit := s.bodyLimit()
+	if r.ContentLength > limit {
+		return up, cleanup, s.tooLarge()
 	}
 	// Reads from the connection go through a large buffer: the multipart
 	// reader asks for 4 KiB at a time, a read system call each otherwise.
-	body := http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
+	body := http.MaxBytesReader(w, r.Body, limit)
 	bufs := s.spoolBufs.Get().(*spoolBuffers)
 	bufs.r.Reset(body)
 	r.Body = struct {
@@ -151,7 +141,7 @@ func (s *Server) spool(w http.ResponseWriter, r *http.Request) (up workflow.Uplo
 				return up, cleanup, txpipe.Errorf(txpipe.EINVALID, `no "file" part in the multipart body`)
 			}
 			if err != nil {
-				return up, cleanup, readError(err, s.cfg.MaxBodyBytes)
+				return up, cleanup, readError(err, s.tooLarge())
 			}
 			if part.FormName() == "file" {
 				src, up.Filename = part, part.FileName()
@@ -172,17 +162,28 @@ func (s *Server) spool(w http.ResponseWriter, r *http.Request) (up workflow.Uplo
 	}
 	up.Filename = cleanFilename(up.Filename)
 
+	cleanup, err = s.spoolFile(src, bufs.buf, &up, releaseBufs)
+	if err != nil {
+		return up, cleanup, readError(err, s.tooLarge())
+	}
+	return up, cleanup, nil
+}
+
+// spoolFile copies src to a new file in SpoolDir through buf, hashing it,
+// and sets up's File (rewound), Path, Size and SHA256. cleanup closes and
+// removes the file, then calls release; it is never nil. An error reading
+// src comes back as it is, for the caller to classify.
+func (s *Server) spoolFile(src io.Reader, buf []byte, up *workflow.Upload, release func()) (cleanup func(), err error) {
 	f, err := os.CreateTemp(s.cfg.SpoolDir, "upload-*.csv")
 	if err != nil {
-		return up, cleanup, fmt.Errorf("create spool file: %w", err)
+		return release, txpipe.Wrap(txpipe.EINTERNAL, fmt.Errorf("create spool file: %w", err))
 	}
 	cleanup = func() {
 		f.Close()
 		os.Remove(f.Name())
-		releaseBufs()
+		release()
 	}
 	h := sha256.New()
-	buf := bufs.buf
 	for {
 		// Fill buf before writing it, so the spool file is written in
 		// large blocks.
@@ -190,7 +191,7 @@ func (s *Server) spool(w http.ResponseWriter, r *http.Request) (up workflow.Uplo
 		if n > 0 {
 			h.Write(buf[:n])
 			if _, err := f.Write(buf[:n]); err != nil {
-				return up, cleanup, fmt.Errorf("write spool file: %w", err)
+				return cleanup, txpipe.Wrap(txpipe.EINTERNAL, fmt.Errorf("write spool file: %w", err))
 			}
 			up.Size += int64(n)
 		}
@@ -198,15 +199,15 @@ func (s *Server) spool(w http.ResponseWriter, r *http.Request) (up workflow.Uplo
 			break
 		}
 		if rerr != nil {
-			return up, cleanup, readError(rerr, s.cfg.MaxBodyBytes)
+			return cleanup, rerr
 		}
 	}
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		return up, cleanup, fmt.Errorf("rewind spool file: %w", err)
+		return cleanup, txpipe.Wrap(txpipe.EINTERNAL, fmt.Errorf("rewind spool file: %w", err))
 	}
 	up.File, up.Path = f, f.Name()
 	up.SHA256 = hex.EncodeToString(h.Sum(nil))
-	return up, cleanup, nil
+	return cleanup, nil
 }
 
 // fill reads into buf until it is full or r fails; at the end of r the
@@ -238,16 +239,33 @@ func newSpoolBuffers() any {
 }
 
 // readError classifies an error reading the request body.
-func readError(err error, limit int64) error {
+func readError(err error, tooLarge error) error {
+	var te *txpipe.Error
+	if errors.As(err, &te) {
+		return err
+	}
 	var mbe *http.MaxBytesError
 	if errors.As(err, &mbe) {
-		return tooLarge(limit)
+		return tooLarge
 	}
 	return txpipe.Errorf(txpipe.EINVALID, "read upload body: %w", err)
 }
 
-func tooLarge(limit int64) error {
-	return txpipe.Errorf(txpipe.ETOOLARGE, "the body is larger than the limit of %d bytes", limit)
+// bodyLimit is the largest POST /upload body taken.
+func (s *Server) bodyLimit() int64 {
+	if s.cfg.UseUploadsAbove > 0 && s.cfg.UseUploadsAbove < s.cfg.MaxBodyBytes {
+		return s.cfg.UseUploadsAbove
+	}
+	return s.cfg.MaxBodyBytes
+}
+
+// tooLarge is the error of a POST /upload body over bodyLimit.
+func (s *Server) tooLarge() error {
+	if s.cfg.UseUploadsAbove > 0 && s.cfg.UseUploadsAbove < s.cfg.MaxBodyBytes {
+		return txpipe.Errorf(txpipe.EUSEUPLOADS, "the body is larger than the limit of %d bytes of POST /upload here: "+
+			"declare the file with POST /uploads and send its bytes to the upload_url it answers", s.cfg.UseUploadsAbove)
+	}
+	return txpipe.Errorf(txpipe.ETOOLARGE, "the body is larger than the limit of %d bytes", s.cfg.MaxBodyBytes)
 }
 
 // cleanFilename keeps the base name of a client's file name, without

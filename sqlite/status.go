@@ -15,7 +15,7 @@ import (
 // errors list.
 func utcStatus(st *txpipe.FileStatus) *txpipe.FileStatus {
 	c := *st
-	c.CreatedAt, c.UpdatedAt = st.CreatedAt.UTC(), st.UpdatedAt.UTC()
+	c.CreatedAt, c.UpdatedAt, c.ExpiresAt = st.CreatedAt.UTC(), st.UpdatedAt.UTC(), st.ExpiresAt.UTC()
 	c.Errors = append([]txpipe.ErrorItem{}, st.Errors...)
 	return &c
 }
@@ -25,7 +25,7 @@ func scanStatus(record string) (*txpipe.FileStatus, error) {
 	if err := json.Unmarshal([]byte(record), &st); err != nil {
 		return nil, fmt.Errorf("decode status record: %w", err)
 	}
-	st.CreatedAt, st.UpdatedAt = st.CreatedAt.UTC(), st.UpdatedAt.UTC()
+	st.CreatedAt, st.UpdatedAt, st.ExpiresAt = st.CreatedAt.UTC(), st.UpdatedAt.UTC(), st.ExpiresAt.UTC()
 	if st.Errors == nil {
 		st.Errors = []txpipe.ErrorItem{}
 	}

@@ -32,6 +32,10 @@ type EngineOptions struct {
 	Logger   *slog.Logger  // may be nil
 	Now      Clock         // time.Now if nil
 	Tracer   Tracer        // a span per step attempt; none if nil
+	// Uploads, if set, is swept every SweepEvery (1 min if 0): declared
+	// uploads whose URL expired become EXPIRED.
+	Uploads    UploadExpirer
+	SweepEvery time.Duration
 }
 
 // Tracer traces step attempts (telemetry.Tracing is one, over
@@ -110,8 +114,35 @@ func (e *Engine) Run(ctx context.Context) error {
 	for range e.opts.Workers {
 		wg.Go(func() { e.work(ctx) })
 	}
+	if e.opts.Uploads != nil {
+		wg.Go(func() { e.sweep(ctx) })
+	}
 	wg.Wait()
 	return nil
+}
+
+// sweep expires declared uploads whose bytes never came, until ctx is done.
+func (e *Engine) sweep(ctx context.Context) {
+	every := e.opts.SweepEvery
+	if every <= 0 {
+		every = time.Minute
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		n, err := e.opts.Uploads.ExpireUploads(ctx, e.opts.Now().UTC())
+		switch {
+		case err != nil && ctx.Err() == nil:
+			e.opts.Logger.ErrorContext(ctx, "expire uploads", "err", err)
+		case n > 0:
+			e.opts.Logger.InfoContext(ctx, "uploads expired", "count", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
 
 func (e *Engine) work(ctx context.Context) {

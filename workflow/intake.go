@@ -48,8 +48,10 @@ func (in *Intake) Submit(ctx context.Context, up Upload) (*txpipe.FileStatus, bo
 	fileID := txpipe.FileIDFromSHA256(up.SHA256)
 	known, err := in.Statuses.GetStatus(ctx, fileID)
 	switch {
-	case err == nil:
+	case err == nil && !txpipe.AwaitingBytes(known.Status):
 		return known, false, nil
+	case err == nil:
+		// Declared with POST /uploads: these are its bytes.
 	case txpipe.ErrorCode(err) != txpipe.ENOTFOUND:
 		return nil, false, fmt.Errorf("look up file %s: %w", fileID, err)
 	}
@@ -70,13 +72,7 @@ func (in *Intake) Submit(ctx context.Context, up Upload) (*txpipe.FileStatus, bo
 		st.Status = txpipe.StatusRejected
 		st.ErrorCount = rep.ErrorCount
 		st.Errors = rep.Items()
-		var got *txpipe.FileStatus
-		var created bool
-		err := in.retry().Do(ctx, func(ctx context.Context) error {
-			var err error
-			got, created, err = in.Statuses.CreateStatus(ctx, st)
-			return err
-		}, nil)
+		got, created, err := in.record(ctx, st)
 		if err != nil {
 			return nil, false, fmt.Errorf("record rejected file %s: %w", fileID, err)
 		}
@@ -104,7 +100,7 @@ func (in *Intake) Submit(ctx context.Context, up Upload) (*txpipe.FileStatus, bo
 	// looking again here, after the validation that takes the time, leaves
 	// a window of milliseconds for a second run, which the idempotent
 	// writes would make harmless (local jobs are also one per file).
-	if known, err := in.Statuses.GetStatus(ctx, fileID); err == nil {
+	if known, err := in.Statuses.GetStatus(ctx, fileID); err == nil && !txpipe.AwaitingBytes(known.Status) {
 		return known, false, nil
 	}
 	st.Status = txpipe.StatusValidated
@@ -112,15 +108,37 @@ func (in *Intake) Submit(ctx context.Context, up Upload) (*txpipe.FileStatus, bo
 	if err := in.retry().Do(ctx, func(ctx context.Context) error { return in.Runs.StartRun(ctx, state) }, nil); err != nil {
 		return nil, false, fmt.Errorf("start run of file %s: %w", fileID, err)
 	}
-	err = in.retry().Do(ctx, func(ctx context.Context) error {
-		_, _, err := in.Statuses.CreateStatus(ctx, st)
-		return err
-	}, nil)
-	if err != nil {
+	if _, _, err := in.record(ctx, st); err != nil {
 		return nil, false, fmt.Errorf("record file %s: %w", fileID, err)
 	}
 	if in.Logger != nil {
 		in.Logger.InfoContext(ctx, "file accepted", "file_id", fileID, "filename", up.Filename, "rows", rep.Rows, "size_bytes", up.Size)
 	}
 	return st, true, nil
+}
+
+// record stores the status record of a file whose bytes were taken in: it
+// creates it, or replaces the AWAITING_UPLOAD or EXPIRED record of a
+// declared upload. created=false and the stored record come back when
+// another upload of the same bytes recorded it first (or its run has
+// already moved it on).
+func (in *Intake) record(ctx context.Context, st *txpipe.FileStatus) (rec *txpipe.FileStatus, created bool, err error) {
+	err = in.retry().Do(ctx, func(ctx context.Context) error {
+		rec, created, err = in.Statuses.CreateStatus(ctx, st)
+		if err != nil || created || !txpipe.AwaitingBytes(rec.Status) {
+			return err
+		}
+		c := *st
+		c.CreatedAt = rec.CreatedAt
+		err = in.Statuses.UpdateStatus(ctx, &c, txpipe.StatusAwaitingUpload, txpipe.StatusExpired)
+		if txpipe.ErrorCode(err) == txpipe.ECONFLICT {
+			rec, err = in.Statuses.GetStatus(ctx, st.FileID)
+			return err
+		}
+		if err == nil {
+			rec, created = &c, true
+		}
+		return err
+	}, nil)
+	return rec, created, err
 }

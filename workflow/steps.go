@@ -61,6 +61,12 @@ func (s *Steps) Run(ctx context.Context, in StepInput) (RunState, error) {
 	return in.State, txpipe.Errorf(txpipe.EINVALID, "unknown step %q", in.Step)
 }
 
+// runnable are the statuses a run moves on from.
+var runnable = []string{
+	txpipe.StatusValidated, txpipe.StatusProcessing, txpipe.StatusFailed,
+	txpipe.StatusAwaitingUpload, txpipe.StatusExpired,
+}
+
 // ensureStatus returns the file's status record, creating a VALIDATED one
 // from the run's state if the intake crashed before writing it.
 func (s *Steps) ensureStatus(ctx context.Context, st RunState) (*txpipe.FileStatus, error) {
@@ -93,7 +99,10 @@ func (s *Steps) Transform(ctx context.Context, st RunState) (RunState, error) {
 	rec.Attempts++
 	rec.Failure = ""
 	rec.UpdatedAt = s.now()
-	if err := s.Statuses.UpdateStatus(ctx, rec, txpipe.StatusValidated, txpipe.StatusProcessing, txpipe.StatusFailed); err != nil {
+	// A run exists only for validated, stored bytes; a declared upload's
+	// record may still say AWAITING_UPLOAD when the run starts before the
+	// intake writes VALIDATED.
+	if err := s.Statuses.UpdateStatus(ctx, rec, runnable...); err != nil {
 		return st, fmt.Errorf("mark file %s processing: %w", st.FileID, err)
 	}
 
@@ -249,7 +258,7 @@ func (s *Steps) MarkFailed(ctx context.Context, st RunState) (RunState, error) {
 	if rec.Status != txpipe.StatusCompleted {
 		rec.Status = txpipe.StatusFailed
 		rec.UpdatedAt = now
-		err := s.Statuses.UpdateStatus(ctx, rec, txpipe.StatusValidated, txpipe.StatusProcessing, txpipe.StatusFailed)
+		err := s.Statuses.UpdateStatus(ctx, rec, runnable...)
 		if err != nil && txpipe.ErrorCode(err) != txpipe.ECONFLICT {
 			return st, fmt.Errorf("mark file %s failed: %w", st.FileID, err)
 		}

@@ -32,11 +32,15 @@ type serveConfig struct {
 	Addr         string
 	DataDir      string
 	MaxBodyBytes int64
-	Webhooks     []string
-	Workers      int
-	AWS          bool // AWS adapters (named by TXPIPE_* environment variables) instead of the embedded ones
-	LogLevel     slog.Level
-	JSON         bool // print the start-up facts as one JSON document
+	// MaxUploadBytes limits a file declared with POST /uploads.
+	MaxUploadBytes int64
+	// UploadOrigins may PUT to upload URLs from a browser page (CORS).
+	UploadOrigins []string
+	Webhooks      []string
+	Workers       int
+	AWS           bool // AWS adapters (named by TXPIPE_* environment variables) instead of the embedded ones
+	LogLevel      slog.Level
+	JSON          bool // print the start-up facts as one JSON document
 }
 
 func runServe(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) int {
@@ -46,6 +50,11 @@ func runServe(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 	fs.StringVar(&cfg.Addr, "addr", envOr(envAddr, defaultAddr), "address to listen on (env "+envAddr+")")
 	fs.StringVar(&cfg.DataDir, "data-dir", envOr(envDataDir, defaultDataDir), "where the database and files live (env "+envDataDir+")")
 	fs.Int64Var(&cfg.MaxBodyBytes, "max-body-bytes", 100<<20, "largest upload body accepted")
+	fs.Int64Var(&cfg.MaxUploadBytes, "max-upload-bytes", workflow.DefaultMaxUploadBytes, "largest file declared with POST /uploads")
+	fs.Func("upload-origin", "a web origin whose pages may PUT to upload URLs (repeatable)", func(s string) error {
+		cfg.UploadOrigins = append(cfg.UploadOrigins, s)
+		return nil
+	})
 	fs.Func("webhook", "POST each run result to this URL (repeatable)", func(s string) error {
 		cfg.Webhooks = append(cfg.Webhooks, s)
 		return nil
@@ -164,13 +173,19 @@ func openServer(ctx context.Context, cfg serveConfig, logger *slog.Logger, stdou
 		Notifier: s.stores.Notifier, DeadLetters: s.stores.DeadLetters, Logger: logger,
 	}
 	s.engine = workflow.NewEngine(workflow.Pipeline(), steps, s.db, workflow.EngineOptions{
-		Workers: cfg.Workers, Observer: met, Logger: logger, Tracer: s.tracing,
+		Workers: cfg.Workers, Observer: met, Logger: logger, Tracer: s.tracing, Uploads: s.db,
 	})
+	uploadSecret, err := s.db.Secret(ctx, "upload-url")
+	if err != nil {
+		return nil, err
+	}
 	intake := &workflow.Intake{Files: s.stores.Files, Statuses: s.stores.Statuses, Runs: s.engine, Logger: logger}
 	handler := httpapi.NewHandler(httpapi.Config{
 		Uploader: intake, Statuses: s.stores.Statuses, Transactions: s.stores.Transactions, Keys: s.db,
 		MaxBodyBytes: cfg.MaxBodyBytes, SpoolDir: s.spoolDir, Logger: logger, Metrics: met, Registry: reg,
 		TracerProvider: s.tracing.Provider, Propagator: s.tracing.Propagator,
+		Declarer:     &workflow.Uploads{Statuses: s.stores.Statuses, MaxBytes: cfg.MaxUploadBytes},
+		UploadSecret: uploadSecret, UploadOrigins: cfg.UploadOrigins,
 	})
 	s.http = &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
 
