@@ -9,20 +9,22 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/txpipe/txpipe/internal/awsnames"
 )
 
 // Table and index names and key attributes, as the CDK stack declares them
-// (see docs/dynamodb-keys.md).
+// (see docs/dynamodb-keys.md); written once, in internal/awsnames.
 const (
-	TxKey         = "transaction_id" // transactions table partition key (S)
-	TimeIndex     = "by-time"        // transactions GSI
-	TimeBucketKey = "time_bucket"    // by-time partition key (S): "YYYY-MM-DD#<shard>"
-	TimeSortKey   = "time_key"       // by-time sort key (S): fixed-width UTC timestamp "#" transaction_id
+	TxKey         = awsnames.TxKey         // transactions table partition key (S)
+	TimeIndex     = awsnames.TimeIndex     // transactions GSI
+	TimeBucketKey = awsnames.TimeBucketKey // by-time partition key (S): "YYYY-MM-DD#<shard>"
+	TimeSortKey   = awsnames.TimeSortKey   // by-time sort key (S): fixed-width UTC timestamp "#" transaction_id
 
-	StatusKey      = "file_id"     // status table partition key (S)
-	CreatedIndex   = "by-created"  // status GSI
-	CreatedDayKey  = "created_day" // by-created partition key (S): "YYYY-MM-DD"
-	CreatedSortKey = "created_at"  // by-created sort key (S): fixed-width RFC 3339 UTC
+	StatusKey      = awsnames.StatusKey      // status table partition key (S)
+	CreatedIndex   = awsnames.CreatedIndex   // status GSI
+	CreatedDayKey  = awsnames.CreatedDayKey  // by-created partition key (S): "YYYY-MM-DD"
+	CreatedSortKey = awsnames.CreatedSortKey // by-created sort key (S): fixed-width RFC 3339 UTC
 
 	// DefaultTimeShards is the number of shards of a day bucket when the
 	// TXPIPE_TIME_SHARDS setting is not given.

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/txpipe/txpipe"
+	"github.com/txpipe/txpipe/internal/awsnames"
 	"github.com/txpipe/txpipe/workflow"
 )
 
@@ -19,20 +20,27 @@ const (
 	UnitMilliseconds = "Milliseconds"
 )
 
-// Metric names written by EMF.
+// Metric names written by EMF (written once, in internal/awsnames, which
+// the CDK stack's dashboard and alarms read too).
 const (
-	MetricRowsValidated = "RowsValidated" // data rows of accepted files
-	MetricRowsRejected  = "RowsRejected"  // data rows of rejected files
-	MetricRowsWritten   = "RowsWritten"   // transactions written by a transform (inserted+updated+unchanged)
-	MetricRowsInserted  = "RowsInserted"
-	MetricRowsUpdated   = "RowsUpdated"
-	MetricRowsUnchanged = "RowsUnchanged"
-	MetricRetries       = "Retries"      // transient step errors, each retried by the workflow's policy
-	MetricStepDuration  = "StepDuration" // one attempt of a step
-	MetricStepErrors    = "StepErrors"   // step attempts that failed
-	MetricRunsFinished  = "RunsFinished" // runs that ended (property status)
-	MetricUploads       = "Uploads"      // uploads (property result)
+	MetricRowsValidated = awsnames.MetricRowsValidated // data rows of accepted files
+	MetricRowsRejected  = awsnames.MetricRowsRejected  // data rows of rejected files
+	MetricRowsWritten   = awsnames.MetricRowsWritten   // transactions written by a transform (inserted+updated+unchanged)
+	MetricRowsInserted  = awsnames.MetricRowsInserted
+	MetricRowsUpdated   = awsnames.MetricRowsUpdated
+	MetricRowsUnchanged = awsnames.MetricRowsUnchanged
+	MetricRetries       = awsnames.MetricRetries      // transient step errors, each retried by the workflow's policy
+	MetricStepDuration  = awsnames.MetricStepDuration // one attempt of a step
+	MetricStepErrors    = awsnames.MetricStepErrors   // step attempts that failed
+	MetricRunsFinished  = awsnames.MetricRunsFinished // runs that ended (property status)
+	MetricRunsFailed    = awsnames.MetricRunsFailed   // runs that ended FAILED
+	MetricUploads       = awsnames.MetricUploads      // uploads (property result)
+	MetricFilesRejected = awsnames.MetricFilesRejected
 )
+
+// uploadRejected is the result of an upload rejected as an invalid file
+// (metrics.UploadRejected; a test holds them equal).
+const uploadRejected = "rejected"
 
 // Metric is one value of an EMF line.
 type Metric struct {
@@ -150,7 +158,11 @@ func (e *EMF) RowsWritten(fileID string, c txpipe.Counts) {
 
 // Upload records an upload's result (metrics.UploadAccepted, ...).
 func (e *EMF) Upload(result string) {
-	e.put(map[string]any{"result": result}, Metric{MetricUploads, UnitCount, 1})
+	ms := []Metric{{MetricUploads, UnitCount, 1}}
+	if result == uploadRejected {
+		ms = append(ms, Metric{MetricFilesRejected, UnitCount, 1})
+	}
+	e.put(map[string]any{"result": result}, ms...)
 }
 
 // RowsValidated records the rows of an accepted file.
@@ -182,7 +194,11 @@ func (e *EMF) StepRetried(step string) {
 
 // RunFinished records a run that ended with status.
 func (e *EMF) RunFinished(status string, c txpipe.Counts) {
-	e.put(map[string]any{"status": status}, Metric{MetricRunsFinished, UnitCount, 1})
+	ms := []Metric{{MetricRunsFinished, UnitCount, 1}}
+	if status == txpipe.StatusFailed {
+		ms = append(ms, Metric{MetricRunsFailed, UnitCount, 1})
+	}
+	e.put(map[string]any{"status": status}, ms...)
 }
 
 var _ workflow.Observer = (*EMF)(nil)

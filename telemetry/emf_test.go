@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/txpipe/txpipe"
+	"github.com/txpipe/txpipe/internal/awsnames"
+	"github.com/txpipe/txpipe/metrics"
 	"github.com/txpipe/txpipe/telemetry"
 )
 
@@ -143,5 +145,54 @@ func TestEMFNilAndFailingWriter(t *testing.T) {
 	e.RowsRejected(3) // a nil EMF records nothing and does not panic
 	if err := telemetry.NewEMF(failingWriter{}, "ns", nil, nil).Put(nil, telemetry.Metric{Name: "X", Value: 1}); err == nil {
 		t.Fatal("Put on a failing writer returned nil")
+	}
+}
+
+// TestEMFEmitsTheSharedNames drives every recorder method and checks that
+// the metric names written are exactly awsnames.Metrics(), the list the CDK
+// stack's dashboard and alarms read, in awsnames.MetricsNamespace.
+func TestEMFEmitsTheSharedNames(t *testing.T) {
+	if metrics.UploadRejected != "rejected" {
+		t.Fatalf("metrics.UploadRejected = %q; telemetry counts FilesRejected on \"rejected\"", metrics.UploadRejected)
+	}
+	var buf bytes.Buffer
+	e := telemetry.NewEMF(&buf, awsnames.MetricsNamespace, map[string]string{awsnames.MetricDimFunction: "validator"}, nil)
+	e.RowsWritten("f1", txpipe.Counts{Inserted: 1})
+	e.Upload(metrics.UploadAccepted)
+	e.Upload(metrics.UploadRejected)
+	e.RowsValidated(3)
+	e.RowsRejected(2)
+	e.StepFinished("Transform", time.Second, errors.New("boom"))
+	e.StepRetried("Transform")
+	e.RunFinished(txpipe.StatusCompleted, txpipe.Counts{})
+	e.RunFinished(txpipe.StatusFailed, txpipe.Counts{})
+
+	emitted := map[string]bool{}
+	for _, doc := range parseLines(t, buf.Bytes()) {
+		var meta emfLine
+		raw, _ := json.Marshal(doc)
+		if err := json.Unmarshal(raw, &meta); err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range meta.AWS.CloudWatchMetrics {
+			if d.Namespace != awsnames.MetricsNamespace {
+				t.Errorf("namespace %q, want %q", d.Namespace, awsnames.MetricsNamespace)
+			}
+			for _, m := range d.Metrics {
+				emitted[m.Name] = true
+			}
+		}
+	}
+	want := map[string]bool{}
+	for _, m := range awsnames.Metrics() {
+		want[m] = true
+		if !emitted[m] {
+			t.Errorf("awsnames lists metric %s, which no recorder method emits", m)
+		}
+	}
+	for m := range emitted {
+		if !want[m] {
+			t.Errorf("metric %s is emitted but not listed in awsnames.Metrics()", m)
+		}
 	}
 }

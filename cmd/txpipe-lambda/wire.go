@@ -12,16 +12,15 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
-	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"go.opentelemetry.io/otel/attribute"
 
 	"github.com/txpipe/txpipe/dynamo"
 	"github.com/txpipe/txpipe/httpapi"
 	"github.com/txpipe/txpipe/internal/awsenv"
+	"github.com/txpipe/txpipe/internal/awsnames"
 	"github.com/txpipe/txpipe/lambda"
 	"github.com/txpipe/txpipe/sfnrun"
 	"github.com/txpipe/txpipe/snsnotify"
-	"github.com/txpipe/txpipe/sqsdlq"
 	"github.com/txpipe/txpipe/telemetry"
 	"github.com/txpipe/txpipe/workflow"
 )
@@ -34,9 +33,6 @@ const (
 // maxBodyBytes is API Gateway's payload limit: no larger body reaches the
 // validator.
 const maxBodyBytes = 10 << 20
-
-// metricsNamespace is the CloudWatch namespace of the custom metrics.
-const metricsNamespace = "txpipe"
 
 // handlerName is the first argument (the image command), or
 // $TXPIPE_HANDLER.
@@ -57,15 +53,8 @@ type function struct {
 // configuration, the telemetry, the adapters and the handler named name.
 // It makes no network call (credentials are resolved on the first request).
 func build(ctx context.Context, name string, getenv func(string) string, stdout io.Writer, logger *slog.Logger) (*function, error) {
-	var required []string
-	switch name {
-	case workflow.FunctionValidator:
-		required = []string{awsenv.TransactionsTable, awsenv.StatusTable, awsenv.Bucket, awsenv.StateMachineARN}
-	case workflow.FunctionTransformer:
-		required = []string{awsenv.TransactionsTable, awsenv.StatusTable, awsenv.Bucket}
-	case workflow.FunctionNotifier:
-		required = []string{awsenv.StatusTable, awsenv.TopicARN}
-	default:
+	required := awsnames.FunctionEnv(name)
+	if required == nil {
 		return nil, fmt.Errorf("unknown handler %q: want %s, %s or %s (image command or $%s)",
 			name, workflow.FunctionValidator, workflow.FunctionTransformer, workflow.FunctionNotifier, envHandler)
 	}
@@ -98,7 +87,7 @@ func build(ctx context.Context, name string, getenv func(string) string, stdout 
 		TracerProvider: tracing.Provider,
 		Propagator:     tracing.Propagator,
 		Flush:          tracing.ForceFlush,
-		Metrics:        telemetry.NewEMF(stdout, metricsNamespace, map[string]string{"Function": name}, nil),
+		Metrics:        telemetry.NewEMF(stdout, awsnames.MetricsNamespace, map[string]string{awsnames.MetricDimFunction: name}, nil),
 	}
 	fn := &function{close: tracing.Shutdown}
 
@@ -136,9 +125,8 @@ func build(ctx context.Context, name string, getenv func(string) string, stdout 
 		} else {
 			steps.Notifier = snsnotify.New(sns.NewFromConfig(cfg), env[awsenv.TopicARN])
 		}
-		if u := getenv(awsenv.DLQURL); u != "" {
-			steps.DeadLetters = sqsdlq.New(sqs.NewFromConfig(cfg), u)
-		}
+		// No DeadLetters: on AWS the state machine's SQS task writes the
+		// dead-letter queue, never a function.
 		fn.handler = (&lambda.Steps{Runner: steps, Function: name, Telemetry: tel}).Handle
 	}
 	return fn, nil

@@ -13,18 +13,20 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/txpipe/txpipe/dynamo"
+	"github.com/txpipe/txpipe/internal/awsnames"
 	"github.com/txpipe/txpipe/s3store"
 )
 
-// The variables, as the CDK stack sets them on the functions.
+// The variables, as the CDK stack sets them on the functions (written once,
+// in internal/awsnames).
 const (
-	TransactionsTable = "TXPIPE_TRANSACTIONS_TABLE"
-	StatusTable       = "TXPIPE_STATUS_TABLE"
-	Bucket            = "TXPIPE_BUCKET"
-	TopicARN          = "TXPIPE_TOPIC_ARN"
-	DLQURL            = "TXPIPE_DLQ_URL"
-	StateMachineARN   = "TXPIPE_STATE_MACHINE_ARN"
-	TimeShards        = "TXPIPE_TIME_SHARDS"
+	TransactionsTable = awsnames.EnvTransactionsTable
+	StatusTable       = awsnames.EnvStatusTable
+	Bucket            = awsnames.EnvBucket
+	TopicARN          = awsnames.EnvTopicARN
+	DLQURL            = awsnames.EnvDLQURL
+	StateMachineARN   = awsnames.EnvStateMachineARN
+	TimeShards        = awsnames.EnvTimeShards
 )
 
 // Need returns the values of the named variables, or an error naming every
