@@ -9,18 +9,19 @@ import (
 // kinds; httpapi maps them to HTTP statuses in one table, and the workflow
 // retries ETRANSIENT only.
 const (
-	EINVALID      = "invalid"      // the request or data is invalid
-	ENOTFOUND     = "not_found"    // the thing does not exist
-	ECONFLICT     = "conflict"     // a conditional write lost (e.g. a finished file moved back)
-	EUNAUTHORIZED = "unauthorized" // no credentials
-	EFORBIDDEN    = "forbidden"    // unknown or disabled credentials
-	ERATELIMIT    = "rate_limited" // quota or rate exceeded
-	ETOOLARGE     = "too_large"    // body over the limit
-	ETRANSIENT    = "transient"    // worth retrying: throttling, timeouts, unavailable services
-	EINTERNAL     = "internal"     // anything else
-	EREJECTED     = "rejected"     // a file failed validation
-	EUNSUPPORTED  = "unsupported"  // unsupported media type or operation
-	EUSEUPLOADS   = "use_uploads"  // a body too large for POST /upload: send it with POST /uploads
+	EINVALID      = "invalid"              // the request or data is invalid
+	ENOTFOUND     = "not_found"            // the thing does not exist
+	ECONFLICT     = "conflict"             // a conditional write lost (e.g. a finished file moved back)
+	EUNAUTHORIZED = "unauthorized"         // no credentials
+	EFORBIDDEN    = "forbidden"            // unknown or disabled credentials
+	ERATELIMIT    = "rate_limited"         // quota or rate exceeded
+	ETOOLARGE     = "too_large"            // body over the limit
+	ETRANSIENT    = "transient"            // worth retrying: throttling, timeouts, unavailable services
+	EINTERNAL     = "internal"             // anything else
+	EREJECTED     = "rejected"             // a file failed validation
+	EUNSUPPORTED  = "unsupported"          // unsupported media type or operation
+	EUSEUPLOADS   = "use_uploads"          // a body too large for POST /upload: send it with POST /uploads
+	ENOSPACE      = "insufficient_storage" // the disk is full; worth retrying once space is freed
 )
 
 // Error is an error with a code from the list above. Message is safe to show
@@ -87,5 +88,9 @@ func ErrorMessage(err error) string {
 	return "internal error"
 }
 
-// IsTransient reports whether err is worth retrying.
-func IsTransient(err error) bool { return ErrorCode(err) == ETRANSIENT }
+// IsTransient reports whether err is worth retrying: ETRANSIENT, and
+// ENOSPACE (a full disk may be freed).
+func IsTransient(err error) bool {
+	c := ErrorCode(err)
+	return c == ETRANSIENT || c == ENOSPACE
+}

@@ -62,6 +62,16 @@ type KeyStore interface {
 	CountRequest(ctx context.Context, keyID, day string) (int64, error)
 }
 
+// StoreHealth reports the state of the store behind the API (*sqlite.DB
+// is one).
+type StoreHealth interface {
+	// Ping fails if the store cannot be read.
+	Ping(ctx context.Context) error
+	// CheckWritable fails while the store refuses writes (a full or
+	// read-only disk).
+	CheckWritable(ctx context.Context) error
+}
+
 // Defaults of Config and of keys that leave their limits at zero.
 const (
 	DefaultMaxBodyBytes  = 100 << 20
@@ -81,6 +91,9 @@ type Config struct {
 	// Keys checks the x-api-key header and enforces each key's rate and
 	// quota. Nil turns the checks off (on AWS, API Gateway makes them).
 	Keys KeyStore
+	// Health is checked by /healthz and /readyz; if nil they report only
+	// that the process answers.
+	Health StoreHealth
 	// MaxBodyBytes limits an upload's body; DefaultMaxBodyBytes if zero.
 	MaxBodyBytes int64
 	// Declarer takes the declarations of POST /uploads (the two-step
@@ -173,6 +186,7 @@ func NewHandler(cfg Config) *Server {
 	s.mux.Handle("GET /status/{file_id}", s.auth(http.HandlerFunc(s.handleStatus)))
 	s.mux.Handle("GET /transactions", s.auth(http.HandlerFunc(s.handleTransactions)))
 	s.mux.HandleFunc("GET /healthz", s.handleHealthz)
+	s.mux.HandleFunc("GET /readyz", s.handleReadyz)
 	if cfg.Registry != nil {
 		s.mux.Handle("GET /metrics", promhttp.HandlerFor(cfg.Registry, promhttp.HandlerOpts{}))
 	} else {
@@ -236,7 +250,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		attrs = append(attrs, "key", ri.key)
 	}
 	level := slog.LevelInfo
-	if (route == "GET /healthz" || route == "GET /metrics") && rec.code == http.StatusOK {
+	if (route == "GET /healthz" || route == "GET /readyz" || route == "GET /metrics") && rec.code == http.StatusOK {
 		level = slog.LevelDebug // probes and scrapes would drown the log
 	}
 	if ri.err != nil {
@@ -292,6 +306,8 @@ func statusOf(code string) int {
 		return http.StatusTooManyRequests
 	case txpipe.ETRANSIENT:
 		return http.StatusServiceUnavailable
+	case txpipe.ENOSPACE:
+		return http.StatusInsufficientStorage
 	}
 	return http.StatusInternalServerError
 }
@@ -319,6 +335,8 @@ func codeOf(status int) string {
 		return txpipe.ERATELIMIT
 	case http.StatusServiceUnavailable, http.StatusBadGateway, http.StatusGatewayTimeout:
 		return txpipe.ETRANSIENT
+	case http.StatusInsufficientStorage:
+		return txpipe.ENOSPACE
 	}
 	return txpipe.EINTERNAL
 }
@@ -343,8 +361,12 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	if status >= 500 {
 		infoOf(r.Context()).err = err
 		msg = "internal error"
-		if status == http.StatusServiceUnavailable {
+		switch status {
+		case http.StatusServiceUnavailable:
 			msg = "service temporarily unavailable, try again"
+		case http.StatusInsufficientStorage:
+			msg = "the server's disk is full: nothing was stored; try again once space is freed"
+			w.Header().Set("Retry-After", "60")
 		}
 	}
 	writeJSON(w, status, ErrorBody{Error: ErrorDetail{Code: code, Message: msg}})
@@ -359,8 +381,45 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_ = enc.Encode(v) // the client went away; nothing to do
 }
 
+// Health is the answer of /healthz and /readyz.
+type Health struct {
+	Status string `json:"status"`          // ok, degraded (the store refuses writes), unavailable
+	Store  string `json:"store,omitempty"` // ok, or what is wrong with it
+}
+
+// handleHealthz reports the process and its store: 200 while the store can
+// be read (status "degraded" while it refuses writes), 503 if it cannot.
 func (s *Server) handleHealthz(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	if s.cfg.Health == nil {
+		writeJSON(w, http.StatusOK, Health{Status: "ok"})
+		return
+	}
+	if err := s.cfg.Health.Ping(r.Context()); err != nil {
+		s.log.ErrorContext(r.Context(), "health: store unreadable", "err", err)
+		writeJSON(w, http.StatusServiceUnavailable, Health{Status: "unavailable", Store: "cannot be read: " + txpipe.ErrorMessage(err)})
+		return
+	}
+	if err := s.cfg.Health.CheckWritable(r.Context()); err != nil {
+		writeJSON(w, http.StatusOK, Health{Status: "degraded", Store: "refusing writes: " + txpipe.ErrorMessage(err)})
+		return
+	}
+	writeJSON(w, http.StatusOK, Health{Status: "ok", Store: "ok"})
+}
+
+// handleReadyz answers 200 when the server can take uploads, and 503 while
+// its store cannot be read or refuses writes.
+func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) {
+	if s.cfg.Health != nil {
+		if err := s.cfg.Health.Ping(r.Context()); err != nil {
+			writeJSON(w, http.StatusServiceUnavailable, Health{Status: "unavailable", Store: "cannot be read: " + txpipe.ErrorMessage(err)})
+			return
+		}
+		if err := s.cfg.Health.CheckWritable(r.Context()); err != nil {
+			writeJSON(w, http.StatusServiceUnavailable, Health{Status: "degraded", Store: "refusing writes: " + txpipe.ErrorMessage(err)})
+			return
+		}
+	}
+	writeJSON(w, http.StatusOK, Health{Status: "ok", Store: "ok"})
 }
 
 func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {

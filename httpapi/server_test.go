@@ -48,11 +48,15 @@ type envOptions struct {
 	useUploadsAbove int64
 	maxUpload       int64
 	origins         []string
+	dir             string // the data dir; a new temporary one if empty
 }
 
 func newEnv(t testing.TB, opt envOptions) *env {
 	t.Helper()
-	dir := t.TempDir()
+	dir := opt.dir
+	if dir == "" {
+		dir = t.TempDir()
+	}
 	db, err := sqlite.Open(t.Context(), filepath.Join(dir, "txpipe.db"), slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
@@ -73,7 +77,7 @@ func newEnv(t testing.TB, opt envOptions) *env {
 	h := httpapi.NewHandler(httpapi.Config{
 		Uploader: intake, Statuses: db, Transactions: db, Keys: db,
 		MaxBodyBytes: opt.maxBody, SpoolDir: spool, Logger: logger, Metrics: metrics.New(reg), Registry: reg,
-		Now: opt.now, UseUploadsAbove: opt.useUploadsAbove, UploadOrigins: opt.origins,
+		Now: opt.now, Health: db, UseUploadsAbove: opt.useUploadsAbove, UploadOrigins: opt.origins,
 		Declarer:     &workflow.Uploads{Statuses: db, MaxBytes: opt.maxUpload, Now: opt.now},
 		UploadSecret: []byte("0123456789abcdef0123456789abcdef"),
 	})

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path"
 	"strings"
+	"syscall"
 	"unicode/utf8"
 
 	"github.com/txpipe/txpipe"
@@ -176,7 +177,7 @@ func (s *Server) spool(w http.ResponseWriter, r *http.Request) (up workflow.Uplo
 func (s *Server) spoolFile(src io.Reader, buf []byte, up *workflow.Upload, release func()) (cleanup func(), err error) {
 	f, err := os.CreateTemp(s.cfg.SpoolDir, "upload-*.csv")
 	if err != nil {
-		return release, txpipe.Wrap(txpipe.EINTERNAL, fmt.Errorf("create spool file: %w", err))
+		return release, spoolError("create spool file", err)
 	}
 	cleanup = func() {
 		f.Close()
@@ -191,7 +192,7 @@ func (s *Server) spoolFile(src io.Reader, buf []byte, up *workflow.Upload, relea
 		if n > 0 {
 			h.Write(buf[:n])
 			if _, err := f.Write(buf[:n]); err != nil {
-				return cleanup, txpipe.Wrap(txpipe.EINTERNAL, fmt.Errorf("write spool file: %w", err))
+				return cleanup, spoolError("write spool file", err)
 			}
 			up.Size += int64(n)
 		}
@@ -208,6 +209,15 @@ func (s *Server) spoolFile(src io.Reader, buf []byte, up *workflow.Upload, relea
 	up.File, up.Path = f, f.Name()
 	up.SHA256 = hex.EncodeToString(h.Sum(nil))
 	return cleanup, nil
+}
+
+// spoolError gives a failure of the spool file its kind: a full disk is
+// ENOSPACE (507), with a message that says so.
+func spoolError(what string, err error) error {
+	if errors.Is(err, syscall.ENOSPC) {
+		return &txpipe.Error{Code: txpipe.ENOSPACE, Message: "the server's disk is full: the upload could not be taken in", Err: fmt.Errorf("%s: %w", what, err)}
+	}
+	return txpipe.Wrap(txpipe.EINTERNAL, fmt.Errorf("%s: %w", what, err))
 }
 
 // fill reads into buf until it is full or r fails; at the end of r the

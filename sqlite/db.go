@@ -24,7 +24,9 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/url"
+	"os"
 	"path"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -44,6 +46,7 @@ var (
 	_ workflow.StatusStore       = (*DB)(nil)
 	_ workflow.DeadLetterQueue   = (*DB)(nil)
 	_ workflow.JobQueue          = (*DB)(nil)
+	_ workflow.RowsDurability    = (*DB)(nil)
 )
 
 //go:embed migrations/main/*.sql migrations/transactions/*.sql
@@ -97,6 +100,7 @@ type DB struct {
 	read   *sql.DB // main.read
 	now    func() time.Time
 	idHash func(id string) int64 // tests make it collide
+	lost   *lostRows
 
 	closeMu      sync.Mutex
 	closed       bool
@@ -117,14 +121,50 @@ type file struct {
 	puts    *putStmts
 	closing bool
 
-	wmu       sync.Mutex // guards the write transaction
-	wtx       *sql.Tx    // the open write transaction, or nil
-	wsince    time.Time  // when wtx began
-	wlast     time.Time  // the last write in wtx
-	wrows     int        // transactions written in wtx
-	wdeferred bool       // wtx holds writes reported as done
-	lost      error      // set when a commit of such writes failed
+	wmu       sync.Mutex          // guards the write transaction
+	wtx       *sql.Tx             // the open write transaction, or nil
+	wsince    time.Time           // when wtx began
+	wlast     time.Time           // the last write in wtx
+	wrows     int                 // transactions written in wtx
+	wdeferred bool                // wtx holds writes reported as done
+	wfiles    map[string]struct{} // the files whose rows those writes are
 	wclosed   bool
+
+	lost   *lostRows // shared by the database's files
+	failed error     // the last write failure, until a commit succeeds
+}
+
+// lostRows records the files some of whose rows were reported written but
+// then lost, because the group commit that held them failed (a full disk).
+// A file's rows are refused until its run starts writing them again
+// (BeginRows), so a run cannot record counts that miss rows.
+type lostRows struct {
+	mu    sync.Mutex
+	files map[string]error
+}
+
+func (l *lostRows) add(files map[string]struct{}, cause error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for id := range files {
+		l.files[id] = cause
+	}
+}
+
+// check returns an ETRANSIENT error if rows of the file were lost.
+func (l *lostRows) check(fileID string) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if cause, ok := l.files[fileID]; ok {
+		return txpipe.Errorf(txpipe.ETRANSIENT, "rows of file %s were lost by a failed commit, write them again: %w", fileID, cause)
+	}
+	return nil
+}
+
+func (l *lostRows) forget(fileID string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	delete(l.files, fileID)
 }
 
 // Group commit limits; see DB.
@@ -166,7 +206,7 @@ func dsn(path string, cacheKiB int, txlock string) string {
 
 // openFile opens (creating it if needed) the SQLite file at path and
 // applies the migrations of the dir of the embedded migrations.
-func openFile(ctx context.Context, path string, logger *slog.Logger, writerCacheKiB, readerConns int, dir string) (*file, error) {
+func openFile(ctx context.Context, path string, logger *slog.Logger, lost *lostRows, writerCacheKiB, readerConns int, dir string) (*file, error) {
 	write, err := sql.Open("sqlite", dsn(path, writerCacheKiB, "immediate"))
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
@@ -175,7 +215,7 @@ func openFile(ctx context.Context, path string, logger *slog.Logger, writerCache
 	write.SetMaxIdleConns(1)
 	write.SetConnMaxIdleTime(0)
 	write.SetConnMaxLifetime(0)
-	f := &file{path: path, logger: logger, write: write, stmts: map[string]*sql.Stmt{}}
+	f := &file{path: path, logger: logger, write: write, stmts: map[string]*sql.Stmt{}, lost: lost}
 	if err := f.migrate(ctx, dir); err != nil {
 		write.Close()
 		return nil, err
@@ -203,24 +243,25 @@ func Open(ctx context.Context, path string, logger *slog.Logger) (*DB, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	main, err := openFile(ctx, path, logger, mainWriterCacheKiB, mainReaderConns, "migrations/main")
+	lost := &lostRows{files: map[string]error{}}
+	main, err := openFile(ctx, path, logger, lost, mainWriterCacheKiB, mainReaderConns, "migrations/main")
 	if err != nil {
-		return nil, err
+		return nil, openError(path, err)
 	}
-	db := &DB{path: path, logger: logger, main: main, read: main.read, now: time.Now, idHash: idHash}
+	db := &DB{path: path, logger: logger, main: main, read: main.read, now: time.Now, idHash: idHash, lost: lost}
 	n, err := db.shardCount(ctx)
 	if err != nil {
 		main.close()
 		return nil, err
 	}
 	for i := range n {
-		s, err := openFile(ctx, shardPath(path, i), logger, shardWriterCacheKiB, shardReaderConns, "migrations/transactions")
+		s, err := openFile(ctx, shardPath(path, i), logger, lost, shardWriterCacheKiB, shardReaderConns, "migrations/transactions")
 		if err != nil {
 			for _, s := range db.shards {
 				s.close()
 			}
 			main.close()
-			return nil, err
+			return nil, openError(shardPath(path, i), err)
 		}
 		db.shards = append(db.shards, s)
 	}
@@ -235,7 +276,7 @@ func Open(ctx context.Context, path string, logger *slog.Logger) (*DB, error) {
 // shards must have no transactions in its main file.
 func (db *DB) shardCount(ctx context.Context) (int, error) {
 	var value string
-	err := db.main.update(ctx, false, 0, func(ctx context.Context, tx *sql.Tx) error {
+	err := db.main.update(ctx, "", 0, func(ctx context.Context, tx *sql.Tx) error {
 		var legacy int
 		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = 'transactions'`).Scan(&legacy); err != nil {
 			return err
@@ -358,40 +399,46 @@ func (db *DB) background() {
 
 // commitLocked commits the open write transaction; f.wmu is held.
 func (f *file) commitLocked() error {
-	tx, deferred := f.wtx, f.wdeferred
-	f.wtx, f.wdeferred, f.wrows = nil, false, 0
+	tx, deferred, files := f.wtx, f.wdeferred, f.wfiles
+	f.wtx, f.wdeferred, f.wrows, f.wfiles = nil, false, 0, nil
 	if err := tx.Commit(); err != nil {
+		err = translate(err)
+		// A COMMIT that fails for lack of space or an I/O error may leave
+		// the transaction open on the connection; the next BEGIN would fail.
+		_, _ = f.write.Exec("ROLLBACK")
+		f.failed = err
 		if deferred {
-			f.lost = err
-			f.logger.Error("sqlite: lost transactions that were reported written; restart to resume their runs", "path", f.path, "err", err)
+			f.lost.add(files, err)
+			f.logger.Error("sqlite: a group commit failed; the runs of its rows write them again", "path", f.path, "files", len(files), "err", err)
 		}
-		return fmt.Errorf("commit %s: %w", f.path, translate(err))
+		return fmt.Errorf("commit %s: %w", f.path, err)
 	}
+	f.failed = nil
 	return nil
 }
 
 // update runs fn in f's write transaction, inside a savepoint, so an error
-// of fn undoes fn's writes only. It commits unless deferCommit is set (and
-// the group commit limits are not reached); rows counts fn's transactions.
+// of fn undoes fn's writes only. It commits unless deferFile is set (the
+// file whose rows fn writes: the commit is deferred unless the group commit
+// limits are reached); rows counts fn's transactions.
 //
 // fn runs with a context that is not canceled: SQLite rolls back a whole
 // transaction when a statement in it is interrupted, and the transaction may
 // hold other callers' writes. ctx is checked before fn starts.
 //
-// With deferCommit, fn runs without a savepoint (a savepoint makes SQLite
+// With deferFile, fn runs without a savepoint (a savepoint makes SQLite
 // copy every page it changes to a sub-journal, a third of the cost of a
-// batch): if it fails, the whole write transaction is rolled back, and if
-// that loses writes reported as done, the file refuses further writes
-// until the database is reopened.
-func (f *file) update(ctx context.Context, deferCommit bool, rows int, fn func(ctx context.Context, tx *sql.Tx) error) error {
+// batch): if it fails, the whole write transaction is rolled back. Writes
+// reported as done that a rollback or a failed commit loses are recorded
+// in f.lost by file, and those files' rows refused until their runs write
+// them again (see DB.BeginRows).
+func (f *file) update(ctx context.Context, deferFile string, rows int, fn func(ctx context.Context, tx *sql.Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return txpipe.Wrap(txpipe.ETRANSIENT, err)
 	}
+	deferCommit := deferFile != ""
 	f.wmu.Lock()
 	defer f.wmu.Unlock()
-	if f.lost != nil {
-		return txpipe.Errorf(txpipe.EINTERNAL, "database %s lost writes, restart to resume: %w", f.path, f.lost)
-	}
 	if f.wclosed {
 		return txpipe.Errorf(txpipe.EINTERNAL, "database %s is closed", f.path)
 	}
@@ -399,7 +446,9 @@ func (f *file) update(ctx context.Context, deferCommit bool, rows int, fn func(c
 	if f.wtx == nil {
 		tx, err := f.write.BeginTx(context.Background(), nil)
 		if err != nil {
-			return fmt.Errorf("begin: %w", translate(err))
+			err = translate(err)
+			f.failed = err
+			return fmt.Errorf("begin: %w", err)
 		}
 		f.wtx, f.wsince = tx, time.Now()
 	}
@@ -432,6 +481,10 @@ func (f *file) update(ctx context.Context, deferCommit bool, rows int, fn func(c
 	if deferCommit {
 		f.wrows += rows
 		f.wdeferred = true
+		if f.wfiles == nil {
+			f.wfiles = map[string]struct{}{}
+		}
+		f.wfiles[deferFile] = struct{}{}
 		if f.wrows < maxPendingRows && time.Since(f.wsince) < maxPendingAge {
 			return nil
 		}
@@ -443,9 +496,6 @@ func (f *file) update(ctx context.Context, deferCommit bool, rows int, fn func(c
 func (f *file) sync() error {
 	f.wmu.Lock()
 	defer f.wmu.Unlock()
-	if f.lost != nil {
-		return txpipe.Errorf(txpipe.EINTERNAL, "database %s lost writes, restart to resume: %w", f.path, f.lost)
-	}
 	if f.wtx == nil {
 		return nil
 	}
@@ -477,16 +527,17 @@ func (db *DB) Sync(ctx context.Context) error {
 }
 
 // abortLocked handles a write transaction SQLite gave up: it rolls it back
-// and, if it held writes reported as done, refuses further writes.
+// and records the files whose rows it held as lost.
 func (f *file) abortLocked(cause error) error {
-	tx, deferred := f.wtx, f.wdeferred
-	f.wtx, f.wdeferred, f.wrows = nil, false, 0
+	tx, deferred, files := f.wtx, f.wdeferred, f.wfiles
+	f.wtx, f.wdeferred, f.wrows, f.wfiles = nil, false, 0, nil
 	_ = tx.Rollback()
+	cause = translate(cause)
 	if deferred {
-		f.lost = cause
-		f.logger.Error("sqlite: lost transactions that were reported written; restart to resume their runs", "path", f.path, "err", cause)
+		f.lost.add(files, cause)
+		f.logger.Error("sqlite: a write transaction failed; the runs of its rows write them again", "path", f.path, "files", len(files), "err", cause)
 	}
-	return translate(cause)
+	return cause
 }
 
 // migrate applies the embedded migrations of dir whose number is above the
@@ -507,7 +558,7 @@ func (f *file) migrate(ctx context.Context, dir string) error {
 		if err != nil {
 			return fmt.Errorf("read migration %s: %w", name, err)
 		}
-		err = f.update(ctx, false, 0, func(ctx context.Context, tx *sql.Tx) error {
+		err = f.update(ctx, "", 0, func(ctx context.Context, tx *sql.Tx) error {
 			var current int
 			if err := tx.QueryRowContext(ctx, "PRAGMA user_version").Scan(&current); err != nil {
 				return err
@@ -550,14 +601,14 @@ func (db *DB) inTx(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx)
 	if err := db.syncShards(); err != nil {
 		return err
 	}
-	return db.main.update(ctx, false, 0, fn)
+	return db.main.update(ctx, "", 0, fn)
 }
 
 // inMainTx runs fn in the main file's write transaction and commits it,
 // without committing the shards first: for writes that record nothing about
 // transactions (a key, its usage).
 func (db *DB) inMainTx(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx) error) error {
-	return db.main.update(ctx, false, 0, fn)
+	return db.main.update(ctx, "", 0, fn)
 }
 
 // stmt returns the write connection's prepared statement for query.
@@ -600,9 +651,100 @@ func translate(err error) error {
 		switch se.Code() & 0xff {
 		case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED, sqlite3.SQLITE_INTERRUPT, sqlite3.SQLITE_PROTOCOL:
 			return txpipe.Wrap(txpipe.ETRANSIENT, err)
-		case sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR:
+		case sqlite3.SQLITE_FULL:
+			return &txpipe.Error{Code: txpipe.ENOSPACE, Message: "the disk of the data directory is full", Err: err}
+		case sqlite3.SQLITE_IOERR:
 			return txpipe.Wrap(txpipe.ETRANSIENT, err)
 		}
 	}
 	return txpipe.Wrap(txpipe.EINTERNAL, err)
+}
+
+// openError explains a failure to open or migrate the database at path: a
+// directory that cannot be written says so.
+func openError(path string, err error) error {
+	dir := filepath.Dir(path)
+	probe, perr := os.CreateTemp(dir, ".txpipe-write-check-*")
+	if perr == nil {
+		probe.Close()
+		os.Remove(probe.Name())
+		return err
+	}
+	return txpipe.Errorf(txpipe.EINVALID, "the data directory %s is not writable (%v): txpipe keeps its database there; "+
+		"give it a writable directory (--data-dir)", dir, unwrapPathError(perr))
+}
+
+func unwrapPathError(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+// BeginRows starts (again) the writing of a file's rows: rows of it that a
+// failed commit lost before are no longer reported (the run writes them
+// again). See workflow.RowsDurability.
+func (db *DB) BeginRows(ctx context.Context, fileID string) error {
+	db.lost.forget(fileID)
+	return nil
+}
+
+// SyncRows commits the rows written so far and fails with ETRANSIENT if any
+// row of the file written since BeginRows was lost by a failed commit.
+func (db *DB) SyncRows(ctx context.Context, fileID string) error {
+	if err := ctx.Err(); err != nil {
+		return txpipe.Wrap(txpipe.ETRANSIENT, err)
+	}
+	if err := db.syncShards(); err != nil {
+		return fmt.Errorf("commit rows of file %s: %w", fileID, err)
+	}
+	return db.lost.check(fileID)
+}
+
+// Ping fails if a file of the database cannot be read.
+func (db *DB) Ping(ctx context.Context) error {
+	for _, f := range db.files() {
+		var v int
+		if err := f.read.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v); err != nil {
+			return fmt.Errorf("read %s: %w", f.path, translate(err))
+		}
+	}
+	return nil
+}
+
+// MinFreeBytes is the free space under which CheckWritable reports the
+// disk of the data directory full.
+const MinFreeBytes = 1 << 20
+
+// CheckWritable fails while the database refuses writes, or its disk has
+// less than MinFreeBytes free. A file whose last
+// write failed (a full disk, an I/O error) is probed with a small write, so
+// the database reports itself writable again once space is freed, whether
+// or not anything else writes.
+func (db *DB) CheckWritable(ctx context.Context) error {
+	dir := filepath.Dir(db.path)
+	if free, ok := freeBytes(dir); ok && free < MinFreeBytes {
+		return txpipe.Errorf(txpipe.ENOSPACE, "the disk of the data directory %s is full (%d bytes free)", dir, free)
+	}
+	for _, f := range db.files() {
+		f.wmu.Lock()
+		failed := f.failed
+		f.wmu.Unlock()
+		if failed == nil {
+			continue
+		}
+		err := f.update(ctx, "", 0, func(ctx context.Context, tx *sql.Tx) error {
+			var v int
+			if err := tx.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v); err != nil {
+				return err
+			}
+			_, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", v))
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("%s refuses writes: %w", f.path, err)
+		}
+	}
+	return nil
 }

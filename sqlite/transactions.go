@@ -222,6 +222,9 @@ func (db *DB) PutTransactions(ctx context.Context, txs []txpipe.Transaction) (tx
 		}
 	}
 	fileID := txs[0].FileID
+	if err := db.lost.check(fileID); err != nil {
+		return c, err
+	}
 	// The rows of each shard, still sorted by hash.
 	parts := make([][]putRow, len(db.shards))
 	for i := range rows {
@@ -238,7 +241,7 @@ func (db *DB) PutTransactions(ctx context.Context, txs []txpipe.Transaction) (tx
 		if len(parts[k]) == 0 {
 			continue
 		}
-		wg.Go(func() { counts[k], errs[k] = db.shards[k].put(ctx, parts[k]) })
+		wg.Go(func() { counts[k], errs[k] = db.shards[k].put(ctx, fileID, parts[k]) })
 	}
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
@@ -257,7 +260,7 @@ func (db *DB) shardOf(hash int64) int {
 }
 
 // put upserts rows, sorted by hash, into the shard f, group-committed.
-func (f *file) put(ctx context.Context, rows []putRow) (txpipe.Counts, error) {
+func (f *file) put(ctx context.Context, fileID string, rows []putRow) (txpipe.Counts, error) {
 	var c txpipe.Counts
 	// Statements are prepared before the write transaction takes the one
 	// write connection.
@@ -265,7 +268,10 @@ func (f *file) put(ctx context.Context, rows []putRow) (txpipe.Counts, error) {
 	if err != nil {
 		return c, err
 	}
-	err = f.update(ctx, true, len(rows), func(ctx context.Context, tx *sql.Tx) error {
+	if fileID == "" {
+		fileID = "(no file id)" // a deferred write names its file
+	}
+	err = f.update(ctx, fileID, len(rows), func(ctx context.Context, tx *sql.Tx) error {
 		// Rows inserted by this batch get a seq above the largest before it.
 		var before int64
 		if err := tx.StmtContext(ctx, st.maxSeq).QueryRowContext(ctx).Scan(&before); err != nil {

@@ -225,8 +225,30 @@ func (e *Engine) step(ctx context.Context, j *Job) {
 		log.ErrorContext(ctx, "failure step failed", "err", err)
 		j.DueAt = e.opts.Now().UTC().Add(max(step.Retry.MaxDelay, time.Minute))
 	}
-	if err := e.jobs.SaveJob(ctx, *j); err != nil {
-		log.ErrorContext(ctx, "save job", "err", err)
+	e.save(ctx, j, log)
+}
+
+// save records the job's progress. A store that cannot write (a full disk)
+// is retried with back-off while the worker keeps the job: left leased,
+// the run would wait for its lease to run out (minutes) after the store
+// recovered.
+func (e *Engine) save(ctx context.Context, j *Job, log *slog.Logger) {
+	delay := 50 * time.Millisecond
+	for {
+		err := e.jobs.SaveJob(ctx, *j)
+		if err == nil || !txpipe.IsTransient(err) || ctx.Err() != nil {
+			if err != nil {
+				log.ErrorContext(ctx, "save job", "err", err)
+			}
+			return
+		}
+		log.WarnContext(ctx, "save job failed, will retry", "err", err, "retry_in", delay.String())
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(delay):
+		}
+		delay = min(2*delay, 2*time.Second)
 	}
 }
 

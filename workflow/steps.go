@@ -107,9 +107,20 @@ func (s *Steps) Transform(ctx context.Context, st RunState) (RunState, error) {
 	}
 
 	start := time.Now()
+	rd, durable := s.Transactions.(RowsDurability)
+	if durable {
+		if err := rd.BeginRows(ctx, st.FileID); err != nil {
+			return st, fmt.Errorf("begin rows of file %s: %w", st.FileID, err)
+		}
+	}
 	counts, rows, err := s.writeRows(ctx, st)
 	if err != nil {
 		return st, err
+	}
+	if durable {
+		if err := rd.SyncRows(ctx, st.FileID); err != nil {
+			return st, err
+		}
 	}
 	if rows != st.Rows {
 		return st, txpipe.Errorf(txpipe.EINVALID, "file %s has %d rows, %d were validated", st.FileID, rows, st.Rows)

@@ -60,6 +60,18 @@ type TransactionWriter interface {
 	PutTransactions(ctx context.Context, txs []txpipe.Transaction) (txpipe.Counts, error)
 }
 
+// RowsDurability is a TransactionWriter whose group commits may fail after
+// PutTransactions returned (a full disk), losing rows it reported written.
+// Transform calls BeginRows before it writes a file's rows and SyncRows
+// before it records their counts, so a run never records counts that miss
+// rows: SyncRows fails with a transient error (the step is retried and
+// writes the rows again) if any was lost since BeginRows, and
+// PutTransactions refuses the file's rows until BeginRows.
+type RowsDurability interface {
+	BeginRows(ctx context.Context, fileID string) error
+	SyncRows(ctx context.Context, fileID string) error
+}
+
 // MaxBatch is the most transactions one PutTransactions call receives.
 const MaxBatch = 1000
 
