@@ -123,17 +123,24 @@ func TestRecordOfExactlyTheCapWithCRLF(t *testing.T) {
 	}
 }
 
-// Fractional seconds may have any number of digits (RFC 3339); past
-// nanoseconds they are dropped.
+// Fractional seconds of up to 9 digits are kept exactly; more are rejected
+// with a clear error rather than silently cut to nanoseconds.
 func TestLongFractionalSeconds(t *testing.T) {
-	rep, err := csvschema.Validate(context.Background(), strings.NewReader(
-		"transaction_id,amount,currency,timestamp,merchant,status\nt1,1.00,USD,2024-01-15T10:30:00.1234567891Z,Shop,completed\n"))
-	if err != nil || !rep.Valid() {
-		t.Fatalf("Validate = %+v, %v; want valid", rep, err)
-	}
-	dec := csvschema.NewDecoder(strings.NewReader("transaction_id,amount,currency,timestamp,merchant,status\nt1,1.00,USD,2024-01-15T10:30:00.1234567891Z,Shop,completed\n"))
+	const head = "transaction_id,amount,currency,timestamp,merchant,status\n"
+	dec := csvschema.NewDecoder(strings.NewReader(head + "t1,1.00,USD,2024-01-15T10:30:00.123456789Z,Shop,completed\n"))
 	var tx txpipe.Transaction
 	if err := dec.Decode(&tx); err != nil || tx.Timestamp.Nanosecond() != 123456789 {
 		t.Fatalf("Decode = %v, %v; want .123456789", tx.Timestamp, err)
+	}
+	rep, err := csvschema.Validate(context.Background(), strings.NewReader(head+"t1,1.00,USD,2024-01-15T10:30:00.1234567891Z,Shop,completed\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Valid() {
+		t.Fatal("a timestamp with 10 fractional digits is valid, want rejected")
+	}
+	items := rep.Items()
+	if len(items) != 1 || items[0].Column != "timestamp" || !strings.Contains(items[0].Message, "more than 9 fractional digits") {
+		t.Errorf("errors = %+v, want one timestamp error naming the 9 digits", items)
 	}
 }

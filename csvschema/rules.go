@@ -290,6 +290,8 @@ var (
 	errTSSyntax = fmt.Errorf("%w: not an RFC 3339 date-time such as 2024-01-15T10:30:00Z", ErrBadTimestamp)
 	errTSZone   = fmt.Errorf("%w: needs a zone, Z or +hh:mm", ErrBadTimestamp)
 	errTSRange  = fmt.Errorf("%w: a field is out of range", ErrBadTimestamp)
+	// errTSPrecision: more fractional digits than are stored.
+	errTSPrecision = fmt.Errorf("%w: more than 9 fractional digits (nanoseconds are the finest precision stored)", ErrBadTimestamp)
 )
 
 // parseTimestamp parses an RFC 3339 date-time with a zone (Z or ±hh:mm,
@@ -325,8 +327,13 @@ func parseTimestamp(v []byte) (time.Time, error) {
 			i++
 		}
 		nd := i - start
-		if nd == 0 { // RFC 3339 allows any number of digits; past 9 they are dropped
+		if nd == 0 {
 			return time.Time{}, errTSSyntax
+		}
+		// RFC 3339 allows any number of digits, but a stored timestamp
+		// keeps nanoseconds: more digits would be silently cut.
+		if nd > 9 {
+			return time.Time{}, errTSPrecision
 		}
 		for ; nd < 9; nd++ {
 			nanos *= 10

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"mime"
+	"mime/multipart"
 	"net/http"
 	"os"
 	"path"
@@ -127,12 +128,13 @@ func (s *Server) spool(w http.ResponseWriter, r *http.Request) (up workflow.Uplo
 		mt = ""
 	}
 	var src io.Reader
+	var mr *multipart.Reader
 	switch mt {
 	case "multipart/form-data":
 		if params["boundary"] == "" {
 			return up, cleanup, txpipe.Errorf(txpipe.EINVALID, "multipart/form-data without a boundary")
 		}
-		mr, err := r.MultipartReader()
+		mr, err = r.MultipartReader()
 		if err != nil {
 			return up, cleanup, txpipe.Errorf(txpipe.EINVALID, "malformed multipart body: %w", err)
 		}
@@ -167,7 +169,32 @@ func (s *Server) spool(w http.ResponseWriter, r *http.Request) (up workflow.Uplo
 	if err != nil {
 		return up, cleanup, readError(err, s.tooLarge())
 	}
+	if mr != nil {
+		if err := restOfParts(mr); err != nil {
+			return up, cleanup, readError(err, s.tooLarge())
+		}
+	}
 	return up, cleanup, nil
+}
+
+// restOfParts reads the parts after the "file" part: another "file" part
+// is refused (which of two files would be meant?), others are skipped.
+func restOfParts(mr *multipart.Reader) error {
+	for {
+		part, err := mr.NextPart()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if part.FormName() == "file" {
+			return txpipe.Errorf(txpipe.EINVALID, `more than one "file" part in the multipart body: send one file per upload`)
+		}
+		if _, err := io.Copy(io.Discard, part); err != nil {
+			return err
+		}
+	}
 }
 
 // spoolFile copies src to a new file in SpoolDir through buf, hashing it,
@@ -289,7 +316,7 @@ func cleanFilename(name string) string {
 		}
 		return r
 	}, name)
-	if name == "." || name == "/" || name == "" {
+	if name == "." || name == ".." || name == "/" || name == "" {
 		return DefaultFilename
 	}
 	for len(name) > 255 {
