@@ -99,6 +99,11 @@ type FileStatus struct {
 	// ExpiresAt is when the upload URL of an AWAITING_UPLOAD file expires
 	// (absent otherwise).
 	ExpiresAt time.Time `json:"expires_at,omitzero"`
+	// Dialect is how the file was read (nil in records written before
+	// dialects were reported); Profile names the column-mapping profile
+	// chosen for the upload, if any.
+	Dialect *Dialect `json:"dialect,omitempty"`
+	Profile string   `json:"profile,omitempty"`
 }
 
 // Effective returns st as it stands at now: an AWAITING_UPLOAD record past
@@ -111,6 +116,15 @@ func (s *FileStatus) Effective(now time.Time) *FileStatus {
 	c := *s
 	c.Status = StatusExpired
 	return &c
+}
+
+// Dialect is how a file was read, as detected or declared: its field
+// separator and its text encoding (see docs/contract.md, Dialects).
+type Dialect struct {
+	Delimiter string `json:"delimiter"`       // "," ";" "\t" or "|"
+	Encoding  string `json:"encoding"`        // utf-8, utf-16le, utf-16be, windows-1252 or iso-8859-1
+	BOM       bool   `json:"bom,omitempty"`   // the file starts with a byte-order mark
+	Sheet     string `json:"sheet,omitempty"` // the sheet read, for a spreadsheet
 }
 
 // SetCounts copies c into the record.

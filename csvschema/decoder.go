@@ -11,6 +11,8 @@ import (
 // every rule but duplicate ids (Validate does; the transform step reads
 // files that passed it).
 type Decoder struct {
+	r      io.Reader
+	enc    string // declared encoding
 	sc     *scanner
 	k      checker
 	header bool  // the header has been read
@@ -23,14 +25,28 @@ type Decoder struct {
 	strBuf []byte
 }
 
-// NewDecoder returns a decoder reading r.
+// NewDecoder returns a decoder reading r in the default format (see Format).
 func NewDecoder(r io.Reader) *Decoder {
-	d := &Decoder{sc: newScanner(r)}
+	return NewDecoderFormat(r, Format{})
+}
+
+// NewDecoderFormat returns a decoder reading r in format f: the format the
+// file was validated with, so that it reads the same rows. An unusable
+// format is the error of the first Decode.
+func NewDecoderFormat(r io.Reader, f Format) *Decoder {
+	d := &Decoder{r: r}
 	d.report = func(e *RowError) {
 		if d.first == nil {
 			d.first = e
 		}
 	}
+	var sep byte
+	var prof *compiled
+	sep, d.enc, d.err = f.resolved()
+	if d.err == nil && f.Profile != nil {
+		prof, d.err = f.Profile.compile()
+	}
+	d.k = *newChecker(sep, prof)
 	return d
 }
 
@@ -48,6 +64,16 @@ func (d *Decoder) Decode(tx *txpipe.Transaction) error {
 		return d.err
 	}
 	if !d.header {
+		r, _, err := textReader(d.r, d.enc)
+		if err != nil {
+			var re *RowError
+			if errors.As(err, &re) {
+				err = &HeaderError{Errs: []*RowError{re}}
+			}
+			d.err = err
+			return err
+		}
+		d.sc = newScanner(r, d.k.sep)
 		var errs []*RowError
 		_, ok, err := readHeader(d.sc, &d.k, func(e *RowError) { errs = append(errs, e) })
 		if err != nil {

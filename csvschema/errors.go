@@ -29,6 +29,7 @@ var (
 	ErrNoTransactions  = errors.New("no transactions")
 	ErrMalformed       = errors.New("malformed CSV")
 	ErrFieldCount      = errors.New("wrong number of fields")
+	ErrSeparator       = errors.New("wrong separator")
 )
 
 // RowError is one rejected value or record, shaped like csv.ParseError.

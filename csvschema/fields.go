@@ -26,16 +26,16 @@ var (
 	errQuoteSyntax = fmt.Errorf("%w: extraneous or missing \" in quoted field", ErrMalformed)
 )
 
-// splitFields splits one record into its fields, following RFC 4180. It
-// stores at most len(fields) of them and returns how many the record has.
+// splitFields splits one record into its fields on sep, following RFC 4180.
+// It stores at most len(fields) of them and returns how many the record has.
 // A quoted field with escaped quotes is unescaped into *scratch, so the
 // fields are valid until the next call with the same scratch. On a syntax
 // error it returns the index of the bad field and the error.
-func splitFields(rec []byte, fields [][]byte, scratch *[]byte) (n int, bad int, err error) {
+func splitFields(rec []byte, sep byte, fields [][]byte, scratch *[]byte) (n int, bad int, err error) {
 	if bytes.IndexByte(rec, '"') < 0 {
-		// No quote: split on commas only.
+		// No quote: split on the separator only.
 		for {
-			c := bytes.IndexByte(rec, ',')
+			c := bytes.IndexByte(rec, sep)
 			if c < 0 {
 				if n < len(fields) {
 					fields[n] = rec
@@ -82,11 +82,11 @@ func splitFields(rec []byte, fields [][]byte, scratch *[]byte) (n int, bad int, 
 				i += q + 1
 				break
 			}
-			if i < len(rec) && rec[i] != ',' {
+			if i < len(rec) && rec[i] != sep {
 				return n, n, errQuoteSyntax
 			}
 		} else {
-			c := bytes.IndexByte(rec[i:], ',')
+			c := bytes.IndexByte(rec[i:], sep)
 			if c < 0 {
 				f = rec[i:]
 			} else {
@@ -104,7 +104,7 @@ func splitFields(rec []byte, fields [][]byte, scratch *[]byte) (n int, bad int, 
 		if i >= len(rec) {
 			return n, -1, nil
 		}
-		i++ // the comma
+		i++ // the separator
 	}
 }
 

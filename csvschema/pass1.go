@@ -131,16 +131,21 @@ func (v *validation) merge(set *hashSet, b *batch, cands []uint64) []uint64 {
 // firstPass checks every row and adds each usable id to set. It returns the
 // hashes seen more than once (in exact mode it reports the duplicates itself).
 func (v *validation) firstPass(ctx context.Context, r io.Reader, set *hashSet) (cands []uint64, err error) {
-	sc := newScanner(r)
-	k := &checker{}
+	sc := newScanner(r, v.sep)
+	k := newChecker(v.sep, v.prof)
 	headerLine, ok, err := readHeader(sc, k, v.rep.add)
+	if k.sep != 0 {
+		v.sep = k.sep
+		v.rep.Dialect.Delimiter = DelimiterName(k.sep)
+	}
+	v.rep.Header = k.header
 	if err != nil || !ok {
 		return nil, err
 	}
 	if v.workers <= 1 {
 		cands, err = v.sequential(ctx, sc, k, set)
 	} else {
-		cands, err = v.parallel(ctx, sc, k.cols, set)
+		cands, err = v.parallel(ctx, sc, k, set)
 	}
 	if err != nil {
 		return nil, err
@@ -179,7 +184,7 @@ func (v *validation) sequential(ctx context.Context, sc *scanner, k *checker, se
 	}
 }
 
-func (v *validation) parallel(ctx context.Context, sc *scanner, cols [numCols]int, set *hashSet) ([]uint64, error) {
+func (v *validation) parallel(ctx context.Context, sc *scanner, hk *checker, set *hashSet) ([]uint64, error) {
 	var wg sync.WaitGroup
 	defer wg.Wait() // runs after cancel: no goroutine outlives the pass
 	ctx, cancel := context.WithCancel(ctx)
@@ -220,7 +225,7 @@ func (v *validation) parallel(ctx context.Context, sc *scanner, cols [numCols]in
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			k := &checker{cols: cols}
+			k := hk.clone()
 			for b := range todo {
 				work(k, set, b)
 				select {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -20,8 +21,9 @@ const (
 )
 
 // parseHeader maps the header's fields to schema columns: cols[c] is the
-// field index of column c. It returns the header's errors, all on line.
-func parseHeader(fields [][]byte, n, line int) (cols [numCols]int, errs []*RowError) {
+// field index of column c, -1 for a profile's constant. It returns the
+// header's errors, all on line.
+func parseHeader(fields [][]byte, n, line int, prof *compiled) (cols [numCols]int, errs []*RowError) {
 	for c := range cols {
 		cols[c] = -1
 	}
@@ -29,14 +31,25 @@ func parseHeader(fields [][]byte, n, line int) (cols [numCols]int, errs []*RowEr
 		name := trim(fields[i])
 		c := -1
 		for k, want := range columnNames {
+			if prof != nil {
+				want = prof.headers[k]
+				if prof.hasConst[k] {
+					continue
+				}
+			}
 			if len(name) == len(want) && bytes.EqualFold(name, []byte(want)) {
 				c = k
 				break
 			}
 		}
 		switch {
+		case c < 0 && prof != nil && prof.ignore:
 		case c < 0:
-			errs = append(errs, &RowError{Line: line, Column: shorten(name), Value: shorten(name), Err: ErrUnknownColumn})
+			err := ErrUnknownColumn
+			if prof != nil {
+				err = errUnknownProfile
+			}
+			errs = append(errs, &RowError{Line: line, Column: shorten(name), Value: shorten(name), Err: err})
 		case cols[c] >= 0:
 			errs = append(errs, &RowError{Line: line, Column: columnNames[c], Value: shorten(name), Err: ErrDuplicateColumn})
 		default:
@@ -44,12 +57,18 @@ func parseHeader(fields [][]byte, n, line int) (cols [numCols]int, errs []*RowEr
 		}
 	}
 	for c, i := range cols {
-		if i < 0 {
-			errs = append(errs, &RowError{Line: line, Column: columnNames[c], Err: ErrMissingColumn})
+		if i < 0 && (prof == nil || !prof.hasConst[c]) {
+			err := ErrMissingColumn
+			if prof != nil && !strings.EqualFold(prof.headers[c], columnNames[c]) {
+				err = fmt.Errorf("%w: the profile reads %s from the header %q, which the file does not have", ErrMissingColumn, columnNames[c], prof.headers[c])
+			}
+			errs = append(errs, &RowError{Line: line, Column: columnNames[c], Err: err})
 		}
 	}
 	return cols, errs
 }
+
+var errUnknownProfile = fmt.Errorf("%w: the profile maps no field to it (map it under columns, or set ignore_extra_columns: true)", ErrUnknownColumn)
 
 // row is one checked record, normalised, as slices of the record or of the
 // checker's buffers.
@@ -64,31 +83,53 @@ type row struct {
 
 // checker checks the fields of one record against the schema.
 type checker struct {
-	cols    [numCols]int
-	fields  [numCols][]byte
-	scratch []byte   // unescaped quoted fields
-	amount  [32]byte // a normalised amount that is not a slice of the record
+	sep     byte         // field separator
+	cols    [numCols]int // field index of each column; -1 for a profile's constant
+	nfields int          // fields per record: the header's
+	fields  [][]byte     // at least numCols and nfields long
+	prof    *compiled    // nil: the schema's own columns and formats
+	xlsx    bool         // rows come from a spreadsheet: serial dates are dates
+	header  []string     // the header's names, kept when it does not match
+	scratch []byte       // unescaped quoted fields
+	amount  [32]byte     // a normalised amount that is not a slice of the record
+	plain   []byte       // an amount in a profile's format, made plain
+}
+
+func newChecker(sep byte, prof *compiled) *checker {
+	return &checker{sep: sep, prof: prof, nfields: numCols, fields: make([][]byte, numCols)}
+}
+
+// clone returns a checker for another goroutine, set up by the same header.
+func (k *checker) clone() *checker {
+	return &checker{sep: k.sep, cols: k.cols, nfields: k.nfields, prof: k.prof, xlsx: k.xlsx, fields: make([][]byte, len(k.fields))}
+}
+
+// val returns the trimmed value of column c in the record last split, or
+// the profile's constant.
+func (k *checker) val(c int) []byte {
+	if i := k.cols[c]; i >= 0 {
+		return trim(k.fields[i])
+	}
+	return k.prof.consts[c]
 }
 
 // check splits and checks one record. It calls report for each error and
 // returns whether the row is valid; r is filled as far as the checks went.
 func (k *checker) check(rec []byte, line int, r *row, report func(*RowError)) bool {
 	r.id = nil
-	n, bad, err := splitFields(rec, k.fields[:], &k.scratch)
+	n, bad, err := splitFields(rec, k.sep, k.fields, &k.scratch)
 	if err != nil {
 		col := ""
-		if bad < numCols {
-			for c, i := range k.cols {
-				if i == bad {
-					col = columnNames[c]
-				}
+		for c, i := range k.cols {
+			if i == bad && i >= 0 {
+				col = columnNames[c]
 			}
 		}
 		report(&RowError{Line: line, Column: col, Value: shorten(rec), Err: err})
 		return false
 	}
-	if n != numCols {
-		report(&RowError{Line: line, Value: shorten(rec), Err: fmt.Errorf("%w: %d, the header has %d", ErrFieldCount, n, numCols)})
+	if n != k.nfields {
+		report(&RowError{Line: line, Value: shorten(rec), Err: k.fieldCountErr(rec, n)})
 		return false
 	}
 	ok := true
@@ -99,42 +140,59 @@ func (k *checker) check(rec []byte, line int, r *row, report func(*RowError)) bo
 				err = e // a control character or bad UTF-8 says more than the grammar
 			}
 		}
+		if err == ErrNotUTF8 {
+			err = errNotUTF8Hint
+		}
 		report(&RowError{Line: line, Column: columnNames[c], Value: shorten(v), Err: err})
 	}
 
-	id := trim(k.fields[k.cols[colID]])
+	id := k.val(colID)
 	if err := checkName(id, MaxIDBytes); err != nil {
 		fail(colID, id, err)
 	}
 	r.id = id
 
-	cur := trim(k.fields[k.cols[colCurrency]])
+	cur := k.val(colCurrency)
 	c, curOK := iso4217.LookupBytes(cur)
 	if !curOK {
 		fail(colCurrency, cur, orEmpty(cur, ErrBadCurrency))
 	}
 	r.currency = c
 
-	amt := trim(k.fields[k.cols[colAmount]])
-	if err := k.parseAmount(amt, c, curOK, r); err != nil {
+	amt := k.val(colAmount)
+	if k.prof != nil && k.prof.decimal != 0 {
+		if plain, err := k.plainAmount(amt); err != nil {
+			fail(colAmount, amt, err)
+		} else if err := k.parseAmount(plain, c, curOK, r); err != nil {
+			fail(colAmount, amt, err)
+		}
+	} else if err := k.parseAmount(amt, c, curOK, r); err != nil {
 		fail(colAmount, amt, err)
 	}
 
-	ts := trim(k.fields[k.cols[colTimestamp]])
-	t, err := parseTimestamp(ts)
+	ts := k.val(colTimestamp)
+	var t time.Time
+	if k.prof != nil && k.prof.layout != "" || k.xlsx {
+		t, err = k.parseTime(ts)
+	} else {
+		t, err = parseTimestamp(ts)
+	}
 	if err != nil {
 		fail(colTimestamp, ts, err)
 	}
 	r.ts = t
 
-	m := trim(k.fields[k.cols[colMerchant]])
+	m := k.val(colMerchant)
 	if err := checkName(m, MaxMerchantBytes); err != nil {
 		fail(colMerchant, m, err)
 	}
 	r.merchant = m
 
-	st := trim(k.fields[k.cols[colStatus]])
+	st := k.val(colStatus)
 	r.status = parseStatus(st)
+	if r.status == "" && k.prof != nil && k.prof.statuses != nil {
+		r.status = k.prof.statuses[strings.ToLower(string(st))]
+	}
 	if r.status == "" {
 		fail(colStatus, st, orEmpty(st, ErrBadStatus))
 	}
@@ -205,6 +263,8 @@ var (
 	errAmountSyntax   = fmt.Errorf("%w: not a plain decimal such as 99.99", ErrBadAmount)
 	errAmountNegative = fmt.Errorf("%w: must not be negative or signed", ErrBadAmount)
 	errAmountRange    = fmt.Errorf("%w: too large: the amount in minor units must fit a signed 64-bit integer", ErrBadAmount)
+	errAmountComma    = fmt.Errorf("%w: not a plain decimal such as 99.99; a decimal comma or thousands separator is read only under a profile that declares it (amount: {decimal: \",\", thousands: \".\"})", ErrBadAmount)
+	errNotUTF8Hint    = fmt.Errorf("%w: if the file is Windows-1252 or ISO-8859-1, declare its encoding (--encoding, form field encoding)", ErrNotUTF8)
 )
 
 // parseAmount checks a plain decimal and, when the currency is known, its
@@ -228,6 +288,9 @@ func (k *checker) parseAmount(v []byte, c iso4217.Currency, curOK bool, r *row) 
 	}
 	if i < len(v) {
 		if v[i] != '.' {
+			if bytes.IndexByte(v, ',') >= 0 && k.prof == nil {
+				return errAmountComma
+			}
 			return errAmountSyntax
 		}
 		frac = v[i+1:]

@@ -24,6 +24,7 @@ type scanState struct {
 	afterQuote bool // a quote was just seen inside a quoted field: "" or the closing quote
 	fieldStart bool // the next byte starts a field
 	sawQuote   bool // the record holds a quote, so it may span lines
+	sep        byte // the field separator
 }
 
 // scanTo returns the index of the '\n' that ends the record data starts, or
@@ -60,12 +61,12 @@ func (st *scanState) scanTo(data []byte) int {
 				return i + nl
 			}
 			if len(seg) > 0 {
-				st.fieldStart = seg[len(seg)-1] == ','
+				st.fieldStart = seg[len(seg)-1] == st.sep
 			}
 			return -1
 		}
 		st.sawQuote = true
-		atStart := (q == 0 && st.fieldStart) || (q > 0 && seg[q-1] == ',')
+		atStart := (q == 0 && st.fieldStart) || (q > 0 && seg[q-1] == st.sep)
 		i += q + 1
 		st.quoted = atStart
 		st.fieldStart = false
@@ -85,10 +86,13 @@ type scanner struct {
 	eof        bool
 	err        error // a read error, returned once the buffer is drained
 	bomChecked bool
+	sep        byte // the field separator; 0 until detected from the header
 }
 
-func newScanner(r io.Reader) *scanner {
-	return &scanner{r: r, buf: make([]byte, bufSize), line: 1}
+// newScanner returns a scanner of r splitting fields on sep, or on the
+// separator detected from the header if sep is 0.
+func newScanner(r io.Reader, sep byte) *scanner {
+	return &scanner{r: r, buf: make([]byte, bufSize), line: 1, sep: sep}
 }
 
 // fill moves the unread bytes to the front and reads more.
@@ -137,6 +141,9 @@ func (s *scanner) next(rec *record) error {
 			s.start += 3
 		}
 		s.bomChecked = true
+		if s.sep == 0 {
+			s.sep = s.detectSep()
+		}
 	}
 	for {
 		data := s.buf[s.start:s.end]
@@ -150,7 +157,7 @@ func (s *scanner) next(rec *record) error {
 			s.fill()
 			continue
 		}
-		st := scanState{fieldStart: true}
+		st := scanState{fieldStart: true, sep: s.sep}
 		i := st.scanTo(data)
 		consumed := i + 1
 		if i < 0 {

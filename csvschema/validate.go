@@ -8,15 +8,20 @@ import (
 	"io"
 	"runtime"
 	"slices"
+	"unicode/utf8"
 
 	"github.com/txpipe/txpipe"
 )
 
 // Report is the result of validating a file.
 type Report struct {
-	Rows       int64       // data rows seen
-	ErrorCount int64       // all errors found, beyond the kept ones
-	Errors     []*RowError // the first txpipe.MaxReportedErrors, ordered by line
+	Rows       int64          // data rows seen
+	ErrorCount int64          // all errors found, beyond the kept ones
+	Errors     []*RowError    // the first txpipe.MaxReportedErrors, ordered by line
+	Dialect    txpipe.Dialect // how the file was read: separator and encoding, detected or declared
+	// Header is the file's header, set when it did not match the schema
+	// (or the profile), for Suggest.
+	Header []string
 }
 
 // Valid reports whether the file passed every rule.
@@ -51,6 +56,9 @@ type Options struct {
 	// limit the gain beyond). With 1 the whole check runs on the calling
 	// goroutine.
 	Workers int
+	// Format is how to read the file: separator, encoding and profile. The
+	// zero Format detects the separator and reads UTF-8 (UTF-16 by BOM).
+	Format Format
 }
 
 // maxDefaultWorkers caps the default number of workers, and so the batches
@@ -72,15 +80,50 @@ func Validate(ctx context.Context, r io.Reader) (*Report, error) {
 	return ValidateWith(ctx, r, Options{})
 }
 
-// ValidateWith is Validate with options.
+// ValidateWith is Validate with options. An unusable opt.Format (unknown
+// encoding or separator, a profile that breaks a rule) is an error that
+// wraps ErrFormat.
 func ValidateWith(ctx context.Context, r io.Reader, opt Options) (*Report, error) {
+	sep, enc, err := opt.Format.resolved()
+	if err != nil {
+		return nil, err
+	}
+	var prof *compiled
+	if opt.Format.Profile != nil {
+		if prof, err = opt.Format.Profile.compile(); err != nil {
+			return nil, err
+		}
+	}
 	reread := rereader(r)
 	if opt.SizeHint <= 0 {
 		opt.SizeHint = remaining(r)
 	}
-	v := &validation{opt: opt, rep: &Report{}, workers: opt.Workers, perPass: candidatesPerPass, size: opt.SizeHint}
+	v := &validation{opt: opt, rep: &Report{}, workers: opt.Workers, perPass: candidatesPerPass, size: opt.SizeHint, sep: sep, prof: prof}
 	if v.workers <= 0 {
 		v.workers = min(runtime.GOMAXPROCS(0), maxDefaultWorkers)
+	}
+	r, v.rep.Dialect, err = textReader(r, enc)
+	if err != nil {
+		var re *RowError
+		if errors.As(err, &re) {
+			v.rep.add(re)
+			return v.rep, nil
+		}
+		return nil, err
+	}
+	if enc := v.rep.Dialect.Encoding; enc == EncUTF16LE || enc == EncUTF16BE {
+		v.size /= 2 // mostly ASCII: half the bytes once decoded
+	}
+	if reread != nil {
+		raw := reread
+		reread = func() (io.Reader, error) {
+			rr, err := raw()
+			if err != nil {
+				return nil, err
+			}
+			rr, _, err = textReader(rr, enc)
+			return rr, err
+		}
 	}
 	set := newHashSet(maphash.MakeSeed(), reread == nil)
 	cands, err := v.firstPass(ctx, r, set)
@@ -149,6 +192,8 @@ type validation struct {
 	perPass int   // candidate hashes resolved per read; candidatesPerPass
 	size    int64 // bytes to read, if known (Options.SizeHint)
 	sized   bool  // the duplicate set has been sized from size
+	sep     byte  // declared separator, 0 to detect; then the detected one
+	prof    *compiled
 }
 
 func (v *validation) tick(ctx context.Context, sc *scanner) error {
@@ -158,11 +203,14 @@ func (v *validation) tick(ctx context.Context, sc *scanner) error {
 	return ctx.Err()
 }
 
-// readHeader reads and checks the header. It returns ok=false if the file
-// cannot be checked further.
+// readHeader reads and checks the header and sets k up for the rows. It
+// returns ok=false if the file cannot be checked further; then k.header
+// holds the header's names, if it had any.
 func readHeader(sc *scanner, k *checker, report func(*RowError)) (line int, ok bool, err error) {
 	var rec record
-	if err := sc.next(&rec); err != nil {
+	err = sc.next(&rec)
+	k.sep = sc.sep
+	if err != nil {
 		if err == io.EOF {
 			report(&RowError{Line: 1, Err: ErrNoHeader})
 			return 1, false, nil
@@ -173,21 +221,34 @@ func readHeader(sc *scanner, k *checker, report func(*RowError)) (line int, ok b
 		report(&RowError{Line: rec.line, Err: fmt.Errorf("%w: the header", ErrRecordTooLong)})
 		return rec.line, false, nil
 	}
-	n, _, err := splitFields(rec.data, k.fields[:], &k.scratch)
+	n, _, err := splitFields(rec.data, k.sep, k.fields, &k.scratch)
 	if err != nil {
 		report(&RowError{Line: rec.line, Value: shorten(rec.data), Err: err})
 		return rec.line, false, nil
 	}
-	fields := k.fields[:]
-	if n > numCols {
-		fields = make([][]byte, n)
-		splitFields(rec.data, fields, &k.scratch)
+	if n > len(k.fields) {
+		k.fields = make([][]byte, n)
+		splitFields(rec.data, k.sep, k.fields, &k.scratch)
 	}
-	cols, errs := parseHeader(fields, n, rec.line)
+	cols, errs := parseHeader(k.fields, n, rec.line, k.prof)
+	if len(errs) > 0 {
+		if !utf8.Valid(rec.data) {
+			// A header that does not match because of its encoding.
+			errs = []*RowError{{Line: rec.line, Value: shorten(rec.data), Err: errNotUTF8Hint}}
+		} else if s := likelySep(rec.data, k.sep); s != 0 && n == 1 {
+			errs = []*RowError{{Line: rec.line, Value: shorten(rec.data), Err: fmt.Errorf(
+				"%w: the header is one column when split on %s; it splits on %s: the file's separator is likely %s (leave the delimiter to detection, or declare %s)",
+				ErrSeparator, sepName(k.sep), sepName(s), sepName(s), sepName(s))}}
+		}
+		k.header = make([]string, n)
+		for i := range n {
+			k.header[i] = string(trim(k.fields[i]))
+		}
+	}
 	for _, e := range errs {
 		report(e)
 	}
-	k.cols = cols
+	k.cols, k.nfields = cols, n
 	return rec.line, len(errs) == 0, nil
 }
 
@@ -228,8 +289,8 @@ func (v *validation) resolveCandidates(ctx context.Context, reread func() (io.Re
 		if err != nil {
 			return nil, fmt.Errorf("re-read for duplicate ids: %w", err)
 		}
-		sc := newScanner(r)
-		k := &checker{}
+		sc := newScanner(r, v.sep)
+		k := newChecker(v.sep, v.prof)
 		_, ok, err := readHeader(sc, k, func(*RowError) {})
 		if err != nil {
 			return nil, err
@@ -280,11 +341,11 @@ func (v *validation) resolveCandidates(ctx context.Context, reread func() (io.Re
 
 // idOnly splits a record and sets rw.id only, for the second pass.
 func (k *checker) idOnly(rec []byte, rw *row) bool {
-	n, _, err := splitFields(rec, k.fields[:], &k.scratch)
-	if err != nil || n != numCols {
+	n, _, err := splitFields(rec, k.sep, k.fields, &k.scratch)
+	if err != nil || n != k.nfields {
 		return false
 	}
-	rw.id = trim(k.fields[k.cols[colID]])
+	rw.id = k.val(colID)
 	return true
 }
 

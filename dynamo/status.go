@@ -63,6 +63,8 @@ type statusItem struct {
 	UpdatedAt  string             `json:"updated_at"`
 	CreatedDay string             `json:"created_day"`
 	ExpiresAt  string             `json:"expires_at,omitempty"`
+	Dialect    *txpipe.Dialect    `json:"dialect,omitempty"`
+	Profile    string             `json:"profile,omitempty"`
 }
 
 func encodeStatus(st *txpipe.FileStatus) (map[string]types.AttributeValue, error) {
@@ -71,7 +73,7 @@ func encodeStatus(st *txpipe.FileStatus) (map[string]types.AttributeValue, error
 		SizeBytes: st.SizeBytes, Rows: st.Rows, Inserted: st.Inserted, Updated: st.Updated,
 		Unchanged: st.Unchanged, ErrorCount: st.ErrorCount, Errors: st.Errors, Failure: st.Failure,
 		Attempts: st.Attempts, CreatedAt: fmtTime(st.CreatedAt), UpdatedAt: fmtTime(st.UpdatedAt),
-		CreatedDay: dayOf(st.CreatedAt),
+		CreatedDay: dayOf(st.CreatedAt), Dialect: st.Dialect, Profile: st.Profile,
 	}
 	if !st.ExpiresAt.IsZero() {
 		it.ExpiresAt = fmtTime(st.ExpiresAt)
@@ -99,7 +101,7 @@ func decodeStatus(item map[string]types.AttributeValue) (*txpipe.FileStatus, err
 		FileID: it.FileID, Status: it.Status, Filename: it.Filename, SHA256: it.SHA256,
 		SizeBytes: it.SizeBytes, Rows: it.Rows, Inserted: it.Inserted, Updated: it.Updated,
 		Unchanged: it.Unchanged, ErrorCount: it.ErrorCount, Errors: it.Errors, Failure: it.Failure,
-		Attempts: it.Attempts,
+		Attempts: it.Attempts, Dialect: it.Dialect, Profile: it.Profile,
 	}
 	var err error
 	if st.CreatedAt, err = time.Parse(timeLayout, it.CreatedAt); err != nil {

@@ -2,6 +2,7 @@ package workflow
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -59,14 +60,22 @@ func (in *Intake) Submit(ctx context.Context, up Upload) (*txpipe.FileStatus, bo
 	if _, err := up.File.Seek(0, io.SeekStart); err != nil {
 		return nil, false, fmt.Errorf("rewind upload %s: %w", fileID, err)
 	}
-	rep, err := csvschema.Validate(ctx, up.File)
+	rep, err := csvschema.ValidateWith(ctx, up.File, csvschema.Options{Format: up.Format})
 	if err != nil {
+		if errors.Is(err, csvschema.ErrFormat) {
+			return nil, false, txpipe.Errorf(txpipe.EINVALID, "%v", err)
+		}
 		return nil, false, fmt.Errorf("validate file %s: %w", fileID, err)
 	}
 	now := in.now()
+	dialect := rep.Dialect
 	st := &txpipe.FileStatus{
 		FileID: fileID, Filename: up.Filename, SHA256: up.SHA256, SizeBytes: up.Size,
 		Rows: rep.Rows, Errors: []txpipe.ErrorItem{}, CreatedAt: now, UpdatedAt: now,
+		Dialect: &dialect,
+	}
+	if up.Format.Profile != nil {
+		st.Profile = up.Format.Profile.Name
 	}
 	if !rep.Valid() {
 		st.Status = txpipe.StatusRejected
@@ -105,6 +114,9 @@ func (in *Intake) Submit(ctx context.Context, up Upload) (*txpipe.FileStatus, bo
 	}
 	st.Status = txpipe.StatusValidated
 	state := RunState{FileID: fileID, FileKey: up.SHA256, Filename: up.Filename, Rows: rep.Rows, SizeBytes: up.Size}
+	if f := runFormat(up.Format, rep.Dialect); f != (csvschema.Format{}) {
+		state.Format = &f
+	}
 	if err := in.retry().Do(ctx, func(ctx context.Context) error { return in.Runs.StartRun(ctx, state) }, nil); err != nil {
 		return nil, false, fmt.Errorf("start run of file %s: %w", fileID, err)
 	}
@@ -141,4 +153,16 @@ func (in *Intake) record(ctx context.Context, st *txpipe.FileStatus) (rec *txpip
 		return err
 	}, nil)
 	return rec, created, err
+}
+
+// runFormat is the format a run reads the stored file with: the upload's,
+// with the separator and encoding the validation found, so the transform
+// step detects nothing. A plain file (comma, UTF-8, no profile) gets the
+// zero Format, which keeps its run state as it was.
+func runFormat(f csvschema.Format, d txpipe.Dialect) csvschema.Format {
+	f.Delimiter, f.Encoding = d.Delimiter, d.Encoding
+	if f.Delimiter == "," && f.Encoding == csvschema.EncUTF8 && f.Profile == nil {
+		return csvschema.Format{}
+	}
+	return f
 }

@@ -74,6 +74,7 @@ func (s *Steps) ensureStatus(ctx context.Context, st RunState) (*txpipe.FileStat
 	rec, _, err := s.Statuses.CreateStatus(ctx, &txpipe.FileStatus{
 		FileID: st.FileID, Status: txpipe.StatusValidated, Filename: st.Filename, SHA256: st.FileKey,
 		SizeBytes: st.SizeBytes, Rows: st.Rows, Errors: []txpipe.ErrorItem{}, CreatedAt: now, UpdatedAt: now,
+		Dialect: st.dialect(), Profile: st.profileName(),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("status of file %s: %w", st.FileID, err)
@@ -163,7 +164,11 @@ func (s *Steps) writeRows(ctx context.Context, st RunState) (txpipe.Counts, int6
 	decodeErr := make(chan error, 1)
 	go func() {
 		defer close(full)
-		decodeErr <- decodeBatches(ctx, f, st.FileID, size, free, full, &rows)
+		var format csvschema.Format
+		if st.Format != nil {
+			format = *st.Format
+		}
+		decodeErr <- decodeBatches(ctx, csvschema.NewDecoderFormat(f, format), st.FileID, size, free, full, &rows)
 	}()
 
 	var counts txpipe.Counts
@@ -189,8 +194,7 @@ func (s *Steps) writeRows(ctx context.Context, st RunState) (txpipe.Counts, int6
 	return counts, rows, writeErr
 }
 
-func decodeBatches(ctx context.Context, r io.Reader, fileID string, size int, free <-chan []txpipe.Transaction, full chan<- []txpipe.Transaction, rows *int64) error {
-	dec := csvschema.NewDecoder(r)
+func decodeBatches(ctx context.Context, dec *csvschema.Decoder, fileID string, size int, free <-chan []txpipe.Transaction, full chan<- []txpipe.Transaction, rows *int64) error {
 	var batch []txpipe.Transaction
 	for {
 		if batch == nil {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/txpipe/txpipe"
+	"github.com/txpipe/txpipe/csvschema"
 )
 
 // RunState is the document that flows through a run: the input of the first
@@ -23,9 +24,13 @@ type RunState struct {
 	Rows     int64  `json:"rows"`
 	// SizeBytes is the file's size, for the status record a run creates
 	// when the intake crashed before writing it.
-	SizeBytes int64          `json:"size_bytes,omitempty"`
-	Counts    *txpipe.Counts `json:"counts,omitempty"` // set by Transform
-	Error     *StepError     `json:"error,omitempty"`  // set when a step failed for good
+	SizeBytes int64 `json:"size_bytes,omitempty"`
+	// Format is how the intake read the file (separator and encoding as
+	// detected, and the profile), so Transform reads the same rows; nil
+	// for the default format.
+	Format *csvschema.Format `json:"format,omitempty"`
+	Counts *txpipe.Counts    `json:"counts,omitempty"` // set by Transform
+	Error  *StepError        `json:"error,omitempty"`  // set when a step failed for good
 }
 
 // StepError is the error of a failed step, in the shape Step Functions puts
@@ -127,6 +132,9 @@ type Upload struct {
 	// Path is the spool file holding the bytes, if any: a FileStore that
 	// can move a file into place (PathPutter) takes it instead of a copy.
 	Path string
+	// Format is how to read the file, as the upload declared it (form
+	// fields delimiter, encoding and profile); the zero Format detects.
+	Format csvschema.Format
 }
 
 // PathPutter is a FileStore that can take a local file by moving it, which
@@ -169,4 +177,26 @@ type JobQueue interface {
 	// calls it on start: it is the only process working on its data dir,
 	// so any lease left is a crashed run's.
 	ReleaseLeases(ctx context.Context) error
+}
+
+// dialect is the dialect the intake read the file with, for a status
+// record the run creates.
+func (st RunState) dialect() *txpipe.Dialect {
+	d := &txpipe.Dialect{Delimiter: ",", Encoding: csvschema.EncUTF8}
+	if st.Format != nil {
+		if st.Format.Delimiter != "" {
+			d.Delimiter = st.Format.Delimiter
+		}
+		if st.Format.Encoding != "" {
+			d.Encoding = st.Format.Encoding
+		}
+	}
+	return d
+}
+
+func (st RunState) profileName() string {
+	if st.Format == nil || st.Format.Profile == nil {
+		return ""
+	}
+	return st.Format.Profile.Name
 }
