@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
@@ -28,6 +29,34 @@ func NewAPIKey() (secret, hash string, err error) {
 	}
 	secret = APIKeyPrefix + hex.EncodeToString(b)
 	return secret, HashKey(secret), nil
+}
+
+// KeyCreator stores API keys (implemented by *sqlite.DB).
+type KeyCreator interface {
+	CreateKey(ctx context.Context, k txpipe.APIKey) error
+}
+
+// CreateKey makes a new key called name with the given daily quota and
+// rate (requests a second, with bursts of twice as many), stores its hash
+// and returns its secret.
+func CreateKey(ctx context.Context, keys KeyCreator, name string, quota int64, rate float64) (secret string, err error) {
+	secret, hash, err := NewAPIKey()
+	if err != nil {
+		return "", err
+	}
+	var id [8]byte
+	if _, err := rand.Read(id[:]); err != nil {
+		return "", fmt.Errorf("make key id: %w", err)
+	}
+	k := txpipe.APIKey{
+		ID: "key_" + hex.EncodeToString(id[:]), Name: name, Hash: hash,
+		QuotaPerDay: quota, RatePerSecond: rate, Burst: max(1, int(math.Ceil(2*rate))),
+		CreatedAt: time.Now().UTC(),
+	}
+	if err := keys.CreateKey(ctx, k); err != nil {
+		return "", fmt.Errorf("store API key %q: %w", name, err)
+	}
+	return secret, nil
 }
 
 // HashKey returns the hex SHA-256 of an API key's secret.

@@ -150,3 +150,29 @@ func (db *DB) RedriveDeadLetter(ctx context.Context, job workflow.Job) error {
 	}
 	return nil
 }
+
+// DeadLetters returns the dead letters, oldest first, as workflow.DeadLetter.
+func (db *DB) DeadLetters(ctx context.Context) ([]workflow.DeadLetter, error) {
+	list, err := db.ListDeadLetters(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]workflow.DeadLetter, 0, len(list))
+	for _, d := range list {
+		out = append(out, workflow.DeadLetter{FileID: d.FileID, State: d.State, SentAt: d.SentAt})
+	}
+	return out, nil
+}
+
+// Redrive starts the failed run of fileID again from its first step, as a
+// job that the server (running now or started later) picks up; see
+// RedriveDeadLetter. A file without a dead letter is an ENOTFOUND error.
+func (db *DB) Redrive(ctx context.Context, fileID string) error {
+	d, err := db.GetDeadLetter(ctx, fileID)
+	if err != nil {
+		return err
+	}
+	st := d.State
+	st.Error, st.Counts = nil, nil
+	return db.RedriveDeadLetter(ctx, workflow.Job{FileID: fileID, Phase: workflow.PhaseRun, State: st, DueAt: db.now().UTC()})
+}

@@ -9,6 +9,10 @@ package sqsdlq
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
@@ -32,19 +36,52 @@ type (
 	deleter interface {
 		DeleteMessage(ctx context.Context, in *sqs.DeleteMessageInput, opts ...func(*sqs.Options)) (*sqs.DeleteMessageOutput, error)
 	}
+	visibilityChanger interface {
+		ChangeMessageVisibilityBatch(ctx context.Context, in *sqs.ChangeMessageVisibilityBatchInput, opts ...func(*sqs.Options)) (*sqs.ChangeMessageVisibilityBatchOutput, error)
+	}
 )
+
+// RunStarter starts a run again (sfnrun.Starter: a new Step Functions
+// execution).
+type RunStarter interface {
+	StartRun(ctx context.Context, st workflow.RunState) error
+}
+
+// Option configures a Queue.
+type Option func(*Queue)
+
+// WithRunStarter lets Redrive start runs with s.
+func WithRunStarter(s RunStarter) Option { return func(q *Queue) { q.starter = s } }
+
+// WithLogger sets where the queue logs what it cannot return (a message
+// left hidden, one that is not a run state); nowhere by default.
+func WithLogger(l *slog.Logger) Option { return func(q *Queue) { q.logger = l } }
+
+// ScanVisibility is how long a dead letter received while listing or
+// redriving stays hidden from other consumers. Receiving is the only way to
+// read an SQS message, and it hides the message; a scan hides each one for
+// this long (not the queue's default) and makes those it leaves visible
+// again at once when it is done.
+const ScanVisibility = 30 * time.Second
 
 // Queue is one SQS queue holding the state of failed runs.
 type Queue struct {
-	send sender
-	recv receiver
-	del  deleter
-	url  string
+	send    sender
+	recv    receiver
+	del     deleter
+	vis     visibilityChanger
+	url     string
+	starter RunStarter
+	logger  *slog.Logger
 }
 
 // New returns the queue at queueURL (TXPIPE_DLQ_URL).
-func New(client *sqs.Client, queueURL string) *Queue {
-	return &Queue{send: client, recv: client, del: client, url: queueURL}
+func New(client *sqs.Client, queueURL string, opts ...Option) *Queue {
+	q := &Queue{send: client, recv: client, del: client, vis: client, url: queueURL, logger: slog.New(slog.DiscardHandler)}
+	for _, o := range opts {
+		o(q)
+	}
+	return q
 }
 
 // FileIDAttribute is the message attribute holding the run's file id.
@@ -85,6 +122,12 @@ type Message struct {
 // its visibility timeout, until Delete removes them; listing every message
 // of a queue therefore takes receives until one returns none.
 func (q *Queue) Receive(ctx context.Context, max int) ([]Message, error) {
+	return q.receive(ctx, max, 0)
+}
+
+// receive is Receive hiding the messages for visibility (the queue's
+// default if 0).
+func (q *Queue) receive(ctx context.Context, max int, visibility time.Duration) ([]Message, error) {
 	max = min(10, max)
 	if max <= 0 {
 		max = 10
@@ -93,6 +136,7 @@ func (q *Queue) Receive(ctx context.Context, max int) ([]Message, error) {
 		QueueUrl:            aws.String(q.url),
 		MaxNumberOfMessages: int32(max),
 		WaitTimeSeconds:     1,
+		VisibilityTimeout:   int32(visibility / time.Second),
 	})
 	if err != nil {
 		return nil, translate(err, "receive dead letters")
@@ -116,6 +160,109 @@ func (q *Queue) Delete(ctx context.Context, receiptHandle string) error {
 		return translate(err, "delete dead letter")
 	}
 	return nil
+}
+
+// DeadLetters returns the run states in the queue (for `txpipe dlq list
+// --aws`), leaving every message in it. Messages that are not run states
+// are logged and skipped.
+func (q *Queue) DeadLetters(ctx context.Context) ([]workflow.DeadLetter, error) {
+	msgs, err := q.scan(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer q.release(ctx, msgs)
+	out := make([]workflow.DeadLetter, 0, len(msgs))
+	for _, m := range msgs {
+		if m.Err != nil {
+			q.logger.Warn("skipping a message that is not a run state", "message_id", m.ID, "err", m.Err)
+			continue
+		}
+		out = append(out, workflow.DeadLetter{FileID: m.State.FileID, State: m.State})
+	}
+	return out, nil
+}
+
+// Redrive starts the failed run of fileID found in the queue again, from
+// its first step, with the RunStarter (WithRunStarter), and then deletes the
+// file's dead letters. A file not in the queue is an ENOTFOUND error.
+func (q *Queue) Redrive(ctx context.Context, fileID string) error {
+	if q.starter == nil {
+		return txpipe.Errorf(txpipe.EUNSUPPORTED, "redrive needs a run starter (the state machine)")
+	}
+	msgs, err := q.scan(ctx)
+	if err != nil {
+		return err
+	}
+	var mine, others []Message
+	for _, m := range msgs {
+		if m.Err == nil && m.State.FileID == fileID {
+			mine = append(mine, m)
+		} else {
+			others = append(others, m)
+		}
+	}
+	q.release(ctx, others)
+	if len(mine) == 0 {
+		return txpipe.Errorf(txpipe.ENOTFOUND, "file %s is not in the dead-letter queue", fileID)
+	}
+	st := mine[len(mine)-1].State
+	st.Error, st.Counts = nil, nil
+	if err := q.starter.StartRun(ctx, st); err != nil {
+		q.release(ctx, mine)
+		return fmt.Errorf("redrive file %s: %w", fileID, err)
+	}
+	for _, m := range mine {
+		if err := q.Delete(ctx, m.ReceiptHandle); err != nil {
+			// The run is started; a dead letter left behind is listed
+			// again, and a second redrive is harmless.
+			q.logger.Warn("dead letter not deleted after redrive", "file_id", fileID, "message_id", m.ID, "err", err)
+		}
+	}
+	return nil
+}
+
+// scan receives every message of the queue (each once, by message ID),
+// hiding each for ScanVisibility. The caller releases the ones it does not
+// delete.
+func (q *Queue) scan(ctx context.Context) ([]Message, error) {
+	seen := map[string]bool{}
+	var all []Message
+	for {
+		msgs, err := q.receive(ctx, 10, ScanVisibility)
+		if err != nil {
+			q.release(ctx, all)
+			return nil, fmt.Errorf("read the dead-letter queue: %w", err)
+		}
+		fresh := 0
+		for _, m := range msgs {
+			if !seen[m.ID] {
+				seen[m.ID] = true
+				all = append(all, m)
+				fresh++
+			}
+		}
+		if fresh == 0 {
+			return all, nil
+		}
+	}
+}
+
+// release makes msgs visible again at once.
+func (q *Queue) release(ctx context.Context, msgs []Message) {
+	for i := 0; i < len(msgs); i += 10 {
+		var entries []types.ChangeMessageVisibilityBatchRequestEntry
+		for j, m := range msgs[i:min(i+10, len(msgs))] {
+			entries = append(entries, types.ChangeMessageVisibilityBatchRequestEntry{
+				Id: aws.String(strconv.Itoa(j)), ReceiptHandle: aws.String(m.ReceiptHandle), VisibilityTimeout: 0,
+			})
+		}
+		_, err := q.vis.ChangeMessageVisibilityBatch(context.WithoutCancel(ctx), &sqs.ChangeMessageVisibilityBatchInput{
+			QueueUrl: aws.String(q.url), Entries: entries,
+		})
+		if err != nil {
+			q.logger.Warn("dead letters stay hidden until their visibility timeout", "seconds", ScanVisibility.Seconds(), "err", err)
+		}
+	}
 }
 
 // codes maps SQS API error codes to txpipe kinds. Server faults, 5xx and

@@ -113,6 +113,14 @@ type DeadLetterQueue interface {
 	SendDeadLetter(ctx context.Context, st RunState) error
 }
 
+// DeadLetter is a run that failed for good, as a dead-letter queue holds
+// it for `txpipe dlq list`.
+type DeadLetter struct {
+	FileID string
+	State  RunState
+	SentAt time.Time // zero when the queue does not say
+}
+
 // Clock returns the current time; tests may fix it.
 type Clock func() time.Time
 

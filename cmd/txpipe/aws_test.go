@@ -26,6 +26,7 @@ import (
 	"github.com/txpipe/txpipe/internal/awsenv"
 	"github.com/txpipe/txpipe/internal/awstest"
 	"github.com/txpipe/txpipe/internal/txgen"
+	"github.com/txpipe/txpipe/server"
 	"github.com/txpipe/txpipe/workflow"
 )
 
@@ -96,9 +97,9 @@ func TestAWSStoresAndDeadLetters(t *testing.T) {
 	ctx := t.Context()
 	logger := slog.New(slog.DiscardHandler)
 
-	s, err := openAWSStores(ctx, logger)
+	s, err := awsAdapters(ctx, logger)
 	if err != nil {
-		t.Fatalf("openAWSStores: %v", err)
+		t.Fatalf("awsAdapters: %v", err)
 	}
 
 	// Each store reaches its service.
@@ -144,7 +145,7 @@ func TestAWSStoresAndDeadLetters(t *testing.T) {
 	listed := func() []string {
 		t.Helper()
 		var out, errb bytes.Buffer
-		if code := runDLQ(ctx, []string{"list", "--aws", "--json"}, nil, &out, &errb); code != exitOK {
+		if code := run(ctx, []string{"dlq", "list", "--aws", "--json"}, nil, &out, &errb); code != exitOK {
 			t.Fatalf("dlq list --aws: exit %d: %s", code, errb.String())
 		}
 		var doc struct {
@@ -171,7 +172,7 @@ func TestAWSStoresAndDeadLetters(t *testing.T) {
 	}
 
 	var out, errb bytes.Buffer
-	if code := runDLQ(ctx, []string{"redrive", "--aws", "f-b"}, nil, &out, &errb); code != exitOK {
+	if code := run(ctx, []string{"dlq", "redrive", "--aws", "f-b"}, nil, &out, &errb); code != exitOK {
 		t.Fatalf("dlq redrive --aws f-b: exit %d: %s", code, errb.String())
 	}
 	execs, err := sfnc.ListExecutions(ctx, &sfn.ListExecutionsInput{StateMachineArn: aws.String(smARN)})
@@ -198,7 +199,7 @@ func TestAWSStoresAndDeadLetters(t *testing.T) {
 	}
 
 	errb.Reset()
-	if code := runDLQ(ctx, []string{"redrive", "--aws", "f-missing"}, nil, &out, &errb); code == exitOK ||
+	if code := run(ctx, []string{"dlq", "redrive", "--aws", "f-missing"}, nil, &out, &errb); code != exitRejected ||
 		!strings.Contains(errb.String(), "not in the dead-letter queue") {
 		t.Errorf("redrive of an unknown file: exit %d, %q", code, errb.String())
 	}
@@ -211,9 +212,9 @@ func TestAWSStoresNeedTheirNames(t *testing.T) {
 	for _, k := range []string{awsenv.TransactionsTable, awsenv.StatusTable, awsenv.Bucket, awsenv.TopicARN, awsenv.DLQURL} {
 		t.Setenv(k, "")
 	}
-	_, err := openAWSStores(t.Context(), slog.New(slog.DiscardHandler))
+	_, err := awsAdapters(t.Context(), slog.New(slog.DiscardHandler))
 	if err == nil || !strings.Contains(err.Error(), awsenv.Bucket) {
-		t.Errorf("openAWSStores without environment: %v, want an error naming %s", err, awsenv.Bucket)
+		t.Errorf("awsAdapters without environment: %v, want an error naming %s", err, awsenv.Bucket)
 	}
 }
 
@@ -223,7 +224,7 @@ func TestAWSStoresNeedTheirNames(t *testing.T) {
 func TestServeOnAWSStores(t *testing.T) {
 	awsTestEnv(t)
 	var out bytes.Buffer
-	cfg := serveConfig{Addr: "127.0.0.1:0", DataDir: t.TempDir(), MaxBodyBytes: 100 << 20, Workers: 2, AWS: true}
+	cfg := serveConfig{Config: server.Config{Addr: "127.0.0.1:0", MaxBodyBytes: 100 << 20, Workers: 2}, DataDir: t.TempDir(), AWS: true}
 	s, err := openServer(context.Background(), cfg, slog.New(slog.DiscardHandler), &out)
 	if err != nil {
 		t.Fatalf("serve --aws: %v", err)

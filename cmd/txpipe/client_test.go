@@ -128,7 +128,7 @@ func TestUploadCommand(t *testing.T) {
 		{"no file", []string{"upload"}, "want one FILE"},
 		{"two files", []string{"upload", good, good}, "want one FILE"},
 		{"missing file", []string{"upload", filepath.Join(t.TempDir(), "nope.csv")}, "no such file"},
-		{"bad flag", []string{"upload", "--nope", good}, "flag provided but not defined"},
+		{"bad flag", []string{"upload", "--nope", good}, "unknown flag: --nope"},
 		{"unknown key", []string{"upload", "--api-key", "txp_wrong", good}, "unknown API key"},
 		{"no key", []string{"upload", "--api-key", "", good}, "missing API key"},
 		{"server down", []string{"upload", "--endpoint", "http://" + closedAddr(t), good}, "connection refused"},
@@ -168,7 +168,7 @@ func TestUploadNoProgressOffTerminal(t *testing.T) {
 
 func TestUploadBar(t *testing.T) {
 	var buf bytes.Buffer
-	bar := &uploadBar{w: &buf, name: "f.csv", size: 40 << 20}
+	bar := &progressBar{w: &buf, label: "uploading f.csv", size: 40, start: time.Now()}
 	r := &countingReader{r: bytes.NewReader(make([]byte, 40<<20)), bar: bar}
 	p := make([]byte, 1<<20)
 	for {
@@ -181,8 +181,8 @@ func TestUploadBar(t *testing.T) {
 	if !strings.Contains(s, "uploading f.csv [") || !strings.Contains(s, "100% 40/40 MiB") || !strings.HasSuffix(s, "\r\033[K") {
 		t.Errorf("progress output %q: want a bar reaching 100%% and cleared", s)
 	}
-	var nilBar *uploadBar
-	nilBar.update(1)
+	var nilBar *progressBar
+	nilBar.draw(1, "MiB")
 	nilBar.clear()
 }
 
@@ -226,8 +226,8 @@ func TestStatusCommand(t *testing.T) {
 	}
 
 	code, _, errOut = clientCLI(t, append([]string{"status", "00000000000000000000000000000000"}, conn...)...)
-	if code != exitUsage || !strings.Contains(errOut, "not found") {
-		t.Errorf("status of an unknown file = %d %q, want %d and not found", code, errOut, exitUsage)
+	if code != exitRejected || !strings.Contains(errOut, "not found") {
+		t.Errorf("status of an unknown file = %d %q, want %d and not found", code, errOut, exitRejected)
 	}
 	if code, _, _ := clientCLI(t, append([]string{"status"}, conn...)...); code != exitUsage {
 		t.Errorf("status without an id = %d, want %d", code, exitUsage)
@@ -296,7 +296,7 @@ func TestTransactionsCommand(t *testing.T) {
 	}
 }
 
-// memKeys is a keyCreator in memory.
+// memKeys is an httpapi.KeyCreator in memory.
 type memKeys []txpipe.APIKey
 
 func (m *memKeys) CreateKey(ctx context.Context, k txpipe.APIKey) error {
@@ -306,7 +306,7 @@ func (m *memKeys) CreateKey(ctx context.Context, k txpipe.APIKey) error {
 
 func TestCreateAPIKey(t *testing.T) {
 	var keys memKeys
-	secret, err := createAPIKey(t.Context(), &keys, "ci", 500, 10)
+	secret, err := httpapi.CreateKey(t.Context(), &keys, "ci", 500, 10)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -323,7 +323,7 @@ func TestCreateAPIKey(t *testing.T) {
 	if !strings.HasPrefix(secret, httpapi.APIKeyPrefix) || len(secret) < 40 {
 		t.Errorf("secret %q is too short or lacks the prefix", secret)
 	}
-	again, _ := createAPIKey(t.Context(), &keys, "ci", 500, 10)
+	again, _ := httpapi.CreateKey(t.Context(), &keys, "ci", 500, 10)
 	if again == secret || keys[1].ID == k.ID {
 		t.Errorf("two keys share a secret or an id")
 	}
@@ -343,7 +343,7 @@ func TestConcurrentUploads(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	key, err := createAPIKey(t.Context(), db, "load", 1_000_000, 1000)
+	key, err := httpapi.CreateKey(t.Context(), db, "load", 1_000_000, 1000)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,19 +2,25 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
-	"log/slog"
-	"path/filepath"
 	"text/tabwriter"
 	"time"
 
-	"github.com/txpipe/txpipe/sqlite"
+	"github.com/spf13/cobra"
+
 	"github.com/txpipe/txpipe/workflow"
 )
 
-// deadLetter is one failed run as `dlq list` shows it.
+func init() { commands = append(commands, newDLQCmd) }
+
+// deadLetterQueue is a dead-letter queue as `txpipe dlq` uses it:
+// *sqlite.DB locally, *sqsdlq.Queue on AWS.
+type deadLetterQueue interface {
+	DeadLetters(ctx context.Context) ([]workflow.DeadLetter, error)
+	Redrive(ctx context.Context, fileID string) error
+}
+
+// deadLetter is one failed run as `dlq list --json` shows it.
 type deadLetter struct {
 	FileID   string            `json:"file_id"`
 	Filename string            `json:"filename,omitempty"`
@@ -23,52 +29,47 @@ type deadLetter struct {
 	State    workflow.RunState `json:"state"`
 }
 
-func runDLQ(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) int {
-	if len(args) == 0 || (args[0] != "list" && args[0] != "redrive") {
-		fmt.Fprintln(stderr, "usage: txpipe dlq list [--data-dir DIR] [--aws] [--json]")
-		fmt.Fprintln(stderr, "       txpipe dlq redrive [--data-dir DIR] [--aws] [--json] FILE_ID")
-		return exitUsage
+func newDLQCmd() *cobra.Command {
+	list := &cobra.Command{
+		Use:   "list [--data-dir DIR] [--aws] [--json]",
+		Short: "List the failed runs in the dead-letter queue",
+		Args:  wantArgs(0, ""),
 	}
-	sub := args[0]
-	usage := "usage: txpipe dlq list [--data-dir DIR] [--aws] [--json]"
-	if sub == "redrive" {
-		usage = "usage: txpipe dlq redrive [--data-dir DIR] [--aws] [--json] FILE_ID"
+	redrive := &cobra.Command{
+		Use:   "redrive [--data-dir DIR] [--aws] [--json] FILE_ID",
+		Short: "Run a failed file again from its first step",
+		Args:  wantArgs(1, "FILE_ID"),
 	}
-	fs := newClientFlagSet("dlq "+sub, usage, stderr)
-	dataDir := fs.String("data-dir", envOr(envDataDir, defaultDataDir), "the local server's data dir (env "+envDataDir+")")
-	useAWS := fs.Bool("aws", false, "use the SQS dead-letter queue and Step Functions named by the TXPIPE_* environment variables")
-	jsonOut := fs.Bool("json", false, "print JSON")
-	pos, err := parseInterspersed(fs, args[1:])
-	if err != nil {
-		return flagExit(err)
+	for _, c := range []*cobra.Command{list, redrive} {
+		addDataDirFlag(c, "the local server's data dir")
+		c.Flags().Bool("aws", false, "use the SQS dead-letter queue and Step Functions named by the TXPIPE_* environment variables")
+		c.Flags().Bool("json", false, "print JSON")
 	}
-	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-
-	switch sub {
-	case "list":
-		if len(pos) != 0 {
-			fmt.Fprintln(stderr, usage)
-			return exitUsage
-		}
-		var dls []deadLetter
-		if *useAWS {
-			dls, err = listAWS(ctx, logger)
-		} else {
-			dls, err = listLocal(ctx, *dataDir, logger)
-		}
+	list.RunE = func(cmd *cobra.Command, _ []string) error {
+		q, closeQueue, err := openDeadLetters(cmd)
 		if err != nil {
-			fmt.Fprintf(stderr, "txpipe dlq list: %v\n", err)
-			return exitUsage
+			return err
 		}
-		if *jsonOut {
-			if dls == nil {
-				dls = []deadLetter{}
+		defer closeQueue()
+		letters, err := q.DeadLetters(cmd.Context())
+		if err != nil {
+			return err
+		}
+		dls := make([]deadLetter, 0, len(letters))
+		for _, d := range letters {
+			dl := deadLetter{FileID: d.FileID, Filename: d.State.Filename, Failure: workflow.FailureReason(d.State.Error), State: d.State}
+			if !d.SentAt.IsZero() {
+				dl.SentAt = &d.SentAt
 			}
-			return printJSON(stdout, stderr, map[string]any{"items": dls})
+			dls = append(dls, dl)
+		}
+		stdout := cmd.OutOrStdout()
+		if jsonFlag(cmd) {
+			return printJSON(stdout, map[string]any{"items": dls})
 		}
 		if len(dls) == 0 {
 			fmt.Fprintln(stdout, "the dead-letter queue is empty")
-			return exitOK
+			return nil
 		}
 		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "FILE_ID\tFILENAME\tFAILED AT\tFAILURE")
@@ -79,86 +80,37 @@ func runDLQ(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.W
 			}
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", d.FileID, d.Filename, at, d.Failure)
 		}
-		tw.Flush()
-		return exitOK
-
-	default: // redrive
-		if len(pos) != 1 {
-			fmt.Fprintln(stderr, usage)
-			return exitUsage
-		}
-		fileID := pos[0]
-		if *useAWS {
-			err = redriveAWS(ctx, logger, fileID, io.Discard)
-		} else {
-			err = redriveLocal(ctx, *dataDir, fileID, logger)
-		}
+		return tw.Flush()
+	}
+	redrive.RunE = func(cmd *cobra.Command, args []string) error {
+		q, closeQueue, err := openDeadLetters(cmd)
 		if err != nil {
-			fmt.Fprintf(stderr, "txpipe dlq redrive: %v\n", err)
-			return exitUsage
+			return err
 		}
-		if *jsonOut {
-			return printJSON(stdout, stderr, map[string]any{"file_id": fileID, "redriven": true})
+		defer closeQueue()
+		fileID := args[0]
+		if err := q.Redrive(cmd.Context(), fileID); err != nil {
+			return err
 		}
-		fmt.Fprintf(stdout, "redriven %s: it runs again from its first step\n", fileID)
-		return exitOK
+		if jsonFlag(cmd) {
+			return printJSON(cmd.OutOrStdout(), map[string]any{"file_id": fileID, "redriven": true})
+		}
+		fmt.Fprintf(cmd.OutOrStdout(), "redriven %s: it runs again from its first step\n", fileID)
+		return nil
 	}
+	return group("dlq", "List or redrive failed runs", list, redrive)
 }
 
-func listLocal(ctx context.Context, dataDir string, logger *slog.Logger) ([]deadLetter, error) {
-	db, err := sqlite.Open(ctx, filepath.Join(dataDir, "txpipe.db"), logger)
+// openDeadLetters opens the dead-letter queue the flags name: the data
+// dir's, or with --aws the SQS queue.
+func openDeadLetters(cmd *cobra.Command) (deadLetterQueue, func() error, error) {
+	if aws, _ := cmd.Flags().GetBool("aws"); aws {
+		q, err := awsDeadLetters(cmd.Context(), cmd.ErrOrStderr())
+		return q, func() error { return nil }, err
+	}
+	db, err := openLocalStore(cmd)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	defer db.Close()
-	list, err := db.ListDeadLetters(ctx)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]deadLetter, 0, len(list))
-	for _, d := range list {
-		at := d.SentAt
-		out = append(out, deadLetter{FileID: d.FileID, Filename: d.State.Filename, Failure: workflow.FailureReason(d.State.Error), SentAt: &at, State: d.State})
-	}
-	return out, nil
-}
-
-func listAWS(ctx context.Context, logger *slog.Logger) ([]deadLetter, error) {
-	states, err := listAWSDeadLetters(ctx, logger)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]deadLetter, 0, len(states))
-	for _, st := range states {
-		out = append(out, deadLetter{FileID: st.FileID, Filename: st.Filename, Failure: workflow.FailureReason(st.Error), State: st})
-	}
-	return out, nil
-}
-
-// redriveLocal records a new job for the failed run in the data dir's
-// database and takes it off the dead-letter queue, in one transaction; the
-// server (running now or started later) picks the job up.
-func redriveLocal(ctx context.Context, dataDir, fileID string, logger *slog.Logger) error {
-	db, err := sqlite.Open(ctx, filepath.Join(dataDir, "txpipe.db"), logger)
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	d, err := db.GetDeadLetter(ctx, fileID)
-	if err != nil {
-		return err
-	}
-	st := d.State
-	st.Error, st.Counts = nil, nil
-	return db.RedriveDeadLetter(ctx, workflow.Job{FileID: fileID, Phase: workflow.PhaseRun, State: st, DueAt: time.Now().UTC()})
-}
-
-func printJSON(stdout, stderr io.Writer, v any) int {
-	enc := json.NewEncoder(stdout)
-	enc.SetIndent("", "  ")
-	if err := enc.Encode(v); err != nil {
-		fmt.Fprintf(stderr, "txpipe: %v\n", err)
-		return exitUsage
-	}
-	return exitOK
+	return db, db.Close, nil
 }

@@ -61,8 +61,8 @@ func TestDLQListAndRedrive(t *testing.T) {
 	}
 
 	code, _, _ = cli(t, env, "dlq", "redrive", "nope")
-	if n, _ := db.JobCount(ctx); code != exitUsage || n != 1 {
-		t.Errorf("redrive of an unknown file = %d and %d jobs, want 2 and no new job", code, n)
+	if n, _ := db.JobCount(ctx); code != exitRejected || n != 1 {
+		t.Errorf("redrive of an unknown file = %d and %d jobs, want 1 (not found) and no new job", code, n)
 	}
 	if code, _, _ := cli(t, env, "dlq", "list", "-h"); code != exitOK {
 		t.Errorf("dlq list -h = %d, want 0", code)

@@ -19,6 +19,7 @@ import (
 	"github.com/txpipe/txpipe"
 	"github.com/txpipe/txpipe/httpapi"
 	"github.com/txpipe/txpipe/internal/txgen"
+	"github.com/txpipe/txpipe/server"
 )
 
 // startServer runs the whole local pipeline in process on a loopback port
@@ -26,7 +27,7 @@ import (
 func startServer(t *testing.T, dataDir string) (url, key string) {
 	t.Helper()
 	var out bytes.Buffer
-	cfg := serveConfig{Addr: "127.0.0.1:0", DataDir: dataDir, MaxBodyBytes: 100 << 20, Workers: 2}
+	cfg := serveConfig{Config: server.Config{Addr: "127.0.0.1:0", MaxBodyBytes: 100 << 20, Workers: 2}, DataDir: dataDir}
 	logger := slog.New(slog.NewJSONHandler(io.Discard, nil))
 	s, err := openServer(context.Background(), cfg, logger, &out)
 	if err != nil {
@@ -183,7 +184,7 @@ func TestServeExportsTraces(t *testing.T) {
 
 	dataDir := t.TempDir()
 	var out bytes.Buffer
-	s, err := openServer(context.Background(), serveConfig{Addr: "127.0.0.1:0", DataDir: dataDir, Workers: 1},
+	s, err := openServer(context.Background(), serveConfig{Config: server.Config{Addr: "127.0.0.1:0", Workers: 1}, DataDir: dataDir},
 		slog.New(slog.DiscardHandler), &out)
 	if err != nil {
 		t.Fatal(err)
@@ -248,7 +249,7 @@ func TestWaitRidesOutTheRateLimit(t *testing.T) {
 // as one JSON document.
 func TestServeJSON(t *testing.T) {
 	var out bytes.Buffer
-	s, err := openServer(context.Background(), serveConfig{Addr: "127.0.0.1:0", DataDir: t.TempDir(), JSON: true}, slog.New(slog.DiscardHandler), &out)
+	s, err := openServer(context.Background(), serveConfig{Config: server.Config{Addr: "127.0.0.1:0"}, DataDir: t.TempDir(), JSON: true}, slog.New(slog.DiscardHandler), &out)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,18 +2,19 @@ package main
 
 import (
 	"context"
-	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
-	"strings"
 	"time"
 
-	"golang.org/x/term"
+	"github.com/spf13/cobra"
 
 	"github.com/txpipe/txpipe"
 	"github.com/txpipe/txpipe/csvschema"
 )
+
+func init() { commands = append(commands, newValidateCmd) }
 
 // validateFile is one file of `txpipe validate --json`.
 type validateFile struct {
@@ -25,51 +26,42 @@ type validateFile struct {
 	Error      string             `json:"error,omitempty"` // the file could not be read
 }
 
-const validateUsage = `usage: txpipe validate [--json] FILE...
-
-Validates transaction files offline with the same rules as the pipeline and
+func newValidateCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "validate [--json] FILE...",
+		Short: "Validate files offline",
+		Long: `Validates transaction files offline with the same rules as the pipeline and
 prints their errors ("-" reads standard input). Exit status: 0 every file is
-valid, 1 a file is invalid, 2 usage or I/O error.`
+valid, 1 a file is invalid, 2 usage or I/O error.`,
+		Args: func(_ *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return usageErrorf("no file given")
+			}
+			return nil
+		},
+	}
+	jsonOut := cmd.Flags().Bool("json", false, "print JSON")
+	cmd.RunE = func(cmd *cobra.Command, files []string) error {
+		return validate(cmd, files, *jsonOut)
+	}
+	return cmd
+}
 
-func runValidate(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	jsonOut := false
-	var files []string
-	for i := 0; i < len(args); i++ {
-		a := args[i]
-		switch {
-		case a == "--":
-			files = append(files, args[i+1:]...)
-			i = len(args)
-		case a == "--json" || a == "-json":
-			jsonOut = true
-		case a == "-h" || a == "--help" || a == "-help":
-			fmt.Fprintln(stdout, validateUsage)
-			return exitOK
-		case strings.HasPrefix(a, "-") && a != "-":
-			fmt.Fprintf(stderr, "txpipe validate: unknown flag %s\n%s\n", a, validateUsage)
-			return exitUsage
-		default:
-			files = append(files, a)
-		}
-	}
-	if len(files) == 0 {
-		fmt.Fprintf(stderr, "txpipe validate: no file given\n%s\n", validateUsage)
-		return exitUsage
-	}
+func validate(cmd *cobra.Command, files []string, jsonOut bool) error {
+	ctx, stdout, stderr := cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr()
 	bar := !jsonOut && isTerminal(stderr)
-	code := exitOK
+	var outcome error
 	results := make([]validateFile, 0, len(files))
 	for _, name := range files {
-		res, err := validateOne(ctx, name, stdin, stderr, bar)
+		res, err := validateOne(ctx, name, cmd.InOrStdin(), stderr, bar)
 		if err != nil {
 			if ctx.Err() != nil {
-				fmt.Fprintf(stderr, "txpipe validate: %s: %v\n", name, err)
-				return exitUsage
+				return fmt.Errorf("%s: %w", name, err)
 			}
 			res.Error = err.Error()
-			code = exitUsage
-		} else if !res.Valid && code == exitOK {
-			code = exitRejected
+			outcome = errOutcome{exitUsage}
+		} else if !res.Valid && outcome == nil {
+			outcome = errFileNotOK
 		}
 		results = append(results, res)
 		if !jsonOut {
@@ -77,16 +69,13 @@ func runValidate(ctx context.Context, args []string, stdin io.Reader, stdout, st
 		}
 	}
 	if jsonOut {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(struct {
+		if err := printJSON(stdout, struct {
 			Files []validateFile `json:"files"`
 		}{results}); err != nil {
-			fmt.Fprintf(stderr, "txpipe validate: %v\n", err)
-			return exitUsage
+			return err
 		}
 	}
-	return code
+	return outcome
 }
 
 func validateOne(ctx context.Context, name string, stdin io.Reader, stderr io.Writer, bar bool) (validateFile, error) {
@@ -100,6 +89,9 @@ func validateOne(ctx context.Context, name string, stdin io.Reader, stderr io.Wr
 		}
 		defer f.Close()
 		if st, err := f.Stat(); err == nil {
+			if st.IsDir() {
+				return res, errors.New(name + " is a directory")
+			}
 			size = st.Size()
 		}
 		r = f
@@ -107,13 +99,17 @@ func validateOne(ctx context.Context, name string, stdin io.Reader, stderr io.Wr
 	var opt csvschema.Options
 	var p *progressBar
 	if bar {
-		p = &progressBar{w: stderr, name: name, size: size, start: time.Now()}
-		opt.Progress = p.update
+		p = &progressBar{w: stderr, label: "validating " + name, size: size >> 20, after: time.Second, start: time.Now()}
+		opt.Progress = func(read int64) {
+			if size > 0 && read > size {
+				// the second read that resolves duplicate-id candidates
+				p.label, read = "checking duplicate ids "+name, read%size
+			}
+			p.draw(read>>20, "MiB")
+		}
 	}
 	rep, err := csvschema.ValidateWith(ctx, r, opt)
-	if p != nil {
-		p.clear()
-	}
+	p.clear()
 	if err != nil {
 		return res, err
 	}
@@ -129,70 +125,6 @@ func printValidation(stdout, stderr io.Writer, res validateFile) {
 		fmt.Fprintf(stdout, "%s: valid, %d rows\n", res.File, res.Rows)
 	default:
 		fmt.Fprintf(stdout, "%s: invalid, %d rows, %d %s\n", res.File, res.Rows, res.ErrorCount, plural(res.ErrorCount, "error", "errors"))
-		for _, e := range res.Errors {
-			fmt.Fprintf(stdout, "  line %d", e.Line)
-			if e.Column != "" {
-				fmt.Fprintf(stdout, ", %s", e.Column)
-			}
-			fmt.Fprintf(stdout, ": %s", e.Message)
-			if e.Value != "" {
-				fmt.Fprintf(stdout, ": %q", e.Value)
-			}
-			fmt.Fprintln(stdout)
-		}
-		if more := res.ErrorCount - int64(len(res.Errors)); more > 0 {
-			fmt.Fprintf(stdout, "  ... and %d more %s\n", more, plural(more, "error", "errors"))
-		}
-	}
-}
-
-func plural(n int64, one, many string) string {
-	if n == 1 {
-		return one
-	}
-	return many
-}
-
-// isTerminal reports whether w is a terminal.
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	return ok && term.IsTerminal(int(f.Fd()))
-}
-
-// progressBar draws a one-line bar on a terminal for a file that takes more
-// than a second to validate.
-type progressBar struct {
-	w     io.Writer
-	name  string
-	size  int64 // 0 if unknown (standard input)
-	start time.Time
-	drawn bool
-	last  time.Time
-}
-
-func (p *progressBar) update(read int64) {
-	now := time.Now()
-	if now.Sub(p.start) < time.Second || now.Sub(p.last) < 100*time.Millisecond {
-		return
-	}
-	p.last, p.drawn = now, true
-	const width = 30
-	if p.size <= 0 {
-		fmt.Fprintf(p.w, "\r%s: %d MB read", p.name, read>>20)
-		return
-	}
-	frac := float64(read) / float64(p.size)
-	label := "validating"
-	if frac > 1 {
-		// the second read that resolves duplicate-id candidates
-		label, frac = "checking duplicate ids", frac-float64(int(frac))
-	}
-	n := int(frac * width)
-	fmt.Fprintf(p.w, "\r%s %s [%s%s] %3d%%", label, p.name, strings.Repeat("=", n), strings.Repeat(" ", width-n), int(frac*100))
-}
-
-func (p *progressBar) clear() {
-	if p.drawn {
-		fmt.Fprint(p.w, "\r\033[K")
+		printErrors(stdout, res.Errors, res.ErrorCount)
 	}
 }

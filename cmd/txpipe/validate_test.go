@@ -60,9 +60,9 @@ func TestValidateCLI(t *testing.T) {
 		}
 		for _, want := range []string{
 			invalid + ": invalid, 3 rows, 3 errors",
-			"line 2, amount: invalid amount: 3 fraction digits, USD has 2: \"99.999\"",
-			"line 3, currency: not a current ISO 4217 currency code: \"DEM\"",
-			"line 4, transaction_id: duplicate transaction_id: first on line 2: \"t1\"",
+			"line 2, amount \"99.999\": invalid amount: 3 fraction digits, USD has 2",
+			"line 3, currency \"DEM\": not a current ISO 4217 currency code",
+			"line 4, transaction_id \"t1\": duplicate transaction_id: first on line 2",
 		} {
 			if !strings.Contains(out, want) {
 				t.Errorf("stdout lacks %q:\n%s", want, out)
@@ -123,7 +123,7 @@ func TestValidateCLI(t *testing.T) {
 		defer pr.Close()
 		var out, errb bytes.Buffer
 		code := run(context.Background(), []string{"validate", "-"}, pr, &out, &errb)
-		if code != exitRejected || !strings.Contains(out.String(), "line 4, transaction_id: duplicate transaction_id: first on line 2") {
+		if code != exitRejected || !strings.Contains(out.String(), "line 4, transaction_id \"t1\": duplicate transaction_id: first on line 2") {
 			t.Errorf("exit = %d, stdout %q, stderr %q", code, out.String(), errb.String())
 		}
 	})

@@ -1,0 +1,132 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/txpipe/txpipe"
+	"github.com/txpipe/txpipe/httpapi"
+)
+
+func init() { commands = append(commands, newUploadCmd) }
+
+// progressFrom is the file size from which upload draws a progress bar on
+// a terminal.
+const progressFrom = 8 << 20
+
+func newUploadCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "upload [--endpoint URL] [--api-key KEY] [--wait] [--json] FILE",
+		Short: "Upload a file and print its file id",
+		Long: `Uploads a transaction file and prints its file id. A rejected file prints its
+errors and exits 1. --wait follows the file to a final status and exits 1
+unless it is COMPLETED.`,
+		Args: wantArgs(1, "FILE"),
+	}
+	cf := addClientFlags(cmd)
+	wait := cmd.Flags().Bool("wait", false, "wait until the file is COMPLETED, FAILED or REJECTED")
+	poll := cmd.Flags().Duration("poll", 500*time.Millisecond, "how often --wait asks for the status")
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		return upload(cmd, cf, args[0], *wait, *poll)
+	}
+	return cmd
+}
+
+func upload(cmd *cobra.Command, cf *clientFlags, name string, wait bool, poll time.Duration) error {
+	ctx, stdout, stderr := cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr()
+	f, err := os.Open(name)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	size := int64(-1)
+	if fi.Mode().IsRegular() {
+		size = fi.Size()
+	}
+	var body io.Reader = f
+	var bar *progressBar
+	if !cf.json && size >= progressFrom && isTerminal(stderr) {
+		bar = &progressBar{w: stderr, label: "uploading " + filepath.Base(name), size: size >> 20, start: time.Now()}
+		body = &countingReader{r: f, bar: bar}
+	}
+	c := cf.client()
+	res, err := c.UploadSize(ctx, filepath.Base(name), body, size)
+	bar.clear()
+	if err != nil {
+		return err
+	}
+	st := res.Record
+
+	if res.Rejected() {
+		if cf.json {
+			if err := printJSON(stdout, httpapi.Rejection{
+				Error:  httpapi.ErrorDetail{Code: txpipe.EREJECTED, Message: res.Message},
+				FileID: st.FileID, Status: st.Status, ErrorCount: st.ErrorCount, Errors: nonNil(st.Errors),
+			}); err != nil {
+				return err
+			}
+			return errFileNotOK
+		}
+		fmt.Fprintln(stdout, st.FileID)
+		fmt.Fprintf(stderr, "%s: rejected, %d %s\n", name, st.ErrorCount, plural(st.ErrorCount, "error", "errors"))
+		printErrors(stderr, st.Errors, st.ErrorCount)
+		return errFileNotOK
+	}
+
+	if !wait {
+		// Known bytes whose run failed: the processing failed (exit 1).
+		var outcome error
+		if st.Status == txpipe.StatusFailed {
+			outcome = errFileNotOK
+		}
+		if cf.json {
+			var err error
+			if res.Created() {
+				err = printJSON(stdout, httpapi.Accepted{FileID: st.FileID, Status: st.Status, Rows: st.Rows, StatusURL: res.StatusURL})
+			} else {
+				err = printJSON(stdout, st)
+			}
+			if err != nil {
+				return err
+			}
+			return outcome
+		}
+		fmt.Fprintln(stdout, st.FileID)
+		if res.Created() {
+			fmt.Fprintf(stderr, "%s: accepted, %d %s, %s\n", name, st.Rows, plural(st.Rows, "row", "rows"), st.Status)
+		} else {
+			fmt.Fprintf(stderr, "%s: uploaded before, %s\n", name, summary(st))
+		}
+		return outcome
+	}
+
+	if !cf.json {
+		fmt.Fprintln(stdout, st.FileID)
+		fmt.Fprintf(stderr, "%s: %d %s, waiting for the run...\n", name, st.Rows, plural(st.Rows, "row", "rows"))
+	}
+	final, err := c.Wait(ctx, st.FileID, poll)
+	if err != nil {
+		return err
+	}
+	var outcome error
+	if final.Status != txpipe.StatusCompleted {
+		outcome = errFileNotOK
+	}
+	if cf.json {
+		if err := printJSON(stdout, final); err != nil {
+			return err
+		}
+		return outcome
+	}
+	fmt.Fprintln(stderr, summary(final))
+	return outcome
+}
