@@ -197,6 +197,13 @@ const (
 )
 
 // APIKey is a client's key as stored: only the SHA-256 of its secret is kept.
+// KeyUsage is a key's count of requests on a UTC day ("2006-01-02").
+type KeyUsage struct {
+	KeyID    string
+	Day      string
+	Requests int64
+}
+
 type APIKey struct {
 	ID            string    `json:"id"`
 	Name          string    `json:"name"`

@@ -67,7 +67,17 @@ func HashKey(secret string) string {
 
 // auth checks the API key of a request and applies the key's rate limit
 // and daily quota before next runs. Without a KeyStore it is next.
-func (s *Server) auth(next http.Handler) http.Handler {
+func (s *Server) auth(next http.Handler) http.Handler { return s.authCounting(next, true) }
+
+// authFree is auth for reads that do not count against the daily quota
+// (status polls): they are rate-limited only.
+func (s *Server) authFree(next http.Handler) http.Handler { return s.authCounting(next, false) }
+
+// authCounting is auth; count says whether the request counts against the
+// daily quota. A request refused for its rate or its quota spends neither:
+// the quota is checked first and the rate token taken only when the request
+// is admitted, both while the key's count is held.
+func (s *Server) authCounting(next http.Handler, count bool) http.Handler {
 	if s.cfg.Keys == nil {
 		return next
 	}
@@ -90,25 +100,42 @@ func (s *Server) auth(next http.Handler) http.Handler {
 		infoOf(ctx).key = key.Name
 
 		now := s.cfg.Now()
-		if wait := s.limiter.reserve(key, now); wait > 0 {
-			w.Header().Set("Retry-After", retryAfter(wait))
-			s.writeError(w, r, txpipe.Errorf(txpipe.ERATELIMIT, "rate limit of %g requests a second exceeded", ratePerSecond(key)))
+		if !count {
+			if wait := s.limiter.reserve(key, now); wait > 0 {
+				s.refuseRate(w, r, key, wait)
+				return
+			}
+			next.ServeHTTP(w, r)
 			return
 		}
 		day := now.UTC()
-		n, err := s.cfg.Keys.CountRequest(ctx, key.ID, day.Format(time.DateOnly))
+		c, err := s.usage.entry(ctx, key.ID, day.Format(time.DateOnly))
 		if err != nil {
 			s.writeError(w, r, fmt.Errorf("count request of key %s: %w", key.ID, err))
 			return
 		}
-		if quota := quotaPerDay(key); n > quota {
+		if quota := quotaPerDay(key); c.n >= quota {
+			c.mu.Unlock()
 			midnight := time.Date(day.Year(), day.Month(), day.Day()+1, 0, 0, 0, 0, time.UTC)
 			w.Header().Set("Retry-After", retryAfter(midnight.Sub(day)))
 			s.writeError(w, r, txpipe.Errorf(txpipe.ERATELIMIT, "daily quota of %d requests exceeded", quota))
 			return
 		}
+		if wait := s.limiter.reserve(key, now); wait > 0 {
+			c.mu.Unlock()
+			s.refuseRate(w, r, key, wait)
+			return
+		}
+		c.n++
+		c.mu.Unlock()
+		s.usage.maybeFlush(now)
 		next.ServeHTTP(w, r)
 	})
+}
+
+func (s *Server) refuseRate(w http.ResponseWriter, r *http.Request, key txpipe.APIKey, wait time.Duration) {
+	w.Header().Set("Retry-After", retryAfter(wait))
+	s.writeError(w, r, txpipe.Errorf(txpipe.ERATELIMIT, "rate limit of %g requests a second exceeded", ratePerSecond(key)))
 }
 
 // retryAfter formats a wait as whole seconds, rounded up, at least 1.

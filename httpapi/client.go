@@ -141,21 +141,34 @@ func (c *Client) Transactions(ctx context.Context, q txpipe.TxQuery) (txpipe.TxP
 	return page, nil
 }
 
-// Wait polls the status of a file every poll until it is final (see
-// txpipe.IsFinal) and returns that record. When the key's rate limit is
-// reached it waits as long as the API asks (up to a minute) and goes on.
+// WaitMaxPoll caps the interval between Wait's polls.
+const WaitMaxPoll = 15 * time.Second
+
+// Wait polls the status of a file until it is final (see txpipe.IsFinal)
+// and returns that record. It polls after poll, then backs off: each poll
+// that finds the status unchanged makes the next interval 1.5 times longer,
+// up to WaitMaxPoll (a change starts again from poll), so a long run costs
+// few requests (an hour about 250). When the key's rate limit is reached it
+// waits as long as the API asks (up to a minute) and goes on.
 func (c *Client) Wait(ctx context.Context, fileID string, poll time.Duration) (*txpipe.FileStatus, error) {
+	poll = max(poll, time.Millisecond)
+	interval := poll
+	last := ""
 	for {
-		delay := poll
+		delay := interval
 		st, err := c.Status(ctx, fileID)
 		var ra *RetryAfterError
 		switch {
 		case errors.As(err, &ra) && ra.After <= time.Minute:
-			delay = max(ra.After, poll)
+			delay = max(ra.After, interval)
 		case err != nil:
 			return nil, err
 		case txpipe.IsFinal(st.Status):
 			return st, nil
+		case st.Status != last:
+			last, interval, delay = st.Status, poll, poll
+		default:
+			interval = min(interval*3/2, max(WaitMaxPoll, poll))
 		}
 		t := time.NewTimer(delay)
 		select {

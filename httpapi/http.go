@@ -57,9 +57,11 @@ type KeyStore interface {
 	// LookupKey returns the key whose secret has the hex SHA-256 hash, or an
 	// ENOTFOUND error.
 	LookupKey(ctx context.Context, hash string) (txpipe.APIKey, error)
-	// CountRequest durably counts one request of the key for the UTC day
-	// ("2006-01-02") and returns the day's count including it.
-	CountRequest(ctx context.Context, keyID, day string) (int64, error)
+	// RequestCount returns the key's count of requests on the UTC day
+	// ("2006-01-02") as last saved, 0 if none was.
+	RequestCount(ctx context.Context, keyID, day string) (int64, error)
+	// SaveRequestCounts records counts, never lowering a stored one.
+	SaveRequestCounts(ctx context.Context, counts []txpipe.KeyUsage) error
 }
 
 // StoreHealth reports the state of the store behind the API (*sqlite.DB
@@ -145,6 +147,7 @@ type Server struct {
 	prop    propagation.TextMapPropagator
 	mux     *http.ServeMux
 	limiter *limiters
+	usage   *usage
 
 	spoolBufs sync.Pool // of *spoolBuffers
 }
@@ -178,12 +181,13 @@ func NewHandler(cfg Config) *Server {
 		mux:     http.NewServeMux(),
 		limiter: &limiters{m: map[string]*keyLimiter{}},
 	}
+	s.usage = &usage{store: cfg.Keys, counts: map[usageKey]*usageCount{}, log: cfg.Logger}
 	s.spoolBufs.New = newSpoolBuffers
 	s.mux.Handle("POST /upload", s.auth(http.HandlerFunc(s.handleUpload)))
 	s.mux.Handle("POST /uploads", s.auth(http.HandlerFunc(s.handleDeclare)))
 	s.mux.HandleFunc("PUT /uploads/{file_id}", s.handleUploadBytes)
 	s.mux.HandleFunc("OPTIONS /uploads/{file_id}", s.handleUploadPreflight)
-	s.mux.Handle("GET /status/{file_id}", s.auth(http.HandlerFunc(s.handleStatus)))
+	s.mux.Handle("GET /status/{file_id}", s.authFree(http.HandlerFunc(s.handleStatus)))
 	s.mux.Handle("GET /transactions", s.auth(http.HandlerFunc(s.handleTransactions)))
 	s.mux.HandleFunc("GET /healthz", s.handleHealthz)
 	s.mux.HandleFunc("GET /readyz", s.handleReadyz)

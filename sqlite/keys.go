@@ -93,26 +93,50 @@ func (db *DB) LookupKey(ctx context.Context, hash string) (txpipe.APIKey, error)
 	return k, nil
 }
 
-// CountRequest durably adds one request to the key's count for day (UTC,
-// "2006-01-02") and returns the new count. An unknown key fails with
-// ENOTFOUND.
-func (db *DB) CountRequest(ctx context.Context, keyID, day string) (int64, error) {
+// RequestCount returns the key's count of requests on day (UTC,
+// "2006-01-02") as last saved, 0 if none was.
+func (db *DB) RequestCount(ctx context.Context, keyID, day string) (int64, error) {
 	if _, err := time.Parse(time.DateOnly, day); err != nil {
 		return 0, txpipe.Errorf(txpipe.EINVALID, "day %q is not YYYY-MM-DD", day)
 	}
 	var n int64
-	err := db.inMainTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		err := tx.QueryRowContext(ctx, `INSERT INTO api_key_usage (key_id, day, requests) VALUES (?, ?, 1)
-			ON CONFLICT (key_id, day) DO UPDATE SET requests = requests + 1 RETURNING requests`, keyID, day).Scan(&n)
-		if isConstraint(err) {
-			return txpipe.Errorf(txpipe.ENOTFOUND, "no key %s", keyID)
-		}
-		return err
-	})
+	err := db.read.QueryRowContext(ctx, `SELECT requests FROM api_key_usage WHERE key_id = ? AND day = ?`, keyID, day).Scan(&n)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
+	}
 	if err != nil {
-		return 0, fmt.Errorf("count request of key %s on %s: %w", keyID, day, err)
+		return 0, fmt.Errorf("read request count of key %s on %s: %w", keyID, day, translate(err))
 	}
 	return n, nil
+}
+
+// SaveRequestCounts records the counts in one transaction. A stored count
+// is never lowered (a late checkpoint cannot undo a newer one), and counts
+// of keys that no longer exist are dropped.
+func (db *DB) SaveRequestCounts(ctx context.Context, counts []txpipe.KeyUsage) error {
+	if len(counts) == 0 {
+		return nil
+	}
+	for _, c := range counts {
+		if _, err := time.Parse(time.DateOnly, c.Day); err != nil {
+			return txpipe.Errorf(txpipe.EINVALID, "day %q is not YYYY-MM-DD", c.Day)
+		}
+	}
+	err := db.inMainTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		for _, c := range counts {
+			_, err := tx.ExecContext(ctx, `INSERT INTO api_key_usage (key_id, day, requests)
+				SELECT ?1, ?2, ?3 WHERE EXISTS (SELECT 1 FROM api_keys WHERE id = ?1)
+				ON CONFLICT (key_id, day) DO UPDATE SET requests = max(requests, excluded.requests)`, c.KeyID, c.Day, c.Requests)
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("save request counts of %d keys: %w", len(counts), err)
+	}
+	return nil
 }
 
 // KeyCount is the number of API keys.

@@ -276,20 +276,29 @@ func TestAPIKeysAndUsageSurviveReopen(t *testing.T) {
 	if _, err := db.LookupKey(ctx, hex.EncodeToString(make([]byte, 32))); txpipe.ErrorCode(err) != txpipe.ENOTFOUND {
 		t.Errorf("LookupKey of an unknown hash: %v, want ENOTFOUND", err)
 	}
-	for i := 1; i <= 3; i++ {
-		n, err := db.CountRequest(ctx, k.ID, "2026-11-25")
-		if err != nil || n != int64(i) {
-			t.Fatalf("CountRequest #%d = %d, %v", i, n, err)
+	if n, err := db.RequestCount(ctx, k.ID, "2026-11-25"); err != nil || n != 0 {
+		t.Fatalf("RequestCount before any save = %d, %v; want 0", n, err)
+	}
+	save := func(usage ...txpipe.KeyUsage) {
+		t.Helper()
+		if err := db.SaveRequestCounts(ctx, usage); err != nil {
+			t.Fatal(err)
 		}
 	}
-	if n, err := db.CountRequest(ctx, k.ID, "2026-11-26"); err != nil || n != 1 {
-		t.Errorf("CountRequest on the next day = %d, %v; want 1", n, err)
+	save(txpipe.KeyUsage{KeyID: k.ID, Day: "2026-11-25", Requests: 3}, txpipe.KeyUsage{KeyID: k.ID, Day: "2026-11-26", Requests: 1},
+		txpipe.KeyUsage{KeyID: "key_unknown", Day: "2026-11-25", Requests: 9})
+	save(txpipe.KeyUsage{KeyID: k.ID, Day: "2026-11-25", Requests: 2}) // a late, lower checkpoint
+	if n, err := db.RequestCount(ctx, k.ID, "2026-11-25"); err != nil || n != 3 {
+		t.Errorf("RequestCount = %d, %v; want 3 (never lowered)", n, err)
 	}
-	if _, err := db.CountRequest(ctx, "key_unknown", "2026-11-25"); txpipe.ErrorCode(err) != txpipe.ENOTFOUND {
-		t.Errorf("CountRequest of an unknown key: %v, want ENOTFOUND", err)
+	if n, err := db.RequestCount(ctx, k.ID, "2026-11-26"); err != nil || n != 1 {
+		t.Errorf("RequestCount on the next day = %d, %v; want 1", n, err)
 	}
-	if _, err := db.CountRequest(ctx, k.ID, "25/11/2026"); txpipe.ErrorCode(err) != txpipe.EINVALID {
-		t.Errorf("CountRequest with a bad day: %v, want EINVALID", err)
+	if n, err := db.RequestCount(ctx, "key_unknown", "2026-11-25"); err != nil || n != 0 {
+		t.Errorf("RequestCount of an unknown key = %d, %v; want 0 (dropped)", n, err)
+	}
+	if err := db.SaveRequestCounts(ctx, []txpipe.KeyUsage{{KeyID: k.ID, Day: "25/11/2026", Requests: 1}}); txpipe.ErrorCode(err) != txpipe.EINVALID {
+		t.Errorf("SaveRequestCounts with a bad day: %v, want EINVALID", err)
 	}
 	if err := db.Close(); err != nil {
 		t.Fatal(err)
@@ -300,8 +309,8 @@ func TestAPIKeysAndUsageSurviveReopen(t *testing.T) {
 	if n, err := db.KeyCount(ctx); err != nil || n != 1 {
 		t.Errorf("KeyCount after reopen = %d, %v; want 1", n, err)
 	}
-	if n, err := db.CountRequest(ctx, k.ID, "2026-11-25"); err != nil || n != 4 {
-		t.Errorf("CountRequest after reopen = %d, %v; want 4", n, err)
+	if n, err := db.RequestCount(ctx, k.ID, "2026-11-25"); err != nil || n != 3 {
+		t.Errorf("RequestCount after reopen = %d, %v; want 3", n, err)
 	}
 }
 
