@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/txpipe/txpipe"
 	"github.com/txpipe/txpipe/httpapi"
@@ -32,13 +33,15 @@ func TestAPIKeyCommand(t *testing.T) {
 	if first != "" {
 		t.Errorf("serve made a first key although the data dir has one")
 	}
+	// (Status reads do not count against the quota; transactions queries do.)
 	c := &httpapi.Client{Endpoint: url, APIKey: created.APIKey}
+	q := txpipe.TxQuery{From: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), To: time.Date(2026, 1, 2, 0, 0, 0, 0, time.UTC), Limit: 10}
 	for i := range 3 {
-		if _, err := c.Status(t.Context(), "none"); txpipe.ErrorCode(err) != txpipe.ENOTFOUND {
-			t.Fatalf("request %d with the new key: %v, want not found", i+1, err)
+		if _, err := c.Transactions(t.Context(), q); err != nil {
+			t.Fatalf("request %d with the new key: %v", i+1, err)
 		}
 	}
-	if _, err := c.Status(t.Context(), "none"); txpipe.ErrorCode(err) != txpipe.ERATELIMIT {
+	if _, err := c.Transactions(t.Context(), q); txpipe.ErrorCode(err) != txpipe.ERATELIMIT {
 		t.Errorf("request past the quota of 3: %v, want %q", err, txpipe.ERATELIMIT)
 	}
 
