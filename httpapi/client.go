@@ -151,6 +151,12 @@ const WaitMaxPoll = 15 * time.Second
 // few requests (an hour about 250). When the key's rate limit is reached it
 // waits as long as the API asks (up to a minute) and goes on.
 func (c *Client) Wait(ctx context.Context, fileID string, poll time.Duration) (*txpipe.FileStatus, error) {
+	return c.WaitProgress(ctx, fileID, poll, nil)
+}
+
+// WaitProgress is Wait calling seen, if not nil, with each record read
+// before the final one.
+func (c *Client) WaitProgress(ctx context.Context, fileID string, poll time.Duration, seen func(*txpipe.FileStatus)) (*txpipe.FileStatus, error) {
 	poll = max(poll, time.Millisecond)
 	interval := poll
 	last := ""
@@ -169,6 +175,9 @@ func (c *Client) Wait(ctx context.Context, fileID string, poll time.Duration) (*
 			last, interval, delay = st.Status, poll, poll
 		default:
 			interval = min(interval*3/2, max(WaitMaxPoll, poll))
+		}
+		if seen != nil && st != nil {
+			seen(st)
 		}
 		t := time.NewTimer(delay)
 		select {
@@ -240,9 +249,11 @@ func apiError(resp *http.Response) error {
 		}
 	}
 	if ra := resp.Header.Get("Retry-After"); ra != "" {
-		e.Message += " (retry after " + ra + " s)"
+		// Said once: by the cause when it is a number of seconds.
 		if secs, err := strconv.Atoi(ra); err == nil && secs >= 0 {
 			e.Err = &RetryAfterError{After: time.Duration(secs) * time.Second}
+		} else {
+			e.Message += " (retry after " + ra + ")"
 		}
 	}
 	return e

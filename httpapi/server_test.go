@@ -455,7 +455,7 @@ func TestQuota(t *testing.T) {
 	}
 	c := &httpapi.Client{Endpoint: e.url, APIKey: key}
 	_, err := c.Transactions(t.Context(), txpipe.TxQuery{From: now.Add(-time.Hour), To: now, Limit: 10})
-	if got := txpipe.ErrorCode(err); got != txpipe.ERATELIMIT || !strings.Contains(err.Error(), "retry after 3600 s") {
+	if got := txpipe.ErrorCode(err); got != txpipe.ERATELIMIT || !strings.Contains(err.Error(), "retry after 1h0m0s") || strings.Count(err.Error(), "retry after") != 1 {
 		t.Errorf("client over the quota: error %v, want %q with the wait", err, txpipe.ERATELIMIT)
 	}
 	// The next UTC day has a new quota.

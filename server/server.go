@@ -143,7 +143,7 @@ func New(ctx context.Context, cfg Config, dataDir string, db *sqlite.DB, a Adapt
 
 	s.ln, err = net.Listen("tcp", cfg.Addr)
 	if err != nil {
-		return nil, fmt.Errorf("listen: %w", err)
+		return nil, fmt.Errorf("listen on %s (another server there? choose another --addr): %w", cfg.Addr, err)
 	}
 	// The first key only now: a start that cannot listen makes none, so
 	// no key is made that nobody is shown.

@@ -38,7 +38,7 @@ func isConstraint(err error) bool {
 // CreateKey stores an API key. k.Hash is the hex SHA-256 of its secret; an
 // empty k.ID is made up, a zero CreatedAt is now, and a zero quota, rate or
 // burst takes the default (1000 a day, 10 a second, bursts of 20). A key
-// whose ID or hash exists already fails with ECONFLICT.
+// whose ID, hash or name exists already fails with ECONFLICT.
 func (db *DB) CreateKey(ctx context.Context, k txpipe.APIKey) error {
 	if !isHexSHA256(k.Hash) {
 		return txpipe.Errorf(txpipe.EINVALID, "key hash is not a hex SHA-256")
@@ -63,6 +63,13 @@ func (db *DB) CreateKey(ctx context.Context, k txpipe.APIKey) error {
 		k.Burst = DefaultBurst
 	}
 	err := db.inMainTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		var taken int
+		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM api_keys WHERE name = ?`, k.Name).Scan(&taken); err != nil {
+			return err
+		}
+		if taken > 0 {
+			return txpipe.Errorf(txpipe.ECONFLICT, "a key named %q exists already; choose another --name", k.Name)
+		}
 		_, err := tx.ExecContext(ctx, `INSERT INTO api_keys (id, name, hash, quota_per_day, rate_per_second, burst, created_at)
 			VALUES (?, ?, ?, ?, ?, ?, ?)`, k.ID, k.Name, k.Hash, k.QuotaPerDay, k.RatePerSecond, k.Burst, k.CreatedAt.UnixNano())
 		if isConstraint(err) {

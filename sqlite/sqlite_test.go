@@ -263,6 +263,14 @@ func TestAPIKeysAndUsageSurviveReopen(t *testing.T) {
 	if err := db.CreateKey(ctx, txpipe.APIKey{Name: "same secret", Hash: hash}); txpipe.ErrorCode(err) != txpipe.ECONFLICT {
 		t.Errorf("CreateKey with a hash taken: %v, want ECONFLICT", err)
 	}
+	other := sha256.Sum256([]byte("other secret"))
+	if err := db.CreateKey(ctx, txpipe.APIKey{Name: "first", Hash: hex.EncodeToString(other[:])}); txpipe.ErrorCode(err) != txpipe.ECONFLICT ||
+		!strings.Contains(err.Error(), `"first"`) {
+		t.Errorf("CreateKey with a name taken: %v, want ECONFLICT naming it", err)
+	}
+	if n, _ := db.KeyCount(ctx); n != 1 {
+		t.Errorf("KeyCount after refused keys = %d, want 1", n)
+	}
 	if err := db.CreateKey(ctx, txpipe.APIKey{Name: "bad", Hash: "not-hex"}); txpipe.ErrorCode(err) != txpipe.EINVALID {
 		t.Errorf("CreateKey with a bad hash: %v, want EINVALID", err)
 	}

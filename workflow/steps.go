@@ -26,6 +26,9 @@ type Steps struct {
 	Logger       *slog.Logger
 	// BatchSize is the number of rows per PutTransactions call; MaxBatch if 0.
 	BatchSize int
+	// ProgressEvery is how often Transform records the counts so far on
+	// the PROCESSING record: 2 s if 0, never if negative.
+	ProgressEvery time.Duration
 }
 
 func (s *Steps) now() time.Time {
@@ -114,7 +117,24 @@ func (s *Steps) Transform(ctx context.Context, st RunState) (RunState, error) {
 			return st, fmt.Errorf("begin rows of file %s: %w", st.FileID, err)
 		}
 	}
-	counts, rows, err := s.writeRows(ctx, st)
+	every := s.ProgressEvery
+	if every == 0 {
+		every = 2 * time.Second
+	}
+	lastProgress := time.Now()
+	progress := func(c txpipe.Counts) {
+		// Counts so far on the PROCESSING record, for `upload --wait`.
+		if every < 0 || time.Since(lastProgress) < every {
+			return
+		}
+		lastProgress = time.Now()
+		rec.SetCounts(c)
+		rec.UpdatedAt = s.now()
+		if err := s.Statuses.UpdateStatus(ctx, rec, txpipe.StatusProcessing); err != nil {
+			s.logger().WarnContext(ctx, "progress not recorded", "file_id", st.FileID, "err", err)
+		}
+	}
+	counts, rows, err := s.writeRows(ctx, st, progress)
 	if err != nil {
 		return st, err
 	}
@@ -142,7 +162,7 @@ func (s *Steps) Transform(ctx context.Context, st RunState) (RunState, error) {
 // writeRows decodes the file in one goroutine and writes batches in
 // another, so parsing and storage overlap. Two batches are in flight at
 // most, which bounds memory.
-func (s *Steps) writeRows(ctx context.Context, st RunState) (txpipe.Counts, int64, error) {
+func (s *Steps) writeRows(ctx context.Context, st RunState, progress func(txpipe.Counts)) (txpipe.Counts, int64, error) {
 	f, err := s.Files.OpenFile(ctx, st.FileKey)
 	if err != nil {
 		return txpipe.Counts{}, 0, fmt.Errorf("open file %s: %w", st.FileID, err)
@@ -182,6 +202,9 @@ func (s *Steps) writeRows(ctx context.Context, st RunState) (txpipe.Counts, int6
 				cancel()
 			}
 			counts = counts.Add(c)
+			if writeErr == nil {
+				progress(counts)
+			}
 		}
 		select {
 		case free <- batch[:0]:

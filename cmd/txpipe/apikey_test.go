@@ -51,6 +51,12 @@ func TestAPIKeyCommand(t *testing.T) {
 		t.Errorf("apikey create = %d %q %q", code, out, errOut)
 	}
 
+	// Names are unique.
+	code, out, errOut = clientCLI(t, "apikey", "create", "--name", "two", "--data-dir", dataDir)
+	if code != exitUsage || out != "" || !strings.Contains(errOut, `"two" exists already`) {
+		t.Errorf("apikey create with a name taken = %d %q %q, want 2, nothing on stdout, and why", code, out, errOut)
+	}
+
 	for _, tc := range []struct {
 		name string
 		args []string

@@ -89,27 +89,27 @@ func TestUploadCommand(t *testing.T) {
 		t.Errorf("upload --json = %d %q, want the 202 answer", code, out)
 	}
 
-	// A rejected file: exit 1, the id on stdout, the errors on stderr; the
-	// same again.
+	// A rejected file: exit 1, nothing on stdout, the id and the errors on
+	// stderr; the same again.
 	bad := filepath.Join(t.TempDir(), "bad.csv")
 	os.WriteFile(bad, []byte("transaction_id,amount,currency,timestamp,merchant,status\n"+
 		"t1,1.00,DEM,2026-01-01T00:00:00Z,Shop,completed\nt2,-1,USD,2026-01-01T00:00:00Z,Shop,completed\n"), 0o600)
 	for range 2 {
 		code, out, errOut = clientCLI(t, append([]string{"upload", bad}, conn...)...)
-		if code != exitRejected || !fileIDLine.MatchString(out) {
-			t.Errorf("upload of a bad file = %d %q, want %d and its id", code, out, exitRejected)
+		if code != exitRejected || out != "" || !regexp.MustCompile(`rejected \(file [0-9a-f]{32}\)`).MatchString(errOut) {
+			t.Errorf("upload of a bad file = %d %q %q, want %d, nothing on stdout and its id on stderr", code, out, errOut, exitRejected)
 		}
-		for _, want := range []string{"rejected, 2 errors", "line 2, currency \"DEM\"", "line 3, amount \"-1\""} {
+		for _, want := range []string{"2 errors", "line 2, currency \"DEM\"", "line 3, amount \"-1\""} {
 			if !strings.Contains(errOut, want) {
 				t.Errorf("upload of a bad file: stderr %q lacks %q", errOut, want)
 			}
 		}
 	}
-	code, out, _ = clientCLI(t, append([]string{"upload", "--json", bad}, conn...)...)
+	code, out, errOut = clientCLI(t, append([]string{"upload", "--json", bad}, conn...)...)
 	var rej httpapi.Rejection
-	if code != exitRejected || json.Unmarshal([]byte(out), &rej) != nil || rej.Error.Code != txpipe.EREJECTED ||
-		rej.ErrorCount != 2 || len(rej.Errors) != 2 || rej.Errors[0].Column != "currency" {
-		t.Errorf("upload --json of a bad file = %d %q, want 1 and the rejection", code, out)
+	if code != exitRejected || out != "" || json.Unmarshal([]byte(errOut), &rej) != nil || rej.Error.Code != txpipe.EREJECTED ||
+		rej.Error.Message == "" || rej.ErrorCount != 2 || len(rej.Errors) != 2 || rej.Errors[0].Column != "currency" {
+		t.Errorf("upload --json of a bad file = %d %q %q, want 1, nothing on stdout and the rejection as the JSON error on stderr", code, out, errOut)
 	}
 
 	// The environment stands in for the flags.
@@ -219,8 +219,9 @@ func TestStatusCommand(t *testing.T) {
 	// A rejected file's status exits 1 and lists its errors.
 	bad := filepath.Join(t.TempDir(), "bad.csv")
 	os.WriteFile(bad, []byte("transaction_id,amount,currency,timestamp,merchant,status\nt1,1.00,USD,yesterday,Shop,completed\n"), 0o600)
-	_, out, _ = clientCLI(t, append([]string{"upload", bad}, conn...)...)
-	code, out, _ = clientCLI(t, append([]string{"status", strings.TrimSpace(out)}, conn...)...)
+	_, _, errOut = clientCLI(t, append([]string{"upload", bad}, conn...)...)
+	badID := regexp.MustCompile(`file ([0-9a-f]{32})`).FindStringSubmatch(errOut)[1]
+	code, out, _ = clientCLI(t, append([]string{"status", badID}, conn...)...)
 	if code != exitRejected || !strings.Contains(out, "REJECTED") || !strings.Contains(out, "line 2, timestamp \"yesterday\"") {
 		t.Errorf("status of a rejected file = %d\n%s", code, out)
 	}

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -71,16 +70,15 @@ func newDLQCmd() *cobra.Command {
 			fmt.Fprintln(stdout, "the dead-letter queue is empty")
 			return nil
 		}
-		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "FILE_ID\tFILENAME\tFAILED AT\tFAILURE")
+		rows := [][]string{{"FILE_ID", "FILENAME", "FAILED AT", "FAILURE"}}
 		for _, d := range dls {
 			at := "-"
 			if d.SentAt != nil {
 				at = d.SentAt.Format(time.RFC3339)
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", d.FileID, d.Filename, at, d.Failure)
+			rows = append(rows, []string{d.FileID, d.Filename, at, d.Failure})
 		}
-		return tw.Flush()
+		return writeTable(stdout, rows)
 	}
 	redrive.RunE = func(cmd *cobra.Command, args []string) error {
 		q, closeQueue, err := openDeadLetters(cmd)

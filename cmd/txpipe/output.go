@@ -57,6 +57,13 @@ func summary(st *txpipe.FileStatus) string {
 	return fmt.Sprintf("%s %s: %d %s", st.FileID, st.Status, st.Rows, plural(st.Rows, "row", "rows"))
 }
 
+// redriveHint tells how to run a FAILED file again.
+func redriveHint(w io.Writer, st *txpipe.FileStatus) {
+	if st.Status == txpipe.StatusFailed {
+		fmt.Fprintf(w, "its run is in the dead-letter queue; once the cause is fixed, run it again with:\n  txpipe dlq redrive %s\n", st.FileID)
+	}
+}
+
 // printErrors prints row errors, one a line, and how many more there are.
 func printErrors(w io.Writer, errs []txpipe.ErrorItem, count int64) {
 	for _, e := range errs {

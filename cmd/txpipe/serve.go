@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"path/filepath"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -46,11 +47,15 @@ prints it once.`,
 	f.IntVar(&cfg.Workers, "workers", 2, "files processed at once")
 	f.BoolVar(&cfg.AWS, "aws", false, "store in DynamoDB, S3, SNS and SQS named by the TXPIPE_* environment variables")
 	f.TextVar(&logLevel, "log-level", slog.LevelInfo, "debug, info, warn or error")
+	logFormat := f.String("log-format", "auto", "text, json, or auto: text on a terminal, JSON otherwise")
 	f.BoolVar(&cfg.JSON, "json", false, `print {"address", "data_dir", "api_key"} (the key on the first start only) instead of text`)
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		cfg.Addr = fromEnv(cmd, "addr", envAddr)
 		cfg.DataDir = dataDir(cmd)
-		logger := slog.New(slog.NewJSONHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: logLevel}))
+		logger, err := newLogger(cmd.ErrOrStderr(), *logFormat, logLevel)
+		if err != nil {
+			return err
+		}
 		s, err := openServer(cmd.Context(), cfg, logger, cmd.OutOrStdout())
 		if err != nil {
 			return err
@@ -97,8 +102,29 @@ func printStart(w io.Writer, s *server.Server, cfg serveConfig) error {
 		return nil
 	}
 	if k := s.FirstKey(); k != "" {
-		fmt.Fprintf(w, "created API key %q (shown only once): %s\n", server.FirstKeyName, k)
+		// Set apart from the rest: it is the one line to copy.
+		fmt.Fprintf(w, "\ncreated API key %q (shown only once): %s\n\n", server.FirstKeyName, k)
 	}
 	fmt.Fprintf(w, "txpipe listening on %s (data in %s)\n", s.URL(), dir)
 	return nil
+}
+
+// newLogger logs to w as text (format "text", or "auto" on a terminal) or
+// JSON (format "json", or "auto" otherwise).
+func newLogger(w io.Writer, format string, level slog.Level) (*slog.Logger, error) {
+	opts := &slog.HandlerOptions{Level: level}
+	switch {
+	case format == "json" || (format == "auto" && !isTerminal(w)):
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	case format == "text" || format == "auto":
+		// Short local times: a terminal is read by a person, now.
+		opts.ReplaceAttr = func(groups []string, a slog.Attr) slog.Attr {
+			if a.Key == slog.TimeKey && len(groups) == 0 {
+				return slog.String(slog.TimeKey, a.Value.Time().Format(time.TimeOnly))
+			}
+			return a
+		}
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	}
+	return nil, usageErrorf("--log-format %q: want text, json or auto", format)
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -37,8 +36,8 @@ func newStatusCmd() *cobra.Command {
 			}
 			return outcome
 		}
-		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-		row := func(k string, v any) { fmt.Fprintf(tw, "%s\t%v\n", k, v) }
+		var rows [][]string
+		row := func(k string, v any) { rows = append(rows, []string{k, fmt.Sprint(v)}) }
 		row("file_id", st.FileID)
 		row("status", st.Status)
 		row("filename", st.Filename)
@@ -55,11 +54,14 @@ func newStatusCmd() *cobra.Command {
 		row("attempts", st.Attempts)
 		row("created_at", st.CreatedAt.Format(time.RFC3339))
 		row("updated_at", st.UpdatedAt.Format(time.RFC3339))
-		tw.Flush()
+		if err := writeTable(stdout, rows); err != nil {
+			return err
+		}
 		if len(st.Errors) > 0 {
 			fmt.Fprintln(stdout, "errors:")
 			printErrors(stdout, st.Errors, st.ErrorCount)
 		}
+		redriveHint(cmd.ErrOrStderr(), st)
 		return outcome
 	}
 	return cmd

@@ -1,9 +1,7 @@
 package main
 
 import (
-	"bytes"
 	"fmt"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -55,20 +53,17 @@ to --limit of them (following the API's pages). TIME is RFC 3339
 			}
 			q.Cursor = page.NextCursor
 		}
+		// Printed once every page has come, so a failure prints nothing
+		// on stdout.
 		if cf.json {
 			return printJSON(cmd.OutOrStdout(), out)
 		}
-		// The table is printed whole once every page has come, so a
-		// failure prints nothing on stdout.
-		var buf bytes.Buffer
-		tw := tabwriter.NewWriter(&buf, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "TIMESTAMP\tTRANSACTION_ID\tAMOUNT\tCURRENCY\tMERCHANT\tSTATUS\tFILE_ID")
+		rows := [][]string{{"TIMESTAMP", "TRANSACTION_ID", "AMOUNT", "CURRENCY", "MERCHANT", "STATUS", "FILE_ID"}}
 		for _, tx := range out.Items {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", tx.Timestamp.UTC().Format(time.RFC3339Nano), tx.ID, tx.Amount,
-				tx.Currency, tx.Merchant, tx.Status, tx.FileID)
+			rows = append(rows, []string{tx.Timestamp.UTC().Format(time.RFC3339Nano), tx.ID, tx.Amount,
+				tx.Currency, tx.Merchant, tx.Status, tx.FileID})
 		}
-		tw.Flush()
-		if _, err := buf.WriteTo(cmd.OutOrStdout()); err != nil {
+		if err := writeTable(cmd.OutOrStdout(), rows); err != nil {
 			return err
 		}
 		if out.NextCursor != "" {

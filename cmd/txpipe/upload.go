@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -67,8 +68,9 @@ func upload(cmd *cobra.Command, cf *clientFlags, name string, wait bool, poll ti
 	st := res.Record
 
 	if res.Rejected() {
+		// A failure: nothing on stdout, the rejection on stderr.
 		if cf.json {
-			if err := printJSON(stdout, httpapi.Rejection{
+			if err := json.NewEncoder(stderr).Encode(httpapi.Rejection{
 				Error:  httpapi.ErrorDetail{Code: txpipe.EREJECTED, Message: res.Message},
 				FileID: st.FileID, Status: st.Status, ErrorCount: st.ErrorCount, Errors: nonNil(st.Errors),
 			}); err != nil {
@@ -76,8 +78,7 @@ func upload(cmd *cobra.Command, cf *clientFlags, name string, wait bool, poll ti
 			}
 			return errFileNotOK
 		}
-		fmt.Fprintln(stdout, st.FileID)
-		fmt.Fprintf(stderr, "%s: rejected, %d %s\n", name, st.ErrorCount, plural(st.ErrorCount, "error", "errors"))
+		fmt.Fprintf(stderr, "%s: rejected (file %s), %d %s\n", name, st.FileID, st.ErrorCount, plural(st.ErrorCount, "error", "errors"))
 		printErrors(stderr, st.Errors, st.ErrorCount)
 		return errFileNotOK
 	}
@@ -105,6 +106,7 @@ func upload(cmd *cobra.Command, cf *clientFlags, name string, wait bool, poll ti
 			fmt.Fprintf(stderr, "%s: accepted, %d %s, %s\n", name, st.Rows, plural(st.Rows, "row", "rows"), st.Status)
 		} else {
 			fmt.Fprintf(stderr, "%s: uploaded before, %s\n", name, summary(st))
+			redriveHint(stderr, st)
 		}
 		return outcome
 	}
@@ -113,7 +115,14 @@ func upload(cmd *cobra.Command, cf *clientFlags, name string, wait bool, poll ti
 		fmt.Fprintln(stdout, st.FileID)
 		fmt.Fprintf(stderr, "%s: %d %s, waiting for the run...\n", name, st.Rows, plural(st.Rows, "row", "rows"))
 	}
-	final, err := c.Wait(ctx, st.FileID, poll)
+	var seen func(*txpipe.FileStatus)
+	var line *statusLine
+	if !cf.json && isTerminal(stderr) {
+		line = &statusLine{w: stderr, start: time.Now()}
+		seen = line.show
+	}
+	final, err := c.WaitProgress(ctx, st.FileID, poll, seen)
+	line.clear()
 	if err != nil {
 		return err
 	}
@@ -128,5 +137,26 @@ func upload(cmd *cobra.Command, cf *clientFlags, name string, wait bool, poll ti
 		return outcome
 	}
 	fmt.Fprintln(stderr, summary(final))
+	redriveHint(stderr, final)
 	return outcome
+}
+
+// statusLine shows, on a terminal, the rows a run has processed while
+// --wait waits.
+type statusLine struct {
+	w     io.Writer
+	start time.Time
+	drawn bool
+}
+
+func (l *statusLine) show(st *txpipe.FileStatus) {
+	l.drawn = true
+	fmt.Fprintf(l.w, "\r\033[K%s: %d of %d rows processed, %s", st.Status, st.Counts().Total(), st.Rows,
+		time.Since(l.start).Round(time.Second))
+}
+
+func (l *statusLine) clear() {
+	if l != nil && l.drawn {
+		fmt.Fprint(l.w, "\r\033[K")
+	}
 }
