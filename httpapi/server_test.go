@@ -441,7 +441,8 @@ func TestRateLimit(t *testing.T) {
 const txQuery = "/transactions?from=2026-01-01T00:00:00Z&to=2026-01-02T00:00:00Z"
 
 func TestQuota(t *testing.T) {
-	now := time.Date(2026, 3, 4, 23, 0, 0, 0, time.UTC)
+	// 17:29:30.5 UTC: 6 h 30 min 29.5 s to midnight UTC, rounded up.
+	now := time.Date(2026, 3, 4, 17, 29, 30, 500_000_000, time.UTC)
 	e := newEnv(t, envOptions{now: func() time.Time { return now }})
 	key := e.newKey(t, txpipe.APIKey{Name: "small", RatePerSecond: 1000, Burst: 1000, QuotaPerDay: 3})
 	for i := range 3 {
@@ -450,16 +451,16 @@ func TestQuota(t *testing.T) {
 	ct, body := multipartBody(t, map[string]string{"file": validCSV("quota", 1)})
 	a := do(t, request(t, "POST", e.url+"/upload", key, ct, body))
 	wantCode(t, "upload over the quota", a, http.StatusTooManyRequests, txpipe.ERATELIMIT)
-	if got, want := a.header.Get("Retry-After"), "3600"; got != want {
+	if got, want := a.header.Get("Retry-After"), "23430"; got != want {
 		t.Errorf("Retry-After = %q, want %q (until UTC midnight)", got, want)
 	}
 	c := &httpapi.Client{Endpoint: e.url, APIKey: key}
 	_, err := c.Transactions(t.Context(), txpipe.TxQuery{From: now.Add(-time.Hour), To: now, Limit: 10})
-	if got := txpipe.ErrorCode(err); got != txpipe.ERATELIMIT || !strings.Contains(err.Error(), "retry after 1h0m0s") || strings.Count(err.Error(), "retry after") != 1 {
+	if got := txpipe.ErrorCode(err); got != txpipe.ERATELIMIT || !strings.Contains(err.Error(), "retry after 6h30m30s") || strings.Count(err.Error(), "retry after") != 1 {
 		t.Errorf("client over the quota: error %v, want %q with the wait", err, txpipe.ERATELIMIT)
 	}
 	// The next UTC day has a new quota.
-	now = now.Add(time.Hour)
+	now = now.Add(23430 * time.Second)
 	wantCode(t, "next day", do(t, request(t, "GET", e.url+txQuery, key, "", nil)), http.StatusOK, "")
 }
 

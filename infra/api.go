@@ -5,12 +5,8 @@ import (
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsapigateway"
-	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatch"
-	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatchactions"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
-	"github.com/aws/aws-cdk-go/awscdk/v2/awssns"
-	"github.com/aws/aws-cdk-go/awscdk/v2/awssqs"
 	"github.com/aws/jsii-runtime-go"
 )
 
@@ -18,25 +14,39 @@ import (
 // Lambda event), so uploads keep their bytes.
 var binaryMediaTypes = []string{"multipart/form-data", "text/csv"}
 
+// accessLogFormat is one JSON object per request: who called (API key id,
+// source IP, user agent), what (method, path), the answer (status, length,
+// error type) and how long it took (API Gateway's and the validator's
+// latency), with the request id and X-Ray trace id to find it elsewhere.
+var accessLogFormat = `{"requestId":"$context.requestId","extendedRequestId":"$context.extendedRequestId",` +
+	`"apiKeyId":"$context.identity.apiKeyId","sourceIp":"$context.identity.sourceIp",` +
+	`"userAgent":"$context.identity.userAgent","caller":"$context.identity.caller",` +
+	`"requestTime":"$context.requestTime","httpMethod":"$context.httpMethod","resourcePath":"$context.resourcePath",` +
+	`"protocol":"$context.protocol","status":"$context.status","responseLength":"$context.responseLength",` +
+	`"responseLatency":"$context.responseLatency","integrationLatency":"$context.integrationLatency",` +
+	`"errorType":"$context.error.responseType","xrayTraceId":"$context.xrayTraceId"}`
+
 // newAPI defines the REST API in front of the validator: the three paths of
-// the contract, each needing an API key, with a usage plan and one key.
-func newAPI(stack awscdk.Stack, validator awslambda.Function, env string, removal awscdk.RemovalPolicy) awsapigateway.RestApi {
+// the contract, each needing an API key, with a usage plan and one key. It
+// returns the API and its access log group.
+func newAPI(stack awscdk.Stack, validator awslambda.Function, env string, set settings, accountRole bool) (awsapigateway.RestApi, awslogs.LogGroup) {
 	accessLogs := awslogs.NewLogGroup(stack, jsii.String("ApiAccessLogs"), &awslogs.LogGroupProps{
 		LogGroupName:  jsii.String("/aws/apigateway/txpipe-" + env),
-		Retention:     awslogs.RetentionDays_ONE_WEEK,
-		RemovalPolicy: removal,
+		Retention:     set.retention,
+		RemovalPolicy: set.removal,
 	})
-	api := awsapigateway.NewRestApi(stack, jsii.String("Api"), &awsapigateway.RestApiProps{
+	props := &awsapigateway.RestApiProps{
 		RestApiName:      jsii.String("txpipe-" + env),
 		Description:      jsii.String("txpipe HTTP API (" + env + ")"),
 		BinaryMediaTypes: jsii.Strings(binaryMediaTypes...),
 		EndpointTypes:    &[]awsapigateway.EndpointType{awsapigateway.EndpointType_REGIONAL},
 		ApiKeySourceType: awsapigateway.ApiKeySourceType_HEADER,
 		// API Gateway writes access logs only with the account's CloudWatch
-		// role set (AWS::ApiGateway::Account, one per account and region);
-		// kept when the stack goes, since other APIs of the account use it.
-		CloudWatchRole:              jsii.Bool(true),
-		CloudWatchRoleRemovalPolicy: awscdk.RemovalPolicy_RETAIN,
+		// role set (AWS::ApiGateway::Account, one per account and region).
+		// One stack of the account sets it, when deployed with
+		// -c apiGatewayAccount=true (docs/deploy.md); it is kept when that
+		// stack goes, since other APIs of the account use it.
+		CloudWatchRole: jsii.Bool(accountRole),
 		DefaultMethodOptions: &awsapigateway.MethodOptions{
 			ApiKeyRequired: jsii.Bool(true),
 		},
@@ -47,20 +57,23 @@ func newAPI(stack awscdk.Stack, validator awslambda.Function, env string, remova
 			ThrottlingRateLimit:  jsii.Number(ratePerSec),
 			ThrottlingBurstLimit: jsii.Number(burst),
 			AccessLogDestination: awsapigateway.NewLogGroupLogDestination(accessLogs),
-			AccessLogFormat: awsapigateway.AccessLogFormat_JsonWithStandardFields(&awsapigateway.JsonWithStandardFieldProps{
-				Caller: jsii.Bool(true), HttpMethod: jsii.Bool(true), Ip: jsii.Bool(true), Protocol: jsii.Bool(true),
-				RequestTime: jsii.Bool(true), ResourcePath: jsii.Bool(true), ResponseLength: jsii.Bool(true),
-				Status: jsii.Bool(true), User: jsii.Bool(true),
-			}),
+			AccessLogFormat:      awsapigateway.AccessLogFormat_Custom(jsii.String(accessLogFormat)),
 		},
-	})
+	}
+	if accountRole {
+		props.CloudWatchRoleRemovalPolicy = awscdk.RemovalPolicy_RETAIN
+	}
+	api := awsapigateway.NewRestApi(stack, jsii.String("Api"), props)
 	// The stack has its own ApiEndpoint output, without the trailing slash.
 	api.Node().TryRemoveChild(jsii.String("Endpoint"))
-	nag(api, "AwsSolutions-APIG6", "Every request is logged in the stage's access log (7 days, in the stack); "+
-		"execution logs would go to a log group API Gateway creates outside the stack and keeps forever.")
-	nag(api.Node().FindChild(jsii.String("CloudWatchRole")), "AwsSolutions-IAM4", "The account-wide role API Gateway "+
-		"needs to write any log uses the AWS-managed AmazonAPIGatewayPushToCloudWatchLogs policy, which AWS "+
-		"maintains for exactly this service role.", "Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs")
+	nag(api, "AwsSolutions-APIG6", "Every request is logged in the stage's access log (API key id, request id, "+
+		"status, latency, source IP; kept "+set.retentionText()+", in the stack); execution logs would go to a log "+
+		"group API Gateway creates outside the stack and keeps forever.")
+	if accountRole {
+		nag(api.Node().FindChild(jsii.String("CloudWatchRole")), "AwsSolutions-IAM4", "The account-wide role API Gateway "+
+			"needs to write any log uses the AWS-managed AmazonAPIGatewayPushToCloudWatchLogs policy, which AWS "+
+			"maintains for exactly this service role.", "Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs")
+	}
 	nag(api, "AwsSolutions-APIG3", "A WAF web ACL is a per-account decision with its own cost; the usage plan's "+
 		"rate limit and daily quota bound each key's traffic.")
 
@@ -145,75 +158,15 @@ func newAPI(stack awscdk.Stack, validator awslambda.Function, env string, remova
 	}
 	gatewayError("InvalidApiKey", awsapigateway.ResponseType_INVALID_API_KEY(), "403", "forbidden", "")
 	gatewayError("Throttled", awsapigateway.ResponseType_THROTTLED(), "429", "rate_limited", "1")
-	gatewayError("QuotaExceeded", awsapigateway.ResponseType_QUOTA_EXCEEDED(), "429", "rate_limited", "3600")
+	// The quota resets at midnight UTC; a gateway response's headers are
+	// static, so it cannot say how far that is: no Retry-After rather than
+	// a wrong one (docs/contract.md).
+	gatewayError("QuotaExceeded", awsapigateway.ResponseType_QUOTA_EXCEEDED(), "429", "rate_limited", "")
 	gatewayError("BadRequestParameters", awsapigateway.ResponseType_BAD_REQUEST_PARAMETERS(), "400", "invalid", "")
 	gatewayError("RequestTooLarge", awsapigateway.ResponseType_REQUEST_TOO_LARGE(), "413", "too_large", "")
 	gatewayError("UnsupportedMediaType", awsapigateway.ResponseType_UNSUPPORTED_MEDIA_TYPE(), "400", "unsupported", "")
 	gatewayError("UnknownPath", awsapigateway.ResponseType_MISSING_AUTHENTICATION_TOKEN(), "404", "not_found", "")
 	gatewayError("Default4xx", awsapigateway.ResponseType_DEFAULT_4XX(), "", "invalid", "")
 	gatewayError("Default5xx", awsapigateway.ResponseType_DEFAULT_5XX(), "", "internal", "")
-	return api
-}
-
-// newAlarms defines the stack's alarms, each notifying topic: a function's
-// error rate above 5%, a run in the dead-letter queue, a failed or timed-out
-// workflow execution.
-func newAlarms(stack awscdk.Stack, s *Stack, dlq awssqs.Queue, topic awssns.Topic, env string) {
-	action := awscloudwatchactions.NewSnsAction(topic)
-	period := awscdk.Duration_Minutes(jsii.Number(5))
-	for _, f := range []struct {
-		id string
-		fn awslambda.Function
-	}{{"Validator", s.Validator}, {"Transformer", s.Transformer}, {"Notifier", s.Notifier}} {
-		rate := awscloudwatch.NewMathExpression(&awscloudwatch.MathExpressionProps{
-			Expression: jsii.String("IF(invocations > 0, 100 * errors / invocations, 0)"),
-			UsingMetrics: &map[string]awscloudwatch.IMetric{
-				"errors":      f.fn.MetricErrors(&awscloudwatch.MetricOptions{Statistic: awscloudwatch.Stats_SUM(), Period: period}),
-				"invocations": f.fn.MetricInvocations(&awscloudwatch.MetricOptions{Statistic: awscloudwatch.Stats_SUM(), Period: period}),
-			},
-			Label:  jsii.String("error rate (%)"),
-			Period: period,
-		})
-		a := rate.CreateAlarm(stack, jsii.String(f.id+"ErrorRateAlarm"), &awscloudwatch.CreateAlarmOptions{
-			AlarmName:          jsii.String(fmt.Sprintf("txpipe-%s-%s-error-rate", env, f.id)),
-			AlarmDescription:   jsii.String("more than 5% of the function's invocations failed in 5 minutes"),
-			Threshold:          jsii.Number(5),
-			ComparisonOperator: awscloudwatch.ComparisonOperator_GREATER_THAN_THRESHOLD,
-			EvaluationPeriods:  jsii.Number(1),
-			TreatMissingData:   awscloudwatch.TreatMissingData_NOT_BREACHING,
-		})
-		a.AddAlarmAction(action)
-	}
-
-	dlqAlarm := dlq.MetricApproximateNumberOfMessagesVisible(&awscloudwatch.MetricOptions{
-		Statistic: awscloudwatch.Stats_MAXIMUM(), Period: awscdk.Duration_Minutes(jsii.Number(1)),
-	}).CreateAlarm(stack, jsii.String("DeadLetterQueueAlarm"), &awscloudwatch.CreateAlarmOptions{
-		AlarmName:          jsii.String(fmt.Sprintf("txpipe-%s-dead-letter-queue-not-empty", env)),
-		AlarmDescription:   jsii.String("a failed run waits in the dead-letter queue (txpipe dlq list --aws)"),
-		Threshold:          jsii.Number(1),
-		ComparisonOperator: awscloudwatch.ComparisonOperator_GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-		EvaluationPeriods:  jsii.Number(1),
-		TreatMissingData:   awscloudwatch.TreatMissingData_NOT_BREACHING,
-	})
-	dlqAlarm.AddAlarmAction(action)
-
-	failures := awscloudwatch.NewMathExpression(&awscloudwatch.MathExpressionProps{
-		Expression: jsii.String("FILL(failed, 0) + FILL(timedout, 0) + FILL(aborted, 0)"),
-		UsingMetrics: &map[string]awscloudwatch.IMetric{
-			"failed":   s.StateMachine.MetricFailed(&awscloudwatch.MetricOptions{Statistic: awscloudwatch.Stats_SUM(), Period: period}),
-			"timedout": s.StateMachine.MetricTimedOut(&awscloudwatch.MetricOptions{Statistic: awscloudwatch.Stats_SUM(), Period: period}),
-			"aborted":  s.StateMachine.MetricAborted(&awscloudwatch.MetricOptions{Statistic: awscloudwatch.Stats_SUM(), Period: period}),
-		},
-		Label:  jsii.String("failed executions"),
-		Period: period,
-	})
-	wf := failures.CreateAlarm(stack, jsii.String("WorkflowFailedAlarm"), &awscloudwatch.CreateAlarmOptions{
-		AlarmName:          jsii.String(fmt.Sprintf("txpipe-%s-workflow-failed", env)),
-		AlarmDescription:   jsii.String("a workflow execution failed, timed out or was aborted"),
-		Threshold:          jsii.Number(1),
-		ComparisonOperator: awscloudwatch.ComparisonOperator_GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-		EvaluationPeriods:  jsii.Number(1),
-		TreatMissingData:   awscloudwatch.TreatMissingData_NOT_BREACHING,
-	})
-	wf.AddAlarmAction(action)
+	return api, accessLogs
 }

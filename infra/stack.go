@@ -24,6 +24,7 @@ import (
 	"github.com/aws/jsii-runtime-go"
 	"github.com/cdklabs/cdk-nag-go/cdknag/v2"
 
+	"github.com/txpipe/txpipe/internal/awsnames"
 	"github.com/txpipe/txpipe/workflow"
 )
 
@@ -32,6 +33,13 @@ type Config struct {
 	Env        string // environment suffix of the physical names: dev, staging, prod...
 	RepoRoot   string // the directory holding the Lambda image's Dockerfile
 	CostCenter string // the CostCenter tag
+
+	// Per-environment settings (docs/deploy.md); zero values take the
+	// environment's defaults.
+	LogRetentionDays       int  // 7, or 90 in prod
+	TransformerConcurrency int  // reserved concurrent executions of the transformer; 0: unreserved
+	APIGatewayAccount      bool // set the account's API Gateway CloudWatch role (once per account and region)
+	Alarms                 AlarmProps
 }
 
 // Stack is the synthesized txpipe stack and the constructs tests look at.
@@ -49,8 +57,8 @@ const (
 	timeShards  = "8"
 	uploadsDir  = "uploads/"
 	// Index names of the tables.
-	indexByTime    = "by-time"
-	indexByCreated = "by-created"
+	indexByTime    = awsnames.TimeIndex
+	indexByCreated = awsnames.CreatedIndex
 	// API limits of the usage plan (the contract's defaults).
 	quotaPerDay = 1000
 	ratePerSec  = 10
@@ -105,11 +113,11 @@ func NewStack(scope constructs.Construct, id string, cfg Config) (*Stack, error)
 	}
 
 	env := cfg.Env
-	prod := IsProd(env)
-	removal := awscdk.RemovalPolicy_DESTROY
-	if prod {
-		removal = awscdk.RemovalPolicy_RETAIN
+	set, err := settingsFor(cfg)
+	if err != nil {
+		return nil, err
 	}
+	prod, removal := set.prod, set.removal
 	stack := awscdk.NewStack(scope, jsii.String(id), &awscdk.StackProps{
 		Description: jsii.String(fmt.Sprintf("txpipe transaction-file pipeline (%s)", env)),
 	})
@@ -120,8 +128,8 @@ func NewStack(scope constructs.Construct, id string, cfg Config) (*Stack, error)
 
 	// Storage.
 	transactions := awsdynamodb.NewTable(stack, jsii.String("TransactionsTable"), &awsdynamodb.TableProps{
-		TableName:    jsii.String("transactions-" + env),
-		PartitionKey: &awsdynamodb.Attribute{Name: jsii.String("transaction_id"), Type: awsdynamodb.AttributeType_STRING},
+		TableName:    jsii.String(awsnames.TransactionsTablePrefix + env),
+		PartitionKey: &awsdynamodb.Attribute{Name: jsii.String(awsnames.TxKey), Type: awsdynamodb.AttributeType_STRING},
 		BillingMode:  awsdynamodb.BillingMode_PAY_PER_REQUEST,
 		PointInTimeRecoverySpecification: &awsdynamodb.PointInTimeRecoverySpecification{
 			PointInTimeRecoveryEnabled: jsii.Bool(true),
@@ -131,13 +139,13 @@ func NewStack(scope constructs.Construct, id string, cfg Config) (*Stack, error)
 	})
 	transactions.AddGlobalSecondaryIndex(&awsdynamodb.GlobalSecondaryIndexProps{
 		IndexName:      jsii.String(indexByTime),
-		PartitionKey:   &awsdynamodb.Attribute{Name: jsii.String("time_bucket"), Type: awsdynamodb.AttributeType_STRING},
-		SortKey:        &awsdynamodb.Attribute{Name: jsii.String("time_key"), Type: awsdynamodb.AttributeType_STRING},
+		PartitionKey:   &awsdynamodb.Attribute{Name: jsii.String(awsnames.TimeBucketKey), Type: awsdynamodb.AttributeType_STRING},
+		SortKey:        &awsdynamodb.Attribute{Name: jsii.String(awsnames.TimeSortKey), Type: awsdynamodb.AttributeType_STRING},
 		ProjectionType: awsdynamodb.ProjectionType_ALL,
 	})
 	status := awsdynamodb.NewTable(stack, jsii.String("StatusTable"), &awsdynamodb.TableProps{
-		TableName:    jsii.String("processing-status-" + env),
-		PartitionKey: &awsdynamodb.Attribute{Name: jsii.String("file_id"), Type: awsdynamodb.AttributeType_STRING},
+		TableName:    jsii.String(awsnames.StatusTablePrefix + env),
+		PartitionKey: &awsdynamodb.Attribute{Name: jsii.String(awsnames.StatusKey), Type: awsdynamodb.AttributeType_STRING},
 		BillingMode:  awsdynamodb.BillingMode_PAY_PER_REQUEST,
 		PointInTimeRecoverySpecification: &awsdynamodb.PointInTimeRecoverySpecification{
 			PointInTimeRecoveryEnabled: jsii.Bool(true),
@@ -147,8 +155,8 @@ func NewStack(scope constructs.Construct, id string, cfg Config) (*Stack, error)
 	})
 	status.AddGlobalSecondaryIndex(&awsdynamodb.GlobalSecondaryIndexProps{
 		IndexName:      jsii.String(indexByCreated),
-		PartitionKey:   &awsdynamodb.Attribute{Name: jsii.String("created_day"), Type: awsdynamodb.AttributeType_STRING},
-		SortKey:        &awsdynamodb.Attribute{Name: jsii.String("created_at"), Type: awsdynamodb.AttributeType_STRING},
+		PartitionKey:   &awsdynamodb.Attribute{Name: jsii.String(awsnames.CreatedDayKey), Type: awsdynamodb.AttributeType_STRING},
+		SortKey:        &awsdynamodb.Attribute{Name: jsii.String(awsnames.CreatedSortKey), Type: awsdynamodb.AttributeType_STRING},
 		ProjectionType: awsdynamodb.ProjectionType_ALL,
 	})
 
@@ -172,9 +180,10 @@ func NewStack(scope constructs.Construct, id string, cfg Config) (*Stack, error)
 			AbortIncompleteMultipartUploadAfter: awscdk.Duration_Days(jsii.Number(1)),
 		}},
 	})
-	nag(bucket, "AwsSolutions-S1", "The bucket holds only uploads written by the validator Lambda; every request "+
-		"that writes one is recorded in the API Gateway access log with its API key, so S3 server access logs would "+
-		"duplicate that record.")
+	set.applyToBucket(bucket)
+	nag(bucket, "AwsSolutions-S1", "Only the API's callers write uploads (through the validator or a URL the API "+
+		"signs for one object), and each such API request is in the API Gateway access log with its API key id, "+
+		"request id, status and source IP; S3 server access logs would need a second bucket to repeat that.")
 
 	results := awssns.NewTopic(stack, jsii.String("ResultsTopic"), &awssns.TopicProps{
 		TopicName:  jsii.String("txpipe-results-" + env),
@@ -185,9 +194,10 @@ func NewStack(scope constructs.Construct, id string, cfg Config) (*Stack, error)
 		TopicName:  jsii.String("txpipe-alarms-" + env),
 		EnforceSSL: jsii.Bool(true),
 	})
-	nag(alarms, "AwsSolutions-SNS2", "CloudWatch alarms cannot publish to a topic encrypted with the AWS-managed "+
-		"SNS key, and alarm messages carry no customer data (only alarm names and metric values), so a "+
-		"customer-managed KMS key is not worth its cost here.")
+	// Not encrypted: CloudWatch alarms cannot publish to a topic encrypted
+	// with the AWS-managed SNS key, and alarm messages carry no customer
+	// data (alarm names and metric values). (cdk-nag's AwsSolutions pack
+	// no longer has SNS2, so no suppression.)
 
 	dlq := awssqs.NewQueue(stack, jsii.String("DeadLetterQueue"), &awssqs.QueueProps{
 		QueueName:       jsii.String("txpipe-dlq-" + env),
@@ -207,22 +217,21 @@ func NewStack(scope constructs.Construct, id string, cfg Config) (*Stack, error)
 			Exclude:  jsii.Strings(imageExcludes...),
 		}
 	}
-	// Every function is told every name (notes/aws-names.md); each may use
+	// Every function is told every name (internal/awsnames); each may use
 	// only what its grants below allow. The dead-letter queue is written by
-	// the state machine's SQS task, not by a function.
+	// the state machine's SQS task, not by a function: no TXPIPE_DLQ_URL.
 	common := map[string]*string{
-		"TXPIPE_TRANSACTIONS_TABLE": transactions.TableName(),
-		"TXPIPE_STATUS_TABLE":       status.TableName(),
-		"TXPIPE_BUCKET":             bucket.BucketName(),
-		"TXPIPE_TOPIC_ARN":          results.TopicArn(),
-		"TXPIPE_DLQ_URL":            dlq.QueueUrl(),
-		"TXPIPE_TIME_SHARDS":        jsii.String(timeShards),
+		awsnames.EnvTransactionsTable: transactions.TableName(),
+		awsnames.EnvStatusTable:       status.TableName(),
+		awsnames.EnvBucket:            bucket.BucketName(),
+		awsnames.EnvTopicARN:          results.TopicArn(),
+		awsnames.EnvTimeShards:        jsii.String(timeShards),
 	}
 	newFunction := func(id, name, handler, description string, timeout time.Duration, extraEnv map[string]*string) awslambda.Function {
 		fnName := fmt.Sprintf("%s-%s", name, env)
 		logs := awslogs.NewLogGroup(stack, jsii.String(id+"Logs"), &awslogs.LogGroupProps{
 			LogGroupName:  jsii.String("/aws/lambda/" + fnName),
-			Retention:     awslogs.RetentionDays_ONE_WEEK,
+			Retention:     set.retention,
 			RemovalPolicy: removal,
 		})
 		role := awsiam.NewRole(stack, jsii.String(id+"Role"), &awsiam.RoleProps{
@@ -286,7 +295,7 @@ func NewStack(scope constructs.Construct, id string, cfg Config) (*Stack, error)
 	}
 	smLogs := awslogs.NewLogGroup(stack, jsii.String("StateMachineLogs"), &awslogs.LogGroupProps{
 		LogGroupName:  jsii.String("/aws/vendedlogs/states/txpipe-" + env),
-		Retention:     awslogs.RetentionDays_ONE_WEEK,
+		Retention:     set.retention,
 		RemovalPolicy: removal,
 	})
 	smRole := awsiam.NewRole(stack, jsii.String("StateMachineRole"), &awsiam.RoleProps{
@@ -321,7 +330,7 @@ func NewStack(scope constructs.Construct, id string, cfg Config) (*Stack, error)
 
 	s.Validator = newFunction("Validator", "csv-validator", workflow.FunctionValidator,
 		"txpipe CSV validator: the HTTP API; validates and stores uploads and starts their runs", apiTimeout,
-		map[string]*string{"TXPIPE_STATE_MACHINE_ARN": s.StateMachine.StateMachineArn()})
+		map[string]*string{awsnames.EnvStateMachineARN: s.StateMachine.StateMachineArn()})
 
 	// Least privilege: exactly the calls each function makes.
 	uploads := jsii.String(*bucket.BucketArn() + "/" + uploadsDir + "*")
@@ -363,9 +372,9 @@ func NewStack(scope constructs.Construct, id string, cfg Config) (*Stack, error)
 			"Resource::<"+logicalID(stack, bucket)+".Arn>/uploads/*")
 	}
 
-	s.API = newAPI(stack, s.Validator, env, removal)
-
-	newAlarms(stack, s, dlq, alarms, env)
+	var accessLogs awslogs.LogGroup
+	s.API, accessLogs = newAPI(stack, s.Validator, env, set, cfg.APIGatewayAccount)
+	set.applyToTransformer(s.Transformer)
 
 	outputs := []struct{ id, value, description string }{
 		{"ApiEndpoint", *apiEndpoint(stack, s.API), "api_endpoint: the base URL of the HTTP API (append /upload, /status/{file_id}, /transactions)"},
@@ -386,6 +395,13 @@ func NewStack(scope constructs.Construct, id string, cfg Config) (*Stack, error)
 			Description: jsii.String(o.description),
 		})
 	}
+
+	// Last, so they watch every function and state machine of the stack.
+	tables := []awsdynamodb.Table{transactions, status}
+	if err := newAlarms(stack, alarmTargets{Env: env, Topic: alarms, API: s.API, AccessLogs: accessLogs, DLQ: dlq, Tables: tables}, cfg.Alarms); err != nil {
+		return nil, err
+	}
+	newDashboard(stack, dashboardTargets{Env: env, API: s.API, DLQ: dlq, Tables: tables})
 
 	// cdk-nag checks what CDK adds for the stack's own plumbing too.
 	if worst := workflowWorstCase(def); worst > expressLimit {

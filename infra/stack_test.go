@@ -17,6 +17,7 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
 	"github.com/aws/jsii-runtime-go"
 
+	"github.com/txpipe/txpipe/internal/awsnames"
 	"github.com/txpipe/txpipe/workflow"
 )
 
@@ -46,6 +47,7 @@ type template struct {
 
 type resource struct {
 	Type           string
+	Metadata       map[string]any
 	Properties     map[string]any
 	DeletionPolicy string
 	DependsOn      any
@@ -55,9 +57,17 @@ type resource struct {
 // does, into a temporary cloud assembly.
 func synth(t *testing.T, env string) *synthesized {
 	t.Helper()
+	return synthConfig(t, Config{Env: env})
+}
+
+// synthConfig is synth with more of the configuration than the
+// environment suffix.
+func synthConfig(t *testing.T, cfg Config) *synthesized {
+	t.Helper()
 	outdir := t.TempDir()
 	app := awscdk.NewApp(&awscdk.AppProps{Outdir: jsii.String(outdir)})
-	s, err := Build(app, Config{Env: env, RepoRoot: ".."})
+	cfg.RepoRoot = ".."
+	s, err := Build(app, cfg)
 	if err != nil {
 		t.Fatalf("Build: %v", err)
 	}
@@ -313,20 +323,21 @@ func TestStack(t *testing.T) {
 		for id, r := range s.ofType("AWS::DynamoDB::Table") {
 			tables[r.Properties["TableName"].(string)] = name(id)
 		}
+		// The runtime's names (internal/awsnames), as the Lambda bootstrap
+		// and txpipe serve --aws read them.
 		common := map[string]string{
-			"TXPIPE_TRANSACTIONS_TABLE": "<" + tables["transactions-dev"] + ">",
-			"TXPIPE_STATUS_TABLE":       "<" + tables["processing-status-dev"] + ">",
-			"TXPIPE_BUCKET":             "<UploadsBucket>",
-			"TXPIPE_TOPIC_ARN":          "<ResultsTopic>",
-			"TXPIPE_DLQ_URL":            "<DeadLetterQueue>",
-			"TXPIPE_TIME_SHARDS":        "8",
+			awsnames.EnvTransactionsTable: "<" + tables[awsnames.TransactionsTablePrefix+"dev"] + ">",
+			awsnames.EnvStatusTable:       "<" + tables[awsnames.StatusTablePrefix+"dev"] + ">",
+			awsnames.EnvBucket:            "<UploadsBucket>",
+			awsnames.EnvTopicARN:          "<ResultsTopic>",
+			awsnames.EnvTimeShards:        "8",
 		}
 		for _, fnName := range []string{"csv-validator-dev", "data-transformer-dev", "notification-sender-dev"} {
 			_, fn := s.one(t, "AWS::Lambda::Function", "FunctionName", fnName)
 			vars := fn.Properties["Environment"].(map[string]any)["Variables"].(map[string]any)
 			want := maps.Clone(common)
 			if fnName == "csv-validator-dev" {
-				want["TXPIPE_STATE_MACHINE_ARN"] = "<Workflow>"
+				want[awsnames.EnvStateMachineARN] = "<Workflow>"
 			}
 			got := map[string]string{}
 			for k, v := range vars {
@@ -334,6 +345,52 @@ func TestStack(t *testing.T) {
 			}
 			if !jsonEqual(got, want) {
 				t.Errorf("%s: environment\n got %v\nwant %v", fnName, got, want)
+			}
+			// Every variable the function's handler requires at start.
+			handler := strs(fn.Properties["ImageConfig"].(map[string]any)["Command"])[0]
+			required := awsnames.FunctionEnv(handler)
+			if required == nil {
+				t.Errorf("%s: handler %q has no required environment in awsnames", fnName, handler)
+			}
+			for _, v := range required {
+				if _, ok := got[v]; !ok {
+					t.Errorf("%s: %s is not set; the %s handler refuses to start without it", fnName, v, handler)
+				}
+			}
+		}
+	})
+
+	t.Run("TableKeysAreTheRuntimes", func(t *testing.T) {
+		type index struct{ name, hash, sort string }
+		want := map[string]struct {
+			key   string
+			index index
+		}{
+			awsnames.TransactionsTablePrefix + "dev": {awsnames.TxKey, index{awsnames.TimeIndex, awsnames.TimeBucketKey, awsnames.TimeSortKey}},
+			awsnames.StatusTablePrefix + "dev":       {awsnames.StatusKey, index{awsnames.CreatedIndex, awsnames.CreatedDayKey, awsnames.CreatedSortKey}},
+		}
+		keyOf := func(schema any, typ string) string {
+			for _, k := range schema.([]any) {
+				if m := k.(map[string]any); m["KeyType"] == typ {
+					return m["AttributeName"].(string)
+				}
+			}
+			return ""
+		}
+		for tableName, w := range want {
+			_, tb := s.one(t, "AWS::DynamoDB::Table", "TableName", tableName)
+			p := tb.Properties
+			if got := keyOf(p["KeySchema"], "HASH"); got != w.key {
+				t.Errorf("%s: partition key %q, the runtime's is %q", tableName, got, w.key)
+			}
+			gsis, _ := p["GlobalSecondaryIndexes"].([]any)
+			if len(gsis) != 1 {
+				t.Fatalf("%s: %d indexes, want 1", tableName, len(gsis))
+			}
+			g := gsis[0].(map[string]any)
+			got := index{g["IndexName"].(string), keyOf(g["KeySchema"], "HASH"), keyOf(g["KeySchema"], "RANGE")}
+			if got != w.index {
+				t.Errorf("%s: index %+v, the runtime's is %+v", tableName, got, w.index)
 			}
 		}
 	})
@@ -536,8 +593,21 @@ func TestStack(t *testing.T) {
 			if !found {
 				t.Errorf("access log destination %s is not a log group of the stack", dest)
 			}
-			if f, _ := als["Format"].(string); !strings.Contains(f, "$context.identity.apiKeyId") && !strings.Contains(f, "$context.identity.user") {
-				t.Errorf("access log format %q records no caller", f)
+			// One JSON object per request, with who, which request, the
+			// answer and how long it took.
+			f, _ := als["Format"].(string)
+			var fields map[string]string
+			if err := json.Unmarshal([]byte(f), &fields); err != nil {
+				t.Errorf("access log format %q is not a JSON object: %v", f, err)
+			}
+			for k, v := range map[string]string{
+				"apiKeyId": "$context.identity.apiKeyId", "requestId": "$context.requestId", "status": "$context.status",
+				"responseLatency": "$context.responseLatency", "sourceIp": "$context.identity.sourceIp",
+				"caller": "$context.identity.caller", "xrayTraceId": "$context.xrayTraceId",
+			} {
+				if fields[k] != v {
+					t.Errorf("access log field %s = %q, want %q", k, fields[k], v)
+				}
 			}
 			metrics := false
 			for _, ms := range p["MethodSettings"].([]any) {
@@ -577,8 +647,19 @@ func TestStack(t *testing.T) {
 			if !strings.Contains(tmpl, `{\"error\": {\"code\"`) {
 				t.Errorf("%s: template %s is not the contract's error shape", typ, tmpl)
 			}
-			if status == "429" && !strings.Contains(render(r.Properties["ResponseParameters"]), "gatewayresponse.header.Retry-After") {
-				t.Errorf("%s: no Retry-After header", typ)
+			// The rate limit's wait is a second; the quota's is the time
+			// to midnight UTC, which a static header cannot say: none
+			// rather than a wrong one (docs/contract.md).
+			params := render(r.Properties["ResponseParameters"])
+			switch typ {
+			case "THROTTLED":
+				if !strings.Contains(params, `"gatewayresponse.header.Retry-After":"'1'"`) {
+					t.Errorf("%s: response parameters %s, want Retry-After 1", typ, params)
+				}
+			case "QUOTA_EXCEEDED":
+				if strings.Contains(params, "Retry-After") {
+					t.Errorf("%s: response parameters %s; a fixed Retry-After is wrong most of the day", typ, params)
+				}
 			}
 		}
 	})
@@ -674,42 +755,170 @@ func TestStack(t *testing.T) {
 				topicRef = "<" + name(id) + ">"
 			}
 		}
-		rates := map[string]bool{}
-		var dlq, wf bool
+		runbook, err := os.ReadFile("../docs/operations.md")
+		if err != nil {
+			t.Fatalf("the runbook: %v", err)
+		}
+		sections := map[string]bool{}
+		for _, line := range strings.Split(string(runbook), "\n") {
+			if h, ok := strings.CutPrefix(line, "### "); ok {
+				sections[strings.ReplaceAll(strings.ToLower(strings.TrimSpace(h)), " ", "-")] = true
+			}
+		}
+		found := map[string]int{}
 		for id, a := range alarms {
 			p := a.Properties
 			if got := strs(p["AlarmActions"]); !slices.Equal(got, []string{topicRef}) {
 				t.Errorf("%s: AlarmActions = %v, want the alarm topic %s", id, got, topicRef)
 			}
-			metrics := render(p["Metrics"])
+			if got := strs(p["OKActions"]); !slices.Equal(got, []string{topicRef}) {
+				t.Errorf("%s: OKActions = %v, want the alarm topic %s", id, got, topicRef)
+			}
+			if p["TreatMissingData"] != "notBreaching" {
+				t.Errorf("%s: TreatMissingData = %v, want notBreaching", id, p["TreatMissingData"])
+			}
+			m, _ := p["DatapointsToAlarm"].(float64)
+			n, _ := p["EvaluationPeriods"].(float64)
+			if m < 1 || n < 1 || m > n {
+				t.Errorf("%s: DatapointsToAlarm %v of EvaluationPeriods %v, want M of N", id, p["DatapointsToAlarm"], p["EvaluationPeriods"])
+			}
+			if m == 1 && n == 1 {
+				t.Errorf("%s: one datapoint of one: a single noisy period pages someone", id)
+			}
+			desc, _ := p["AlarmDescription"].(string)
+			before, section, ok := strings.Cut(desc, "docs/operations.md#")
+			if !ok || !strings.Contains(before, "What to do:") {
+				t.Errorf("%s: description %q says no meaning, what to do or runbook section", id, desc)
+			} else if !sections[section] {
+				t.Errorf("%s: runbook section %q is not a ### heading of docs/operations.md", id, section)
+			}
+			metrics := render(p["Metrics"]) + render(p["MetricName"]) + render(p["Dimensions"])
+			kind := ""
 			switch {
-			case strings.Contains(metrics, "100 * errors / invocations"):
+			case strings.Contains(metrics, "100 * errors / invocations") && strings.Contains(metrics, `"MetricName":"Errors"`):
+				kind = "function-error-rate"
 				if p["Threshold"] != 5.0 || p["ComparisonOperator"] != "GreaterThanThreshold" {
 					t.Errorf("%s: %v %v, want > 5 (%%)", id, p["ComparisonOperator"], p["Threshold"])
 				}
-				for _, fn := range []string{"Validator", "Transformer", "Notifier"} {
-					if strings.Contains(metrics, `"MetricName":"Errors"`) && strings.Contains(metrics, `"MetricName":"Invocations"`) &&
-						strings.Contains(metrics, `"Value":"<`+fn+`>"`) {
-						rates[fn] = true
-					}
+			case p["MetricName"] == "Throttles" && p["Namespace"] == "AWS/Lambda":
+				kind = "lambda-throttles"
+			case strings.Contains(metrics, "ExecutionsFailed") && strings.Contains(metrics, "ExecutionsTimedOut") && strings.Contains(metrics, "ExecutionsAborted"):
+				kind = "failed-executions"
+				if !strings.Contains(metrics, "<Workflow>") {
+					t.Errorf("%s: watches %s, not the state machine", id, metrics)
 				}
+			case strings.Contains(metrics, `"MetricName":"5XXError"`) && strings.Contains(metrics, `"MetricName":"Count"`):
+				kind = "api-5xx-rate"
+			case p["MetricName"] == "Latency" && p["ExtendedStatistic"] == "p99":
+				kind = "api-latency"
+			case p["MetricName"] == MetricAPIThrottled:
+				kind = "api-throttles"
 			case p["MetricName"] == "ApproximateNumberOfMessagesVisible":
-				dlq = render(p["Dimensions"]) == `[{"Name":"QueueName","Value":"<DeadLetterQueue.QueueName>"}]` &&
-					p["Threshold"] == 1.0 && p["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
-			case strings.Contains(metrics, "ExecutionsFailed") && strings.Contains(metrics, "ExecutionsTimedOut"):
-				wf = strings.Contains(metrics, "<Workflow>") && p["Threshold"] == 1.0
+				kind = "dead-letters"
+				if render(p["Dimensions"]) != `[{"Name":"QueueName","Value":"<DeadLetterQueue.QueueName>"}]` || p["Threshold"] != 1.0 {
+					t.Errorf("%s: %s >= %v, want the dead-letter queue >= 1", id, render(p["Dimensions"]), p["Threshold"])
+				}
+			case p["MetricName"] == "ApproximateAgeOfOldestMessage":
+				kind = "dead-letter-age"
+			case strings.Contains(metrics, "WriteThrottleEvents") && strings.Contains(metrics, "ReadThrottleEvents"):
+				kind = "dynamodb-throttles"
+			default:
+				t.Errorf("%s: an alarm on %s this test does not know", id, metrics)
+				continue
+			}
+			found[kind]++
+			if !strings.HasSuffix(desc, "#"+kind) {
+				t.Errorf("%s: links %q, want the section %s", id, section, kind)
 			}
 		}
-		for _, fn := range []string{"Validator", "Transformer", "Notifier"} {
-			if !rates[fn] {
-				t.Errorf("no error-rate alarm (errors / invocations > 5%%) on the %s function", fn)
+		want := map[string]int{
+			"function-error-rate": 3, "lambda-throttles": 3, "failed-executions": len(s.ofType("AWS::StepFunctions::StateMachine")),
+			"api-5xx-rate": 1, "api-latency": 1, "api-throttles": 1, "dead-letters": 1, "dead-letter-age": 1, "dynamodb-throttles": 2,
+		}
+		if !jsonEqual(found, want) {
+			t.Errorf("alarms by kind %v, want %v", found, want)
+		}
+		// The 429 count comes from the access log.
+		_, filter := s.one(t, "AWS::Logs::MetricFilter", "FilterPattern", `{ $.status = "429" }`)
+		if got := render(filter.Properties["MetricTransformations"]); !strings.Contains(got, `"MetricName":"`+MetricAPIThrottled+`"`) ||
+			render(filter.Properties["LogGroupName"]) != "<ApiAccessLogs>" {
+			t.Errorf("429 metric filter %s on %s", got, render(filter.Properties["LogGroupName"]))
+		}
+	})
+
+	t.Run("AlarmTopicLetsCloudWatchPublish", func(t *testing.T) {
+		requireTLS(t, s, "AWS::SNS::TopicPolicy", "Topics", "<AlarmTopic>")
+		var allowed bool
+		for _, pol := range s.ofType("AWS::SNS::TopicPolicy") {
+			if !slices.Contains(strs(pol.Properties["Topics"]), "<AlarmTopic>") {
+				continue
+			}
+			for _, stmt := range pol.Properties["PolicyDocument"].(map[string]any)["Statement"].([]any) {
+				m := stmt.(map[string]any)
+				if m["Effect"] == "Allow" && render(m["Principal"]) == `{"Service":"cloudwatch.amazonaws.com"}` &&
+					render(m["Action"]) == "sns:Publish" && render(m["Resource"]) == "<AlarmTopic>" &&
+					render(m["Condition"]) == `{"ArnLike":{"aws:SourceArn":"arn:<AWS::Partition>:cloudwatch:<AWS::Region>:<AWS::AccountId>:alarm:*"},"StringEquals":{"aws:SourceAccount":"<AWS::AccountId>"}}` {
+					allowed = true
+				}
 			}
 		}
-		if !dlq {
-			t.Error("no alarm on a non-empty dead-letter queue")
+		if !allowed {
+			t.Error("the alarm topic's policy does not let this account's CloudWatch alarms publish")
 		}
-		if !wf {
-			t.Error("no alarm on failed workflow executions")
+		_, topic := s.one(t, "AWS::SNS::Topic", "TopicName", "txpipe-alarms-dev")
+		if k, ok := topic.Properties["KmsMasterKeyId"]; ok {
+			t.Errorf("alarm topic encrypted with %s: the key policy must let CloudWatch use it", render(k))
+		}
+	})
+
+	t.Run("Dashboard", func(t *testing.T) {
+		_, d := s.one(t, "AWS::CloudWatch::Dashboard", "DashboardName", "txpipe-dev")
+		var body struct {
+			Widgets []struct {
+				Properties struct {
+					Title   string
+					Metrics [][]any
+				}
+			}
+		}
+		if err := json.Unmarshal([]byte(render(d.Properties["DashboardBody"])), &body); err != nil {
+			t.Fatalf("dashboard body: %v", err)
+		}
+		emitted := map[string]bool{MetricAPIThrottled: true} // the access log's metric filter
+		for _, m := range awsnames.Metrics() {
+			emitted[m] = true
+		}
+		titles := map[string]bool{}
+		custom := map[string]bool{}
+		for _, w := range body.Widgets {
+			titles[w.Properties.Title] = true
+			if len(w.Properties.Metrics) == 0 {
+				t.Errorf("widget %q shows no metric", w.Properties.Title)
+			}
+			for _, m := range w.Properties.Metrics {
+				if len(m) < 2 || m[0] != awsnames.MetricsNamespace {
+					continue
+				}
+				name := fmt.Sprint(m[1])
+				custom[name] = true
+				if !emitted[name] {
+					t.Errorf("widget %q reads %s/%s, which the code does not emit", w.Properties.Title, m[0], name)
+				}
+				if name != MetricAPIThrottled && (len(m) < 4 || m[2] != awsnames.MetricDimFunction) {
+					t.Errorf("widget %q reads %v without the %s dimension the code writes", w.Properties.Title, m, awsnames.MetricDimFunction)
+				}
+			}
+		}
+		for _, w := range []string{"Uploads and rows per hour", "Run duration (ms): executions and steps", "Function error rates (%)",
+			"Dead-letter queue", "DynamoDB writes: consumed and throttled", "API latency (ms)", "API requests, 4XX and 5XX"} {
+			if !titles[w] {
+				t.Errorf("no widget %q; widgets %v", w, slices.Sorted(maps.Keys(titles)))
+			}
+		}
+		for _, m := range []string{awsnames.MetricUploads, awsnames.MetricFilesRejected, awsnames.MetricRowsWritten, awsnames.MetricStepDuration} {
+			if !custom[m] {
+				t.Errorf("the dashboard does not show %s", m)
+			}
 		}
 	})
 
@@ -798,20 +1007,13 @@ func TestStack(t *testing.T) {
 		if len(got) != len(want) {
 			t.Errorf("policies for roles %v, want %d", slices.Sorted(maps.Keys(got)), len(want))
 		}
-		// API Gateway's account-wide logging role is the one role with a
-		// managed policy: the AWS one made for it.
-		_, account := s.one(t, "AWS::ApiGateway::Account", "CloudWatchRoleArn", map[string]any{"Fn::GetAtt": []any{apiLogRole(s), "Arn"}})
-		if account.DeletionPolicy != "Retain" {
-			t.Errorf("API Gateway account settings DeletionPolicy = %q, want Retain (shared by the account)", account.DeletionPolicy)
+		// The account-wide API Gateway settings are no environment's
+		// (TestApiGatewayAccountOptIn): no role has a managed policy.
+		if n := len(s.ofType("AWS::ApiGateway::Account")); n != 0 {
+			t.Errorf("%d AWS::ApiGateway::Account in an environment stack by default, want 0", n)
 		}
 		for id, r := range s.ofType("AWS::IAM::Role") {
 			mp, ok := r.Properties["ManagedPolicyArns"]
-			if id == apiLogRole(s) {
-				if got := render(mp); got != `["arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs"]` {
-					t.Errorf("%s: managed policies %s, want only AmazonAPIGatewayPushToCloudWatchLogs", id, got)
-				}
-				continue
-			}
 			if ok {
 				t.Errorf("%s: managed policies %s; want only the stack's own statements", id, render(mp))
 			}
@@ -836,7 +1038,7 @@ func TestStack(t *testing.T) {
 			"AWS::Lambda::Permission": true, "AWS::ApiGateway::Resource": true, "AWS::ApiGateway::Method": true,
 			"AWS::ApiGateway::Deployment": true, "AWS::ApiGateway::RequestValidator": true,
 			"AWS::ApiGateway::UsagePlanKey": true, "AWS::ApiGateway::GatewayResponse": true,
-			"AWS::ApiGateway::Account": true,
+			"AWS::ApiGateway::Account": true, "AWS::CloudWatch::Dashboard": true, "AWS::Logs::MetricFilter": true,
 		}
 		want := map[string]string{"Environment": "dev", "Application": "txpipe", "CostCenter": "txpipe"}
 		for id, r := range s.doc.Resources {
@@ -935,6 +1137,10 @@ func TestStack(t *testing.T) {
 		t.Logf("cdk-nag AwsSolutions: %v", counts)
 	})
 
+	t.Run("SuppressionsAreTrue", func(t *testing.T) {
+		checkSuppressions(t, s)
+	})
+
 	t.Run("ExpressLimitWarning", func(t *testing.T) {
 		var warned bool
 		for _, m := range s.messages(t) {
@@ -948,9 +1154,41 @@ func TestStack(t *testing.T) {
 	})
 }
 
-// TestProdStack checks what changes in prod: the data outlives the stack.
+// TestApiGatewayAccountOptIn: the account's API Gateway logging role is set
+// by the one stack deployed with APIGatewayAccount, and kept when it goes.
+func TestApiGatewayAccountOptIn(t *testing.T) {
+	s := synthConfig(t, Config{Env: "dev", APIGatewayAccount: true})
+	_, account := s.one(t, "AWS::ApiGateway::Account", "CloudWatchRoleArn", map[string]any{"Fn::GetAtt": []any{apiLogRole(s), "Arn"}})
+	if account.DeletionPolicy != "Retain" {
+		t.Errorf("API Gateway account settings DeletionPolicy = %q, want Retain (shared by the account)", account.DeletionPolicy)
+	}
+	checkSuppressions(t, s)
+}
+
+// TestProdStack checks what changes in prod: the data outlives the stack,
+// the bucket keeps versions, logs are kept longer.
 func TestProdStack(t *testing.T) {
-	s := synth(t, "prod")
+	s := synthConfig(t, Config{Env: "prod", TransformerConcurrency: 20})
+	_, bucket := s.one(t, "AWS::S3::Bucket", "VersioningConfiguration", map[string]any{"Status": "Enabled"})
+	if rules := render(bucket.Properties["LifecycleConfiguration"]); !strings.Contains(rules, `"NoncurrentVersionExpiration":{"NoncurrentDays":30}`) {
+		t.Errorf("versioned bucket lifecycle %s: old versions never expire", rules)
+	}
+	for id, lg := range s.ofType("AWS::Logs::LogGroup") {
+		if got := lg.Properties["RetentionInDays"]; got != 90.0 {
+			t.Errorf("%s: RetentionInDays = %v, want 90 in prod", id, got)
+		}
+	}
+	for _, tableName := range []string{"transactions-prod", "processing-status-prod"} {
+		_, tb := s.one(t, "AWS::DynamoDB::Table", "TableName", tableName)
+		if got := render(tb.Properties["PointInTimeRecoverySpecification"]); got != `{"PointInTimeRecoveryEnabled":true}` {
+			t.Errorf("%s: PointInTimeRecoverySpecification = %s", tableName, got)
+		}
+	}
+	_, tr := s.one(t, "AWS::Lambda::Function", "FunctionName", "data-transformer-prod")
+	if got := tr.Properties["ReservedConcurrentExecutions"]; got != 20.0 {
+		t.Errorf("transformer ReservedConcurrentExecutions = %v, want 20", got)
+	}
+	checkSuppressions(t, s)
 	for _, tableName := range []string{"transactions-prod", "processing-status-prod"} {
 		_, tb := s.one(t, "AWS::DynamoDB::Table", "TableName", tableName)
 		if tb.Properties["DeletionProtectionEnabled"] != true || tb.DeletionPolicy != "Retain" {
@@ -1024,6 +1262,182 @@ func TestEnvironmentSuffix(t *testing.T) {
 	}
 	if got := contextOr(plain, "env", "", "dev"); got != "dev" {
 		t.Errorf("with nothing set: %q, want dev", got)
+	}
+}
+
+// suppressionClaims check, against the template, what each cdk-nag
+// suppression's reason says. A rule suppressed without an entry here fails
+// the test: add the check, or the reason is not known to be true.
+var suppressionClaims = map[string]func(t *testing.T, s *synthesized, reason string){
+	// "each such API request is in the API Gateway access log with its API
+	// key id, request id, status and source IP"
+	"AwsSolutions-S1": func(t *testing.T, s *synthesized, reason string) {
+		for _, f := range []string{"$context.identity.apiKeyId", "$context.requestId", "$context.status", "$context.identity.sourceIp"} {
+			if !strings.Contains(accessLogFormat, f) {
+				t.Errorf("S1 says the access log has %s; its format does not", f)
+			}
+		}
+		if len(s.ofType("AWS::ApiGateway::Stage")) == 0 {
+			t.Error("S1 relies on the API's access log; there is no stage")
+		}
+	},
+	// "the state machine sends failed runs to it": a state machine role may
+	// send to the queue and the definition names it.
+	"AwsSolutions-SQS3": func(t *testing.T, s *synthesized, reason string) {
+		var sends, named bool
+		for _, pol := range s.ofType("AWS::IAM::Policy") {
+			if strings.Contains(render(pol.Properties["PolicyDocument"]), `"Action":"sqs:SendMessage","Effect":"Allow","Resource":"<DeadLetterQueue.Arn>"`) &&
+				strings.Contains(render(pol.Properties["Roles"]), "StateMachine") {
+				sends = true
+			}
+		}
+		for _, sm := range s.ofType("AWS::StepFunctions::StateMachine") {
+			if strings.Contains(render(sm.Properties["DefinitionSubstitutions"]), "<DeadLetterQueue>") {
+				named = true
+			}
+		}
+		if !sends || !named {
+			t.Errorf("SQS3 says the state machine sends failed runs to the queue: role may send %v, definition names it %v", sends, named)
+		}
+	},
+	// Resource * only for actions without resource-level permissions
+	// (X-Ray, CloudWatch Logs delivery); the uploads/ prefix only for
+	// object access.
+	"AwsSolutions-IAM5": func(t *testing.T, s *synthesized, reason string) {
+		starOK := func(a string) bool {
+			return strings.HasPrefix(a, "xray:") || slices.Contains([]string{"logs:CreateLogDelivery", "logs:GetLogDelivery",
+				"logs:UpdateLogDelivery", "logs:DeleteLogDelivery", "logs:ListLogDeliveries", "logs:PutResourcePolicy",
+				"logs:DescribeResourcePolicies", "logs:DescribeLogGroups"}, a)
+		}
+		for id, pol := range s.ofType("AWS::IAM::Policy") {
+			for _, stmt := range pol.Properties["PolicyDocument"].(map[string]any)["Statement"].([]any) {
+				m := stmt.(map[string]any)
+				for _, r := range strs(m["Resource"]) {
+					for _, a := range strs(m["Action"]) {
+						switch {
+						case r == "*" && !starOK(a):
+							t.Errorf("%s: %s on *, which the IAM5 reasons do not cover", id, a)
+						case strings.HasSuffix(r, "/uploads/*") && !strings.HasPrefix(a, "s3:"):
+							t.Errorf("%s: %s on %s", id, a, r)
+						case r != "*" && strings.Contains(r, "*") && !strings.HasSuffix(r, "/uploads/*"):
+							t.Errorf("%s: wildcard resource %s, which the IAM5 reasons do not cover", id, r)
+						}
+					}
+				}
+			}
+		}
+	},
+	// "Every request is logged in the stage's access log (...; kept N
+	// days, in the stack)"
+	"AwsSolutions-APIG6": func(t *testing.T, s *synthesized, reason string) {
+		for id, st := range s.ofType("AWS::ApiGateway::Stage") {
+			dest := render(st.Properties["AccessLogSetting"].(map[string]any)["DestinationArn"])
+			for lid, lg := range s.ofType("AWS::Logs::LogGroup") {
+				if dest == "<"+name(lid)+".Arn>" {
+					if days := fmt.Sprintf("kept %v days", lg.Properties["RetentionInDays"]); !strings.Contains(reason, days) {
+						t.Errorf("APIG6 reason %q; the access log is %s", reason, days)
+					}
+					return
+				}
+			}
+			t.Errorf("%s: access log destination %s is not a log group of the stack", id, dest)
+		}
+	},
+	// "the usage plan's rate limit and daily quota bound each key's traffic"
+	"AwsSolutions-APIG3": func(t *testing.T, s *synthesized, reason string) {
+		for id, p := range s.ofType("AWS::ApiGateway::UsagePlan") {
+			q, _ := p.Properties["Quota"].(map[string]any)
+			th, _ := p.Properties["Throttle"].(map[string]any)
+			if q["Period"] != "DAY" || q["Limit"] == nil || th["RateLimit"] == nil {
+				t.Errorf("%s: quota %v throttle %v, want a daily quota and a rate limit", id, q, th)
+			}
+		}
+	},
+	// "The API authorizes callers with API keys": every method needs one.
+	"AwsSolutions-APIG4": func(t *testing.T, s *synthesized, reason string) { everyMethodNeedsAKey(t, s) },
+	"AwsSolutions-COG4":  func(t *testing.T, s *synthesized, reason string) { everyMethodNeedsAKey(t, s) },
+	// "uses the AWS-managed AmazonAPIGatewayPushToCloudWatchLogs policy":
+	// only on the role API Gateway assumes.
+	"AwsSolutions-IAM4": func(t *testing.T, s *synthesized, reason string) {
+		for id, r := range s.ofType("AWS::IAM::Role") {
+			mp, ok := r.Properties["ManagedPolicyArns"]
+			if !ok {
+				continue
+			}
+			if id != apiLogRole(s) || render(mp) != `["arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs"]` {
+				t.Errorf("%s: managed policies %s; IAM4's reason covers only API Gateway's logging role", id, render(mp))
+			}
+		}
+	},
+}
+
+func everyMethodNeedsAKey(t *testing.T, s *synthesized) {
+	for id, m := range s.ofType("AWS::ApiGateway::Method") {
+		if m.Properties["HttpMethod"] != "OPTIONS" && m.Properties["ApiKeyRequired"] != true {
+			t.Errorf("%s: %v without an API key", id, m.Properties["HttpMethod"])
+		}
+	}
+}
+
+// env is the stack's environment suffix.
+func (s *synthesized) env() string {
+	return strings.TrimPrefix(*s.stack.StackName(), "txpipe-")
+}
+
+// checkSuppressions checks every cdk-nag suppression of the template: it
+// still suppresses a finding (the rule fires on a resource it covers), and
+// its reason's claim holds (suppressionClaims).
+func checkSuppressions(t *testing.T, s *synthesized) {
+	reports, _ := filepath.Glob(filepath.Join(s.outdir, "AwsSolutions-*"+*s.stack.StackName()+"-NagReport.csv"))
+	if len(reports) != 1 {
+		t.Fatalf("cdk-nag reports %v, want one", reports)
+	}
+	f, err := os.Open(reports[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	rows, err := csv.NewReader(f).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	fired := map[string]bool{} // rule + reason of a Suppressed finding
+	for _, r := range rows[1:] {
+		if r[2] == "Suppressed" {
+			// A suppression limited to some findings is reported as
+			// "[Resource::*] reason".
+			reason := r[3]
+			if strings.HasPrefix(reason, "[") {
+				if _, after, ok := strings.Cut(reason, "] "); ok {
+					reason = after
+				}
+			}
+			fired[r[0]+"\x00"+reason] = true
+		}
+	}
+	declared := map[string]string{} // rule + reason -> a resource declaring it
+	for id, r := range s.doc.Resources {
+		nagMeta, _ := r.Metadata["cdk_nag"].(map[string]any)
+		sups, _ := nagMeta["rules_to_suppress"].([]any)
+		for _, sup := range sups {
+			m := sup.(map[string]any)
+			declared[fmt.Sprint(m["id"])+"\x00"+fmt.Sprint(m["reason"])] = id
+		}
+	}
+	if len(declared) == 0 {
+		t.Fatal("no cdk-nag suppression in the template's metadata; is this the right key?")
+	}
+	for key, id := range declared {
+		rule, reason, _ := strings.Cut(key, "\x00")
+		if !fired[key] {
+			t.Errorf("%s on %s suppresses nothing (the rule does not fire): remove it", rule, id)
+		}
+		check, ok := suppressionClaims[rule]
+		if !ok {
+			t.Errorf("%s: no check of the reason %q", rule, reason)
+			continue
+		}
+		check(t, s, reason)
 	}
 }
 
