@@ -132,6 +132,11 @@ func New(ctx context.Context, cfg Config, dataDir string, db *sqlite.DB, a Adapt
 		return nil, err
 	}
 	intake := &workflow.Intake{Files: a.Files, Statuses: a.Statuses, Runs: s.engine, Logger: logger}
+	if st, ok := a.Statuses.(*sqlite.DB); ok && st == db {
+		// Status records and jobs in one database: a file's record and its
+		// run are one write (exactly one run per file, crash or not).
+		intake.Recorder = s.engine
+	}
 	handler := httpapi.NewHandler(httpapi.Config{
 		Uploader: intake, Statuses: a.Statuses, Transactions: a.Transactions, Keys: db,
 		MaxBodyBytes: cfg.MaxBodyBytes, SpoolDir: spoolDir, Logger: logger, Metrics: met, Registry: reg,

@@ -47,6 +47,7 @@ var (
 	_ workflow.DeadLetterQueue   = (*DB)(nil)
 	_ workflow.JobQueue          = (*DB)(nil)
 	_ workflow.RowsDurability    = (*DB)(nil)
+	_ workflow.StatusJobWriter   = (*DB)(nil)
 )
 
 //go:embed migrations/main/*.sql migrations/transactions/*.sql

@@ -6,9 +6,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/txpipe/txpipe"
+	"github.com/txpipe/txpipe/workflow"
 )
 
 // utcStatus returns a copy of st with its times in UTC and a non-nil
@@ -130,4 +132,62 @@ func (db *DB) UpdateStatus(ctx context.Context, st *txpipe.FileStatus, from ...s
 		return fmt.Errorf("update status of file %s to %s: %w", st.FileID, st.Status, err)
 	}
 	return nil
+}
+
+// CreateStatusWithJob creates st, or replaces a record whose status is one
+// of from (keeping its created_at), and enqueues j, in one transaction; a
+// record in any other status is returned with created=false and nothing
+// changes. It implements workflow.StatusJobWriter: of concurrent uploads of
+// the same bytes exactly one creates the record and starts the run.
+func (db *DB) CreateStatusWithJob(ctx context.Context, st *txpipe.FileStatus, j workflow.Job, from ...string) (*txpipe.FileStatus, bool, error) {
+	if st.FileID == "" || st.FileID != j.FileID {
+		return nil, false, txpipe.Errorf(txpipe.EINVALID, "status record of file %q with the job of file %q", st.FileID, j.FileID)
+	}
+	c := utcStatus(st)
+	var stored *txpipe.FileStatus
+	created := false
+	err := db.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		stored, created = nil, false
+		var existing string
+		err := tx.QueryRowContext(ctx, `SELECT record FROM file_status WHERE file_id = ?`, c.FileID).Scan(&existing)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+		case err != nil:
+			return err
+		default:
+			rec, err := scanStatus(existing)
+			if err != nil {
+				return err
+			}
+			if !slices.Contains(from, rec.Status) {
+				stored = rec
+				return nil
+			}
+			c.CreatedAt = rec.CreatedAt
+		}
+		record, err := json.Marshal(c)
+		if err != nil {
+			return fmt.Errorf("encode status: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO file_status (file_id, status, record, created_at, updated_at)
+			VALUES (?, ?, ?, ?, ?) ON CONFLICT (file_id) DO UPDATE SET status = excluded.status, record = excluded.record,
+			updated_at = excluded.updated_at`,
+			c.FileID, c.Status, string(record), c.CreatedAt.UnixNano(), c.UpdatedAt.UnixNano()); err != nil {
+			return err
+		}
+		// A job of the file may exist without its record (a crash of a
+		// version that started the run first): it is the file's one run.
+		if _, err := insertJob(ctx, tx, j); err != nil {
+			return err
+		}
+		created = true
+		return nil
+	})
+	if err != nil {
+		return nil, false, fmt.Errorf("record file %s and enqueue its run: %w", st.FileID, err)
+	}
+	if created {
+		return c, true, nil
+	}
+	return stored, false, nil
 }

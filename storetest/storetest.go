@@ -28,6 +28,8 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -464,6 +466,7 @@ func sameStatus(t *testing.T, what string, got, want *txpipe.FileStatus) {
 
 // TestStatusStore runs the contract of the status table.
 func TestStatusStore(t *testing.T, open func(t *testing.T) workflow.StatusStore) {
+	t.Run("ConcurrentIdenticalUploadsOneRun", func(t *testing.T) { testConcurrentIntake(t, open(t)) })
 	t.Run("CreateGetRoundTrip", func(t *testing.T) {
 		s := open(t)
 		id := randomHex(t, 16)
@@ -776,4 +779,80 @@ func TestFileStore(t *testing.T, open func(t *testing.T) workflow.FileStore) {
 			}
 		}
 	})
+}
+
+// memFiles is a FileStore in memory, for the intake subtest.
+type memFiles struct {
+	mu    sync.Mutex
+	files map[string][]byte
+}
+
+func (m *memFiles) PutFile(ctx context.Context, key string, r io.Reader) error {
+	b, err := io.ReadAll(r)
+	if err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.files[key] = b
+	return nil
+}
+
+func (m *memFiles) OpenFile(ctx context.Context, key string) (io.ReadCloser, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	b, ok := m.files[key]
+	if !ok {
+		return nil, txpipe.Errorf(txpipe.ENOTFOUND, "file %s not found", key)
+	}
+	return io.NopCloser(strings.NewReader(string(b))), nil
+}
+
+// countingStarter counts the runs started.
+type countingStarter struct{ n atomic.Int64 }
+
+func (c *countingStarter) StartRun(ctx context.Context, st workflow.RunState) error {
+	c.n.Add(1)
+	return nil
+}
+
+// testConcurrentIntake submits the same bytes 20 times at once through the
+// intake over the store: the status record's conditional write lets exactly
+// one start the file's run; the others answer with its record.
+func testConcurrentIntake(t *testing.T, statuses workflow.StatusStore) {
+	files := &memFiles{files: map[string][]byte{}}
+	starter := &countingStarter{}
+	in := &workflow.Intake{Files: files, Statuses: statuses, Runs: starter}
+	data := "transaction_id,amount,currency,timestamp,merchant,status\n" + "same-" + randomHex(t, 8) + ",1.00,USD,2026-01-02T03:04:05Z,Shop,completed\n"
+	sum := sha256.Sum256([]byte(data))
+	const n = 20
+	var created atomic.Int64
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range n {
+		wg.Go(func() {
+			<-start
+			st, c, err := in.Submit(context.Background(), workflow.Upload{
+				Filename: fmt.Sprintf("same-%d.csv", i), File: strings.NewReader(data), Size: int64(len(data)), SHA256: hex.EncodeToString(sum[:]),
+			})
+			if err != nil {
+				t.Errorf("submit %d: %v", i, err)
+				return
+			}
+			if c {
+				created.Add(1)
+			}
+			if st.Status != txpipe.StatusValidated && st.Status != txpipe.StatusProcessing {
+				t.Errorf("submit %d: status %s", i, st.Status)
+			}
+		})
+	}
+	close(start)
+	wg.Wait()
+	if got := created.Load(); got != 1 {
+		t.Errorf("%d of %d concurrent identical uploads created the file, want 1", got, n)
+	}
+	if got := starter.n.Load(); got != 1 {
+		t.Errorf("%d runs started for %d concurrent identical uploads, want 1", got, n)
+	}
 }

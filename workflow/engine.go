@@ -88,6 +88,33 @@ func (e *Engine) StartRun(ctx context.Context, st RunState) error {
 	return nil
 }
 
+// StatusJobWriter is a JobQueue that can record a file's status record and
+// enqueue its job in one transaction (see RunRecorder).
+type StatusJobWriter interface {
+	// CreateStatusWithJob creates st, or replaces a record whose status is
+	// one of from, and enqueues j, atomically; otherwise it changes nothing
+	// and returns the stored record with created=false.
+	CreateStatusWithJob(ctx context.Context, st *txpipe.FileStatus, j Job, from ...string) (*txpipe.FileStatus, bool, error)
+}
+
+// RecordAndStart records st and starts its run in one write, when the
+// engine's JobQueue is a StatusJobWriter; it implements RunRecorder. Over
+// another queue it returns an EUNSUPPORTED error.
+func (e *Engine) RecordAndStart(ctx context.Context, st *txpipe.FileStatus, run RunState, from ...string) (*txpipe.FileStatus, bool, error) {
+	w, ok := e.jobs.(StatusJobWriter)
+	if !ok {
+		return nil, false, txpipe.Errorf(txpipe.EUNSUPPORTED, "the job queue cannot record a status with its job")
+	}
+	rec, created, err := w.CreateStatusWithJob(ctx, st, Job{FileID: run.FileID, Phase: PhaseRun, State: run, DueAt: e.opts.Now().UTC()}, from...)
+	if err != nil {
+		return nil, false, fmt.Errorf("record file %s and enqueue its run: %w", run.FileID, err)
+	}
+	if created {
+		e.poke()
+	}
+	return rec, created, nil
+}
+
 // Redrive starts a failed run again from its first step, with the state it
 // had when it failed (less the error).
 func (e *Engine) Redrive(ctx context.Context, st RunState) error {

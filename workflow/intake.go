@@ -19,6 +19,10 @@ type Intake struct {
 	Files    FileStore
 	Statuses StatusStore
 	Runs     Starter
+	// Recorder, if set, records a new file's status record and starts its
+	// run in one write (the local engine when it keeps its jobs in the
+	// status store); Runs then only serves runs started elsewhere.
+	Recorder RunRecorder
 	Retry    RetryPolicy // for storing the file and starting the run; DefaultRetry if zero
 	Now      Clock       // time.Now if nil
 	Logger   *slog.Logger
@@ -49,6 +53,8 @@ func (in *Intake) Submit(ctx context.Context, up Upload) (*txpipe.FileStatus, bo
 	fileID := txpipe.FileIDFromSHA256(up.SHA256)
 	known, err := in.Statuses.GetStatus(ctx, fileID)
 	switch {
+	case err == nil && in.lostStart(known):
+		// Recorded, but its run was never started (see startLost).
 	case err == nil && !txpipe.AwaitingBytes(known.Status):
 		return known, false, nil
 	case err == nil:
@@ -101,32 +107,97 @@ func (in *Intake) Submit(ctx context.Context, up Upload) (*txpipe.FileStatus, bo
 		return nil, false, fmt.Errorf("store file %s: %w", fileID, err)
 	}
 
-	// The run is started before the status record is written: a crash in
-	// between leaves a run that creates the record itself (see Transform),
-	// never a VALIDATED record that nothing will process.
-	//
-	// The same bytes uploaded twice at once both miss the first look-up;
-	// looking again here, after the validation that takes the time, leaves
-	// a window of milliseconds for a second run, which the idempotent
-	// writes would make harmless (local jobs are also one per file).
-	if known, err := in.Statuses.GetStatus(ctx, fileID); err == nil && !txpipe.AwaitingBytes(known.Status) {
-		return known, false, nil
-	}
+	// Exactly one run per file: a conditional write of the status record
+	// decides which of concurrent uploads of the same bytes starts it; the
+	// others answer with the winner's record. Where the store can, the
+	// record and the run's start are one atomic write (RunRecorder), so a
+	// crash cannot leave either without the other; elsewhere the run starts
+	// after the record, and a record left VALIDATED without a run (a crash
+	// in between) is started again by the next upload of the same bytes
+	// once it is StaleValidated old.
 	st.Status = txpipe.StatusValidated
 	state := RunState{FileID: fileID, FileKey: up.SHA256, Filename: up.Filename, Rows: rep.Rows, SizeBytes: up.Size}
 	if f := runFormat(up.Format, rep.Dialect); f != (csvschema.Format{}) {
 		state.Format = &f
 	}
-	if err := in.retry().Do(ctx, func(ctx context.Context) error { return in.Runs.StartRun(ctx, state) }, nil); err != nil {
-		return nil, false, fmt.Errorf("start run of file %s: %w", fileID, err)
-	}
-	if _, _, err := in.record(ctx, st); err != nil {
-		return nil, false, fmt.Errorf("record file %s: %w", fileID, err)
+	if rr := in.Recorder; rr != nil {
+		var rec *txpipe.FileStatus
+		var created bool
+		err := in.retry().Do(ctx, func(ctx context.Context) error {
+			var err error
+			rec, created, err = rr.RecordAndStart(ctx, st, state, txpipe.StatusAwaitingUpload, txpipe.StatusExpired)
+			return err
+		}, nil)
+		if err != nil {
+			return nil, false, fmt.Errorf("record file %s and start its run: %w", fileID, err)
+		}
+		if !created {
+			return rec, false, nil
+		}
+	} else {
+		rec, created, err := in.record(ctx, st)
+		if err != nil {
+			return nil, false, fmt.Errorf("record file %s: %w", fileID, err)
+		}
+		if !created && !in.lostStart(rec) {
+			return rec, false, nil
+		}
+		if !created && in.Logger != nil {
+			in.Logger.WarnContext(ctx, "starting the run of a file recorded without one", "file_id", fileID, "recorded_at", rec.UpdatedAt)
+		}
+		if !created {
+			// Restarting a lost start: the record is touched first, so
+			// that uploads in the next StaleValidated start nothing more.
+			touched := *rec
+			touched.UpdatedAt = in.now()
+			if err := in.Statuses.UpdateStatus(ctx, &touched, txpipe.StatusValidated); err != nil {
+				if txpipe.ErrorCode(err) == txpipe.ECONFLICT {
+					cur, gerr := in.Statuses.GetStatus(ctx, fileID)
+					if gerr != nil {
+						return nil, false, fmt.Errorf("look up file %s: %w", fileID, gerr)
+					}
+					return cur, false, nil // its run moved it on meanwhile
+				}
+				return nil, false, fmt.Errorf("touch file %s: %w", fileID, err)
+			}
+			rec = &touched
+		}
+		if err := in.retry().Do(ctx, func(ctx context.Context) error { return in.Runs.StartRun(ctx, state) }, nil); err != nil {
+			return nil, false, fmt.Errorf("start run of file %s: %w", fileID, err)
+		}
+		if !created {
+			return rec, false, nil
+		}
 	}
 	if in.Logger != nil {
 		in.Logger.InfoContext(ctx, "file accepted", "file_id", fileID, "filename", up.Filename, "rows", rep.Rows, "size_bytes", up.Size)
 	}
 	return st, true, nil
+}
+
+// StaleValidated is how long a file may stay VALIDATED before an upload of
+// the same bytes takes it for one whose run was never started (a crash
+// between recording it and starting its run, where the two are not one
+// write). A started run moves it to PROCESSING within seconds.
+const StaleValidated = 5 * time.Minute
+
+// RunRecorder is a Starter that records a file's status record and starts
+// its run in one atomic write (the local engine over SQLite: the run is a
+// job row beside the record). RecordAndStart creates st, or replaces a
+// record whose status is one of from, and starts run with it; otherwise it
+// starts nothing and returns the stored record with created=false.
+type RunRecorder interface {
+	RecordAndStart(ctx context.Context, st *txpipe.FileStatus, run RunState, from ...string) (rec *txpipe.FileStatus, created bool, err error)
+}
+
+// lostStart reports whether rec is a record whose run was likely never
+// started: VALIDATED for longer than StaleValidated, where the record and
+// the start are separate writes.
+func (in *Intake) lostStart(rec *txpipe.FileStatus) bool {
+	if in.Recorder != nil {
+		return false
+	}
+	return rec.Status == txpipe.StatusValidated && in.now().Sub(rec.UpdatedAt) > StaleValidated
 }
 
 // record stores the status record of a file whose bytes were taken in: it
