@@ -48,8 +48,15 @@ func (in *Intake) Submit(ctx context.Context, up Upload) (*txpipe.FileStatus, bo
 	}
 	fileID := txpipe.FileIDFromSHA256(up.SHA256)
 	known, err := in.Statuses.GetStatus(ctx, fileID)
+	// A file rejected before may come again with a format (separator,
+	// encoding, profile): it is validated again under it, and its record
+	// replaced, so a user who wrote the profile a rejection suggested can
+	// send the same file. Without a format it stays the known rejection.
+	replaceable := func(status string) bool {
+		return txpipe.AwaitingBytes(status) || (status == txpipe.StatusRejected && up.Format != (csvschema.Format{}))
+	}
 	switch {
-	case err == nil && !txpipe.AwaitingBytes(known.Status):
+	case err == nil && !replaceable(known.Status):
 		return known, false, nil
 	case err == nil:
 		// Declared with POST /uploads: these are its bytes.
@@ -81,7 +88,7 @@ func (in *Intake) Submit(ctx context.Context, up Upload) (*txpipe.FileStatus, bo
 		st.Status = txpipe.StatusRejected
 		st.ErrorCount = rep.ErrorCount
 		st.Errors = rep.Items()
-		got, created, err := in.record(ctx, st)
+		got, created, err := in.record(ctx, st, replaceable)
 		if err != nil {
 			return nil, false, fmt.Errorf("record rejected file %s: %w", fileID, err)
 		}
@@ -109,7 +116,7 @@ func (in *Intake) Submit(ctx context.Context, up Upload) (*txpipe.FileStatus, bo
 	// looking again here, after the validation that takes the time, leaves
 	// a window of milliseconds for a second run, which the idempotent
 	// writes would make harmless (local jobs are also one per file).
-	if known, err := in.Statuses.GetStatus(ctx, fileID); err == nil && !txpipe.AwaitingBytes(known.Status) {
+	if known, err := in.Statuses.GetStatus(ctx, fileID); err == nil && !replaceable(known.Status) {
 		return known, false, nil
 	}
 	st.Status = txpipe.StatusValidated
@@ -120,7 +127,7 @@ func (in *Intake) Submit(ctx context.Context, up Upload) (*txpipe.FileStatus, bo
 	if err := in.retry().Do(ctx, func(ctx context.Context) error { return in.Runs.StartRun(ctx, state) }, nil); err != nil {
 		return nil, false, fmt.Errorf("start run of file %s: %w", fileID, err)
 	}
-	if _, _, err := in.record(ctx, st); err != nil {
+	if _, _, err := in.record(ctx, st, replaceable); err != nil {
 		return nil, false, fmt.Errorf("record file %s: %w", fileID, err)
 	}
 	if in.Logger != nil {
@@ -134,15 +141,19 @@ func (in *Intake) Submit(ctx context.Context, up Upload) (*txpipe.FileStatus, bo
 // declared upload. created=false and the stored record come back when
 // another upload of the same bytes recorded it first (or its run has
 // already moved it on).
-func (in *Intake) record(ctx context.Context, st *txpipe.FileStatus) (rec *txpipe.FileStatus, created bool, err error) {
+func (in *Intake) record(ctx context.Context, st *txpipe.FileStatus, replaceable func(string) bool) (rec *txpipe.FileStatus, created bool, err error) {
 	err = in.retry().Do(ctx, func(ctx context.Context) error {
 		rec, created, err = in.Statuses.CreateStatus(ctx, st)
-		if err != nil || created || !txpipe.AwaitingBytes(rec.Status) {
+		if err != nil || created || !replaceable(rec.Status) {
 			return err
 		}
 		c := *st
 		c.CreatedAt = rec.CreatedAt
-		err = in.Statuses.UpdateStatus(ctx, &c, txpipe.StatusAwaitingUpload, txpipe.StatusExpired)
+		from := []string{txpipe.StatusAwaitingUpload, txpipe.StatusExpired}
+		if rec.Status == txpipe.StatusRejected {
+			from = []string{txpipe.StatusRejected}
+		}
+		err = in.Statuses.UpdateStatus(ctx, &c, from...)
 		if txpipe.ErrorCode(err) == txpipe.ECONFLICT {
 			rec, err = in.Statuses.GetStatus(ctx, st.FileID)
 			return err
