@@ -32,6 +32,9 @@ type Format struct {
 	// Profile, if set, maps the file's headers to the schema's fields and
 	// declares its amount and timestamp formats.
 	Profile *Profile `json:"profile,omitempty"`
+	// Sheet names the sheet of a spreadsheet (.xlsx) to read; "" reads the
+	// first. Ignored for text files.
+	Sheet string `json:"sheet,omitempty"`
 }
 
 // Delimiters are the separators a file may use, in the order detection

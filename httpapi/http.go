@@ -137,6 +137,10 @@ type Config struct {
 	Propagator propagation.TextMapPropagator
 	// Now is the clock of the rate limits and quotas; time.Now if nil.
 	Now func() time.Time
+	// Profiles stores the column-mapping profiles an upload may name
+	// (/profiles); without it those routes are not served and an upload
+	// naming a profile is refused.
+	Profiles ProfileStore
 }
 
 // Server is the API handler. Create it with NewHandler.
@@ -189,6 +193,12 @@ func NewHandler(cfg Config) *Server {
 	s.mux.HandleFunc("OPTIONS /uploads/{file_id}", s.handleUploadPreflight)
 	s.mux.Handle("GET /status/{file_id}", s.authFree(http.HandlerFunc(s.handleStatus)))
 	s.mux.Handle("GET /transactions", s.auth(http.HandlerFunc(s.handleTransactions)))
+	if cfg.Profiles != nil {
+		s.mux.Handle("GET /profiles", s.auth(http.HandlerFunc(s.handleProfileList)))
+		s.mux.Handle("GET /profiles/{name}", s.auth(http.HandlerFunc(s.handleProfileGet)))
+		s.mux.Handle("PUT /profiles/{name}", s.auth(http.HandlerFunc(s.handleProfilePut)))
+		s.mux.Handle("DELETE /profiles/{name}", s.auth(http.HandlerFunc(s.handleProfileDelete)))
+	}
 	s.mux.HandleFunc("GET /healthz", s.handleHealthz)
 	s.mux.HandleFunc("GET /readyz", s.handleReadyz)
 	if cfg.Registry != nil {

@@ -81,6 +81,7 @@ func newEnv(t testing.TB, opt envOptions) *env {
 		Now: opt.now, Health: db, UseUploadsAbove: opt.useUploadsAbove, UploadOrigins: opt.origins,
 		Declarer:     &workflow.Uploads{Statuses: db, MaxBytes: opt.maxUpload, Now: opt.now},
 		UploadSecret: []byte("0123456789abcdef0123456789abcdef"),
+		Profiles:     db,
 	})
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
@@ -243,7 +244,7 @@ func TestUpload(t *testing.T) {
 	ct, body := multipartBody(t, map[string]string{"file": good})
 	a := do(t, request(t, "POST", e.url+"/upload", e.key, ct, body))
 	wantCode(t, "new file", a, http.StatusAccepted, "")
-	if got, want := strings.Join(keysOf(a.body), ","), "file_id,rows,status,status_url"; got != want {
+	if got, want := strings.Join(keysOf(a.body), ","), "dialect,file_id,rows,status,status_url"; got != want {
 		t.Errorf("202 fields = %s, want %s", got, want)
 	}
 	id, _ := a.body["file_id"].(string)
@@ -310,7 +311,7 @@ func TestUpload(t *testing.T) {
 		ct, body := multipartBody(t, map[string]string{"file": bad})
 		a = do(t, request(t, "POST", e.url+"/upload", e.key, ct, body))
 		wantCode(t, fmt.Sprintf("rejected file, upload %d", i+1), a, http.StatusUnprocessableEntity, txpipe.EREJECTED)
-		if got, want := strings.Join(keysOf(a.body), ","), "error,error_count,errors,file_id,status"; got != want {
+		if got, want := strings.Join(keysOf(a.body), ","), "dialect,error,error_count,errors,file_id,status"; got != want {
 			t.Errorf("422 fields = %s, want %s", got, want)
 		}
 		if got, want := a.body["status"], txpipe.StatusRejected; got != want {

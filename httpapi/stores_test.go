@@ -26,3 +26,9 @@ func (r *runs) count() int {
 	defer r.mu.Unlock()
 	return len(r.states)
 }
+
+func (r *runs) last() workflow.RunState {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.states[len(r.states)-1]
+}

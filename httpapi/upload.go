@@ -26,10 +26,12 @@ const DefaultFilename = "upload.csv"
 
 // Accepted is the answer to the upload of a new, valid file (202).
 type Accepted struct {
-	FileID    string `json:"file_id"`
-	Status    string `json:"status"`
-	Rows      int64  `json:"rows"`
-	StatusURL string `json:"status_url"`
+	FileID    string          `json:"file_id"`
+	Status    string          `json:"status"`
+	Rows      int64           `json:"rows"`
+	StatusURL string          `json:"status_url"`
+	Dialect   *txpipe.Dialect `json:"dialect,omitempty"` // how the file was read
+	Profile   string          `json:"profile,omitempty"`
 }
 
 // Rejection is the answer to the upload of an invalid file (422).
@@ -39,6 +41,11 @@ type Rejection struct {
 	Status     string             `json:"status"`
 	ErrorCount int64              `json:"error_count"`
 	Errors     []txpipe.ErrorItem `json:"errors"`
+	Dialect    *txpipe.Dialect    `json:"dialect,omitempty"`
+	Profile    string             `json:"profile,omitempty"`
+	// SuggestedProfile is a profile skeleton (YAML) fuzzy-matched from
+	// the header, when the header did not match the schema.
+	SuggestedProfile string `json:"suggested_profile,omitempty"`
 }
 
 // handleUpload streams the file of a multipart/form-data (part "file") or
@@ -73,12 +80,14 @@ func (s *Server) handleUpload(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusUnprocessableEntity, Rejection{
 			Error:  ErrorDetail{Code: txpipe.EREJECTED, Message: rejectionMessage(st)},
 			FileID: st.FileID, Status: st.Status, ErrorCount: st.ErrorCount, Errors: errs,
+			Dialect: st.Dialect, Profile: st.Profile, SuggestedProfile: suggestFor(up, errs),
 		})
 	case created:
 		s.cfg.Metrics.Upload(metrics.UploadAccepted)
 		s.cfg.Metrics.RowsValidated(st.Rows)
 		writeJSON(w, http.StatusAccepted, Accepted{
 			FileID: st.FileID, Status: st.Status, Rows: st.Rows, StatusURL: s.statusURL(r, st.FileID),
+			Dialect: st.Dialect, Profile: st.Profile,
 		})
 	default:
 		s.cfg.Metrics.Upload(metrics.UploadKnown)
@@ -129,6 +138,7 @@ func (s *Server) spool(w http.ResponseWriter, r *http.Request) (up workflow.Uplo
 	}
 	var src io.Reader
 	var mr *multipart.Reader
+	fields := map[string]string{} // delimiter, encoding, profile
 	switch mt {
 	case "multipart/form-data":
 		if params["boundary"] == "" {
@@ -150,9 +160,17 @@ func (s *Server) spool(w http.ResponseWriter, r *http.Request) (up workflow.Uplo
 				src, up.Filename = part, part.FileName()
 				break
 			}
+			if err := readFormatField(part, fields); err != nil {
+				return up, cleanup, err
+			}
 		}
 	case "text/csv":
 		src = r.Body
+		for _, k := range formatFields {
+			if v := r.URL.Query().Get(k); v != "" {
+				fields[k] = v
+			}
+		}
 		up.Filename = r.URL.Query().Get("filename")
 		if up.Filename == "" {
 			if _, p, err := mime.ParseMediaType(r.Header.Get("Content-Disposition")); err == nil {
@@ -170,16 +188,18 @@ func (s *Server) spool(w http.ResponseWriter, r *http.Request) (up workflow.Uplo
 		return up, cleanup, readError(err, s.tooLarge())
 	}
 	if mr != nil {
-		if err := restOfParts(mr); err != nil {
+		if err := restOfParts(mr, fields); err != nil {
 			return up, cleanup, readError(err, s.tooLarge())
 		}
 	}
-	return up, cleanup, nil
+	up.Format, err = s.uploadFormat(r.Context(), fields)
+	return up, cleanup, err
 }
 
 // restOfParts reads the parts after the "file" part: another "file" part
-// is refused (which of two files would be meant?), others are skipped.
-func restOfParts(mr *multipart.Reader) error {
+// is refused (which of two files would be meant?), the format fields are
+// kept, others are skipped.
+func restOfParts(mr *multipart.Reader, fields map[string]string) error {
 	for {
 		part, err := mr.NextPart()
 		if err == io.EOF {
@@ -190,6 +210,9 @@ func restOfParts(mr *multipart.Reader) error {
 		}
 		if part.FormName() == "file" {
 			return txpipe.Errorf(txpipe.EINVALID, `more than one "file" part in the multipart body: send one file per upload`)
+		}
+		if err := readFormatField(part, fields); err != nil {
+			return err
 		}
 		if _, err := io.Copy(io.Discard, part); err != nil {
 			return err

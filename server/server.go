@@ -53,6 +53,9 @@ type Adapters struct {
 	// DeadLetterCount, if set, reports the dead-letter queue's depth as a
 	// gauge.
 	DeadLetterCount func(context.Context) (int, error)
+	// Profiles stores column-mapping profiles; the data dir's database if
+	// nil.
+	Profiles httpapi.ProfileStore
 	// Close releases what the adapters hold; may be nil.
 	Close func() error
 }
@@ -137,12 +140,17 @@ func New(ctx context.Context, cfg Config, dataDir string, db *sqlite.DB, a Adapt
 		// run are one write (exactly one run per file, crash or not).
 		intake.Recorder = s.engine
 	}
+	var profiles httpapi.ProfileStore = db
+	if a.Profiles != nil {
+		profiles = a.Profiles
+	}
 	handler := httpapi.NewHandler(httpapi.Config{
 		Uploader: intake, Statuses: a.Statuses, Transactions: a.Transactions, Keys: db,
 		MaxBodyBytes: cfg.MaxBodyBytes, SpoolDir: spoolDir, Logger: logger, Metrics: met, Registry: reg,
 		TracerProvider: s.tracing.Provider, Propagator: s.tracing.Propagator,
 		Declarer:     &workflow.Uploads{Statuses: a.Statuses, MaxBytes: cfg.MaxUploadBytes},
 		UploadSecret: uploadSecret, UploadOrigins: cfg.UploadOrigins,
+		Profiles: profiles,
 	})
 	s.http = &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
 

@@ -52,10 +52,17 @@ func (in *Intake) Submit(ctx context.Context, up Upload) (*txpipe.FileStatus, bo
 	}
 	fileID := txpipe.FileIDFromSHA256(up.SHA256)
 	known, err := in.Statuses.GetStatus(ctx, fileID)
+	// A file rejected before may come again with a format (separator,
+	// encoding, profile): it is validated again under it, and its record
+	// replaced, so a user who wrote the profile a rejection suggested can
+	// send the same file. Without a format it stays the known rejection.
+	replaceable := func(status string) bool {
+		return txpipe.AwaitingBytes(status) || (status == txpipe.StatusRejected && up.Format != (csvschema.Format{}))
+	}
 	switch {
 	case err == nil && in.lostStart(known):
 		// Recorded, but its run was never started (see startLost).
-	case err == nil && !txpipe.AwaitingBytes(known.Status):
+	case err == nil && !replaceable(known.Status):
 		return known, false, nil
 	case err == nil:
 		// Declared with POST /uploads: these are its bytes.
@@ -87,7 +94,7 @@ func (in *Intake) Submit(ctx context.Context, up Upload) (*txpipe.FileStatus, bo
 		st.Status = txpipe.StatusRejected
 		st.ErrorCount = rep.ErrorCount
 		st.Errors = rep.Items()
-		got, created, err := in.record(ctx, st)
+		got, created, err := in.record(ctx, st, replaceable)
 		if err != nil {
 			return nil, false, fmt.Errorf("record rejected file %s: %w", fileID, err)
 		}
@@ -120,12 +127,16 @@ func (in *Intake) Submit(ctx context.Context, up Upload) (*txpipe.FileStatus, bo
 	if f := runFormat(up.Format, rep.Dialect); f != (csvschema.Format{}) {
 		state.Format = &f
 	}
+	replaceableFrom := []string{txpipe.StatusAwaitingUpload, txpipe.StatusExpired}
+	if up.Format != (csvschema.Format{}) {
+		replaceableFrom = append(replaceableFrom, txpipe.StatusRejected)
+	}
 	if rr := in.Recorder; rr != nil {
 		var rec *txpipe.FileStatus
 		var created bool
 		err := in.retry().Do(ctx, func(ctx context.Context) error {
 			var err error
-			rec, created, err = rr.RecordAndStart(ctx, st, state, txpipe.StatusAwaitingUpload, txpipe.StatusExpired)
+			rec, created, err = rr.RecordAndStart(ctx, st, state, replaceableFrom...)
 			return err
 		}, nil)
 		if err != nil {
@@ -135,7 +146,7 @@ func (in *Intake) Submit(ctx context.Context, up Upload) (*txpipe.FileStatus, bo
 			return rec, false, nil
 		}
 	} else {
-		rec, created, err := in.record(ctx, st)
+		rec, created, err := in.record(ctx, st, replaceable)
 		if err != nil {
 			return nil, false, fmt.Errorf("record file %s: %w", fileID, err)
 		}
@@ -205,15 +216,19 @@ func (in *Intake) lostStart(rec *txpipe.FileStatus) bool {
 // declared upload. created=false and the stored record come back when
 // another upload of the same bytes recorded it first (or its run has
 // already moved it on).
-func (in *Intake) record(ctx context.Context, st *txpipe.FileStatus) (rec *txpipe.FileStatus, created bool, err error) {
+func (in *Intake) record(ctx context.Context, st *txpipe.FileStatus, replaceable func(string) bool) (rec *txpipe.FileStatus, created bool, err error) {
 	err = in.retry().Do(ctx, func(ctx context.Context) error {
 		rec, created, err = in.Statuses.CreateStatus(ctx, st)
-		if err != nil || created || !txpipe.AwaitingBytes(rec.Status) {
+		if err != nil || created || !replaceable(rec.Status) {
 			return err
 		}
 		c := *st
 		c.CreatedAt = rec.CreatedAt
-		err = in.Statuses.UpdateStatus(ctx, &c, txpipe.StatusAwaitingUpload, txpipe.StatusExpired)
+		from := []string{txpipe.StatusAwaitingUpload, txpipe.StatusExpired}
+		if rec.Status == txpipe.StatusRejected {
+			from = []string{txpipe.StatusRejected}
+		}
+		err = in.Statuses.UpdateStatus(ctx, &c, from...)
 		if txpipe.ErrorCode(err) == txpipe.ECONFLICT {
 			rec, err = in.Statuses.GetStatus(ctx, st.FileID)
 			return err

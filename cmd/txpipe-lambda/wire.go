@@ -114,6 +114,7 @@ func build(ctx context.Context, name string, getenv func(string) string, stdout 
 				BaseURL:        baseURL,
 				Logger:         logger,
 				TracerProvider: tracing.Provider,
+				Profiles:       awsenv.Profiles(cfg, getenv, env[awsenv.Bucket]),
 			})
 		}
 		fn.handler = api.Handle

@@ -88,6 +88,7 @@ func awsAdapters(ctx context.Context, logger *slog.Logger) (server.Adapters, err
 		Transactions: dynamo.NewTransactionStore(db, env[awsenv.TransactionsTable], opts...),
 		Statuses:     dynamo.NewStatusStore(db, env[awsenv.StatusTable], opts...),
 		Files:        awsenv.FileStore(cfg, os.Getenv, env[awsenv.Bucket]),
+		Profiles:     awsenv.Profiles(cfg, os.Getenv, env[awsenv.Bucket]),
 		Notifier:     snsnotify.New(sns.NewFromConfig(cfg), env[awsenv.TopicARN]),
 		DeadLetters:  sqsdlq.New(sqs.NewFromConfig(cfg), env[awsenv.DLQURL]),
 	}, nil

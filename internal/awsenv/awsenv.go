@@ -65,7 +65,16 @@ func DynamoOptions(getenv func(string) string) ([]dynamo.Option, error) {
 // own (AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL: an emulator) it addresses
 // buckets by path, which emulators need.
 func FileStore(cfg aws.Config, getenv func(string) string, bucket string) *s3store.Store {
+	return s3store.New(s3Client(cfg, getenv), bucket)
+}
+
+// Profiles returns the column-mapping profiles kept in bucket (under
+// profiles/).
+func Profiles(cfg aws.Config, getenv func(string) string, bucket string) *s3store.Profiles {
+	return s3store.NewProfiles(s3Client(cfg, getenv), bucket)
+}
+
+func s3Client(cfg aws.Config, getenv func(string) string) *s3.Client {
 	pathStyle := getenv("AWS_ENDPOINT_URL_S3") != "" || getenv("AWS_ENDPOINT_URL") != ""
-	client := s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = pathStyle })
-	return s3store.New(client, bucket)
+	return s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = pathStyle })
 }
