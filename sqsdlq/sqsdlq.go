@@ -39,6 +39,9 @@ type (
 	visibilityChanger interface {
 		ChangeMessageVisibilityBatch(ctx context.Context, in *sqs.ChangeMessageVisibilityBatchInput, opts ...func(*sqs.Options)) (*sqs.ChangeMessageVisibilityBatchOutput, error)
 	}
+	attributeGetter interface {
+		GetQueueAttributes(ctx context.Context, in *sqs.GetQueueAttributesInput, opts ...func(*sqs.Options)) (*sqs.GetQueueAttributesOutput, error)
+	}
 )
 
 // RunStarter starts a run again (sfnrun.Starter: a new Step Functions
@@ -70,6 +73,7 @@ type Queue struct {
 	recv    receiver
 	del     deleter
 	vis     visibilityChanger
+	attrs   attributeGetter
 	url     string
 	starter RunStarter
 	logger  *slog.Logger
@@ -77,7 +81,7 @@ type Queue struct {
 
 // New returns the queue at queueURL (TXPIPE_DLQ_URL).
 func New(client *sqs.Client, queueURL string, opts ...Option) *Queue {
-	q := &Queue{send: client, recv: client, del: client, vis: client, url: queueURL, logger: slog.New(slog.DiscardHandler)}
+	q := &Queue{send: client, recv: client, del: client, vis: client, attrs: client, url: queueURL, logger: slog.New(slog.DiscardHandler)}
 	for _, o := range opts {
 		o(q)
 	}
@@ -151,6 +155,30 @@ func (q *Queue) receive(ctx context.Context, max int, visibility time.Duration) 
 		msgs = append(msgs, msg)
 	}
 	return msgs, nil
+}
+
+// Depth returns how many dead letters the queue holds, visible or being
+// read (SQS's approximate counts): the gauge `txpipe serve --aws` reports,
+// the same number the CloudWatch alarm watches.
+func (q *Queue) Depth(ctx context.Context) (int, error) {
+	out, err := q.attrs.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{
+		QueueUrl: aws.String(q.url),
+		AttributeNames: []types.QueueAttributeName{
+			types.QueueAttributeNameApproximateNumberOfMessages, types.QueueAttributeNameApproximateNumberOfMessagesNotVisible,
+		},
+	})
+	if err != nil {
+		return 0, translate(err, "read the dead-letter queue's depth")
+	}
+	n := 0
+	for _, a := range []types.QueueAttributeName{types.QueueAttributeNameApproximateNumberOfMessages, types.QueueAttributeNameApproximateNumberOfMessagesNotVisible} {
+		v, err := strconv.Atoi(out.Attributes[string(a)])
+		if err != nil {
+			return 0, fmt.Errorf("dead-letter queue attribute %s = %q: %w", a, out.Attributes[string(a)], err)
+		}
+		n += v
+	}
+	return n, nil
 }
 
 // Delete removes a received message, by its receipt handle.

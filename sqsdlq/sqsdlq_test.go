@@ -2,6 +2,7 @@ package sqsdlq
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"reflect"
 	"testing"
@@ -43,6 +44,26 @@ func newQueue(t *testing.T, name string) (*Queue, *sqs.Client) {
 		t.Fatal(err)
 	}
 	return New(c, aws.ToString(out.QueueUrl)), c
+}
+
+func TestDepth(t *testing.T) {
+	q, _ := newQueue(t, "txpipe-dlq-depth")
+	ctx := t.Context()
+	for i := range 3 {
+		if n, err := q.Depth(ctx); err != nil || n != i {
+			t.Fatalf("Depth = %d, %v; want %d", n, err, i)
+		}
+		if err := q.SendDeadLetter(ctx, workflow.RunState{FileID: fmt.Sprintf("d%d", i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A message being read (hidden) is still in the queue.
+	if _, err := q.Receive(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := q.Depth(ctx); err != nil || n != 3 {
+		t.Errorf("Depth while one is received = %d, %v; want 3", n, err)
+	}
 }
 
 func TestSendReceiveDelete(t *testing.T) {

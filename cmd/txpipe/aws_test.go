@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -288,5 +289,23 @@ func TestServeOnAWSStores(t *testing.T) {
 	}
 	if n != 2000 {
 		t.Errorf("listed %d transactions from DynamoDB, want 2000", n)
+	}
+	// The dead-letter gauge reads the SQS queue serve --aws writes to, not
+	// the data dir's database.
+	a, err := awsAdapters(t.Context(), slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.DeadLetters.SendDeadLetter(t.Context(), workflow.RunState{FileID: "gauge"}); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.Get(s.URL() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !regexp.MustCompile(`(?m)^txpipe_dlq_depth 1$`).Match(body) {
+		t.Errorf("/metrics has no txpipe_dlq_depth 1 after a dead letter in SQS:\n%s", regexp.MustCompile(`(?m)^txpipe_dlq.*$`).Find(body))
 	}
 }

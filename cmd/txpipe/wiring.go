@@ -82,6 +82,7 @@ func awsAdapters(ctx context.Context, logger *slog.Logger) (server.Adapters, err
 		return server.Adapters{}, fmt.Errorf("load AWS configuration: %w", err)
 	}
 	db := dynamodb.NewFromConfig(cfg)
+	dlq := sqsdlq.New(sqs.NewFromConfig(cfg), env[awsenv.DLQURL])
 	logger.Info("using AWS stores", "transactions_table", env[awsenv.TransactionsTable], "status_table", env[awsenv.StatusTable],
 		"bucket", env[awsenv.Bucket], "topic", env[awsenv.TopicARN], "dlq", env[awsenv.DLQURL])
 	return server.Adapters{
@@ -90,7 +91,10 @@ func awsAdapters(ctx context.Context, logger *slog.Logger) (server.Adapters, err
 		Files:        awsenv.FileStore(cfg, os.Getenv, env[awsenv.Bucket]),
 		Profiles:     awsenv.Profiles(cfg, os.Getenv, env[awsenv.Bucket]),
 		Notifier:     snsnotify.New(sns.NewFromConfig(cfg), env[awsenv.TopicARN]),
-		DeadLetters:  sqsdlq.New(sqs.NewFromConfig(cfg), env[awsenv.DLQURL]),
+		DeadLetters:  dlq,
+		// The gauge reads the queue the engine writes dead letters to
+		// (`txpipe dlq --aws` lists and redrives the same queue).
+		DeadLetterCount: dlq.Depth,
 	}, nil
 }
 
