@@ -26,6 +26,25 @@ type Client struct {
 	Endpoint string       // the API's base URL, e.g. http://127.0.0.1:8080
 	APIKey   string       // sent in the x-api-key header if set
 	HTTP     *http.Client // http.DefaultClient if nil
+	// Format, if set, is sent with every upload as its form fields
+	// (delimiter, encoding, profile, sheet): how to read the file.
+	Format UploadFormat
+}
+
+// UploadFormat says how the server should read an upload; empty fields
+// leave it to detection (see docs/contract.md, Dialects).
+type UploadFormat struct {
+	Delimiter, Encoding, Profile, Sheet string
+}
+
+func (f UploadFormat) fields() [][2]string {
+	var out [][2]string
+	for _, kv := range [][2]string{{"delimiter", f.Delimiter}, {"encoding", f.Encoding}, {"profile", f.Profile}, {"sheet", f.Sheet}} {
+		if kv[1] != "" {
+			out = append(out, kv)
+		}
+	}
+	return out
 }
 
 // UploadResult is the answer to an upload that the API took in: a new
@@ -38,6 +57,9 @@ type UploadResult struct {
 	Record    *txpipe.FileStatus
 	StatusURL string // after a 202
 	Message   string // after a 422, the error message
+	// SuggestedProfile is, after a 422 for a header that did not match,
+	// a profile skeleton to edit.
+	SuggestedProfile string
 }
 
 // Created reports whether the upload was a new, valid file.
@@ -64,7 +86,7 @@ func (c *Client) Upload(ctx context.Context, filename string, r io.Reader) (*Upl
 // UploadSize is Upload for a reader of size bytes (-1 if unknown), such as
 // a file wrapped to report progress.
 func (c *Client) UploadSize(ctx context.Context, filename string, r io.Reader, size int64) (*UploadResult, error) {
-	head, tail, contentType, err := multipartFraming(filename)
+	head, tail, contentType, err := multipartFraming(filename, c.Format.fields())
 	if err != nil {
 		return nil, err
 	}
@@ -92,7 +114,8 @@ func (c *Client) UploadSize(ctx context.Context, filename string, r io.Reader, s
 		if err := decodeBody(resp, &a); err != nil {
 			return nil, fmt.Errorf("upload %s: %w", filename, err)
 		}
-		res.Record = &txpipe.FileStatus{FileID: a.FileID, Status: a.Status, Rows: a.Rows, Filename: filename}
+		res.Record = &txpipe.FileStatus{FileID: a.FileID, Status: a.Status, Rows: a.Rows, Filename: filename,
+			Dialect: a.Dialect, Profile: a.Profile}
 		res.StatusURL = a.StatusURL
 	case http.StatusOK:
 		res.Record = new(txpipe.FileStatus)
@@ -105,8 +128,8 @@ func (c *Client) UploadSize(ctx context.Context, filename string, r io.Reader, s
 			return nil, fmt.Errorf("upload %s: %w", filename, err)
 		}
 		res.Record = &txpipe.FileStatus{FileID: rj.FileID, Status: rj.Status, Filename: filename,
-			ErrorCount: rj.ErrorCount, Errors: rj.Errors}
-		res.Message = rj.Error.Message
+			ErrorCount: rj.ErrorCount, Errors: rj.Errors, Dialect: rj.Dialect, Profile: rj.Profile}
+		res.Message, res.SuggestedProfile = rj.Error.Message, rj.SuggestedProfile
 	default:
 		return nil, fmt.Errorf("upload %s: %w", filename, apiError(resp))
 	}
@@ -290,8 +313,9 @@ func sizeOf(r io.Reader) int64 {
 var quoteEscaper = strings.NewReplacer("\\", "\\\\", `"`, "\\\"")
 
 // multipartFraming returns what goes before and after the file's bytes in
-// a multipart/form-data body with the file in part "file".
-func multipartFraming(filename string) (head, tail []byte, contentType string, err error) {
+// a multipart/form-data body with the file in part "file", after the form
+// fields given.
+func multipartFraming(filename string, fields [][2]string) (head, tail []byte, contentType string, err error) {
 	var b [16]byte
 	if _, err := rand.Read(b[:]); err != nil {
 		return nil, nil, "", fmt.Errorf("make multipart boundary: %w", err)
@@ -300,6 +324,11 @@ func multipartFraming(filename string) (head, tail []byte, contentType string, e
 	mw := multipart.NewWriter(&buf)
 	if err := mw.SetBoundary("txpipe-" + hex.EncodeToString(b[:])); err != nil {
 		return nil, nil, "", err
+	}
+	for _, kv := range fields {
+		if err := mw.WriteField(kv[0], kv[1]); err != nil {
+			return nil, nil, "", err
+		}
 	}
 	h := textproto.MIMEHeader{}
 	h.Set("Content-Disposition", fmt.Sprintf(`form-data; name="file"; filename="%s"`, quoteEscaper.Replace(filename)))

@@ -228,9 +228,9 @@ func suggestFor(up workflow.Upload, errs []txpipe.ErrorItem) string {
 		f.Delimiter, f.Encoding = cmp.Or(f.Delimiter, p.Delimiter), cmp.Or(f.Encoding, p.Encoding)
 	}
 	f.Profile = nil
-	rows, _, err := csvschema.Head(up.File, f, 5)
+	rows, d, err := csvschema.Head(up.File, f, 5)
 	if err != nil || len(rows) == 0 {
 		return ""
 	}
-	return profile.Suggest(rows[0], rows[1:]).YAML()
+	return profile.SuggestFor(rows, d).YAML()
 }

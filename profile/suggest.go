@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/txpipe/txpipe"
 	"github.com/txpipe/txpipe/csvschema"
 )
 
@@ -70,6 +71,23 @@ type Suggestion struct {
 	Unmatched []string // fields no header matched
 	Extra     []string // headers that match no field
 	Guesses   []string // formats read off sample values, to check
+}
+
+// SuggestFor is Suggest for the first rows of a file as csvschema.Head
+// read them, with the dialect it read them in (the encoding only when a
+// byte-order mark does not say it).
+func SuggestFor(rows [][]string, d txpipe.Dialect) *Suggestion {
+	var s *Suggestion
+	if len(rows) == 0 {
+		s = Suggest(nil, nil)
+	} else {
+		s = Suggest(rows[0], rows[1:])
+	}
+	s.Profile.Delimiter = d.Delimiter
+	if d.Encoding != csvschema.EncUTF8 && !d.BOM {
+		s.Profile.Encoding = d.Encoding
+	}
+	return s
 }
 
 // Suggest maps headers to the schema's fields by fuzzy matching (known
@@ -211,6 +229,12 @@ func (s *Suggestion) YAML() string {
 	var b strings.Builder
 	b.WriteString("# txpipe profile suggested from the file's headers: check every line.\n")
 	b.WriteString("# Fields: transaction_id, amount, currency, timestamp, merchant, status.\n")
+	if d := s.Profile.Delimiter; d != "" {
+		fmt.Fprintf(&b, "delimiter: %s\n", yamlString(d))
+	}
+	if e := s.Profile.Encoding; e != "" {
+		fmt.Fprintf(&b, "encoding: %s\n", e)
+	}
 	b.WriteString("columns:\n")
 	for _, f := range csvschema.Fields() {
 		if h, ok := s.Profile.Columns[f]; ok {

@@ -22,7 +22,7 @@ const progressFrom = 8 << 20
 
 func newUploadCmd() *cobra.Command {
 	cmd := &cobra.Command{
-		Use:   "upload [--endpoint URL] [--api-key KEY] [--wait] [--json] FILE",
+		Use:   "upload [--endpoint URL] [--api-key KEY] [--wait] [--json] [--profile NAME] [--delimiter SEP] [--encoding ENC] FILE",
 		Short: "Upload a file and print its file id",
 		Long: `Uploads a transaction file and prints its file id. A rejected file prints its
 errors and exits 1. --wait follows the file to a final status and exits 1
@@ -32,13 +32,18 @@ unless it is COMPLETED.`,
 	cf := addClientFlags(cmd)
 	wait := cmd.Flags().Bool("wait", false, "wait until the file is COMPLETED, FAILED or REJECTED")
 	poll := cmd.Flags().Duration("poll", 500*time.Millisecond, "how often --wait asks for the status")
+	ff := addFormatFlags(cmd)
+	prof := cmd.Flags().String("profile", "", "the stored column-mapping profile to read the file with (txpipe profile list)")
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
-		return upload(cmd, cf, args[0], *wait, *poll)
+		if _, err := ff.format(); err != nil {
+			return err
+		}
+		return upload(cmd, cf, args[0], *wait, *poll, ff.upload(*prof))
 	}
 	return cmd
 }
 
-func upload(cmd *cobra.Command, cf *clientFlags, name string, wait bool, poll time.Duration) error {
+func upload(cmd *cobra.Command, cf *clientFlags, name string, wait bool, poll time.Duration, format httpapi.UploadFormat) error {
 	ctx, stdout, stderr := cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr()
 	f, err := os.Open(name)
 	if err != nil {
@@ -60,6 +65,7 @@ func upload(cmd *cobra.Command, cf *clientFlags, name string, wait bool, poll ti
 		body = &countingReader{r: f, bar: bar}
 	}
 	c := cf.client()
+	c.Format = format
 	res, err := c.UploadSize(ctx, filepath.Base(name), body, size)
 	bar.clear()
 	if err != nil {
@@ -73,6 +79,7 @@ func upload(cmd *cobra.Command, cf *clientFlags, name string, wait bool, poll ti
 			if err := json.NewEncoder(stderr).Encode(httpapi.Rejection{
 				Error:  httpapi.ErrorDetail{Code: txpipe.EREJECTED, Message: res.Message},
 				FileID: st.FileID, Status: st.Status, ErrorCount: st.ErrorCount, Errors: nonNil(st.Errors),
+				Dialect: st.Dialect, Profile: st.Profile, SuggestedProfile: res.SuggestedProfile,
 			}); err != nil {
 				return err
 			}
@@ -80,6 +87,9 @@ func upload(cmd *cobra.Command, cf *clientFlags, name string, wait bool, poll ti
 		}
 		fmt.Fprintf(stderr, "%s: rejected (file %s), %d %s\n", name, st.FileID, st.ErrorCount, plural(st.ErrorCount, "error", "errors"))
 		printErrors(stderr, st.Errors, st.ErrorCount)
+		if res.SuggestedProfile != "" {
+			fmt.Fprintf(stderr, "the header does not match the schema; a profile to start from (store it with txpipe profile create NAME --file PROFILE.yaml, then upload with --profile NAME):\n%s", res.SuggestedProfile)
+		}
 		return errFileNotOK
 	}
 
@@ -92,7 +102,8 @@ func upload(cmd *cobra.Command, cf *clientFlags, name string, wait bool, poll ti
 		if cf.json {
 			var err error
 			if res.Created() {
-				err = printJSON(stdout, httpapi.Accepted{FileID: st.FileID, Status: st.Status, Rows: st.Rows, StatusURL: res.StatusURL})
+				err = printJSON(stdout, httpapi.Accepted{FileID: st.FileID, Status: st.Status, Rows: st.Rows, StatusURL: res.StatusURL,
+					Dialect: st.Dialect, Profile: st.Profile})
 			} else {
 				err = printJSON(stdout, st)
 			}
@@ -103,7 +114,7 @@ func upload(cmd *cobra.Command, cf *clientFlags, name string, wait bool, poll ti
 		}
 		fmt.Fprintln(stdout, st.FileID)
 		if res.Created() {
-			fmt.Fprintf(stderr, "%s: accepted, %d %s, %s\n", name, st.Rows, plural(st.Rows, "row", "rows"), st.Status)
+			fmt.Fprintf(stderr, "%s: accepted, %d %s, %s%s\n", name, st.Rows, plural(st.Rows, "row", "rows"), st.Status, dialectNote(st.Dialect))
 		} else {
 			fmt.Fprintf(stderr, "%s: uploaded before, %s\n", name, summary(st))
 			redriveHint(stderr, st)
