@@ -1,7 +1,9 @@
 package txpipe_test
 
 import (
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -24,5 +26,47 @@ func TestCoreDependencies(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// TestNoPrometheusOutsideTheLocalServer: the metrics ports are interfaces
+// (httpapi.Metrics, workflow.Observer); only telemetry/prom and the local
+// server link Prometheus, so the Lambda binary, which nobody scrapes, does
+// not.
+func TestNoPrometheusOutsideTheLocalServer(t *testing.T) {
+	for _, pkg := range []string{"./cmd/txpipe-lambda", "./lambda", "./httpapi", "./workflow", "./telemetry"} {
+		out, err := exec.Command("go", "list", "-deps", pkg).CombinedOutput()
+		if err != nil {
+			t.Fatalf("go list -deps %s: %v\n%s", pkg, err, out)
+		}
+		for _, dep := range strings.Fields(string(out)) {
+			if strings.HasPrefix(dep, "github.com/prometheus/") || dep == "github.com/txpipe/txpipe/telemetry/prom" {
+				t.Errorf("%s depends on %s", pkg, dep)
+			}
+		}
+	}
+}
+
+// TestLambdaBinaryHasNoPrometheus builds the bootstrap as the stack does
+// (linux/arm64, no cgo) and reads its module list with `go version -m`.
+func TestLambdaBinaryHasNoPrometheus(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the Lambda binary; run without -short")
+	}
+	bin := filepath.Join(t.TempDir(), "bootstrap")
+	build := exec.Command("go", "build", "-trimpath", "-o", bin, "./cmd/txpipe-lambda")
+	build.Env = append(os.Environ(), "GOOS=linux", "GOARCH=arm64", "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	out, err := exec.Command("go", "version", "-m", bin).CombinedOutput()
+	if err != nil {
+		t.Fatalf("go version -m: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "github.com/aws/aws-lambda-go") {
+		t.Fatalf("go version -m lists no aws-lambda-go; is this the bootstrap?\n%s", out)
+	}
+	if strings.Contains(string(out), "prometheus") {
+		t.Errorf("the Lambda binary links Prometheus:\n%s", out)
 	}
 }

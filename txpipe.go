@@ -213,3 +213,11 @@ type APIKey struct {
 	Burst         int       `json:"burst"`
 	CreatedAt     time.Time `json:"created_at"`
 }
+
+// Upload results, as the metrics count them.
+const (
+	UploadAccepted = "accepted" // a new, valid file
+	UploadKnown    = "known"    // bytes seen before, answered from the stored record
+	UploadRejected = "rejected" // an invalid file
+	UploadError    = "error"    // the request failed (too large, malformed, server error)
+)

@@ -15,8 +15,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/propagation"
@@ -24,7 +22,6 @@ import (
 	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/txpipe/txpipe"
-	"github.com/txpipe/txpipe/metrics"
 	"github.com/txpipe/txpipe/workflow"
 )
 
@@ -85,6 +82,23 @@ const (
 // APIKeyHeader is the header that carries the API key.
 const APIKeyHeader = "x-api-key"
 
+// Metrics counts what the API does: *prom.Metrics on the local server,
+// telemetry.EMF in the validator Lambda.
+type Metrics interface {
+	Upload(result string) // txpipe.UploadAccepted, ...
+	RowsValidated(n int64)
+	RowsRejected(n int64)
+	HTTPRequest(route string, code int, d time.Duration)
+}
+
+// noMetrics records nothing.
+type noMetrics struct{}
+
+func (noMetrics) Upload(string)                          {}
+func (noMetrics) RowsValidated(int64)                    {}
+func (noMetrics) RowsRejected(int64)                     {}
+func (noMetrics) HTTPRequest(string, int, time.Duration) {}
+
 // Config configures the API handler.
 type Config struct {
 	Uploader     Uploader
@@ -125,10 +139,10 @@ type Config struct {
 	// Logger receives one record per request; none are written if nil.
 	Logger *slog.Logger
 	// Metrics, if set, counts uploads and request latencies.
-	Metrics *metrics.Metrics
-	// Registry is served at /metrics in the Prometheus text format. If nil,
-	// the registry Metrics was created with is (see metrics.Handler).
-	Registry prometheus.Gatherer
+	Metrics Metrics
+	// MetricsHandler, if set, is served at GET /metrics (the local server's
+	// Prometheus registry).
+	MetricsHandler http.Handler
 	// TracerProvider makes one span per request; none if nil.
 	TracerProvider trace.TracerProvider
 	// Propagator reads the caller's trace context from the request
@@ -170,6 +184,9 @@ func NewHandler(cfg Config) *Server {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = noMetrics{}
+	}
 	if cfg.Propagator == nil {
 		cfg.Propagator = propagation.TraceContext{}
 	}
@@ -201,10 +218,8 @@ func NewHandler(cfg Config) *Server {
 	}
 	s.mux.HandleFunc("GET /healthz", s.handleHealthz)
 	s.mux.HandleFunc("GET /readyz", s.handleReadyz)
-	if cfg.Registry != nil {
-		s.mux.Handle("GET /metrics", promhttp.HandlerFor(cfg.Registry, promhttp.HandlerOpts{}))
-	} else {
-		s.mux.Handle("GET /metrics", cfg.Metrics.Handler())
+	if cfg.MetricsHandler != nil {
+		s.mux.Handle("GET /metrics", cfg.MetricsHandler)
 	}
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, txpipe.Errorf(txpipe.ENOTFOUND, "no such path: %s %s", r.Method, r.URL.Path))

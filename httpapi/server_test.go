@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.opentelemetry.io/otel/codes"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
@@ -27,8 +28,8 @@ import (
 	"github.com/txpipe/txpipe"
 	"github.com/txpipe/txpipe/httpapi"
 	"github.com/txpipe/txpipe/localfs"
-	"github.com/txpipe/txpipe/metrics"
 	"github.com/txpipe/txpipe/sqlite"
+	"github.com/txpipe/txpipe/telemetry/prom"
 	"github.com/txpipe/txpipe/workflow"
 )
 
@@ -77,7 +78,7 @@ func newEnv(t testing.TB, opt envOptions) *env {
 	reg := prometheus.NewRegistry()
 	h := httpapi.NewHandler(httpapi.Config{
 		Uploader: intake, Statuses: db, Transactions: db, Keys: db,
-		MaxBodyBytes: opt.maxBody, SpoolDir: spool, Logger: logger, Metrics: metrics.New(reg), Registry: reg,
+		MaxBodyBytes: opt.maxBody, SpoolDir: spool, Logger: logger, Metrics: prom.New(reg), MetricsHandler: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
 		Now: opt.now, Health: db, UseUploadsAbove: opt.useUploadsAbove, UploadOrigins: opt.origins,
 		Declarer:     &workflow.Uploads{Statuses: db, MaxBytes: opt.maxUpload, Now: opt.now},
 		UploadSecret: []byte("0123456789abcdef0123456789abcdef"),

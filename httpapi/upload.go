@@ -17,7 +17,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/txpipe/txpipe"
-	"github.com/txpipe/txpipe/metrics"
 	"github.com/txpipe/txpipe/workflow"
 )
 
@@ -54,7 +53,7 @@ func (s *Server) handleUpload(w http.ResponseWriter, r *http.Request) {
 	up, cleanup, err := s.spool(w, r)
 	defer cleanup()
 	if err != nil {
-		s.cfg.Metrics.Upload(metrics.UploadError)
+		s.cfg.Metrics.Upload(txpipe.UploadError)
 		if c := txpipe.ErrorCode(err); c == txpipe.ETOOLARGE || c == txpipe.EUSEUPLOADS {
 			w.Header().Set("Connection", "close")
 		}
@@ -63,13 +62,13 @@ func (s *Server) handleUpload(w http.ResponseWriter, r *http.Request) {
 	}
 	st, created, err := s.cfg.Uploader.Submit(r.Context(), up)
 	if err != nil {
-		s.cfg.Metrics.Upload(metrics.UploadError)
+		s.cfg.Metrics.Upload(txpipe.UploadError)
 		s.writeError(w, r, fmt.Errorf("submit upload %q: %w", up.Filename, err))
 		return
 	}
 	switch {
 	case st.Status == txpipe.StatusRejected:
-		s.cfg.Metrics.Upload(metrics.UploadRejected)
+		s.cfg.Metrics.Upload(txpipe.UploadRejected)
 		if created {
 			s.cfg.Metrics.RowsRejected(st.Rows)
 		}
@@ -83,14 +82,14 @@ func (s *Server) handleUpload(w http.ResponseWriter, r *http.Request) {
 			Dialect: st.Dialect, Profile: st.Profile, SuggestedProfile: suggestFor(up, errs),
 		})
 	case created:
-		s.cfg.Metrics.Upload(metrics.UploadAccepted)
+		s.cfg.Metrics.Upload(txpipe.UploadAccepted)
 		s.cfg.Metrics.RowsValidated(st.Rows)
 		writeJSON(w, http.StatusAccepted, Accepted{
 			FileID: st.FileID, Status: st.Status, Rows: st.Rows, StatusURL: s.statusURL(r, st.FileID),
 			Dialect: st.Dialect, Profile: st.Profile,
 		})
 	default:
-		s.cfg.Metrics.Upload(metrics.UploadKnown)
+		s.cfg.Metrics.Upload(txpipe.UploadKnown)
 		writeJSON(w, http.StatusOK, statusJSON(st))
 	}
 }

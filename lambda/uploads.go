@@ -4,7 +4,6 @@ import (
 	"context"
 
 	"github.com/txpipe/txpipe"
-	"github.com/txpipe/txpipe/metrics"
 	"github.com/txpipe/txpipe/workflow"
 )
 
@@ -38,17 +37,17 @@ func (c countingUploader) Submit(ctx context.Context, up workflow.Upload) (*txpi
 	st, created, err := c.u.Submit(ctx, up)
 	switch {
 	case err != nil:
-		c.m.Upload(metrics.UploadError)
+		c.m.Upload(txpipe.UploadError)
 	case st.Status == txpipe.StatusRejected:
-		c.m.Upload(metrics.UploadRejected)
+		c.m.Upload(txpipe.UploadRejected)
 		if created {
 			c.m.RowsRejected(st.Rows)
 		}
 	case created:
-		c.m.Upload(metrics.UploadAccepted)
+		c.m.Upload(txpipe.UploadAccepted)
 		c.m.RowsValidated(st.Rows)
 	default:
-		c.m.Upload(metrics.UploadKnown)
+		c.m.Upload(txpipe.UploadKnown)
 	}
 	return st, created, err
 }

@@ -16,13 +16,10 @@ import (
 	"sync"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-
 	"github.com/txpipe/txpipe/httpapi"
-	"github.com/txpipe/txpipe/metrics"
 	"github.com/txpipe/txpipe/sqlite"
 	"github.com/txpipe/txpipe/telemetry"
+	"github.com/txpipe/txpipe/telemetry/prom"
 	"github.com/txpipe/txpipe/workflow"
 )
 
@@ -110,9 +107,7 @@ func New(ctx context.Context, cfg Config, dataDir string, db *sqlite.DB, a Adapt
 		return nil, fmt.Errorf("set up tracing: %w", err)
 	}
 
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	met := metrics.New(reg)
+	met := prom.New(prom.NewRegistry())
 	if a.DeadLetterCount != nil {
 		met.SetDLQDepth(func() float64 {
 			n, err := a.DeadLetterCount(context.Background())
@@ -146,7 +141,7 @@ func New(ctx context.Context, cfg Config, dataDir string, db *sqlite.DB, a Adapt
 	}
 	handler := httpapi.NewHandler(httpapi.Config{
 		Uploader: intake, Statuses: a.Statuses, Transactions: a.Transactions, Keys: db,
-		MaxBodyBytes: cfg.MaxBodyBytes, SpoolDir: spoolDir, Logger: logger, Metrics: met, Registry: reg,
+		MaxBodyBytes: cfg.MaxBodyBytes, SpoolDir: spoolDir, Logger: logger, Metrics: met, MetricsHandler: met.Handler(),
 		TracerProvider: s.tracing.Provider, Propagator: s.tracing.Propagator,
 		Declarer:     &workflow.Uploads{Statuses: a.Statuses, MaxBytes: cfg.MaxUploadBytes},
 		UploadSecret: uploadSecret, UploadOrigins: cfg.UploadOrigins,

@@ -39,7 +39,7 @@ const (
 )
 
 // uploadRejected is the result of an upload rejected as an invalid file
-// (metrics.UploadRejected; a test holds them equal).
+// (txpipe.UploadRejected; a test holds them equal).
 const uploadRejected = "rejected"
 
 // Metric is one value of an EMF line.
@@ -156,7 +156,7 @@ func (e *EMF) RowsWritten(fileID string, c txpipe.Counts) {
 	)
 }
 
-// Upload records an upload's result (metrics.UploadAccepted, ...).
+// Upload records an upload's result (txpipe.UploadAccepted, ...).
 func (e *EMF) Upload(result string) {
 	ms := []Metric{{MetricUploads, UnitCount, 1}}
 	if result == uploadRejected {

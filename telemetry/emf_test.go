@@ -10,7 +10,6 @@ import (
 
 	"github.com/txpipe/txpipe"
 	"github.com/txpipe/txpipe/internal/awsnames"
-	"github.com/txpipe/txpipe/metrics"
 	"github.com/txpipe/txpipe/telemetry"
 )
 
@@ -152,14 +151,14 @@ func TestEMFNilAndFailingWriter(t *testing.T) {
 // the metric names written are exactly awsnames.Metrics(), the list the CDK
 // stack's dashboard and alarms read, in awsnames.MetricsNamespace.
 func TestEMFEmitsTheSharedNames(t *testing.T) {
-	if metrics.UploadRejected != "rejected" {
-		t.Fatalf("metrics.UploadRejected = %q; telemetry counts FilesRejected on \"rejected\"", metrics.UploadRejected)
+	if txpipe.UploadRejected != "rejected" {
+		t.Fatalf("txpipe.UploadRejected = %q; telemetry counts FilesRejected on \"rejected\"", txpipe.UploadRejected)
 	}
 	var buf bytes.Buffer
 	e := telemetry.NewEMF(&buf, awsnames.MetricsNamespace, map[string]string{awsnames.MetricDimFunction: "validator"}, nil)
 	e.RowsWritten("f1", txpipe.Counts{Inserted: 1})
-	e.Upload(metrics.UploadAccepted)
-	e.Upload(metrics.UploadRejected)
+	e.Upload(txpipe.UploadAccepted)
+	e.Upload(txpipe.UploadRejected)
 	e.RowsValidated(3)
 	e.RowsRejected(2)
 	e.StepFinished("Transform", time.Second, errors.New("boom"))

@@ -1,9 +1,9 @@
-// Package metrics holds txpipe's Prometheus collectors: uploads, rows,
-// workflow steps and runs, the dead-letter queue's depth and HTTP request
-// latency. The local server registers them on its registry and serves them
-// at /metrics; the workflow engine reports to them through its Observer
-// port, which *Metrics implements.
-package metrics
+// Package prom is txpipe's metrics in Prometheus: uploads, rows, workflow
+// steps and runs, the dead-letter queue's depth and HTTP request latency.
+// *Metrics implements httpapi.Metrics and workflow.Observer for the local
+// server, which serves them at /metrics; telemetry.EMF implements the same
+// ports in CloudWatch's embedded metric format for the Lambda functions.
+package prom
 
 import (
 	"net/http"
@@ -16,14 +16,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/txpipe/txpipe"
-)
-
-// Upload results, the values of the uploads counter's result label.
-const (
-	UploadAccepted = "accepted" // a new, valid file
-	UploadKnown    = "known"    // bytes seen before, answered from the stored record
-	UploadRejected = "rejected" // an invalid file
-	UploadError    = "error"    // the request failed (too large, malformed, server error)
 )
 
 // Metrics are txpipe's collectors. The zero value is not usable; call New.
@@ -94,7 +86,7 @@ func New(reg prometheus.Registerer) *Metrics {
 	for _, o := range []string{"inserted", "updated", "unchanged"} {
 		m.rowsIngested.WithLabelValues(o)
 	}
-	for _, r := range []string{UploadAccepted, UploadKnown, UploadRejected, UploadError} {
+	for _, r := range []string{txpipe.UploadAccepted, txpipe.UploadKnown, txpipe.UploadRejected, txpipe.UploadError} {
 		m.uploads.WithLabelValues(r)
 	}
 	return m

@@ -1,4 +1,4 @@
-package metrics_test
+package prom_test
 
 import (
 	"errors"
@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/txpipe/txpipe"
-	"github.com/txpipe/txpipe/metrics"
+	metrics "github.com/txpipe/txpipe/telemetry/prom"
 )
 
 // The workflow engine's Observer port, as the engine declares it: *Metrics
@@ -25,8 +25,8 @@ var _ observer = (*metrics.Metrics)(nil)
 func TestMetricsText(t *testing.T) {
 	reg := metrics.NewRegistry()
 	m := metrics.New(reg)
-	m.Upload(metrics.UploadAccepted)
-	m.Upload(metrics.UploadRejected)
+	m.Upload(txpipe.UploadAccepted)
+	m.Upload(txpipe.UploadRejected)
 	m.RowsValidated(3)
 	m.RowsRejected(5)
 	m.StepFinished("Transform", 20*time.Millisecond, nil)
@@ -72,7 +72,7 @@ func TestMetricsText(t *testing.T) {
 
 func TestNilMetrics(t *testing.T) {
 	var m *metrics.Metrics
-	m.Upload(metrics.UploadAccepted)
+	m.Upload(txpipe.UploadAccepted)
 	m.StepFinished("Transform", time.Second, nil)
 	m.StepRetried("Transform")
 	m.RunFinished(txpipe.StatusFailed, txpipe.Counts{})
