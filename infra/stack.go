@@ -186,9 +186,12 @@ func NewStack(scope constructs.Construct, id string, cfg Config) (*Stack, error)
 		"request id, status and source IP; S3 server access logs would need a second bucket to repeat that.")
 
 	results := awssns.NewTopic(stack, jsii.String("ResultsTopic"), &awssns.TopicProps{
-		TopicName:  jsii.String("txpipe-results-" + env),
-		EnforceSSL: jsii.Bool(true),
-		MasterKey:  awskms.Alias_FromAliasName(stack, jsii.String("SnsManagedKey"), jsii.String("alias/aws/sns")),
+		TopicName: jsii.String("txpipe-results-" + env),
+		// The notification is a node of the run's X-Ray trace, which
+		// continues to the subscribers.
+		TracingConfig: awssns.TracingConfig_ACTIVE,
+		EnforceSSL:    jsii.Bool(true),
+		MasterKey:     awskms.Alias_FromAliasName(stack, jsii.String("SnsManagedKey"), jsii.String("alias/aws/sns")),
 	})
 	alarms := awssns.NewTopic(stack, jsii.String("AlarmTopic"), &awssns.TopicProps{
 		TopicName:  jsii.String("txpipe-alarms-" + env),

@@ -865,6 +865,10 @@ func TestStack(t *testing.T) {
 		if !allowed {
 			t.Error("the alarm topic's policy does not let this account's CloudWatch alarms publish")
 		}
+		_, results := s.one(t, "AWS::SNS::Topic", "TopicName", "txpipe-results-dev")
+		if got := results.Properties["TracingConfig"]; got != "Active" {
+			t.Errorf("results topic TracingConfig = %v, want Active (the run's trace continues to the notification)", got)
+		}
 		_, topic := s.one(t, "AWS::SNS::Topic", "TopicName", "txpipe-alarms-dev")
 		if k, ok := topic.Properties["KmsMasterKeyId"]; ok {
 			t.Errorf("alarm topic encrypted with %s: the key policy must let CloudWatch use it", render(k))
