@@ -110,6 +110,12 @@ type Config struct {
 	// Health is checked by /healthz and /readyz; if nil they report only
 	// that the process answers.
 	Health StoreHealth
+	// MaxUploads is how many uploads are taken in at once;
+	// DefaultMaxUploads if 0.
+	MaxUploads int
+	// UploadIdleTimeout is the upload pace (see the constant); the
+	// constant's value if 0.
+	UploadIdleTimeout time.Duration
 	// MaxBodyBytes limits an upload's body; DefaultMaxBodyBytes if zero.
 	MaxBodyBytes int64
 	// Declarer takes the declarations of POST /uploads (the two-step
@@ -166,6 +172,7 @@ type Server struct {
 	mux     *http.ServeMux
 	limiter *limiters
 	usage   *usage
+	uploads chan struct{} // a token per upload in progress
 
 	spoolBufs sync.Pool // of *spoolBuffers
 }
@@ -202,11 +209,12 @@ func NewHandler(cfg Config) *Server {
 		mux:     http.NewServeMux(),
 		limiter: &limiters{m: map[string]*keyLimiter{}},
 	}
+	s.uploads = make(chan struct{}, maxUploads(cfg.MaxUploads))
 	s.usage = &usage{store: cfg.Keys, counts: map[usageKey]*usageCount{}, log: cfg.Logger}
 	s.spoolBufs.New = newSpoolBuffers
-	s.mux.Handle("POST /upload", s.auth(http.HandlerFunc(s.handleUpload)))
+	s.mux.Handle("POST /upload", s.auth(s.uploadGuard(http.HandlerFunc(s.handleUpload))))
 	s.mux.Handle("POST /uploads", s.auth(http.HandlerFunc(s.handleDeclare)))
-	s.mux.HandleFunc("PUT /uploads/{file_id}", s.handleUploadBytes)
+	s.mux.Handle("PUT /uploads/{file_id}", s.uploadGuard(http.HandlerFunc(s.handleUploadBytes)))
 	s.mux.HandleFunc("OPTIONS /uploads/{file_id}", s.handleUploadPreflight)
 	s.mux.Handle("GET /status/{file_id}", s.authFree(http.HandlerFunc(s.handleStatus)))
 	s.mux.Handle("GET /transactions", s.auth(http.HandlerFunc(s.handleTransactions)))

@@ -37,6 +37,7 @@ import (
 type env struct {
 	url     string
 	handler *httpapi.Server
+	http    *http.Server
 	db      *sqlite.DB // transactions, status records and API keys
 	runs    *runs
 	spool   string
@@ -51,6 +52,8 @@ type envOptions struct {
 	maxUpload       int64
 	origins         []string
 	dir             string // the data dir; a new temporary one if empty
+	maxUploads      int
+	uploadIdle      time.Duration
 }
 
 func newEnv(t testing.TB, opt envOptions) *env {
@@ -79,14 +82,18 @@ func newEnv(t testing.TB, opt envOptions) *env {
 	h := httpapi.NewHandler(httpapi.Config{
 		Uploader: intake, Statuses: db, Transactions: db, Keys: db,
 		MaxBodyBytes: opt.maxBody, SpoolDir: spool, Logger: logger, Metrics: prom.New(reg), MetricsHandler: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
+		MaxUploads: opt.maxUploads, UploadIdleTimeout: opt.uploadIdle,
 		Now: opt.now, Health: db, UseUploadsAbove: opt.useUploadsAbove, UploadOrigins: opt.origins,
 		Declarer:     &workflow.Uploads{Statuses: db, MaxBytes: opt.maxUpload, Now: opt.now},
 		UploadSecret: []byte("0123456789abcdef0123456789abcdef"),
 		Profiles:     db,
 	})
-	srv := httptest.NewServer(h)
+	// The server's own limits (timeouts, header size), as txpipe serve has.
+	srv := httptest.NewUnstartedServer(h)
+	srv.Config = httpapi.NewHTTPServer(h, logger)
+	srv.Start()
 	t.Cleanup(srv.Close)
-	e.url, e.handler = srv.URL, h
+	e.url, e.handler, e.http = srv.URL, h, srv.Config
 	e.key = e.newKey(t, txpipe.APIKey{Name: "test", RatePerSecond: 1e6, Burst: 1e6, QuotaPerDay: 1e9})
 	return e
 }

@@ -147,7 +147,10 @@ func (s *Server) spool(w http.ResponseWriter, r *http.Request) (up workflow.Uplo
 		if err != nil {
 			return up, cleanup, txpipe.Errorf(txpipe.EINVALID, "malformed multipart body: %w", err)
 		}
-		for {
+		for skipped := 0; ; skipped++ {
+			if skipped > maxPartsBeforeFile {
+				return up, cleanup, txpipe.Errorf(txpipe.EINVALID, `more than %d parts before the "file" part in the multipart body`, maxPartsBeforeFile)
+			}
 			part, err := mr.NextPart()
 			if err == io.EOF {
 				return up, cleanup, txpipe.Errorf(txpipe.EINVALID, `no "file" part in the multipart body`)
@@ -199,7 +202,10 @@ func (s *Server) spool(w http.ResponseWriter, r *http.Request) (up workflow.Uplo
 // is refused (which of two files would be meant?), the format fields are
 // kept, others are skipped.
 func restOfParts(mr *multipart.Reader, fields map[string]string) error {
-	for {
+	for skipped := 0; ; skipped++ {
+		if skipped > maxPartsBeforeFile {
+			return txpipe.Errorf(txpipe.EINVALID, `more than %d parts after the "file" part in the multipart body`, maxPartsBeforeFile)
+		}
 		part, err := mr.NextPart()
 		if err == io.EOF {
 			return nil

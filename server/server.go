@@ -64,6 +64,7 @@ type Server struct {
 	adapters Adapters
 	engine   *workflow.Engine
 	http     *http.Server
+	api      *httpapi.Server
 	ln       net.Listener
 	tracing  *telemetry.Tracing
 	firstKey string
@@ -144,10 +145,11 @@ func New(ctx context.Context, cfg Config, dataDir string, db *sqlite.DB, a Adapt
 		MaxBodyBytes: cfg.MaxBodyBytes, SpoolDir: spoolDir, Logger: logger, Metrics: met, MetricsHandler: met.Handler(),
 		TracerProvider: s.tracing.Provider, Propagator: s.tracing.Propagator,
 		Declarer:     &workflow.Uploads{Statuses: a.Statuses, MaxBytes: cfg.MaxUploadBytes},
-		UploadSecret: uploadSecret, UploadOrigins: cfg.UploadOrigins,
+		UploadSecret: uploadSecret, UploadOrigins: cfg.UploadOrigins, Health: db,
 		Profiles: profiles,
 	})
-	s.http = &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
+	s.api = handler
+	s.http = httpapi.NewHTTPServer(handler, logger)
 
 	s.ln, err = net.Listen("tcp", cfg.Addr)
 	if err != nil {
@@ -203,6 +205,9 @@ func (s *Server) Run(ctx context.Context) error {
 	defer cancel()
 	if e := s.http.Shutdown(shutdownCtx); e != nil && err == nil {
 		err = fmt.Errorf("shut down HTTP server: %w", e)
+	}
+	if e := s.api.FlushUsage(shutdownCtx); e != nil {
+		s.logger.Error("save request counts", "err", e)
 	}
 	stopEngine()
 	wg.Wait()
