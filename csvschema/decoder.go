@@ -23,6 +23,8 @@ type Decoder struct {
 	first  *RowError
 	report func(*RowError)
 	strBuf []byte
+	// headerEnd is the byte offset just after the header record.
+	headerEnd int64
 }
 
 // NewDecoder returns a decoder reading r in the default format (see Format).
@@ -85,6 +87,7 @@ func (d *Decoder) Decode(tx *txpipe.Transaction) error {
 			return d.err
 		}
 		d.header = true
+		d.headerEnd = d.sc.offset()
 	}
 	if err := d.sc.next(&d.rec); err != nil {
 		if !errors.Is(err, io.EOF) {
@@ -113,6 +116,17 @@ func (d *Decoder) Decode(tx *txpipe.Transaction) error {
 	tx.Status = d.rw.status
 	return nil
 }
+
+// Offset returns the byte offset in the input just after the record last
+// decoded (and its line end): where the next record, or blank lines before
+// it, start. Offsets after rows are where a file can be cut into chunks of
+// whole rows.
+func (d *Decoder) Offset() int64 { return d.sc.offset() }
+
+// HeaderEnd returns the byte offset just after the header record, once the
+// first Decode has read it: a chunk cut at row offsets decodes with the
+// file's bytes [0, HeaderEnd) in front of it.
+func (d *Decoder) HeaderEnd() int64 { return d.headerEnd }
 
 // Line returns the start line of the record last decoded.
 func (d *Decoder) Line() int { return d.line }

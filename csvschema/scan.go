@@ -95,6 +95,9 @@ func newScanner(r io.Reader, sep byte) *scanner {
 	return &scanner{r: r, buf: make([]byte, bufSize), line: 1, sep: sep}
 }
 
+// offset is the byte offset in r of the first unread byte.
+func (s *scanner) offset() int64 { return s.read - int64(s.end-s.start) }
+
 // fill moves the unread bytes to the front and reads more.
 func (s *scanner) fill() {
 	if s.start > 0 {

@@ -65,14 +65,21 @@ const errorAll = "States.ALL"
 // its input on.
 var resultNull = json.RawMessage("null")
 
-// ASL returns the Amazon States Language JSON of def, for a Step Functions
-// state machine:
+// ASL returns the Amazon States Language JSON of def, for a Standard
+// Step Functions state machine:
 //
-//   - each of def.Steps is a Task invoking its function's Lambda with the
-//     event {"step": <name>, "state": <the run state>} (a StepInput), whose
-//     result (a RunState) replaces the state; it is retried on the errors
-//     of its RetryPolicy, and a Catch on every other error puts the error
-//     at $.error and goes to the first OnFailure step;
+//   - each of def.Steps is a Task invoking its function's Lambda through the
+//     optimised integration (arn:aws:states:::lambda:invoke) with the
+//     payload {"step": <name>, "state": <the run state>} (a StepInput),
+//     whose result's Payload (a RunState) replaces the state; it is retried
+//     on the errors of its RetryPolicy, and a Catch on every other error
+//     puts the error at $.error and goes to the first OnFailure step;
+//   - a step with Map is a Distributed Map over $.chunks whose items run in
+//     Express child executions, at most MaxConcurrency at once: each child
+//     is one Task invoking the function with {"step", "chunk", "state"} and
+//     the step's retries; the children's outputs go to $.chunk_results;
+//   - a step with EndIfRejected is followed by a Choice that ends the run
+//     in the Succeed state StateRejected when $.rejected is true;
 //   - the OnFailure steps run in order, each retried by its policy; a
 //     FunctionDeadLetter step is an SQS sendMessage of the state to the
 //     dead-letter queue; an OnFailure step that still fails passes the
@@ -86,29 +93,53 @@ func ASL(def Definition) ([]byte, error) {
 	if len(def.Steps) == 0 {
 		return nil, fmt.Errorf("workflow %s: no steps", def.Name)
 	}
-	seen := map[string]bool{StateRunFailed: true}
+	seen := map[string]bool{StateRunFailed: true, StateRejected: true}
 	for _, s := range slices.Concat(def.Steps, def.OnFailure) {
-		if s.Name == "" || len(s.Name) > 80 {
-			return nil, fmt.Errorf("workflow %s: step name %q: must have 1 to 80 characters", def.Name, s.Name)
+		if s.Name == "" || len(s.Name) > 70 {
+			return nil, fmt.Errorf("workflow %s: step name %q: must have 1 to 70 characters", def.Name, s.Name)
 		}
-		if seen[s.Name] {
+		if seen[s.Name] || seen[s.Name+choiceSuffix] {
 			return nil, fmt.Errorf("workflow %s: step name %q is taken", def.Name, s.Name)
 		}
-		seen[s.Name] = true
+		seen[s.Name], seen[s.Name+choiceSuffix] = true, true
 	}
 
 	failTarget := StateRunFailed
 	if len(def.OnFailure) > 0 {
 		failTarget = def.OnFailure[0].Name
 	}
-	states := make(map[string]aslState, len(def.Steps)+len(def.OnFailure)+1)
+	states := make(map[string]aslState, len(def.Steps)+len(def.OnFailure)+2)
 	for i, s := range def.Steps {
-		st, err := task(s)
+		var st aslState
+		var err error
+		if s.Map != nil {
+			st, err = mapState(s)
+		} else {
+			st, err = task(s)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("workflow %s: step %s: %w", def.Name, s.Name, err)
 		}
+		next := ""
 		if i+1 < len(def.Steps) {
-			st.Next = def.Steps[i+1].Name
+			next = def.Steps[i+1].Name
+		}
+		if s.EndIfRejected {
+			st.Next = s.Name + choiceSuffix
+			choice := aslState{Type: "Choice", Choices: []aslChoice{{
+				And: []aslCondition{
+					{Variable: "$.rejected", IsPresent: ptr(true)},
+					{Variable: "$.rejected", BooleanEquals: ptr(true)},
+				},
+				Next: StateRejected,
+			}}, Default: next}
+			if next == "" {
+				choice.Default = StateRejected
+			}
+			states[s.Name+choiceSuffix] = choice
+			states[StateRejected] = aslState{Type: "Succeed", Comment: "the file was rejected; its status record says why"}
+		} else if next != "" {
+			st.Next = next
 		} else {
 			st.End = true
 		}
@@ -116,6 +147,9 @@ func ASL(def Definition) ([]byte, error) {
 		states[s.Name] = st
 	}
 	for i, s := range def.OnFailure {
+		if s.Map != nil || s.EndIfRejected {
+			return nil, fmt.Errorf("workflow %s: failure step %s: must be a plain task", def.Name, s.Name)
+		}
 		st, err := task(s)
 		if err != nil {
 			return nil, fmt.Errorf("workflow %s: step %s: %w", def.Name, s.Name, err)
@@ -141,6 +175,14 @@ func ASL(def Definition) ([]byte, error) {
 	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }
 
+// choiceSuffix names the Choice state after a step with EndIfRejected.
+const choiceSuffix = "Outcome"
+
+func ptr[T any](v T) *T { return &v }
+
+// LambdaInvoke is the optimised Lambda integration's resource.
+const LambdaInvoke = "arn:aws:states:::lambda:invoke"
+
 // task returns the Task state of s, without its transitions.
 func task(s Step) (aslState, error) {
 	subst, err := Substitution(s.Function)
@@ -159,12 +201,16 @@ func task(s Step) (aslState, error) {
 		// The SQS integration answers with the message ID; the run's state
 		// is kept for the Fail state.
 		st.Resource = "arn:aws:states:::sqs:sendMessage"
-		st.Parameters = map[string]string{"QueueUrl": "${" + subst + "}", "MessageBody.$": "$"}
+		st.Parameters = map[string]any{"QueueUrl": "${" + subst + "}", "MessageBody.$": "$"}
 		st.ResultPath = resultNull
 	} else {
-		st.Resource = "${" + subst + "}"
-		st.Parameters = map[string]string{"step": s.Name, "state.$": "$"}
+		st.Resource = LambdaInvoke
+		st.Parameters = map[string]any{
+			"FunctionName": "${" + subst + "}",
+			"Payload":      map[string]any{"step": s.Name, "state.$": "$"},
+		}
 		st.ResultPath = json.RawMessage(`"$"`)
+		st.OutputPath = "$.Payload"
 	}
 	r, err := retrier(s)
 	if err != nil {
@@ -174,6 +220,45 @@ func task(s Step) (aslState, error) {
 		st.Retry = []aslRetrier{*r}
 	}
 	return st, nil
+}
+
+// mapState returns the Distributed Map state of a map step s, without its
+// transitions.
+func mapState(s Step) (aslState, error) {
+	if s.Function == FunctionDeadLetter {
+		return aslState{}, fmt.Errorf("a map step cannot send to the dead-letter queue")
+	}
+	if s.Map.MaxConcurrency < 1 {
+		return aslState{}, fmt.Errorf("map MaxConcurrency %d: must be at least 1", s.Map.MaxConcurrency)
+	}
+	child, err := task(s)
+	if err != nil {
+		return aslState{}, err
+	}
+	child.Parameters["Payload.$"] = "$"
+	delete(child.Parameters, "Payload")
+	child.End = true
+	return aslState{
+		Type:      "Map",
+		Comment:   "each chunk of whole rows in an Express child execution",
+		ItemsPath: "$.chunks",
+		ItemSelector: map[string]any{
+			"step":    s.Name,
+			"chunk.$": "$$.Map.Item.Value",
+			"state": map[string]any{
+				"file_id.$": "$.file_id", "file_key.$": "$.file_key", "header_end.$": "$.header_end", "format.$": "$.format",
+			},
+		},
+		ItemProcessor: &aslProcessor{
+			ProcessorConfig: map[string]string{"Mode": "DISTRIBUTED", "ExecutionType": "EXPRESS"},
+			StartAt:         s.Name + "Chunk",
+			States:          map[string]aslState{s.Name + "Chunk": child},
+		},
+		MaxConcurrency:             s.Map.MaxConcurrency,
+		ToleratedFailurePercentage: ptr(0),
+		Label:                      s.Name,
+		ResultPath:                 json.RawMessage(`"$.chunk_results"`),
+	}, nil
 }
 
 // retrier returns the Retry of s, or nil when its policy makes one attempt.
@@ -243,17 +328,45 @@ type aslMachine struct {
 }
 
 type aslState struct {
-	Type           string            `json:"Type"`
-	Resource       string            `json:"Resource,omitempty"`
-	Parameters     map[string]string `json:"Parameters,omitempty"`
-	ResultPath     json.RawMessage   `json:"ResultPath,omitempty"`
-	TimeoutSeconds int64             `json:"TimeoutSeconds,omitempty"`
-	Retry          []aslRetrier      `json:"Retry,omitempty"`
-	Catch          []aslCatch        `json:"Catch,omitempty"`
-	Next           string            `json:"Next,omitempty"`
-	End            bool              `json:"End,omitempty"`
-	Error          string            `json:"Error,omitempty"`
-	Cause          string            `json:"Cause,omitempty"`
+	Type                       string          `json:"Type"`
+	Comment                    string          `json:"Comment,omitempty"`
+	Resource                   string          `json:"Resource,omitempty"`
+	Parameters                 map[string]any  `json:"Parameters,omitempty"`
+	ItemsPath                  string          `json:"ItemsPath,omitempty"`
+	ItemSelector               map[string]any  `json:"ItemSelector,omitempty"`
+	ItemProcessor              *aslProcessor   `json:"ItemProcessor,omitempty"`
+	MaxConcurrency             int             `json:"MaxConcurrency,omitempty"`
+	ToleratedFailurePercentage *int            `json:"ToleratedFailurePercentage,omitempty"`
+	Label                      string          `json:"Label,omitempty"`
+	ResultSelector             map[string]any  `json:"ResultSelector,omitempty"`
+	ResultPath                 json.RawMessage `json:"ResultPath,omitempty"`
+	OutputPath                 string          `json:"OutputPath,omitempty"`
+	TimeoutSeconds             int64           `json:"TimeoutSeconds,omitempty"`
+	Retry                      []aslRetrier    `json:"Retry,omitempty"`
+	Catch                      []aslCatch      `json:"Catch,omitempty"`
+	Choices                    []aslChoice     `json:"Choices,omitempty"`
+	Default                    string          `json:"Default,omitempty"`
+	Next                       string          `json:"Next,omitempty"`
+	End                        bool            `json:"End,omitempty"`
+	Error                      string          `json:"Error,omitempty"`
+	Cause                      string          `json:"Cause,omitempty"`
+}
+
+type aslProcessor struct {
+	ProcessorConfig map[string]string   `json:"ProcessorConfig"`
+	StartAt         string              `json:"StartAt"`
+	States          map[string]aslState `json:"States"`
+}
+
+type aslChoice struct {
+	And  []aslCondition `json:"And"`
+	Next string         `json:"Next"`
+}
+
+type aslCondition struct {
+	Variable      string `json:"Variable"`
+	IsPresent     *bool  `json:"IsPresent,omitempty"`
+	BooleanEquals *bool  `json:"BooleanEquals,omitempty"`
 }
 
 type aslRetrier struct {

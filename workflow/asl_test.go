@@ -23,9 +23,28 @@ type machine struct {
 }
 
 type state struct {
-	Type           string
-	Resource       string
-	Parameters     map[string]string
+	Type          string
+	Resource      string
+	Parameters    map[string]any
+	OutputPath    string
+	ItemsPath     string
+	ItemSelector  map[string]any
+	ItemProcessor *struct {
+		ProcessorConfig map[string]string
+		StartAt         string
+		States          map[string]state
+	}
+	MaxConcurrency             int
+	ToleratedFailurePercentage *int
+	Choices                    []struct {
+		And []struct {
+			Variable      string
+			IsPresent     *bool
+			BooleanEquals *bool
+		}
+		Next string
+	}
+	Default        string
 	ResultPath     *string // nil when null
 	TimeoutSeconds int
 	Retry          []struct {
@@ -72,40 +91,82 @@ func TestASLPipelineStructure(t *testing.T) {
 	def := workflow.Pipeline()
 	m := decode(t, def)
 
-	if got, want := m.StartAt, workflow.StepTransform; got != want {
+	if got, want := m.StartAt, workflow.StepValidate; got != want {
 		t.Errorf("StartAt = %q, want %q", got, want)
 	}
-	if got, want := len(m.States), len(def.Steps)+len(def.OnFailure)+1; got != want {
+	// Each step, the Choice after Validate, Rejected and RunFailed.
+	if got, want := len(m.States), len(def.Steps)+len(def.OnFailure)+3; got != want {
 		t.Errorf("%d states, want %d", got, want)
 	}
 
-	// The main path: Transform -> Notify (end), each a Lambda task whose
-	// event is a StepInput and whose result replaces the state.
-	wantNext := map[string]string{workflow.StepTransform: workflow.StepNotify}
-	wantResource := map[string]string{
+	// The main path: Validate -> (rejected?) -> Split -> Transform (map) ->
+	// Finish -> Notify (end), each task through the optimised Lambda
+	// integration with a StepInput payload whose result replaces the state.
+	wantNext := map[string]string{
+		workflow.StepValidate: workflow.StepValidate + "Outcome", workflow.StepSplit: workflow.StepTransform,
+		workflow.StepTransform: workflow.StepFinish, workflow.StepFinish: workflow.StepNotify,
+	}
+	wantFunction := map[string]string{
+		workflow.StepValidate:   "${ValidatorFunctionArn}",
+		workflow.StepSplit:      "${ValidatorFunctionArn}",
 		workflow.StepTransform:  "${TransformerFunctionArn}",
+		workflow.StepFinish:     "${TransformerFunctionArn}",
 		workflow.StepNotify:     "${NotifierFunctionArn}",
 		workflow.StepMarkFailed: "${NotifierFunctionArn}",
+	}
+	checkTask := func(name string, s state, step workflow.Step, payload any) {
+		t.Helper()
+		if s.Type != "Task" || s.Resource != "arn:aws:states:::lambda:invoke" {
+			t.Errorf("%s: %s %q, want a Task on arn:aws:states:::lambda:invoke", name, s.Type, s.Resource)
+		}
+		if got, want := s.Parameters["FunctionName"], wantFunction[step.Name]; got != want {
+			t.Errorf("%s: FunctionName = %v, want %v", name, got, want)
+		}
+		if got := s.Parameters["Payload"]; payload != nil && !reflectEqual(got, payload) {
+			t.Errorf("%s: Payload = %v, want %v", name, got, payload)
+		}
+		if str(s.ResultPath) != "$" || s.OutputPath != "$.Payload" {
+			t.Errorf("%s: ResultPath %s OutputPath %q, want $ and $.Payload", name, str(s.ResultPath), s.OutputPath)
+		}
+		if got, want := s.TimeoutSeconds, int(step.Timeout/time.Second); got != want {
+			t.Errorf("%s: TimeoutSeconds = %d, want %d", name, got, want)
+		}
+		if len(s.Retry) != 1 || !slices.Equal(s.Retry[0].ErrorEquals, workflow.DefaultRetry.RetryOn) {
+			t.Errorf("%s: Retry = %+v, want DefaultRetry's", name, s.Retry)
+		}
 	}
 	for _, step := range def.Steps {
 		s, ok := m.States[step.Name]
 		if !ok {
 			t.Fatalf("no state %q", step.Name)
 		}
-		if s.Type != "Task" {
-			t.Errorf("%s: Type = %q, want Task", step.Name, s.Type)
-		}
-		if got, want := s.Resource, wantResource[step.Name]; got != want {
-			t.Errorf("%s: Resource = %q, want %q", step.Name, got, want)
-		}
-		if got, want := s.Parameters, map[string]string{"step": step.Name, "state.$": "$"}; !maps.Equal(got, want) {
-			t.Errorf("%s: Parameters = %v, want %v", step.Name, got, want)
-		}
-		if got, want := str(s.ResultPath), "$"; got != want {
-			t.Errorf("%s: ResultPath = %s, want %s", step.Name, got, want)
-		}
-		if got, want := s.TimeoutSeconds, int(step.Timeout/time.Second); got != want {
-			t.Errorf("%s: TimeoutSeconds = %d, want %d", step.Name, got, want)
+		if step.Map != nil {
+			if s.Type != "Map" || s.ItemsPath != "$.chunks" || str(s.ResultPath) != "$.chunk_results" {
+				t.Errorf("%s: %s over %q into %s, want a Map over $.chunks into $.chunk_results", step.Name, s.Type, s.ItemsPath, str(s.ResultPath))
+			}
+			if s.MaxConcurrency != step.Map.MaxConcurrency || s.MaxConcurrency < 1 {
+				t.Errorf("%s: MaxConcurrency = %d, want %d", step.Name, s.MaxConcurrency, step.Map.MaxConcurrency)
+			}
+			if s.ToleratedFailurePercentage == nil || *s.ToleratedFailurePercentage != 0 {
+				t.Errorf("%s: ToleratedFailurePercentage = %v, want 0", step.Name, s.ToleratedFailurePercentage)
+			}
+			p := s.ItemProcessor
+			if p == nil || p.ProcessorConfig["Mode"] != "DISTRIBUTED" || p.ProcessorConfig["ExecutionType"] != "EXPRESS" {
+				t.Fatalf("%s: ItemProcessor = %+v, want a DISTRIBUTED one of EXPRESS children", step.Name, p)
+			}
+			if s.ItemSelector["chunk.$"] != "$$.Map.Item.Value" || s.ItemSelector["step"] != step.Name {
+				t.Errorf("%s: ItemSelector = %v, want the step and the chunk", step.Name, s.ItemSelector)
+			}
+			child := p.States[p.StartAt]
+			checkTask(step.Name+" child", child, step, nil)
+			if child.Parameters["Payload.$"] != "$" || !child.End {
+				t.Errorf("%s child: Parameters %v End %v, want Payload.$ = $ and End", step.Name, child.Parameters, child.End)
+			}
+			if w := step.ChildWorstCase(); w >= workflow.ExpressLimit {
+				t.Errorf("%s: a child can run %v, not within Express's %v", step.Name, w, workflow.ExpressLimit)
+			}
+		} else {
+			checkTask(step.Name, s, step, map[string]any{"step": step.Name, "state.$": "$"})
 		}
 		if next, ok := wantNext[step.Name]; ok {
 			if s.Next != next || s.End {
@@ -122,16 +183,18 @@ func TestASLPipelineStructure(t *testing.T) {
 			t.Errorf("%s: Catch = %v %s -> %s, want [States.ALL] $.error -> %s", step.Name, c.ErrorEquals, str(c.ResultPath), c.Next, workflow.StepMarkFailed)
 		}
 	}
+	choice := m.States[workflow.StepValidate+"Outcome"]
+	if choice.Type != "Choice" || len(choice.Choices) != 1 || choice.Choices[0].Next != workflow.StateRejected || choice.Default != workflow.StepSplit {
+		t.Errorf("Choice after Validate = %+v, want rejected -> Rejected, else Split", choice)
+	}
+	if got := m.States[workflow.StateRejected].Type; got != "Succeed" {
+		t.Errorf("Rejected: Type = %q, want Succeed", got)
+	}
 
 	// The failure path: MarkFailed -> SendToDeadLetterQueue -> RunFailed,
 	// each going on when it fails too, with the state unchanged.
 	mark := m.States[workflow.StepMarkFailed]
-	if got, want := mark.Resource, "${NotifierFunctionArn}"; got != want {
-		t.Errorf("MarkFailed: Resource = %q, want %q", got, want)
-	}
-	if got, want := mark.Parameters["step"], workflow.StepMarkFailed; got != want {
-		t.Errorf("MarkFailed: step parameter = %q, want %q", got, want)
-	}
+	checkTask("MarkFailed", mark, def.OnFailure[0], map[string]any{"step": workflow.StepMarkFailed, "state.$": "$"})
 	if mark.Next != workflow.StepSendToDLQ {
 		t.Errorf("MarkFailed: Next = %q, want %q", mark.Next, workflow.StepSendToDLQ)
 	}
@@ -139,7 +202,7 @@ func TestASLPipelineStructure(t *testing.T) {
 	if got, want := dlq.Resource, "arn:aws:states:::sqs:sendMessage"; got != want {
 		t.Errorf("SendToDeadLetterQueue: Resource = %q, want %q", got, want)
 	}
-	if got, want := dlq.Parameters, map[string]string{"QueueUrl": "${DeadLetterQueueUrl}", "MessageBody.$": "$"}; !maps.Equal(got, want) {
+	if got, want := dlq.Parameters, map[string]any{"QueueUrl": "${DeadLetterQueueUrl}", "MessageBody.$": "$"}; !maps.Equal(got, want) {
 		t.Errorf("SendToDeadLetterQueue: Parameters = %v, want %v", got, want)
 	}
 	if dlq.ResultPath != nil {
@@ -158,6 +221,12 @@ func TestASLPipelineStructure(t *testing.T) {
 	if fail.Type != "Fail" || fail.Error != workflow.RunFailedError || fail.Cause == "" {
 		t.Errorf("RunFailed = %+v, want a Fail state with Error %q and a Cause", fail, workflow.RunFailedError)
 	}
+}
+
+func reflectEqual(a, b any) bool {
+	x, _ := json.Marshal(a)
+	y, _ := json.Marshal(b)
+	return bytes.Equal(x, y)
 }
 
 func TestASLRetryFromPolicy(t *testing.T) {
@@ -231,8 +300,12 @@ func TestASLRetryFromPolicy(t *testing.T) {
 func TestASLPipelineRetryIsDefaultRetry(t *testing.T) {
 	m := decode(t, workflow.Pipeline())
 	p := workflow.DefaultRetry
-	for _, name := range []string{workflow.StepTransform, workflow.StepNotify, workflow.StepMarkFailed} {
+	for _, name := range []string{workflow.StepValidate, workflow.StepSplit, workflow.StepFinish, workflow.StepNotify, workflow.StepMarkFailed, workflow.StepTransform} {
 		r := m.States[name].Retry
+		if name == workflow.StepTransform {
+			ip := m.States[name].ItemProcessor
+			r = ip.States[ip.StartAt].Retry
+		}
 		if len(r) != 1 {
 			t.Fatalf("%s: %d retriers, want 1", name, len(r))
 		}
@@ -279,6 +352,12 @@ func TestASLEveryStateReachable(t *testing.T) {
 		for _, c := range s.Catch {
 			queue = append(queue, c.Next)
 		}
+		for _, c := range s.Choices {
+			queue = append(queue, c.Next)
+		}
+		if s.Default != "" {
+			queue = append(queue, s.Default)
+		}
 		if s.Type == "Task" && s.Next == "" && !s.End {
 			t.Errorf("%s: a task with neither Next nor End", name)
 		}
@@ -311,7 +390,7 @@ func TestSubstitutions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{workflow.SubstDeadLetterQueueURL, workflow.SubstNotifierArn, workflow.SubstTransformerArn}
+	want := []string{workflow.SubstDeadLetterQueueURL, workflow.SubstNotifierArn, workflow.SubstTransformerArn, workflow.SubstValidatorArn}
 	if !slices.Equal(got, want) {
 		t.Errorf("Substitutions = %v, want %v", got, want)
 	}
@@ -325,7 +404,7 @@ func TestSubstitutions(t *testing.T) {
 			t.Errorf("ASL does not use ${%s}", name)
 		}
 	}
-	if n, w := bytes.Count(b, []byte("${")), 4; n != w { // Transform, Notify, MarkFailed, the queue
+	if n, w := bytes.Count(b, []byte("${")), 7; n != w { // Validate, Split, Transform's child, Finish, Notify, MarkFailed, the queue
 		t.Errorf("%d placeholders in ASL, want %d", n, w)
 	}
 	if _, err := workflow.Substitution("nope"); err == nil {

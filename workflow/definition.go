@@ -18,7 +18,11 @@ const (
 
 // Step names.
 const (
+	StepValidate       = "Validate"
+	StepSplit          = "Split"
 	StepTransform      = "Transform"
+	StepFinish         = "Finish"
+	StateRejected      = "Rejected"
 	StepNotify         = "Notify"
 	StepMarkFailed     = "MarkFailed"
 	StepSendToDLQ      = "SendToDeadLetterQueue"
@@ -31,10 +35,47 @@ type Step struct {
 	Name     string
 	Function string
 	Retry    RetryPolicy
-	// Timeout bounds one attempt on AWS, where the whole Express execution
-	// must end within 5 minutes (see ExpressLimit). The local engine has no
-	// such limit and lets a step take as long as a large file needs.
+	// Timeout bounds one attempt on AWS (the Task's TimeoutSeconds; the
+	// Lambda function's own timeout is below it, see FunctionTimeout). The
+	// local engine has no such limit and lets a step take what it needs.
 	Timeout time.Duration
+	// Map, if set, makes the step a map over the run's chunks: Function
+	// runs once per chunk (on AWS in an Express child execution of a
+	// Distributed Map; locally in parallel across the engine's workers),
+	// each chunk retried by Retry, and the step's output is the run state
+	// with ChunkResults.
+	Map *MapSpec
+	// EndIfRejected ends the run (successfully: the file is REJECTED, not
+	// failed) when the step's output has Rejected set.
+	EndIfRejected bool
+}
+
+// MapSpec tunes a map step.
+type MapSpec struct {
+	// MaxConcurrency is how many chunks are written at once on AWS (see
+	// ConcurrencyFor).
+	MaxConcurrency int
+}
+
+// FunctionMargin is how much sooner than its tasks' timeouts a Lambda
+// function times out, so Step Functions never gives up on an attempt (and
+// retries it) while the attempt still runs.
+const FunctionMargin = 5 * time.Second
+
+// FunctionTimeout returns the timeout of function's Lambda: FunctionMargin
+// below the shortest Timeout of the steps it runs, so it is strictly below
+// every task's timeout. It is 0 when def gives function no step.
+func FunctionTimeout(def Definition, function string) time.Duration {
+	var t time.Duration
+	for _, s := range append(append([]Step{}, def.Steps...), def.OnFailure...) {
+		if s.Function == function && (t == 0 || s.Timeout < t) {
+			t = s.Timeout
+		}
+	}
+	if t == 0 {
+		return 0
+	}
+	return max(t-FunctionMargin, time.Second)
 }
 
 // RetryPolicy says how a step is retried on transient errors.
@@ -87,6 +128,7 @@ var DefaultRetry = RetryPolicy{
 		"Lambda.ServiceException",
 		"Lambda.AWSLambdaException",
 		"Lambda.SdkClientException",
+		"Lambda.ClientExecutionTimeoutException",
 		"Lambda.TooManyRequestsException",
 		"States.Timeout",
 	},
@@ -120,23 +162,77 @@ func (def Definition) WorstCase() time.Duration {
 	return run + fail
 }
 
-// Pipeline is txpipe's workflow, after a file was validated and stored:
-// transform and write its rows, then notify; on failure mark it FAILED,
-// notify the failure and send its state to the dead-letter queue. Its step
-// timeouts keep the worst case within ExpressLimit: a transform attempt has
-// 60 s, which covers the largest file API Gateway takes (10 MB, about
-// 110,000 rows) at DynamoDB's on-demand write rates.
-func Pipeline() Definition {
+// Write-rate defaults (see ConcurrencyFor).
+const (
+	// DefaultWriteCeiling is the DynamoDB write units a second the
+	// transform may use: what a new on-demand table absorbs at first.
+	DefaultWriteCeiling = 4000
+	// WritesPerRow is the write units one row costs: the item and its
+	// by-day index entry.
+	WritesPerRow = 2
+	// ChunkWriteRate is the rows a second one chunk writer sustains
+	// (BatchWriteItem of 25, a few in flight), measured against DynamoDB
+	// Local and assumed on AWS.
+	ChunkWriteRate = 1000
+)
+
+// ConcurrencyFor returns the chunks written at once under a ceiling of
+// writeCeiling write units a second: each chunk writer uses ChunkWriteRate
+// rows, WritesPerRow units each; at least 1.
+func ConcurrencyFor(writeCeiling int) int {
+	if writeCeiling <= 0 {
+		writeCeiling = DefaultWriteCeiling
+	}
+	return max(1, writeCeiling/(WritesPerRow*ChunkWriteRate))
+}
+
+// Pipeline is PipelineFor(DefaultWriteCeiling).
+func Pipeline() Definition { return PipelineFor(DefaultWriteCeiling) }
+
+// PipelineFor is txpipe's workflow, for a DynamoDB write ceiling of
+// writeCeiling units a second:
+//
+//	Validate -> (rejected: end) -> Split -> Transform (a map over chunks)
+//	-> Finish -> Notify; on failure MarkFailed -> SendToDeadLetterQueue.
+//
+// Validate takes in the bytes of a two-step upload (a no-op when the
+// intake validated them already); Split cuts the stored file into chunks
+// of whole rows; Transform writes each chunk (idempotently, so a retried
+// chunk never adds or double-counts a row); Finish adds the chunks' counts
+// into the status record. On AWS the run is a Standard execution (no time
+// limit) and each chunk an Express child, whose worst case (ChildWorstCase)
+// stays within ExpressLimit.
+func PipelineFor(writeCeiling int) Definition {
 	return Definition{
 		Name:    "txpipe",
-		Comment: "txpipe: transform and store a validated file's transactions, then notify",
+		Comment: "txpipe: validate a file, write its transactions in chunks, then notify",
 		Steps: []Step{
-			{Name: StepTransform, Function: FunctionTransformer, Retry: DefaultRetry, Timeout: 60 * time.Second},
-			{Name: StepNotify, Function: FunctionNotifier, Retry: DefaultRetry, Timeout: 10 * time.Second},
+			// The validator reads up to 5 GB from S3; its Lambda gets 895 s.
+			{Name: StepValidate, Function: FunctionValidator, Retry: DefaultRetry, Timeout: 900 * time.Second, EndIfRejected: true},
+			{Name: StepSplit, Function: FunctionValidator, Retry: DefaultRetry, Timeout: 900 * time.Second},
+			// A chunk (DefaultChunkRows rows) takes about 20 s at
+			// ChunkWriteRate; 3 attempts of 80 s fit an Express child.
+			{Name: StepTransform, Function: FunctionTransformer, Retry: DefaultRetry, Timeout: 80 * time.Second,
+				Map: &MapSpec{MaxConcurrency: ConcurrencyFor(writeCeiling)}},
+			{Name: StepFinish, Function: FunctionTransformer, Retry: DefaultRetry, Timeout: 80 * time.Second},
+			{Name: StepNotify, Function: FunctionNotifier, Retry: DefaultRetry, Timeout: 30 * time.Second},
 		},
 		OnFailure: []Step{
-			{Name: StepMarkFailed, Function: FunctionNotifier, Retry: DefaultRetry, Timeout: 10 * time.Second},
-			{Name: StepSendToDLQ, Function: FunctionDeadLetter, Retry: DefaultRetry, Timeout: 10 * time.Second},
+			{Name: StepMarkFailed, Function: FunctionNotifier, Retry: DefaultRetry, Timeout: 30 * time.Second},
+			{Name: StepSendToDLQ, Function: FunctionDeadLetter, Retry: DefaultRetry, Timeout: 30 * time.Second},
 		},
 	}
+}
+
+// ChildWorstCase is the longest the Express child execution of a map step
+// can take: every attempt timing out, every retry waiting its longest.
+func (s Step) ChildWorstCase() time.Duration {
+	n := max(s.Retry.MaxAttempts, 1)
+	d := time.Duration(n) * s.Timeout
+	for a := 2; a <= n; a++ {
+		p := s.Retry
+		p.FullJitter = false
+		d += p.Delay(a)
+	}
+	return d
 }

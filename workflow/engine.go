@@ -212,7 +212,13 @@ func (e *Engine) step(ctx context.Context, j *Job) {
 		stepCtx, endSpan = e.opts.Tracer.StartStep(ctx, step.Name, j.FileID, j.Attempt+1)
 	}
 	start := time.Now()
-	out, err := e.steps.Run(stepCtx, StepInput{Step: step.Name, State: j.State})
+	var out RunState
+	var err error
+	if step.Map != nil {
+		out, err = e.runMap(stepCtx, step, j.State)
+	} else {
+		out, err = e.steps.Run(stepCtx, StepInput{Step: step.Name, State: j.State})
+	}
 	endSpan(err)
 	if ctx.Err() != nil {
 		// Shutting down: leave the job as it was; it is resumed on restart.
@@ -228,11 +234,13 @@ func (e *Engine) step(ctx context.Context, j *Job) {
 		log.InfoContext(ctx, "step done", "seconds", time.Since(start).Seconds())
 		j.State, j.Step, j.Attempt = out, j.Step+1, 0
 		j.DueAt = e.opts.Now().UTC()
-		if j.Step == len(list) {
+		if j.Step == len(list) || (step.EndIfRejected && out.Rejected) {
 			e.finish(ctx, j, list)
 			return
 		}
-	case txpipe.IsTransient(err) && (j.Attempt < step.Retry.MaxAttempts || j.Phase == PhaseFail):
+	case txpipe.IsTransient(err) && ((step.Map == nil && j.Attempt < step.Retry.MaxAttempts) || j.Phase == PhaseFail):
+		// A map step's chunks were retried by its policy already (on AWS
+		// the Map state has no Retry of its own either).
 		// The failure path retries until it gets through: it is what keeps
 		// the run from being lost.
 		delay := step.Retry.Delay(j.Attempt + 1)
@@ -279,14 +287,100 @@ func (e *Engine) save(ctx context.Context, j *Job, log *slog.Logger) {
 	}
 }
 
+// runMap runs a map step: its function once per chunk of st, in parallel
+// across the engine's workers, each chunk retried by the step's policy on
+// transient errors. The first error that remains stops the other chunks
+// and is the step's. A map interrupted by a shutdown or crash runs again
+// whole; chunks are idempotent, so the counts stay exact.
+func (e *Engine) runMap(ctx context.Context, step Step, st RunState) (RunState, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	results := make([]ChunkResult, len(st.Chunks))
+	next := make(chan int)
+	var (
+		wg       sync.WaitGroup
+		mu       sync.Mutex
+		firstErr error
+	)
+	child := RunState{FileID: st.FileID, FileKey: st.FileKey, HeaderEnd: st.HeaderEnd, Format: st.Format}
+	// Counts so far, recorded every 2 s as chunks finish (for --wait).
+	pr, _ := e.steps.(interface {
+		RecordProgress(ctx context.Context, fileID string, c txpipe.Counts)
+	})
+	var (
+		done         txpipe.Counts
+		lastProgress = time.Now()
+	)
+	for range min(e.opts.Workers, max(len(st.Chunks), 1)) {
+		wg.Go(func() {
+			for i := range next {
+				c := st.Chunks[i]
+				err := step.Retry.Do(ctx, func(ctx context.Context) error {
+					out, err := e.steps.Run(ctx, StepInput{Step: step.Name, State: child, Chunk: &c})
+					if err == nil {
+						results[i] = ChunkResult{Rows: out.Rows, Counts: out.Counts}
+						if pr != nil && out.Counts != nil {
+							mu.Lock()
+							done = done.Add(*out.Counts)
+							report := time.Since(lastProgress) >= 2*time.Second
+							if report {
+								lastProgress = time.Now()
+							}
+							sofar := done
+							mu.Unlock()
+							if report {
+								pr.RecordProgress(ctx, st.FileID, sofar)
+							}
+						}
+					}
+					return err
+				}, func(int, error) {
+					if e.opts.Observer != nil {
+						e.opts.Observer.StepRetried(step.Name)
+					}
+				})
+				if err != nil {
+					mu.Lock()
+					if firstErr == nil {
+						firstErr = err
+					}
+					mu.Unlock()
+					cancel()
+				}
+			}
+		})
+	}
+feed:
+	for i := range st.Chunks {
+		select {
+		case next <- i:
+		case <-ctx.Done():
+			break feed
+		}
+	}
+	close(next)
+	wg.Wait()
+	if firstErr != nil {
+		return st, firstErr
+	}
+	if err := ctx.Err(); err != nil {
+		return st, txpipe.Wrap(txpipe.ETRANSIENT, err)
+	}
+	st.ChunkResults = results
+	return st, nil
+}
+
 func (e *Engine) finish(ctx context.Context, j *Job, list []Step) {
 	if err := e.jobs.DeleteJob(ctx, j.FileID); err != nil {
 		e.opts.Logger.ErrorContext(ctx, "delete finished job", "file_id", j.FileID, "err", err)
 		return
 	}
 	status := txpipe.StatusCompleted
-	if j.Phase == PhaseFail {
+	switch {
+	case j.Phase == PhaseFail:
 		status = txpipe.StatusFailed
+	case j.State.Rejected:
+		status = txpipe.StatusRejected
 	}
 	var c txpipe.Counts
 	if j.State.Counts != nil {

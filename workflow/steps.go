@@ -29,6 +29,11 @@ type Steps struct {
 	// ProgressEvery is how often Transform records the counts so far on
 	// the PROCESSING record: 2 s if 0, never if negative.
 	ProgressEvery time.Duration
+	// Uploads holds two-step uploads for Validate (AWS); nil locally, where
+	// the server's upload URL takes them in before the run starts.
+	Uploads UploadStore
+	// ChunkRows is the rows per chunk Split cuts; ChunkRowsFor if 0.
+	ChunkRows int64
 }
 
 func (s *Steps) now() time.Time {
@@ -49,8 +54,17 @@ func (s *Steps) logger() *slog.Logger {
 // state for the next step.
 func (s *Steps) Run(ctx context.Context, in StepInput) (RunState, error) {
 	switch in.Step {
+	case StepValidate:
+		return s.Validate(ctx, in.State)
+	case StepSplit:
+		return s.Split(ctx, in.State)
 	case StepTransform:
+		if in.Chunk != nil {
+			return s.TransformChunk(ctx, in.State, *in.Chunk)
+		}
 		return s.Transform(ctx, in.State)
+	case StepFinish:
+		return s.Finish(ctx, in.State)
 	case StepNotify:
 		return s.Notify(ctx, in.State)
 	case StepMarkFailed:
@@ -134,7 +148,12 @@ func (s *Steps) Transform(ctx context.Context, st RunState) (RunState, error) {
 			s.logger().WarnContext(ctx, "progress not recorded", "file_id", st.FileID, "err", err)
 		}
 	}
-	counts, rows, err := s.writeRows(ctx, st, progress)
+	f, err := s.Files.OpenFile(ctx, st.FileKey)
+	if err != nil {
+		return st, fmt.Errorf("open file %s: %w", st.FileID, err)
+	}
+	counts, rows, err := s.writeRows(ctx, st.FileID, st.Format, f, progress)
+	f.Close()
 	if err != nil {
 		return st, err
 	}
@@ -159,16 +178,26 @@ func (s *Steps) Transform(ctx context.Context, st RunState) (RunState, error) {
 	return st, nil
 }
 
+// RecordProgress puts the counts written so far on the PROCESSING record
+// of a file (for `upload --wait`); the local engine calls it as a map
+// step's chunks finish. A record no longer PROCESSING is left alone.
+func (s *Steps) RecordProgress(ctx context.Context, fileID string, c txpipe.Counts) {
+	rec, err := s.Statuses.GetStatus(ctx, fileID)
+	if err != nil || rec.Status != txpipe.StatusProcessing {
+		return
+	}
+	rec.SetCounts(c)
+	rec.UpdatedAt = s.now()
+	if err := s.Statuses.UpdateStatus(ctx, rec, txpipe.StatusProcessing); err != nil {
+		s.logger().WarnContext(ctx, "progress not recorded", "file_id", fileID, "err", err)
+	}
+}
+
 // writeRows decodes the file in one goroutine and writes batches in
 // another, so parsing and storage overlap. Two batches are in flight at
 // most, which bounds memory.
-func (s *Steps) writeRows(ctx context.Context, st RunState, progress func(txpipe.Counts)) (txpipe.Counts, int64, error) {
-	f, err := s.Files.OpenFile(ctx, st.FileKey)
-	if err != nil {
-		return txpipe.Counts{}, 0, fmt.Errorf("open file %s: %w", st.FileID, err)
-	}
-	defer f.Close()
-
+func (s *Steps) writeRows(ctx context.Context, fileID string, format *csvschema.Format, f io.Reader, progress func(txpipe.Counts)) (txpipe.Counts, int64, error) {
+	st := RunState{FileID: fileID, Format: format}
 	size := s.BatchSize
 	if size <= 0 || size > MaxBatch {
 		size = MaxBatch
@@ -202,7 +231,7 @@ func (s *Steps) writeRows(ctx context.Context, st RunState, progress func(txpipe
 				cancel()
 			}
 			counts = counts.Add(c)
-			if writeErr == nil {
+			if writeErr == nil && progress != nil {
 				progress(counts)
 			}
 		}

@@ -29,8 +29,38 @@ type RunState struct {
 	// detected, and the profile), so Transform reads the same rows; nil
 	// for the default format.
 	Format *csvschema.Format `json:"format,omitempty"`
-	Counts *txpipe.Counts    `json:"counts,omitempty"` // set by Transform
+	Counts *txpipe.Counts    `json:"counts,omitempty"` // set by Transform or Finish
 	Error  *StepError        `json:"error,omitempty"`  // set when a step failed for good
+	// UploadKey is where the bytes of a two-step upload landed (on AWS the
+	// S3 key under the upload prefix), for Validate to take them in.
+	UploadKey string `json:"upload_key,omitempty"`
+	// Rejected is set by Validate for a file that failed validation.
+	Rejected bool `json:"rejected,omitempty"`
+	// HeaderEnd and Chunks are set by Split: the file's header is its bytes
+	// [0, HeaderEnd); each chunk a range of whole rows after it.
+	HeaderEnd int64   `json:"header_end,omitempty"`
+	Chunks    []Chunk `json:"chunks,omitempty"`
+	// ChunkResults are the map step's outputs, one per chunk.
+	ChunkResults []ChunkResult `json:"chunk_results,omitempty"`
+}
+
+// Chunk is a range of whole rows of a stored file: bytes [Start, End),
+// holding Rows rows.
+type Chunk struct {
+	Index int   `json:"index"`
+	Start int64 `json:"start"`
+	End   int64 `json:"end"`
+	Rows  int64 `json:"rows"`
+	// Whole is set for the one chunk of a file that cannot be cut (not
+	// UTF-8): it is read whole.
+	Whole bool `json:"whole,omitempty"`
+}
+
+// ChunkResult is what writing a chunk did (the output of the map step's
+// function, a RunState with these fields).
+type ChunkResult struct {
+	Rows   int64          `json:"rows"`
+	Counts *txpipe.Counts `json:"counts"`
 }
 
 // StepError is the error of a failed step, in the shape Step Functions puts
@@ -45,6 +75,8 @@ type StepError struct {
 type StepInput struct {
 	Step  string   `json:"step"`
 	State RunState `json:"state"`
+	// Chunk is the chunk a map step's function writes.
+	Chunk *Chunk `json:"chunk,omitempty"`
 }
 
 // TransactionWriter is the write side of the transactions table.
@@ -143,6 +175,23 @@ type Upload struct {
 	// Format is how to read the file, as the upload declared it (form
 	// fields delimiter, encoding and profile); the zero Format detects.
 	Format csvschema.Format
+}
+
+// RangeOpener is a FileStore that can read part of a file: a chunk is
+// read without the bytes before it.
+type RangeOpener interface {
+	// OpenRange returns the n bytes of the file from offset off.
+	OpenRange(ctx context.Context, key string, off, n int64) (io.ReadCloser, error)
+}
+
+// UploadStore holds the bytes of two-step uploads where the client sent
+// them (on AWS the bucket's upload prefix), until Validate claims them.
+type UploadStore interface {
+	// OpenUpload returns the bytes at key, or an ENOTFOUND error.
+	OpenUpload(ctx context.Context, key string) (io.ReadCloser, error)
+	// ClaimUpload stores the bytes at key as the file fileKey (a server-side
+	// copy) and removes them from the upload prefix.
+	ClaimUpload(ctx context.Context, key, fileKey string) error
 }
 
 // PathPutter is a FileStore that can take a local file by moving it, which

@@ -1,0 +1,318 @@
+package workflow
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/txpipe/txpipe"
+	"github.com/txpipe/txpipe/csvschema"
+)
+
+// Chunk sizes (see docs/cost.md for the choice).
+const (
+	// DefaultChunkRows is the rows per chunk: about 1.6 MB of a typical
+	// file, 20 s of writing at ChunkWriteRate.
+	DefaultChunkRows = 20_000
+	// MaxChunks bounds a run's chunks, so its state (the chunk list and the
+	// map's results) stays far below Step Functions' 256 KiB payload limit.
+	MaxChunks = 500
+)
+
+// ChunkRowsFor returns the rows per chunk of a file of rows rows:
+// DefaultChunkRows, or more when that would make over MaxChunks chunks.
+func ChunkRowsFor(rows int64) int64 {
+	return max(DefaultChunkRows, (rows+MaxChunks-1)/MaxChunks)
+}
+
+// Validate takes in the bytes of a two-step upload (st.UploadKey): it
+// validates them as they stream from the upload store, and either records
+// the file REJECTED (st.Rejected is set: the run ends) or moves the bytes to
+// the file store and records it VALIDATED. A file the intake validated
+// already (POST /upload, the local upload URL) passes through. It is
+// idempotent: a retry after the bytes were claimed finds them in the file
+// store.
+func (s *Steps) Validate(ctx context.Context, st RunState) (RunState, error) {
+	rec, err := s.Statuses.GetStatus(ctx, st.FileID)
+	switch {
+	case err == nil && !txpipe.AwaitingBytes(rec.Status):
+		st.Rejected = rec.Status == txpipe.StatusRejected
+		return st, nil
+	case err != nil && txpipe.ErrorCode(err) != txpipe.ENOTFOUND:
+		return st, fmt.Errorf("status of file %s: %w", st.FileID, err)
+	case st.UploadKey == "" || s.Uploads == nil:
+		// Validated and stored by the intake, which crashed before writing
+		// the record: Split creates it.
+		return st, nil
+	}
+	var filename string
+	if rec != nil {
+		filename = rec.Filename
+	}
+	if filename == "" {
+		filename = st.Filename
+	}
+
+	claimed := false
+	r, err := s.Uploads.OpenUpload(ctx, st.UploadKey)
+	if txpipe.ErrorCode(err) == txpipe.ENOTFOUND {
+		// A retry after the claim: the bytes are in the file store.
+		r, err = s.Files.OpenFile(ctx, st.FileKey)
+		claimed = true
+	}
+	if err != nil {
+		return st, fmt.Errorf("open upload %s of file %s: %w", st.UploadKey, st.FileID, err)
+	}
+	h := sha256.New()
+	cr := &countReader{r: io.TeeReader(r, h)}
+	rep, err := csvschema.Validate(ctx, cr)
+	r.Close()
+	if err != nil {
+		return st, fmt.Errorf("validate file %s: %w", st.FileID, err)
+	}
+	if sum := hex.EncodeToString(h.Sum(nil)); sum != st.FileKey {
+		return st, txpipe.Errorf(txpipe.EINVALID, "the bytes of file %s at %s have SHA-256 %s, not the %s declared", st.FileID, st.UploadKey, sum, st.FileKey)
+	}
+	now := s.now()
+	out := &txpipe.FileStatus{
+		FileID: st.FileID, Filename: filename, SHA256: st.FileKey, SizeBytes: cr.n, Rows: rep.Rows,
+		Errors: []txpipe.ErrorItem{}, CreatedAt: now, UpdatedAt: now,
+	}
+	st.Rows, st.SizeBytes, st.Filename = rep.Rows, cr.n, filename
+	in := &Intake{Statuses: s.Statuses, Retry: RetryPolicy{MaxAttempts: 1}}
+	if !rep.Valid() {
+		out.Status, out.ErrorCount, out.Errors = txpipe.StatusRejected, rep.ErrorCount, rep.Items()
+		if _, _, err := in.record(ctx, out); err != nil {
+			return st, fmt.Errorf("record rejected file %s: %w", st.FileID, err)
+		}
+		st.Rejected = true
+		s.logger().InfoContext(ctx, "file rejected", "file_id", st.FileID, "errors", rep.ErrorCount)
+		return st, nil
+	}
+	if !claimed {
+		if err := s.Uploads.ClaimUpload(ctx, st.UploadKey, st.FileKey); err != nil {
+			return st, fmt.Errorf("claim upload %s of file %s: %w", st.UploadKey, st.FileID, err)
+		}
+	}
+	out.Status = txpipe.StatusValidated
+	if _, _, err := in.record(ctx, out); err != nil {
+		return st, fmt.Errorf("record file %s: %w", st.FileID, err)
+	}
+	s.logger().InfoContext(ctx, "file accepted", "file_id", st.FileID, "rows", rep.Rows, "size_bytes", cr.n)
+	return st, nil
+}
+
+type countReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// Split marks the file PROCESSING and cuts the stored file into chunks of
+// whole rows (ChunkRows each, the last one shorter), found by decoding it
+// once. A file already COMPLETED gets no chunks and keeps its counts.
+func (s *Steps) Split(ctx context.Context, st RunState) (RunState, error) {
+	rec, err := s.ensureStatus(ctx, st)
+	if err != nil {
+		return st, err
+	}
+	st.Chunks, st.ChunkResults, st.Counts = nil, nil, nil
+	if rec.Status == txpipe.StatusCompleted {
+		c := rec.Counts()
+		st.Counts = &c
+		return st, nil
+	}
+	rec.Status = txpipe.StatusProcessing
+	rec.Attempts++
+	rec.Failure = ""
+	rec.UpdatedAt = s.now()
+	if err := s.Statuses.UpdateStatus(ctx, rec, runnable...); err != nil {
+		return st, fmt.Errorf("mark file %s processing: %w", st.FileID, err)
+	}
+
+	// Rows lost to a failed group commit after this are found by Finish's
+	// SyncRows (see RowsDurability).
+	if rd, ok := s.Transactions.(RowsDurability); ok && s.Transactions != nil {
+		if err := rd.BeginRows(ctx, st.FileID); err != nil {
+			return st, fmt.Errorf("begin rows of file %s: %w", st.FileID, err)
+		}
+	}
+	f, err := s.Files.OpenFile(ctx, st.FileKey)
+	if err != nil {
+		return st, fmt.Errorf("open file %s: %w", st.FileID, err)
+	}
+	defer f.Close()
+	per := s.ChunkRows
+	if per <= 0 {
+		per = ChunkRowsFor(st.Rows)
+	}
+	if st.Format == nil {
+		// Always present, so the map passes it to each chunk ($.format).
+		st.Format = &csvschema.Format{}
+	}
+	format := *st.Format
+	dec := csvschema.NewDecoderFormat(f, format)
+	// Offsets are in the decoded text: they are the file's own only in
+	// UTF-8. A file in another encoding is one chunk, read whole.
+	whole := format.Encoding != "" && format.Encoding != csvschema.EncUTF8
+	var tx txpipe.Transaction
+	var rows int64
+	cur := Chunk{}
+	for {
+		err := dec.Decode(&tx)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return st, txpipe.Errorf(txpipe.EINVALID, "split file %s: %w", st.FileID, err)
+		}
+		if rows == 0 {
+			st.HeaderEnd = dec.HeaderEnd()
+			cur.Start = st.HeaderEnd
+		}
+		rows++
+		cur.Rows++
+		if cur.Rows == per && !whole {
+			cur.End = dec.Offset()
+			st.Chunks = append(st.Chunks, cur)
+			cur = Chunk{Index: len(st.Chunks), Start: cur.End}
+		}
+		if rows%100_000 == 0 && ctx.Err() != nil {
+			return st, txpipe.Wrap(txpipe.ETRANSIENT, ctx.Err())
+		}
+	}
+	if cur.Rows > 0 {
+		cur.End = dec.Offset()
+		cur.Whole = whole
+		st.Chunks = append(st.Chunks, cur)
+	}
+	if rows != st.Rows {
+		return st, txpipe.Errorf(txpipe.EINVALID, "file %s has %d rows, %d were validated", st.FileID, rows, st.Rows)
+	}
+	return st, nil
+}
+
+// TransformChunk writes the rows of one chunk (the file's header and the
+// chunk's bytes, decoded) and returns its rows and counts. Writes are
+// idempotent per file, so a retried or duplicated chunk reports the counts
+// of its first write and never adds a row twice.
+func (s *Steps) TransformChunk(ctx context.Context, st RunState, c Chunk) (RunState, error) {
+	start := time.Now()
+	body, err := s.openChunk(ctx, st, c)
+	if err != nil {
+		return st, err
+	}
+	defer body.Close()
+	counts, rows, err := s.writeRows(ctx, st.FileID, st.Format, body, nil)
+	if err != nil {
+		return st, fmt.Errorf("chunk %d: %w", c.Index, err)
+	}
+	if rows != c.Rows {
+		return st, txpipe.Errorf(txpipe.EINVALID, "chunk %d of file %s has %d rows, %d were split", c.Index, st.FileID, rows, c.Rows)
+	}
+	s.logger().DebugContext(ctx, "chunk written", "file_id", st.FileID, "chunk", c.Index, "rows", rows, "seconds", time.Since(start).Seconds())
+	return RunState{FileID: st.FileID, FileKey: st.FileKey, Rows: rows, Counts: &counts}, nil
+}
+
+// openChunk returns the header of st's file followed by chunk c's bytes.
+func (s *Steps) openChunk(ctx context.Context, st RunState, c Chunk) (io.ReadCloser, error) {
+	if c.Whole {
+		f, err := s.Files.OpenFile(ctx, st.FileKey)
+		if err != nil {
+			return nil, fmt.Errorf("open file %s: %w", st.FileID, err)
+		}
+		return f, nil
+	}
+	if st.HeaderEnd <= 0 || c.Start < st.HeaderEnd || c.End < c.Start {
+		return nil, txpipe.Errorf(txpipe.EINVALID, "chunk %d of file %s: bad range [%d, %d) after a header of %d bytes", c.Index, st.FileID, c.Start, c.End, st.HeaderEnd)
+	}
+	if ro, ok := s.Files.(RangeOpener); ok {
+		hr, err := ro.OpenRange(ctx, st.FileKey, 0, st.HeaderEnd)
+		if err != nil {
+			return nil, fmt.Errorf("open header of file %s: %w", st.FileID, err)
+		}
+		header, err := io.ReadAll(hr)
+		hr.Close()
+		if err != nil {
+			return nil, txpipe.Wrap(txpipe.ETRANSIENT, fmt.Errorf("read header of file %s: %w", st.FileID, err))
+		}
+		body, err := ro.OpenRange(ctx, st.FileKey, c.Start, c.End-c.Start)
+		if err != nil {
+			return nil, fmt.Errorf("open chunk %d of file %s: %w", c.Index, st.FileID, err)
+		}
+		return readCloser{io.MultiReader(bytes.NewReader(header), body), body}, nil
+	}
+	f, err := s.Files.OpenFile(ctx, st.FileKey)
+	if err != nil {
+		return nil, fmt.Errorf("open file %s: %w", st.FileID, err)
+	}
+	header := make([]byte, st.HeaderEnd)
+	if _, err := io.ReadFull(f, header); err != nil {
+		f.Close()
+		return nil, txpipe.Wrap(txpipe.ETRANSIENT, fmt.Errorf("read header of file %s: %w", st.FileID, err))
+	}
+	if _, err := io.CopyN(io.Discard, f, c.Start-st.HeaderEnd); err != nil {
+		f.Close()
+		return nil, txpipe.Wrap(txpipe.ETRANSIENT, fmt.Errorf("seek to chunk %d of file %s: %w", c.Index, st.FileID, err))
+	}
+	return readCloser{io.MultiReader(bytes.NewReader(header), io.LimitReader(f, c.End-c.Start)), f}, nil
+}
+
+type readCloser struct {
+	io.Reader
+	io.Closer
+}
+
+// Finish adds up the chunks' counts, checks they cover every validated
+// row, and records them in the status record.
+func (s *Steps) Finish(ctx context.Context, st RunState) (RunState, error) {
+	rec, err := s.Statuses.GetStatus(ctx, st.FileID)
+	if err != nil {
+		return st, fmt.Errorf("status of file %s: %w", st.FileID, err)
+	}
+	if rec.Status == txpipe.StatusCompleted || (st.Counts != nil && len(st.Chunks) == 0) {
+		c := rec.Counts()
+		st.Counts, st.Chunks, st.ChunkResults = &c, nil, nil
+		return st, nil
+	}
+	if len(st.ChunkResults) != len(st.Chunks) {
+		return st, txpipe.Errorf(txpipe.EINVALID, "file %s: %d chunk results for %d chunks", st.FileID, len(st.ChunkResults), len(st.Chunks))
+	}
+	var sum txpipe.Counts
+	var rows int64
+	for i, r := range st.ChunkResults {
+		if r.Counts == nil || r.Counts.Total() != r.Rows {
+			return st, txpipe.Errorf(txpipe.EINVALID, "file %s: chunk %d reports counts %+v for %d rows", st.FileID, i, r.Counts, r.Rows)
+		}
+		sum = sum.Add(*r.Counts)
+		rows += r.Rows
+	}
+	if rows != st.Rows {
+		return st, txpipe.Errorf(txpipe.EINVALID, "file %s: its chunks hold %d rows, %d were validated", st.FileID, rows, st.Rows)
+	}
+	if rd, ok := s.Transactions.(RowsDurability); ok {
+		if err := rd.SyncRows(ctx, st.FileID); err != nil {
+			return st, err
+		}
+	}
+	rec.Rows = rows
+	rec.SetCounts(sum)
+	rec.UpdatedAt = s.now()
+	if err := s.Statuses.UpdateStatus(ctx, rec, txpipe.StatusProcessing); err != nil {
+		return st, fmt.Errorf("record counts of file %s: %w", st.FileID, err)
+	}
+	s.logger().InfoContext(ctx, "rows written", "file_id", st.FileID, "rows", rows, "chunks", len(st.Chunks),
+		"inserted", sum.Inserted, "updated", sum.Updated, "unchanged", sum.Unchanged)
+	st.Counts, st.Chunks, st.ChunkResults = &sum, nil, nil
+	return st, nil
+}
