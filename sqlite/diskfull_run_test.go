@@ -97,7 +97,8 @@ func TestRunOnFullDiskFinishes(t *testing.T) {
 	select {
 	case <-obs.failing:
 	case <-time.After(30 * time.Second):
-		t.Fatal("no transform attempt failed on a full disk")
+		st, _ := db.GetStatus(ctx, fileID)
+		t.Fatalf("no transform attempt failed on a full disk; status %+v", st)
 	}
 	free()
 	deadline := time.Now().Add(60 * time.Second)
@@ -137,16 +138,18 @@ func TestRunOnFullDiskFinishes(t *testing.T) {
 	}
 }
 
-// failObserver closes failing when a transform attempt fails.
+// failObserver closes failing when an attempt of a step that writes rows
+// fails: a chunk of the Transform map (retried within the step), or Split
+// or Finish.
 type failObserver struct {
 	once    sync.Once
 	failing chan struct{}
 }
 
 func (o *failObserver) StepFinished(step string, d time.Duration, err error) {
-	if step == workflow.StepTransform && err != nil {
+	if err != nil {
 		o.once.Do(func() { close(o.failing) })
 	}
 }
-func (o *failObserver) StepRetried(step string)                    {}
+func (o *failObserver) StepRetried(step string) { o.once.Do(func() { close(o.failing) }) }
 func (o *failObserver) RunFinished(status string, c txpipe.Counts) {}

@@ -220,6 +220,13 @@ func (s *Steps) TransformChunk(ctx context.Context, st RunState, c Chunk) (RunSt
 	if rows != c.Rows {
 		return st, txpipe.Errorf(txpipe.EINVALID, "chunk %d of file %s has %d rows, %d were split", c.Index, st.FileID, rows, c.Rows)
 	}
+	// A chunk reports counts only for rows that are durable (Finish checks
+	// again for the whole file).
+	if rd, ok := s.Transactions.(RowsDurability); ok {
+		if err := rd.SyncRows(ctx, st.FileID); err != nil {
+			return st, fmt.Errorf("chunk %d: %w", c.Index, err)
+		}
+	}
 	s.logger().DebugContext(ctx, "chunk written", "file_id", st.FileID, "chunk", c.Index, "rows", rows, "seconds", time.Since(start).Seconds())
 	return RunState{FileID: st.FileID, FileKey: st.FileKey, Rows: rows, Counts: &counts}, nil
 }
