@@ -151,5 +151,5 @@ func (o *failObserver) StepFinished(step string, d time.Duration, err error) {
 		o.once.Do(func() { close(o.failing) })
 	}
 }
-func (o *failObserver) StepRetried(step string) { o.once.Do(func() { close(o.failing) }) }
+func (o *failObserver) StepRetried(step string)                    { o.once.Do(func() { close(o.failing) }) }
 func (o *failObserver) RunFinished(status string, c txpipe.Counts) {}
