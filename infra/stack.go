@@ -65,8 +65,6 @@ const (
 	burst       = 20
 	// expressLimit is the longest a Step Functions Express execution runs.
 	expressLimit = 5 * time.Minute
-	// apiTimeout bounds the validator: API Gateway answers 504 after 29 s.
-	apiTimeout = 29 * time.Second
 	stageName  = "v1"
 )
 
@@ -271,13 +269,28 @@ func NewStack(scope constructs.Construct, id string, cfg Config) (*Stack, error)
 			"and xray:PutTelemetryRecords have no resource-level permissions.", "Resource::*")
 		return fn
 	}
+	// The state machine's ARN, from its name: the validator starts it, and
+	// the machine invokes the validator (Validate, Split).
+	smName := "txpipe-" + env
+	smArn := stack.FormatArn(&awscdk.ArnComponents{
+		Service: jsii.String("states"), Resource: jsii.String("stateMachine"), ResourceName: jsii.String(smName),
+		ArnFormat: awscdk.ArnFormat_COLON_RESOURCE_NAME,
+	})
+	smExecutions := stack.FormatArn(&awscdk.ArnComponents{
+		Service: jsii.String("states"), Resource: jsii.String("execution"), ResourceName: jsii.String(smName + ":*"),
+		ArnFormat: awscdk.ArnFormat_COLON_RESOURCE_NAME,
+	})
+	s.Validator = newFunction("Validator", "csv-validator", workflow.FunctionValidator,
+		"txpipe CSV validator: the HTTP API; validates uploads (also from S3) and starts their runs", timeouts[workflow.FunctionValidator],
+		map[string]*string{awsnames.EnvStateMachineARN: smArn})
 	s.Transformer = newFunction("Transformer", "data-transformer", workflow.FunctionTransformer,
 		"txpipe data transformer: parses a stored file and writes its transactions", timeouts[workflow.FunctionTransformer], nil)
 	s.Notifier = newFunction("Notifier", "notification-sender", workflow.FunctionNotifier,
 		"txpipe notification sender: records a run's result and publishes it", timeouts[workflow.FunctionNotifier], nil)
 
-	// The Express workflow, generated from the definition the local engine runs.
+	// The Standard workflow, generated from the definition the local engine runs.
 	substitutions := map[string]*string{
+		workflow.SubstValidatorArn:       s.Validator.FunctionArn(),
 		workflow.SubstTransformerArn:     s.Transformer.FunctionArn(),
 		workflow.SubstNotifierArn:        s.Notifier.FunctionArn(),
 		workflow.SubstDeadLetterQueueURL: dlq.QueueUrl(),
@@ -308,15 +321,24 @@ func NewStack(scope constructs.Construct, id string, cfg Config) (*Stack, error)
 	// The tasks invoke the functions by their unqualified ARN.
 	smRole.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
 		Actions:   jsii.Strings("lambda:InvokeFunction"),
-		Resources: &[]*string{s.Transformer.FunctionArn(), s.Notifier.FunctionArn()},
+		Resources: &[]*string{s.Validator.FunctionArn(), s.Transformer.FunctionArn(), s.Notifier.FunctionArn()},
+	}))
+	// The Distributed Map runs its children as executions of the machine.
+	smRole.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Actions:   jsii.Strings("states:StartExecution"),
+		Resources: &[]*string{smArn},
+	}))
+	smRole.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Actions:   jsii.Strings("states:DescribeExecution", "states:StopExecution"),
+		Resources: &[]*string{smExecutions},
 	}))
 	smRole.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
 		Actions:   jsii.Strings("sqs:SendMessage"),
 		Resources: &[]*string{dlq.QueueArn()},
 	}))
 	s.StateMachine = awsstepfunctions.NewStateMachine(stack, jsii.String("Workflow"), &awsstepfunctions.StateMachineProps{
-		StateMachineName:        jsii.String("txpipe-" + env),
-		StateMachineType:        awsstepfunctions.StateMachineType_EXPRESS,
+		StateMachineName:        jsii.String(smName),
+		StateMachineType:        awsstepfunctions.StateMachineType_STANDARD,
 		DefinitionBody:          awsstepfunctions.DefinitionBody_FromString(jsii.String(string(asl))),
 		DefinitionSubstitutions: &substitutions,
 		Role:                    smRole,
@@ -327,13 +349,12 @@ func NewStack(scope constructs.Construct, id string, cfg Config) (*Stack, error)
 			IncludeExecutionData: jsii.Bool(false),
 		},
 	})
+	nag(smRole, "AwsSolutions-IAM5", "The Distributed Map describes and stops the child executions it starts, "+
+		"whose names Step Functions makes up: only the machine's own executions (execution:txpipe-<env>:*).",
+		"Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:"+smName+":*")
 	nag(smRole, "AwsSolutions-IAM5", "CloudWatch Logs delivery for Step Functions (logs:CreateLogDelivery and its "+
 		"companions) and X-Ray writes support no resource-level permissions, so AWS requires Resource *.",
 		"Resource::*")
-
-	s.Validator = newFunction("Validator", "csv-validator", workflow.FunctionValidator,
-		"txpipe CSV validator: the HTTP API; validates and stores uploads and starts their runs", apiTimeout,
-		map[string]*string{awsnames.EnvStateMachineARN: s.StateMachine.StateMachineArn()})
 
 	// Least privilege: exactly the calls each function makes.
 	uploads := jsii.String(*bucket.BucketArn() + "/" + uploadsDir + "*")
@@ -358,7 +379,7 @@ func NewStack(scope constructs.Construct, id string, cfg Config) (*Stack, error)
 	allow(s.Validator, indexRead, statusIndex)
 	allow(s.Validator, tableRead, transactions.TableArn())
 	allow(s.Validator, indexRead, txIndex)
-	allow(s.Validator, []string{"states:StartExecution"}, s.StateMachine.StateMachineArn())
+	allow(s.Validator, []string{"states:StartExecution"}, smArn)
 
 	allow(s.Transformer, []string{"s3:GetObject"}, uploads)
 	s.Transformer.Role().AddToPrincipalPolicy(listUploads)
@@ -386,7 +407,7 @@ func NewStack(scope constructs.Construct, id string, cfg Config) (*Stack, error)
 		{"UploadsBucketName", *bucket.BucketName(), "bucket of uploaded files"},
 		{"ResultsTopicArn", *results.TopicArn(), "SNS topic of run results"},
 		{"AlarmTopicArn", *alarms.TopicArn(), "SNS topic of CloudWatch alarms"},
-		{"StateMachineArn", *s.StateMachine.StateMachineArn(), "Step Functions Express workflow"},
+		{"StateMachineArn", *s.StateMachine.StateMachineArn(), "Step Functions Standard workflow (chunks in Express children)"},
 		{"DeadLetterQueueUrl", *dlq.QueueUrl(), "SQS dead-letter queue of failed runs"},
 		{"ValidatorFunctionName", *s.Validator.FunctionName(), "CSV validator Lambda"},
 		{"TransformerFunctionName", *s.Transformer.FunctionName(), "data transformer Lambda"},
@@ -407,11 +428,11 @@ func NewStack(scope constructs.Construct, id string, cfg Config) (*Stack, error)
 	newDashboard(stack, dashboardTargets{Env: env, API: s.API, DLQ: dlq, Tables: tables})
 
 	// cdk-nag checks what CDK adds for the stack's own plumbing too.
-	if worst := workflowWorstCase(def); worst > expressLimit {
-		awscdk.Annotations_Of(s.StateMachine).AddWarningV2(jsii.String("txpipe:ExpressLimit"), jsii.String(fmt.Sprintf(
-			"the workflow can run %v with every retry, longer than an Express execution's %v: a run that slow "+
-				"times out without reaching the dead-letter queue (the ExecutionsTimedOut alarm reports it)",
-			worst, expressLimit)), nil)
+	for _, st := range def.Steps {
+		if st.Map != nil && st.ChildWorstCase() >= expressLimit {
+			return nil, fmt.Errorf("workflow %s: a chunk of step %s can run %v, not within an Express child's %v",
+				def.Name, st.Name, st.ChildWorstCase(), expressLimit)
+		}
 	}
 	return s, nil
 }
@@ -431,14 +452,13 @@ var imageExcludes = []string{
 	".git", "node_modules", "infra", "cdk.out", "data", ".bin", "build", "docs", "**/*_test.go", "**/testdata", "txpipe", "*.test", "*.prof",
 }
 
-// functionTimeouts returns each Lambda function's timeout: the longest
-// Timeout of the steps it runs (the task state stops waiting then too).
+// functionTimeouts returns each Lambda function's timeout: strictly below
+// the Timeout of every task that invokes it (workflow.FunctionTimeout), so
+// Step Functions never retries an attempt that still runs.
 func functionTimeouts(def workflow.Definition) (map[string]time.Duration, error) {
 	t := map[string]time.Duration{}
-	for _, s := range slices.Concat(def.Steps, def.OnFailure) {
-		t[s.Function] = max(t[s.Function], s.Timeout)
-	}
-	for _, f := range []string{workflow.FunctionTransformer, workflow.FunctionNotifier} {
+	for _, f := range []string{workflow.FunctionValidator, workflow.FunctionTransformer, workflow.FunctionNotifier} {
+		t[f] = workflow.FunctionTimeout(def, f)
 		if t[f] <= 0 {
 			return nil, fmt.Errorf("workflow %s: no step runs the %s function", def.Name, f)
 		}

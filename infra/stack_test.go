@@ -278,14 +278,11 @@ func TestStack(t *testing.T) {
 	})
 
 	t.Run("FunctionSettings", func(t *testing.T) {
-		timeouts := map[string]time.Duration{}
-		for _, st := range slices.Concat(def.Steps, def.OnFailure) {
-			timeouts[st.Function] = max(timeouts[st.Function], st.Timeout)
-		}
+		// Strictly below every task that invokes the function.
 		want := map[string]time.Duration{
-			"csv-validator-dev":       29 * time.Second,
-			"data-transformer-dev":    timeouts[workflow.FunctionTransformer],
-			"notification-sender-dev": timeouts[workflow.FunctionNotifier],
+			"csv-validator-dev":       workflow.FunctionTimeout(def, workflow.FunctionValidator),
+			"data-transformer-dev":    workflow.FunctionTimeout(def, workflow.FunctionTransformer),
+			"notification-sender-dev": workflow.FunctionTimeout(def, workflow.FunctionNotifier),
 		}
 		for fnName, timeout := range want {
 			_, fn := s.one(t, "AWS::Lambda::Function", "FunctionName", fnName)
@@ -296,8 +293,8 @@ func TestStack(t *testing.T) {
 			if got, want := p["Timeout"], timeout.Seconds(); got != want {
 				t.Errorf("%s: Timeout = %v, want %v", fnName, got, want)
 			}
-			if got := p["Timeout"].(float64); got > expressLimit.Seconds() {
-				t.Errorf("%s: Timeout %vs is longer than an Express execution", fnName, got)
+			if got := p["Timeout"].(float64); got > 900 {
+				t.Errorf("%s: Timeout %vs is longer than Lambda's 15 minutes", fnName, got)
 			}
 			if got := render(p["TracingConfig"]); got != `{"Mode":"Active"}` {
 				t.Errorf("%s: TracingConfig = %s, want Active", fnName, got)
@@ -337,7 +334,7 @@ func TestStack(t *testing.T) {
 			vars := fn.Properties["Environment"].(map[string]any)["Variables"].(map[string]any)
 			want := maps.Clone(common)
 			if fnName == "csv-validator-dev" {
-				want[awsnames.EnvStateMachineARN] = "<Workflow>"
+				want[awsnames.EnvStateMachineARN] = "arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:stateMachine:txpipe-dev"
 			}
 			got := map[string]string{}
 			for k, v := range vars {
@@ -409,8 +406,9 @@ func TestStack(t *testing.T) {
 			if got := p["DefinitionString"]; got != string(asl) {
 				t.Errorf("%s: DefinitionString is not workflow.ASL(workflow.Pipeline()):\n%v", id, got)
 			}
-			if p["StateMachineType"] != "EXPRESS" {
-				t.Errorf("%s: StateMachineType = %v, want EXPRESS", id, p["StateMachineType"])
+			// Standard: no 5-minute limit, one execution per name.
+			if p["StateMachineType"] != "STANDARD" {
+				t.Errorf("%s: StateMachineType = %v, want STANDARD", id, p["StateMachineType"])
 			}
 			if p["StateMachineName"] != "txpipe-dev" {
 				t.Errorf("%s: StateMachineName = %v, want txpipe-dev", id, p["StateMachineName"])
@@ -424,6 +422,7 @@ func TestStack(t *testing.T) {
 				subst[k] = render(v)
 			}
 			want := map[string]string{
+				workflow.SubstValidatorArn:       "<Validator.Arn>",
 				workflow.SubstTransformerArn:     "<Transformer.Arn>",
 				workflow.SubstNotifierArn:        "<Notifier.Arn>",
 				workflow.SubstDeadLetterQueueURL: "<DeadLetterQueue>",
@@ -949,7 +948,8 @@ func TestStack(t *testing.T) {
 		add(validator, rw, st)
 		add(validator, ro, tx)
 		add(validator, []string{"dynamodb:Query"}, st+"/index/by-created", tx+"/index/by-time")
-		add(validator, []string{"states:StartExecution"}, "<Workflow>")
+		sm := "arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:stateMachine:txpipe-dev"
+		add(validator, []string{"states:StartExecution"}, sm)
 		transformer := lambdaBase("Transformer")
 		add(transformer, []string{"s3:GetObject"}, uploads)
 		add(transformer, []string{"s3:ListBucket"}, "<UploadsBucket.Arn> if s3:prefix uploads/*")
@@ -959,7 +959,10 @@ func TestStack(t *testing.T) {
 		add(notifier, rw, st)
 		add(notifier, []string{"sns:Publish"}, "<ResultsTopic>")
 		states := grant{}
-		add(states, []string{"lambda:InvokeFunction"}, "<Transformer.Arn>", "<Notifier.Arn>")
+		add(states, []string{"lambda:InvokeFunction"}, "<Validator.Arn>", "<Transformer.Arn>", "<Notifier.Arn>")
+		// The Distributed Map starts its children as executions of the machine.
+		add(states, []string{"states:StartExecution"}, sm)
+		add(states, []string{"states:DescribeExecution", "states:StopExecution"}, "arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:txpipe-dev:*")
 		add(states, []string{"sqs:SendMessage"}, "<DeadLetterQueue.Arn>")
 		add(states, []string{"xray:PutTraceSegments", "xray:PutTelemetryRecords", "xray:GetSamplingRules", "xray:GetSamplingTargets"}, "*")
 		add(states, []string{"logs:CreateLogDelivery", "logs:GetLogDelivery", "logs:UpdateLogDelivery", "logs:DeleteLogDelivery",
@@ -1145,15 +1148,11 @@ func TestStack(t *testing.T) {
 		checkSuppressions(t, s)
 	})
 
-	t.Run("ExpressLimitWarning", func(t *testing.T) {
-		var warned bool
-		for _, m := range s.messages(t) {
-			if m.Type == "aws:cdk:warning" && strings.Contains(fmt.Sprint(m.Data), "longer than an Express execution") {
-				warned = true
+	t.Run("ChunksFitExpressChildren", func(t *testing.T) {
+		for _, st := range def.Steps {
+			if st.Map != nil && st.ChildWorstCase() >= expressLimit {
+				t.Errorf("step %s: a chunk can run %v, not within an Express child's %v", st.Name, st.ChildWorstCase(), expressLimit)
 			}
-		}
-		if over := workflowWorstCase(def) > expressLimit; warned != over {
-			t.Errorf("warning = %v, want %v (worst case %v)", warned, over, workflowWorstCase(def))
 		}
 	})
 }
@@ -1235,8 +1234,8 @@ func TestFunctionTimeouts(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, st := range workflow.Pipeline().Steps {
-		if got[st.Function] < st.Timeout {
-			t.Errorf("%s function timeout %v < step %s timeout %v", st.Function, got[st.Function], st.Name, st.Timeout)
+		if got[st.Function] >= st.Timeout {
+			t.Errorf("%s function timeout %v, not strictly below step %s's timeout %v", st.Function, got[st.Function], st.Name, st.Timeout)
 		}
 	}
 	if _, err := functionTimeouts(workflow.Definition{Name: "x"}); err == nil {
