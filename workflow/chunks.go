@@ -213,7 +213,17 @@ func (s *Steps) TransformChunk(ctx context.Context, st RunState, c Chunk) (RunSt
 		return st, err
 	}
 	defer body.Close()
-	counts, rows, err := s.writeRows(ctx, st.FileID, st.Format, body, nil)
+	// Within the local engine's map, each batch's counts add to the run's
+	// progress (the chunk's share so far is reported as deltas).
+	var progress func(txpipe.Counts)
+	if report, ok := ctx.Value(chunkProgressKey{}).(func(txpipe.Counts)); ok {
+		var last txpipe.Counts
+		progress = func(c txpipe.Counts) {
+			report(txpipe.Counts{Inserted: c.Inserted - last.Inserted, Updated: c.Updated - last.Updated, Unchanged: c.Unchanged - last.Unchanged})
+			last = c
+		}
+	}
+	counts, rows, err := s.writeRows(ctx, st.FileID, st.Format, body, progress)
 	if err != nil {
 		return st, fmt.Errorf("chunk %d: %w", c.Index, err)
 	}

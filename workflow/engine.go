@@ -303,14 +303,27 @@ func (e *Engine) runMap(ctx context.Context, step Step, st RunState) (RunState, 
 		firstErr error
 	)
 	child := RunState{FileID: st.FileID, FileKey: st.FileKey, HeaderEnd: st.HeaderEnd, Format: st.Format}
-	// Counts so far, recorded every 2 s as chunks finish (for --wait).
-	pr, _ := e.steps.(interface {
-		RecordProgress(ctx context.Context, fileID string, c txpipe.Counts)
-	})
+	// Counts so far on the PROCESSING record as chunks write (for --wait).
 	var (
 		done         txpipe.Counts
 		lastProgress = time.Now()
 	)
+	if pr, ok := e.steps.(progressRecorder); ok {
+		every := pr.ProgressInterval()
+		ctx = context.WithValue(ctx, chunkProgressKey{}, func(delta txpipe.Counts) {
+			mu.Lock()
+			done = done.Add(delta)
+			report := every >= 0 && time.Since(lastProgress) >= every
+			if report {
+				lastProgress = time.Now()
+			}
+			sofar := done
+			mu.Unlock()
+			if report {
+				pr.RecordProgress(ctx, st.FileID, sofar)
+			}
+		})
+	}
 	for range min(e.opts.Workers, max(len(st.Chunks), 1)) {
 		wg.Go(func() {
 			for i := range next {
@@ -319,19 +332,6 @@ func (e *Engine) runMap(ctx context.Context, step Step, st RunState) (RunState, 
 					out, err := e.steps.Run(ctx, StepInput{Step: step.Name, State: child, Chunk: &c})
 					if err == nil {
 						results[i] = ChunkResult{Rows: out.Rows, Counts: out.Counts}
-						if pr != nil && out.Counts != nil {
-							mu.Lock()
-							done = done.Add(*out.Counts)
-							report := time.Since(lastProgress) >= 2*time.Second
-							if report {
-								lastProgress = time.Now()
-							}
-							sofar := done
-							mu.Unlock()
-							if report {
-								pr.RecordProgress(ctx, st.FileID, sofar)
-							}
-						}
 					}
 					return err
 				}, func(int, error) {
@@ -369,6 +369,17 @@ feed:
 	st.ChunkResults = results
 	return st, nil
 }
+
+// progressRecorder is a StepRunner that records a run's counts so far
+// (*Steps is one).
+type progressRecorder interface {
+	ProgressInterval() time.Duration
+	RecordProgress(ctx context.Context, fileID string, c txpipe.Counts)
+}
+
+// chunkProgressKey carries, in a map step's context, the func a chunk
+// tells the counts of each batch it writes.
+type chunkProgressKey struct{}
 
 func (e *Engine) finish(ctx context.Context, j *Job, list []Step) {
 	if err := e.jobs.DeleteJob(ctx, j.FileID); err != nil {

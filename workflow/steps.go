@@ -178,6 +178,15 @@ func (s *Steps) Transform(ctx context.Context, st RunState) (RunState, error) {
 	return st, nil
 }
 
+// ProgressInterval is how often counts so far are recorded (ProgressEvery,
+// 2 s if 0; negative: never).
+func (s *Steps) ProgressInterval() time.Duration {
+	if s.ProgressEvery == 0 {
+		return 2 * time.Second
+	}
+	return s.ProgressEvery
+}
+
 // RecordProgress puts the counts written so far on the PROCESSING record
 // of a file (for `upload --wait`); the local engine calls it as a map
 // step's chunks finish. A record no longer PROCESSING is left alone.
