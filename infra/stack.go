@@ -65,7 +65,7 @@ const (
 	burst       = 20
 	// expressLimit is the longest a Step Functions Express execution runs.
 	expressLimit = 5 * time.Minute
-	stageName  = "v1"
+	stageName    = "v1"
 )
 
 // IsProd reports whether env keeps its data when the stack is deleted.
