@@ -87,7 +87,7 @@ func (s *Steps) Validate(ctx context.Context, st RunState) (RunState, error) {
 	in := &Intake{Statuses: s.Statuses, Retry: RetryPolicy{MaxAttempts: 1}}
 	if !rep.Valid() {
 		out.Status, out.ErrorCount, out.Errors = txpipe.StatusRejected, rep.ErrorCount, rep.Items()
-		if _, _, err := in.record(ctx, out); err != nil {
+		if _, _, err := in.record(ctx, out, txpipe.AwaitingBytes); err != nil {
 			return st, fmt.Errorf("record rejected file %s: %w", st.FileID, err)
 		}
 		st.Rejected = true
@@ -100,7 +100,7 @@ func (s *Steps) Validate(ctx context.Context, st RunState) (RunState, error) {
 		}
 	}
 	out.Status = txpipe.StatusValidated
-	if _, _, err := in.record(ctx, out); err != nil {
+	if _, _, err := in.record(ctx, out, txpipe.AwaitingBytes); err != nil {
 		return st, fmt.Errorf("record file %s: %w", st.FileID, err)
 	}
 	s.logger().InfoContext(ctx, "file accepted", "file_id", st.FileID, "rows", rep.Rows, "size_bytes", cr.n)
