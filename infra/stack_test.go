@@ -1387,11 +1387,6 @@ func everyMethodNeedsAKey(t *testing.T, s *synthesized) {
 	}
 }
 
-// env is the stack's environment suffix.
-func (s *synthesized) env() string {
-	return strings.TrimPrefix(*s.stack.StackName(), "txpipe-")
-}
-
 // checkSuppressions checks every cdk-nag suppression of the template: it
 // still suppresses a finding (the rule fires on a resource it covers), and
 // its reason's claim holds (suppressionClaims).

@@ -124,7 +124,8 @@ func TestTraceContinuity(t *testing.T) {
 	notifier := buildFn(t, workflow.FunctionNotifier, io.Discard)
 	invokeTraced := func(fn *function, header string, payload []byte) []byte {
 		t.Helper()
-		ctx := context.WithValue(t.Context(), "x-amzn-trace-id", header) //nolint:staticcheck // aws-lambda-go's string key
+		//lint:ignore SA1029 aws-lambda-go stores the invocation's trace header under this string key
+		ctx := context.WithValue(t.Context(), "x-amzn-trace-id", header)
 		out, err := awslambda.NewHandler(fn.handler).Invoke(ctx, payload)
 		if err != nil {
 			t.Fatalf("invoke: %v", err)
