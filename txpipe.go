@@ -9,6 +9,7 @@
 package txpipe
 
 import (
+	"strings"
 	"time"
 )
 
@@ -104,6 +105,8 @@ type FileStatus struct {
 	// chosen for the upload, if any.
 	Dialect *Dialect `json:"dialect,omitempty"`
 	Profile string   `json:"profile,omitempty"`
+	// Events is the file's timeline, oldest first.
+	Events []StatusEvent `json:"events"`
 }
 
 // Effective returns st as it stands at now: an AWAITING_UPLOAD record past
@@ -182,6 +185,13 @@ type TxQuery struct {
 	From, To time.Time
 	Limit    int    // 1..1000; adapters treat 0 as 100
 	Cursor   string // opaque, from a previous page's NextCursor
+	Merchant string // exact merchant, or "" for any
+	Currency string // exact currency code, or "" for any
+}
+
+// Matches reports whether t passes q's merchant and currency filters.
+func (q TxQuery) Matches(t *Transaction) bool {
+	return (q.Merchant == "" || t.Merchant == q.Merchant) && (q.Currency == "" || t.Currency == q.Currency)
 }
 
 // TxPage is one page of a transactions query.
@@ -196,7 +206,6 @@ const (
 	MaxTxLimit     = 1000
 )
 
-// APIKey is a client's key as stored: only the SHA-256 of its secret is kept.
 // KeyUsage is a key's count of requests on a UTC day ("2006-01-02").
 type KeyUsage struct {
 	KeyID    string
@@ -204,6 +213,7 @@ type KeyUsage struct {
 	Requests int64
 }
 
+// APIKey is a client's key as stored: only the SHA-256 of its secret is kept.
 type APIKey struct {
 	ID            string    `json:"id"`
 	Name          string    `json:"name"`
@@ -211,6 +221,7 @@ type APIKey struct {
 	QuotaPerDay   int64     `json:"quota_per_day"`
 	RatePerSecond float64   `json:"rate_per_second"`
 	Burst         int       `json:"burst"`
+	Role          string    `json:"role"` // RoleUser or RoleAdmin
 	CreatedAt     time.Time `json:"created_at"`
 }
 
@@ -221,3 +232,92 @@ const (
 	UploadRejected = "rejected" // an invalid file
 	UploadError    = "error"    // the request failed (too large, malformed, server error)
 )
+
+// StatusEvent is one entry of a file's timeline: a status it reached, or a
+// step attempt that started or failed.
+type StatusEvent struct {
+	At      time.Time `json:"at"`
+	Status  string    `json:"status"`
+	Step    string    `json:"step,omitempty"`
+	Attempt int       `json:"attempt,omitempty"`
+	Message string    `json:"message,omitempty"`
+}
+
+// MaxStatusEvents is how many events a status record keeps (the latest).
+const MaxStatusEvents = 50
+
+// AddEvent appends e to the record's timeline, dropping the oldest events
+// past MaxStatusEvents.
+func (s *FileStatus) AddEvent(e StatusEvent) {
+	e.At = e.At.UTC()
+	s.Events = append(s.Events, e)
+	if n := len(s.Events); n > MaxStatusEvents {
+		s.Events = append([]StatusEvent(nil), s.Events[n-MaxStatusEvents:]...)
+	}
+}
+
+// FileQuery selects status records, newest first.
+type FileQuery struct {
+	Status string // exact status, or "" for any
+	Name   string // a part of the filename (case-insensitive), or "" for any
+	Limit  int    // 1..MaxFileLimit; adapters treat 0 as DefaultFileLimit
+	Cursor string // opaque, from a previous page's NextCursor
+}
+
+// FilePage is one page of the file list. Its records carry no errors or
+// events (GET /status has them).
+type FilePage struct {
+	Items      []FileStatus `json:"items"`
+	NextCursor string       `json:"next_cursor,omitempty"`
+}
+
+// File list limits.
+const (
+	DefaultFileLimit = 50
+	MaxFileLimit     = 200
+)
+
+// Matches reports whether st passes q's filters.
+func (q FileQuery) Matches(st *FileStatus) bool {
+	if q.Status != "" && st.Status != q.Status {
+		return false
+	}
+	return q.Name == "" || strings.Contains(strings.ToLower(st.Filename), strings.ToLower(q.Name))
+}
+
+// ListItem returns a copy of st as the file list shows it: without its
+// errors and events.
+func (s *FileStatus) ListItem() FileStatus {
+	c := *s
+	c.Errors, c.Events = []ErrorItem{}, []StatusEvent{}
+	return c
+}
+
+// Volume is the rows and amount of one currency on one UTC day.
+type Volume struct {
+	Day         string `json:"day"` // 2006-01-02
+	Currency    string `json:"currency"`
+	Rows        int64  `json:"rows"`
+	AmountMinor int64  `json:"amount_minor"`
+	Amount      string `json:"amount"` // AmountMinor as a decimal with the currency's minor-unit digits
+}
+
+// FailedRun is a run in the dead-letter queue.
+type FailedRun struct {
+	FileID   string    `json:"file_id"`
+	Filename string    `json:"filename"`
+	Failure  string    `json:"failure"`
+	SentAt   time.Time `json:"sent_at,omitzero"` // absent when the queue does not say
+}
+
+// API key roles. An admin key may also manage keys.
+const (
+	RoleUser  = ""
+	RoleAdmin = "admin"
+)
+
+// KeyListing is a key as the keys page lists it, with its requests today.
+type KeyListing struct {
+	APIKey
+	RequestsToday int64 `json:"requests_today"`
+}

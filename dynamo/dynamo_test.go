@@ -165,3 +165,19 @@ func TestStatusEmptyStrings(t *testing.T) {
 		t.Errorf("GetStatus = %+v, want %+v", got, st)
 	}
 }
+
+func TestFileListContract(t *testing.T) {
+	c := client(t)
+	name := randomName(t, "processing-status")
+	if err := CreateStatusTable(t.Context(), c, name); err != nil {
+		t.Fatalf("CreateStatusTable: %v", err)
+	}
+	s := NewStatusStore(c, name)
+	storetest.TestFileList(t, func(t *testing.T) storetest.FileLister { return s })
+}
+
+func TestTransactionFiltersContract(t *testing.T) {
+	c := client(t)
+	s := NewTransactionStore(c, newTxTable(t, c))
+	storetest.TestTransactionFilters(t, func(t *testing.T) storetest.TransactionStore { return s })
+}

@@ -46,25 +46,26 @@ func NewStatusStore(client *dynamodb.Client, table string, opts ...Option) *Stat
 // JSON names (encoded with TagKey "json", so txpipe.ErrorItem's tags apply
 // too), times as fixed-width UTC text, and the by-created keys.
 type statusItem struct {
-	FileID     string             `json:"file_id"`
-	Status     string             `json:"status"`
-	Filename   string             `json:"filename"`
-	SHA256     string             `json:"sha256"`
-	SizeBytes  int64              `json:"size_bytes"`
-	Rows       int64              `json:"rows"`
-	Inserted   int64              `json:"inserted"`
-	Updated    int64              `json:"updated"`
-	Unchanged  int64              `json:"unchanged"`
-	ErrorCount int64              `json:"error_count"`
-	Errors     []txpipe.ErrorItem `json:"errors"`
-	Failure    string             `json:"failure,omitempty"`
-	Attempts   int                `json:"attempts"`
-	CreatedAt  string             `json:"created_at"`
-	UpdatedAt  string             `json:"updated_at"`
-	CreatedDay string             `json:"created_day"`
-	ExpiresAt  string             `json:"expires_at,omitempty"`
-	Dialect    *txpipe.Dialect    `json:"dialect,omitempty"`
-	Profile    string             `json:"profile,omitempty"`
+	FileID     string               `json:"file_id"`
+	Status     string               `json:"status"`
+	Filename   string               `json:"filename"`
+	SHA256     string               `json:"sha256"`
+	SizeBytes  int64                `json:"size_bytes"`
+	Rows       int64                `json:"rows"`
+	Inserted   int64                `json:"inserted"`
+	Updated    int64                `json:"updated"`
+	Unchanged  int64                `json:"unchanged"`
+	ErrorCount int64                `json:"error_count"`
+	Errors     []txpipe.ErrorItem   `json:"errors"`
+	Failure    string               `json:"failure,omitempty"`
+	Attempts   int                  `json:"attempts"`
+	CreatedAt  string               `json:"created_at"`
+	UpdatedAt  string               `json:"updated_at"`
+	CreatedDay string               `json:"created_day"`
+	ExpiresAt  string               `json:"expires_at,omitempty"`
+	Dialect    *txpipe.Dialect      `json:"dialect,omitempty"`
+	Profile    string               `json:"profile,omitempty"`
+	Events     []txpipe.StatusEvent `json:"events,omitempty"`
 }
 
 func encodeStatus(st *txpipe.FileStatus) (map[string]types.AttributeValue, error) {
@@ -73,7 +74,7 @@ func encodeStatus(st *txpipe.FileStatus) (map[string]types.AttributeValue, error
 		SizeBytes: st.SizeBytes, Rows: st.Rows, Inserted: st.Inserted, Updated: st.Updated,
 		Unchanged: st.Unchanged, ErrorCount: st.ErrorCount, Errors: st.Errors, Failure: st.Failure,
 		Attempts: st.Attempts, CreatedAt: fmtTime(st.CreatedAt), UpdatedAt: fmtTime(st.UpdatedAt),
-		CreatedDay: dayOf(st.CreatedAt), Dialect: st.Dialect, Profile: st.Profile,
+		CreatedDay: dayOf(st.CreatedAt), Dialect: st.Dialect, Profile: st.Profile, Events: st.Events,
 	}
 	if !st.ExpiresAt.IsZero() {
 		it.ExpiresAt = fmtTime(st.ExpiresAt)
@@ -101,7 +102,7 @@ func decodeStatus(item map[string]types.AttributeValue) (*txpipe.FileStatus, err
 		FileID: it.FileID, Status: it.Status, Filename: it.Filename, SHA256: it.SHA256,
 		SizeBytes: it.SizeBytes, Rows: it.Rows, Inserted: it.Inserted, Updated: it.Updated,
 		Unchanged: it.Unchanged, ErrorCount: it.ErrorCount, Errors: it.Errors, Failure: it.Failure,
-		Attempts: it.Attempts, Dialect: it.Dialect, Profile: it.Profile,
+		Attempts: it.Attempts, Dialect: it.Dialect, Profile: it.Profile, Events: it.Events,
 	}
 	var err error
 	if st.CreatedAt, err = time.Parse(timeLayout, it.CreatedAt); err != nil {
@@ -117,6 +118,12 @@ func decodeStatus(item map[string]types.AttributeValue) (*txpipe.FileStatus, err
 	}
 	if st.Errors == nil {
 		st.Errors = []txpipe.ErrorItem{}
+	}
+	if st.Events == nil {
+		st.Events = []txpipe.StatusEvent{}
+	}
+	for i := range st.Events {
+		st.Events[i].At = st.Events[i].At.UTC()
 	}
 	return st, nil
 }

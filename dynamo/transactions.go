@@ -592,6 +592,52 @@ func decodeCursor(c string, from, to time.Time) (string, time.Time, error) {
 // time_key of the page's last item. A full page has a cursor (the next page
 // may then be empty); a short page is the last.
 func (s *TransactionStore) ListTransactions(ctx context.Context, q txpipe.TxQuery) (txpipe.TxPage, error) {
+	if q.Merchant == "" && q.Currency == "" {
+		return s.listTransactions(ctx, q)
+	}
+	return s.listFiltered(ctx, q)
+}
+
+// listFiltered serves a query with merchant or currency filters: the index
+// has no key for them, so it reads the range's pages in order and keeps the
+// matching rows, until a page is full or the range ends. The cursor is the
+// time_key of the last row kept.
+func (s *TransactionStore) listFiltered(ctx context.Context, q txpipe.TxQuery) (txpipe.TxPage, error) {
+	limit := q.Limit
+	switch {
+	case limit <= 0:
+		limit = txpipe.DefaultTxLimit
+	case limit > txpipe.MaxTxLimit:
+		limit = txpipe.MaxTxLimit
+	}
+	inner := q
+	inner.Merchant, inner.Currency, inner.Limit = "", "", txpipe.MaxTxLimit
+	page := txpipe.TxPage{Items: []txpipe.Transaction{}}
+	for {
+		p, err := s.listTransactions(ctx, inner)
+		if err != nil {
+			return txpipe.TxPage{}, err
+		}
+		for i := range p.Items {
+			t := &p.Items[i]
+			if !q.Matches(t) {
+				continue
+			}
+			if len(page.Items) == limit {
+				last := &page.Items[limit-1]
+				page.NextCursor = encodeCursor(fmtTime(last.Timestamp) + "#" + last.ID)
+				return page, nil
+			}
+			page.Items = append(page.Items, *t)
+		}
+		if p.NextCursor == "" {
+			return page, nil
+		}
+		inner.Cursor = p.NextCursor
+	}
+}
+
+func (s *TransactionStore) listTransactions(ctx context.Context, q txpipe.TxQuery) (txpipe.TxPage, error) {
 	limit := q.Limit
 	switch {
 	case limit <= 0:

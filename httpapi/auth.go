@@ -98,6 +98,7 @@ func (s *Server) authCounting(next http.Handler, count bool) http.Handler {
 			return
 		}
 		infoOf(ctx).key = key.Name
+		infoOf(ctx).role = key.Role
 
 		now := s.cfg.Now()
 		if !count {

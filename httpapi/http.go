@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -104,6 +105,14 @@ type Config struct {
 	Uploader     Uploader
 	Statuses     StatusGetter
 	Transactions TransactionLister
+	// Optional parts: each route is served only when its part is set.
+	Files       FileLister   // GET /files
+	Volumes     VolumeReader // GET /volumes
+	DeadLetters DeadLetters  // GET /dlq, POST /dlq/{file_id}/redrive
+	KeyAdmin    KeyAdmin     // /keys, for admin keys
+	// Console, if set, is served at GET / and GET /console/ (the web
+	// console's page and assets; they hold no data and need no key).
+	Console http.Handler
 	// Keys checks the x-api-key header and enforces each key's rate and
 	// quota. Nil turns the checks off (on AWS, API Gateway makes them).
 	Keys KeyStore
@@ -224,6 +233,29 @@ func NewHandler(cfg Config) *Server {
 		s.mux.Handle("PUT /profiles/{name}", s.auth(http.HandlerFunc(s.handleProfilePut)))
 		s.mux.Handle("DELETE /profiles/{name}", s.auth(http.HandlerFunc(s.handleProfileDelete)))
 	}
+	s.mux.Handle("GET /status/{file_id}/errors.csv", s.auth(http.HandlerFunc(s.handleErrorsCSV)))
+	s.mux.Handle("GET /transactions.csv", s.auth(http.HandlerFunc(s.handleTransactionsCSV)))
+	s.mux.Handle("GET /whoami", s.auth(http.HandlerFunc(s.handleWhoAmI)))
+	if cfg.Files != nil {
+		s.mux.Handle("GET /files", s.auth(http.HandlerFunc(s.handleFiles)))
+	}
+	if cfg.Volumes != nil {
+		s.mux.Handle("GET /volumes", s.auth(http.HandlerFunc(s.handleVolumes)))
+	}
+	if cfg.DeadLetters != nil {
+		s.mux.Handle("GET /dlq", s.auth(http.HandlerFunc(s.handleDLQList)))
+		s.mux.Handle("POST /dlq/{file_id}/redrive", s.auth(http.HandlerFunc(s.handleDLQRedrive)))
+	}
+	if cfg.KeyAdmin != nil {
+		s.mux.Handle("GET /keys", s.adminOnly(s.handleKeysList))
+		s.mux.Handle("POST /keys", s.adminOnly(s.handleKeyCreate))
+		s.mux.Handle("PATCH /keys/{id}", s.adminOnly(s.handleKeyLimits))
+		s.mux.Handle("DELETE /keys/{id}", s.adminOnly(s.handleKeyRevoke))
+	}
+	if cfg.Console != nil {
+		s.mux.Handle("GET /{$}", cfg.Console)
+		s.mux.Handle("GET /console/", cfg.Console)
+	}
 	s.mux.HandleFunc("GET /healthz", s.handleHealthz)
 	s.mux.HandleFunc("GET /readyz", s.handleReadyz)
 	if cfg.MetricsHandler != nil {
@@ -237,8 +269,9 @@ func NewHandler(cfg Config) *Server {
 
 // reqInfo is what the handlers tell the request log about a request.
 type reqInfo struct {
-	key string // the API key's name
-	err error  // an internal error behind a 5xx answer
+	key  string // the API key's name
+	role string // and its role
+	err  error  // an internal error behind a 5xx answer
 }
 
 type reqInfoKey struct{}
@@ -515,6 +548,11 @@ func parseTxQuery(r *http.Request) (txpipe.TxQuery, error) {
 		q.Limit = n
 	}
 	q.Cursor = v.Get("cursor")
+	q.Merchant = v.Get("merchant")
+	q.Currency = strings.ToUpper(v.Get("currency"))
+	if len(q.Merchant) > 256 {
+		return q, txpipe.Errorf(txpipe.EINVALID, "merchant filter longer than 256 bytes")
+	}
 	return q, nil
 }
 

@@ -18,6 +18,12 @@ if ! command -v moto_server >/dev/null && ! python3 -c 'import moto.server' 2>/d
   python3 -m pip install --quiet 'moto[server]'
 fi
 
+# The console's browser tests drive Debian's headless Chromium (they fail,
+# not skip, without it when CI=true).
+if [ ! -x /usr/bin/chromium ]; then
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+fi
+
 step "gofmt"
 unformatted=$(git ls-files -co --exclude-standard '*.go' | xargs -r gofmt -l)
 if [ -n "$unformatted" ]; then

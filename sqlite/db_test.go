@@ -42,3 +42,11 @@ func TestTransactionStoreHashCollisions(t *testing.T) {
 		return db
 	})
 }
+
+func TestFileList(t *testing.T) {
+	storetest.TestFileList(t, func(t *testing.T) storetest.FileLister { return openDB(t) })
+}
+
+func TestTransactionFilters(t *testing.T) {
+	storetest.TestTransactionFilters(t, func(t *testing.T) storetest.TransactionStore { return openDB(t) })
+}

@@ -6,7 +6,26 @@ func SetIDHash(db *DB, f func(id string) int64) { db.idHash = f }
 
 // ListPlan returns SQLite's query plan of the transactions query.
 func ListPlan(db *DB) (string, error) {
-	rows, err := db.shards[0].read.Query("EXPLAIN QUERY PLAN "+listSQL, 0, 0, 1, 0, 0, 0, "", 100)
+	rows, err := db.shards[0].read.Query("EXPLAIN QUERY PLAN "+listSQL, 0, 0, 1, 0, 0, 0, "", "", "", "", "", 100)
+	if err != nil {
+		return "", err
+	}
+	defer rows.Close()
+	var plan string
+	for rows.Next() {
+		var id, parent, notused int
+		var detail string
+		if err := rows.Scan(&id, &parent, &notused, &detail); err != nil {
+			return "", err
+		}
+		plan += detail + "\n"
+	}
+	return plan, rows.Err()
+}
+
+// VolumesPlan returns SQLite's query plan of a shard's volumes query.
+func VolumesPlan(db *DB) (string, error) {
+	rows, err := db.shards[0].read.Query("EXPLAIN QUERY PLAN SELECT day, currency, rows, amount_minor FROM volumes WHERE day >= ? AND day < ? AND rows != 0", 0, 100)
 	if err != nil {
 		return "", err
 	}

@@ -62,16 +62,19 @@ func (db *DB) CreateKey(ctx context.Context, k txpipe.APIKey) error {
 	if k.Burst == 0 {
 		k.Burst = DefaultBurst
 	}
+	if k.Role != txpipe.RoleUser && k.Role != txpipe.RoleAdmin {
+		return txpipe.Errorf(txpipe.EINVALID, "role must be %q or empty, got %q", txpipe.RoleAdmin, k.Role)
+	}
 	err := db.inMainTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		var taken int
-		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM api_keys WHERE name = ?`, k.Name).Scan(&taken); err != nil {
+		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM api_keys WHERE name = ? AND revoked_at = 0`, k.Name).Scan(&taken); err != nil {
 			return err
 		}
 		if taken > 0 {
 			return txpipe.Errorf(txpipe.ECONFLICT, "a key named %q exists already; choose another --name", k.Name)
 		}
-		_, err := tx.ExecContext(ctx, `INSERT INTO api_keys (id, name, hash, quota_per_day, rate_per_second, burst, created_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?)`, k.ID, k.Name, k.Hash, k.QuotaPerDay, k.RatePerSecond, k.Burst, k.CreatedAt.UnixNano())
+		_, err := tx.ExecContext(ctx, `INSERT INTO api_keys (id, name, hash, quota_per_day, rate_per_second, burst, role, created_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, k.ID, k.Name, k.Hash, k.QuotaPerDay, k.RatePerSecond, k.Burst, k.Role, k.CreatedAt.UnixNano())
 		if isConstraint(err) {
 			return txpipe.Errorf(txpipe.ECONFLICT, "key %s exists already", k.ID)
 		}
@@ -84,12 +87,12 @@ func (db *DB) CreateKey(ctx context.Context, k txpipe.APIKey) error {
 }
 
 // LookupKey returns the key whose secret has the hex SHA-256 hash, or an
-// ENOTFOUND error.
+// ENOTFOUND error (also for a revoked key).
 func (db *DB) LookupKey(ctx context.Context, hash string) (txpipe.APIKey, error) {
 	var k txpipe.APIKey
 	var created int64
-	err := db.read.QueryRowContext(ctx, `SELECT id, name, hash, quota_per_day, rate_per_second, burst, created_at
-		FROM api_keys WHERE hash = ?`, hash).Scan(&k.ID, &k.Name, &k.Hash, &k.QuotaPerDay, &k.RatePerSecond, &k.Burst, &created)
+	err := db.read.QueryRowContext(ctx, `SELECT id, name, hash, quota_per_day, rate_per_second, burst, role, created_at
+		FROM api_keys WHERE hash = ? AND revoked_at = 0`, hash).Scan(&k.ID, &k.Name, &k.Hash, &k.QuotaPerDay, &k.RatePerSecond, &k.Burst, &k.Role, &created)
 	if errors.Is(err, sql.ErrNoRows) {
 		return txpipe.APIKey{}, txpipe.Errorf(txpipe.ENOTFOUND, "unknown API key")
 	}
@@ -153,4 +156,78 @@ func (db *DB) KeyCount(ctx context.Context) (int, error) {
 		return 0, fmt.Errorf("count keys: %w", translate(err))
 	}
 	return n, nil
+}
+
+// ListKeys returns the keys that are not revoked, oldest first, each with
+// its requests on day (UTC, "2006-01-02").
+func (db *DB) ListKeys(ctx context.Context, day string) ([]txpipe.KeyListing, error) {
+	rows, err := db.read.QueryContext(ctx, `SELECT k.id, k.name, k.quota_per_day, k.rate_per_second, k.burst, k.role, k.created_at,
+		coalesce(u.requests, 0) FROM api_keys k LEFT JOIN api_key_usage u ON u.key_id = k.id AND u.day = ?
+		WHERE k.revoked_at = 0 ORDER BY k.created_at, k.id`, day)
+	if err != nil {
+		return nil, fmt.Errorf("list keys: %w", translate(err))
+	}
+	defer rows.Close()
+	out := []txpipe.KeyListing{}
+	for rows.Next() {
+		var k txpipe.KeyListing
+		var created int64
+		if err := rows.Scan(&k.ID, &k.Name, &k.QuotaPerDay, &k.RatePerSecond, &k.Burst, &k.Role, &created, &k.RequestsToday); err != nil {
+			return nil, fmt.Errorf("list keys: %w", translate(err))
+		}
+		k.CreatedAt = time.Unix(0, created).UTC()
+		out = append(out, k)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list keys: %w", translate(err))
+	}
+	return out, nil
+}
+
+// SetKeyLimits changes a key's daily quota and rate (a zero leaves that
+// one as it is), or fails with ENOTFOUND.
+func (db *DB) SetKeyLimits(ctx context.Context, id string, quotaPerDay int64, ratePerSecond float64) error {
+	if quotaPerDay < 0 || ratePerSecond < 0 {
+		return txpipe.Errorf(txpipe.EINVALID, "quota and rate must not be negative")
+	}
+	err := db.inMainTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE api_keys SET
+			quota_per_day = CASE WHEN ? > 0 THEN ? ELSE quota_per_day END,
+			rate_per_second = CASE WHEN ? > 0 THEN ? ELSE rate_per_second END
+			WHERE id = ? AND revoked_at = 0`, quotaPerDay, quotaPerDay, ratePerSecond, ratePerSecond, id)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n == 0 {
+			return txpipe.Errorf(txpipe.ENOTFOUND, "no key %s", id)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("set limits of key %s: %w", id, err)
+	}
+	return nil
+}
+
+// RevokeKey makes a key unusable from now on, or fails with ENOTFOUND. Its
+// row and usage stay for the record.
+func (db *DB) RevokeKey(ctx context.Context, id string) error {
+	err := db.inMainTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at = 0`, db.now().UnixNano(), id)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n == 0 {
+			return txpipe.Errorf(txpipe.ENOTFOUND, "no key %s", id)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("revoke key %s: %w", id, err)
+	}
+	return nil
 }

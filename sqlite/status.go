@@ -19,6 +19,7 @@ func utcStatus(st *txpipe.FileStatus) *txpipe.FileStatus {
 	c := *st
 	c.CreatedAt, c.UpdatedAt, c.ExpiresAt = st.CreatedAt.UTC(), st.UpdatedAt.UTC(), st.ExpiresAt.UTC()
 	c.Errors = append([]txpipe.ErrorItem{}, st.Errors...)
+	c.Events = append([]txpipe.StatusEvent{}, st.Events...)
 	return &c
 }
 
@@ -30,6 +31,9 @@ func scanStatus(record string) (*txpipe.FileStatus, error) {
 	st.CreatedAt, st.UpdatedAt, st.ExpiresAt = st.CreatedAt.UTC(), st.UpdatedAt.UTC(), st.ExpiresAt.UTC()
 	if st.Errors == nil {
 		st.Errors = []txpipe.ErrorItem{}
+	}
+	if st.Events == nil {
+		st.Events = []txpipe.StatusEvent{}
 	}
 	return &st, nil
 }

@@ -102,6 +102,7 @@ type putStmts struct {
 	lookup         *sql.Stmt
 	lookupUnhashed *sql.Stmt
 	maxSeq         *sql.Stmt
+	volume         *sql.Stmt
 }
 
 func (f *file) putStmts(ctx context.Context) (*putStmts, error) {
@@ -140,6 +141,9 @@ func (f *file) preparePutStmts(ctx context.Context) (*putStmts, error) {
 		return nil, err
 	}
 	if p.maxSeq, err = f.stmt(ctx, `SELECT coalesce(max(seq), 0) FROM transactions`); err != nil {
+		return nil, err
+	}
+	if p.volume, err = f.stmt(ctx, volumeSQL); err != nil {
 		return nil, err
 	}
 	return &p, nil
@@ -281,12 +285,16 @@ func (f *file) put(ctx context.Context, fileID string, rows []putRow) (txpipe.Co
 		if err != nil {
 			return err
 		}
+		vol := volumeDelta{}
 		if all {
 			c = txpipe.Counts{Inserted: int64(len(rows))}
-			return nil
+			for i := range rows {
+				vol.add(rows[i].sec, rows[i].t.Currency, 1, rows[i].t.AmountMinor)
+			}
+		} else if c, err = upsertRest(ctx, tx, st, rows, before, vol); err != nil {
+			return err
 		}
-		c, err = upsertRest(ctx, tx, st, rows, before)
-		return err
+		return vol.write(ctx, tx, st.volume)
 	})
 	if err != nil {
 		return txpipe.Counts{}, err
@@ -343,7 +351,7 @@ func insertNew(ctx context.Context, tx *sql.Tx, st *putStmts, rows []putRow) (al
 // upsertRest finishes a batch some of whose rows insertNew did not insert
 // (stored before, or their hash is another id's): rows with a seq above
 // before are the ones it inserted; the others are compared and updated.
-func upsertRest(ctx context.Context, tx *sql.Tx, st *putStmts, rows []putRow, before int64) (txpipe.Counts, error) {
+func upsertRest(ctx context.Context, tx *sql.Tx, st *putStmts, rows []putRow, before int64, vol volumeDelta) (txpipe.Counts, error) {
 	var c txpipe.Counts
 	var hashes strings.Builder
 	hashes.WriteByte('[')
@@ -378,6 +386,7 @@ func upsertRest(ctx context.Context, tx *sql.Tx, st *putStmts, rows []putRow, be
 		s, ok := have[t.ID]
 		if ok && s.seq > before {
 			c.Inserted++ // by insertNew
+			vol.add(r.sec, t.Currency, 1, t.AmountMinor)
 			continue
 		}
 		if !ok {
@@ -391,6 +400,7 @@ func upsertRest(ctx context.Context, tx *sql.Tx, st *putStmts, rows []putRow, be
 					return c, fmt.Errorf("insert %s: %w", t.ID, err)
 				}
 				c.Inserted++
+				vol.add(r.sec, t.Currency, 1, t.AmountMinor)
 				continue
 			case err != nil:
 				return c, fmt.Errorf("look up %s: %w", t.ID, err)
@@ -412,6 +422,8 @@ func upsertRest(ctx context.Context, tx *sql.Tx, st *putStmts, rows []putRow, be
 			continue
 		}
 		c.Updated++
+		vol.add(s.ts, s.currency, -1, -s.amountMinor)
+		vol.add(r.sec, t.Currency, 1, t.AmountMinor)
 		if _, err := tx.StmtContext(ctx, st.update).ExecContext(ctx,
 			t.Amount, t.AmountMinor, t.Currency, r.sec, r.nsec, t.Merchant, t.Status, t.FileID, r.ingested, outcomeUpdated, s.seq); err != nil {
 			return c, fmt.Errorf("update %s: %w", t.ID, err)
@@ -450,6 +462,7 @@ func decodeCursor(s string) (cursor, error) {
 
 const listSQL = `SELECT ` + txColumns + ` FROM transactions
 	WHERE (ts, ts_ns) >= (?, ?) AND (ts, ts_ns) < (?, ?) AND (ts, ts_ns, transaction_id) > (?, ?, ?)
+	AND (? = '' OR merchant = ?) AND (? = '' OR currency = ?)
 	ORDER BY ts, ts_ns, transaction_id LIMIT ?`
 
 // ListTransactions returns the transactions with q.From <= timestamp <
@@ -506,7 +519,7 @@ func (db *DB) ListTransactions(ctx context.Context, q txpipe.TxQuery) (txpipe.Tx
 				continue
 			}
 			wg.Go(func() {
-				parts[k], errs[k] = s.list(ctx, lo, after, q.To, asked[k])
+				parts[k], errs[k] = s.list(ctx, lo, after, q, asked[k])
 			})
 		}
 		wg.Wait()
@@ -545,12 +558,13 @@ func (db *DB) ListTransactions(ctx context.Context, q txpipe.TxQuery) (txpipe.Tx
 	}
 }
 
-// list returns shard f's first n transactions after the cursor after, from
-// lo (the larger of the cursor and the range's start) to before to.
-func (f *file) list(ctx context.Context, lo, after cursor, to time.Time, n int) ([]txpipe.Transaction, error) {
+// list returns shard f's first n transactions that pass q's filters after
+// the cursor after, from lo (the larger of the cursor and the range's
+// start) to before q.To.
+func (f *file) list(ctx context.Context, lo, after cursor, q txpipe.TxQuery, n int) ([]txpipe.Transaction, error) {
 	rows, err := f.read.QueryContext(ctx, listSQL,
-		lo.sec, lo.nsec, to.Unix(), to.Nanosecond(),
-		after.sec, after.nsec, after.id, n)
+		lo.sec, lo.nsec, q.To.Unix(), q.To.Nanosecond(),
+		after.sec, after.nsec, after.id, q.Merchant, q.Merchant, q.Currency, q.Currency, n)
 	if err != nil {
 		return nil, translate(err)
 	}

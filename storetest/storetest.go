@@ -428,6 +428,7 @@ func TestTransactionStore(t *testing.T, open func(t *testing.T) TransactionStore
 func status(fileID string) *txpipe.FileStatus {
 	created := time.Date(2026, 3, 4, 5, 6, 7, 890123000, time.UTC)
 	return &txpipe.FileStatus{
+		Events:     []txpipe.StatusEvent{{At: created, Status: txpipe.StatusValidated, Step: "Validate", Message: "1000000 rows <valid>"}},
 		FileID:     fileID,
 		Status:     txpipe.StatusValidated,
 		Filename:   "transactions, \"march\" – ünïcode.csv",
@@ -457,8 +458,18 @@ func sameStatus(t *testing.T, what string, got, want *txpipe.FileStatus) {
 			}
 		}
 	}
+	if len(g.Events) != len(w.Events) {
+		t.Errorf("%s: %d events, want %d", what, len(g.Events), len(w.Events))
+	} else {
+		for i := range w.Events {
+			if ge, we := g.Events[i], w.Events[i]; !ge.At.Equal(we.At) || ge.Status != we.Status || ge.Step != we.Step || ge.Attempt != we.Attempt || ge.Message != we.Message {
+				t.Errorf("%s: event %d = %+v, want %+v", what, i, ge, we)
+			}
+		}
+	}
 	g.CreatedAt, g.UpdatedAt, w.CreatedAt, w.UpdatedAt = time.Time{}, time.Time{}, time.Time{}, time.Time{}
 	g.Errors, w.Errors = nil, nil
+	g.Events, w.Events = nil, nil
 	if !reflect.DeepEqual(g, w) {
 		t.Errorf("%s: status = %+v, want %+v", what, g, w)
 	}
@@ -854,5 +865,119 @@ func testConcurrentIntake(t *testing.T, statuses workflow.StatusStore) {
 	}
 	if got := starter.n.Load(); got != 1 {
 		t.Errorf("%d runs started for %d concurrent identical uploads, want 1", got, n)
+	}
+}
+
+// FileLister is the status table with the console's file list.
+type FileLister interface {
+	workflow.StatusStore
+	ListFiles(ctx context.Context, q txpipe.FileQuery) (txpipe.FilePage, error)
+}
+
+// TestFileList runs the contract of the file list: newest first, filters
+// by status and by a part of the name (any case), cursor paging, records
+// without errors or events. Records are created within the last hours.
+func TestFileList(t *testing.T, open func(t *testing.T) FileLister) {
+	s := open(t)
+	token := randomHex(t, 6)
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	var want []string // newest first
+	for i := range 7 {
+		st := status(randomHex(t, 16))
+		st.Filename = fmt.Sprintf("<b>%s</b>-%d.csv", token, i)
+		st.CreatedAt = now.Add(-time.Duration(i) * time.Minute)
+		st.UpdatedAt = st.CreatedAt
+		if i%3 == 0 {
+			st.Status = txpipe.StatusRejected
+			st.ErrorCount = 1
+			st.Errors = []txpipe.ErrorItem{{Line: 2, Column: "amount", Value: "x", Message: "not a decimal"}}
+		}
+		if _, _, err := s.CreateStatus(t.Context(), st); err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, st.FileID)
+	}
+	list := func(q txpipe.FileQuery) []txpipe.FileStatus {
+		t.Helper()
+		var all []txpipe.FileStatus
+		for pages := 0; ; pages++ {
+			if pages > 50 {
+				t.Fatalf("ListFiles(%+v): more than 50 pages", q)
+			}
+			p, err := s.ListFiles(t.Context(), q)
+			if err != nil {
+				t.Fatalf("ListFiles(%+v): %v", q, err)
+			}
+			if len(p.Items) > q.Limit {
+				t.Fatalf("ListFiles(%+v): %d items, more than the limit", q, len(p.Items))
+			}
+			all = append(all, p.Items...)
+			if p.NextCursor == "" {
+				return all
+			}
+			q.Cursor = p.NextCursor
+		}
+	}
+	ids := func(l []txpipe.FileStatus) []string {
+		var out []string
+		for _, st := range l {
+			out = append(out, st.FileID)
+		}
+		return out
+	}
+	got := list(txpipe.FileQuery{Name: strings.ToUpper(token), Limit: 2})
+	if !slices.Equal(ids(got), want) {
+		t.Errorf("ListFiles(name, limit 2) = %v, want %v (newest first)", ids(got), want)
+	}
+	for _, st := range got {
+		if len(st.Errors) != 0 || len(st.Events) != 0 {
+			t.Errorf("ListFiles: record %s has %d errors and %d events, want none in a list", st.FileID, len(st.Errors), len(st.Events))
+		}
+	}
+	rejected := list(txpipe.FileQuery{Name: token, Status: txpipe.StatusRejected, Limit: 50})
+	if w := []string{want[0], want[3], want[6]}; !slices.Equal(ids(rejected), w) {
+		t.Errorf("ListFiles(REJECTED) = %v, want %v", ids(rejected), w)
+	}
+	if got := list(txpipe.FileQuery{Name: token + "-nothing", Limit: 50}); len(got) != 0 {
+		t.Errorf("ListFiles(no match) = %v, want none", ids(got))
+	}
+	if _, err := s.ListFiles(t.Context(), txpipe.FileQuery{Cursor: "not a cursor!"}); txpipe.ErrorCode(err) != txpipe.EINVALID {
+		t.Errorf("ListFiles(bad cursor) = %v, want an %s error", err, txpipe.EINVALID)
+	}
+}
+
+// TestTransactionFilters runs the merchant and currency filters of the
+// transactions query, across pages.
+func TestTransactionFilters(t *testing.T, open func(t *testing.T) TransactionStore) {
+	s := open(t)
+	start := window(t)
+	fileID := randomHex(t, 16)
+	var txs []txpipe.Transaction
+	var wantAcmeEUR []string
+	for i := range 40 {
+		x := tx(randomHex(t, 8), fileID, start.Add(time.Duration(i)*time.Second), int64(100+i))
+		if i%2 == 0 {
+			x.Merchant = "Acme"
+		}
+		if i%4 < 2 {
+			x.Currency = "EUR"
+		}
+		if x.Merchant == "Acme" && x.Currency == "EUR" {
+			wantAcmeEUR = append(wantAcmeEUR, x.ID)
+		}
+		txs = append(txs, x)
+	}
+	put(t, s, txs)
+	got := listAll(t, s, txpipe.TxQuery{From: start, To: start.Add(time.Hour), Limit: 3, Merchant: "Acme", Currency: "EUR"})
+	var ids []string
+	for _, x := range got {
+		ids = append(ids, x.ID)
+	}
+	if !slices.Equal(ids, wantAcmeEUR) {
+		t.Errorf("Acme in EUR, 3 a page: %v, want %v", ids, wantAcmeEUR)
+	}
+	got = listAll(t, s, txpipe.TxQuery{From: start, To: start.Add(time.Hour), Limit: 7, Currency: "USD"})
+	if len(got) != 20 {
+		t.Errorf("USD: %d rows, want 20", len(got))
 	}
 }

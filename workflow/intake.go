@@ -94,6 +94,8 @@ func (in *Intake) Submit(ctx context.Context, up Upload) (*txpipe.FileStatus, bo
 		st.Status = txpipe.StatusRejected
 		st.ErrorCount = rep.ErrorCount
 		st.Errors = rep.Items()
+		st.AddEvent(txpipe.StatusEvent{At: now, Status: txpipe.StatusRejected, Step: "Validate",
+			Message: fmt.Sprintf("%d rows, %d errors", rep.Rows, rep.ErrorCount)})
 		got, created, err := in.record(ctx, st, replaceable)
 		if err != nil {
 			return nil, false, fmt.Errorf("record rejected file %s: %w", fileID, err)
@@ -123,6 +125,7 @@ func (in *Intake) Submit(ctx context.Context, up Upload) (*txpipe.FileStatus, bo
 	// in between) is started again by the next upload of the same bytes
 	// once it is StaleValidated old.
 	st.Status = txpipe.StatusValidated
+	st.AddEvent(txpipe.StatusEvent{At: now, Status: txpipe.StatusValidated, Step: "Validate", Message: fmt.Sprintf("%d rows valid; file stored", rep.Rows)})
 	state := RunState{FileID: fileID, FileKey: up.SHA256, Filename: up.Filename, Rows: rep.Rows, SizeBytes: up.Size}
 	if f := runFormat(up.Format, rep.Dialect); f != (csvschema.Format{}) {
 		state.Format = &f

@@ -92,6 +92,7 @@ func (s *Steps) ensureStatus(ctx context.Context, st RunState) (*txpipe.FileStat
 		FileID: st.FileID, Status: txpipe.StatusValidated, Filename: st.Filename, SHA256: st.FileKey,
 		SizeBytes: st.SizeBytes, Rows: st.Rows, Errors: []txpipe.ErrorItem{}, CreatedAt: now, UpdatedAt: now,
 		Dialect: st.dialect(), Profile: st.profileName(),
+		Events: []txpipe.StatusEvent{{At: now, Status: txpipe.StatusValidated, Step: "Validate"}},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("status of file %s: %w", st.FileID, err)
@@ -117,6 +118,7 @@ func (s *Steps) Transform(ctx context.Context, st RunState) (RunState, error) {
 	rec.Attempts++
 	rec.Failure = ""
 	rec.UpdatedAt = s.now()
+	rec.AddEvent(txpipe.StatusEvent{At: rec.UpdatedAt, Status: txpipe.StatusProcessing, Step: StepTransform, Attempt: rec.Attempts, Message: "started"})
 	// A run exists only for validated, stored bytes; a declared upload's
 	// record may still say AWAITING_UPLOAD when the run starts before the
 	// intake writes VALIDATED.
@@ -155,6 +157,11 @@ func (s *Steps) Transform(ctx context.Context, st RunState) (RunState, error) {
 	counts, rows, err := s.writeRows(ctx, st.FileID, st.Format, f, progress)
 	f.Close()
 	if err != nil {
+		// The attempt's failure goes on the timeline (best effort: the
+		// engine retries or fails the run whatever this write does).
+		rec.UpdatedAt = s.now()
+		rec.AddEvent(txpipe.StatusEvent{At: rec.UpdatedAt, Status: txpipe.StatusProcessing, Step: StepTransform, Attempt: rec.Attempts, Message: "failed: " + err.Error()})
+		_ = s.Statuses.UpdateStatus(ctx, rec, txpipe.StatusProcessing)
 		return st, err
 	}
 	if durable {
@@ -168,6 +175,8 @@ func (s *Steps) Transform(ctx context.Context, st RunState) (RunState, error) {
 	rec.Rows = rows
 	rec.SetCounts(counts)
 	rec.UpdatedAt = s.now()
+	rec.AddEvent(txpipe.StatusEvent{At: rec.UpdatedAt, Status: txpipe.StatusProcessing, Step: StepTransform, Attempt: rec.Attempts,
+		Message: fmt.Sprintf("%d rows written (%d inserted, %d updated, %d unchanged) in %.1f s", rows, counts.Inserted, counts.Updated, counts.Unchanged, time.Since(start).Seconds())})
 	if err := s.Statuses.UpdateStatus(ctx, rec, txpipe.StatusProcessing); err != nil {
 		return st, fmt.Errorf("record counts of file %s: %w", st.FileID, err)
 	}
@@ -312,6 +321,9 @@ func (s *Steps) Notify(ctx context.Context, st RunState) (RunState, error) {
 	rec.Status = txpipe.StatusCompleted
 	rec.Failure = ""
 	rec.UpdatedAt = now
+	if len(rec.Events) == 0 || rec.Events[len(rec.Events)-1].Status != txpipe.StatusCompleted {
+		rec.AddEvent(txpipe.StatusEvent{At: now, Status: txpipe.StatusCompleted, Step: StepNotify, Message: "subscribers notified"})
+	}
 	if err := s.Notifier.Notify(ctx, txpipe.NotificationFor(rec, now)); err != nil {
 		return st, fmt.Errorf("notify completion of file %s: %w", st.FileID, err)
 	}
@@ -334,6 +346,7 @@ func (s *Steps) MarkFailed(ctx context.Context, st RunState) (RunState, error) {
 	if rec.Status != txpipe.StatusCompleted {
 		rec.Status = txpipe.StatusFailed
 		rec.UpdatedAt = now
+		rec.AddEvent(txpipe.StatusEvent{At: now, Status: txpipe.StatusFailed, Step: StepMarkFailed, Message: rec.Failure})
 		err := s.Statuses.UpdateStatus(ctx, rec, runnable...)
 		if err != nil && txpipe.ErrorCode(err) != txpipe.ECONFLICT {
 			return st, fmt.Errorf("mark file %s failed: %w", st.FileID, err)

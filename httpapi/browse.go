@@ -1,0 +1,203 @@
+package httpapi
+
+import (
+	"context"
+	"encoding/csv"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/txpipe/txpipe"
+)
+
+// FileLister lists status records for the console's file list.
+type FileLister interface {
+	// ListFiles returns status records newest first, without their errors
+	// and events, continuing after q.Cursor. A bad cursor is EINVALID.
+	ListFiles(ctx context.Context, q txpipe.FileQuery) (txpipe.FilePage, error)
+}
+
+// VolumeReader answers the volumes query from an aggregate kept as rows are
+// written (it never scans the transactions).
+type VolumeReader interface {
+	// Volumes returns rows and amount per UTC day and currency for the
+	// days from <= day < to (UTC midnights), by day then currency.
+	Volumes(ctx context.Context, from, to time.Time) ([]txpipe.Volume, error)
+}
+
+// MaxVolumeDays is the longest range GET /volumes answers.
+const MaxVolumeDays = 5 * 366
+
+func (s *Server) handleFiles(w http.ResponseWriter, r *http.Request) {
+	v := r.URL.Query()
+	q := txpipe.FileQuery{Status: strings.ToUpper(v.Get("status")), Name: v.Get("name"), Cursor: v.Get("cursor"), Limit: txpipe.DefaultFileLimit}
+	if l := v.Get("limit"); l != "" {
+		n, err := strconv.Atoi(l)
+		if err != nil || n < 1 || n > txpipe.MaxFileLimit {
+			s.writeError(w, r, txpipe.Errorf(txpipe.EINVALID, "limit must be an integer from 1 to %d, got %q", txpipe.MaxFileLimit, l))
+			return
+		}
+		q.Limit = n
+	}
+	switch q.Status {
+	case "", txpipe.StatusValidated, txpipe.StatusProcessing, txpipe.StatusCompleted, txpipe.StatusFailed, txpipe.StatusRejected,
+		"AWAITING_UPLOAD", "EXPIRED":
+	default:
+		s.writeError(w, r, txpipe.Errorf(txpipe.EINVALID, "status %q is not a file status", v.Get("status")))
+		return
+	}
+	if len(q.Name) > 256 {
+		s.writeError(w, r, txpipe.Errorf(txpipe.EINVALID, "name filter longer than 256 bytes"))
+		return
+	}
+	page, err := s.cfg.Files.ListFiles(r.Context(), q)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if page.Items == nil {
+		page.Items = []txpipe.FileStatus{}
+	}
+	writeJSON(w, http.StatusOK, page)
+}
+
+// VolumesAnswer is the answer to GET /volumes.
+type VolumesAnswer struct {
+	From  string          `json:"from"`
+	To    string          `json:"to"`
+	Items []txpipe.Volume `json:"items"`
+}
+
+func parseDay(s, name string) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, txpipe.Errorf(txpipe.EINVALID, "query parameter %s is required (a date, YYYY-MM-DD)", name)
+	}
+	t, err := time.Parse(time.DateOnly, s)
+	if err != nil {
+		return time.Time{}, txpipe.Errorf(txpipe.EINVALID, "query parameter %s is not a date (YYYY-MM-DD): %q", name, s)
+	}
+	return t, nil
+}
+
+func (s *Server) handleVolumes(w http.ResponseWriter, r *http.Request) {
+	v := r.URL.Query()
+	from, err := parseDay(v.Get("from"), "from")
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	to, err := parseDay(v.Get("to"), "to")
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if !from.Before(to) {
+		s.writeError(w, r, txpipe.Errorf(txpipe.EINVALID, "from (%s) must be before to (%s)", v.Get("from"), v.Get("to")))
+		return
+	}
+	if to.Sub(from) > MaxVolumeDays*24*time.Hour {
+		s.writeError(w, r, txpipe.Errorf(txpipe.EINVALID, "a range of at most %d days", MaxVolumeDays))
+		return
+	}
+	items, err := s.cfg.Volumes.Volumes(r.Context(), from, to)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if items == nil {
+		items = []txpipe.Volume{}
+	}
+	writeJSON(w, http.StatusOK, VolumesAnswer{From: from.Format(time.DateOnly), To: to.Format(time.DateOnly), Items: items})
+}
+
+// csvSafe keeps a cell from being read as a formula by a spreadsheet: a
+// cell that starts with =, +, -, @, tab or carriage return and is not a
+// number gets a leading apostrophe.
+func csvSafe(v string) string {
+	if v == "" || !strings.ContainsRune("=+-@\t\r", rune(v[0])) {
+		return v
+	}
+	if _, err := strconv.ParseFloat(v, 64); err == nil {
+		return v
+	}
+	return "'" + v
+}
+
+func writeCSVRow(cw *csv.Writer, cells ...string) error {
+	for i, c := range cells {
+		cells[i] = csvSafe(c)
+	}
+	return cw.Write(cells)
+}
+
+func csvHeaders(w http.ResponseWriter, filename string) {
+	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.Header().Set("Content-Disposition", `attachment; filename="`+filename+`"`)
+}
+
+// handleErrorsCSV answers a file's row errors (those the record keeps, at
+// most txpipe.MaxReportedErrors) as CSV: line, column, value, message.
+func (s *Server) handleErrorsCSV(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("file_id")
+	st, err := s.cfg.Statuses.GetStatus(r.Context(), id)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	csvHeaders(w, "errors-"+st.FileID+".csv")
+	cw := csv.NewWriter(w)
+	_ = writeCSVRow(cw, "line", "column", "value", "message")
+	for _, e := range st.Errors {
+		_ = writeCSVRow(cw, strconv.Itoa(e.Line), e.Column, e.Value, e.Message)
+	}
+	cw.Flush()
+}
+
+// handleTransactionsCSV streams every transaction of the query (no limit)
+// as CSV, a page of 1000 at a time, flushing after each page.
+func (s *Server) handleTransactionsCSV(w http.ResponseWriter, r *http.Request) {
+	q, err := parseTxQuery(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	q.Limit, q.Cursor = txpipe.MaxTxLimit, ""
+	// The first page before any byte is sent, so a bad query is an error
+	// answer, not a broken file.
+	page, err := s.cfg.Transactions.ListTransactions(r.Context(), q)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	csvHeaders(w, "transactions.csv")
+	rc := http.NewResponseController(w)
+	cw := csv.NewWriter(w)
+	_ = writeCSVRow(cw, "transaction_id", "amount", "amount_minor", "currency", "timestamp", "merchant", "status", "file_id", "ingested_at")
+	for {
+		for _, t := range page.Items {
+			if err := writeCSVRow(cw, t.ID, t.Amount, strconv.FormatInt(t.AmountMinor, 10), t.Currency,
+				t.Timestamp.Format(time.RFC3339Nano), t.Merchant, t.Status, t.FileID, t.IngestedAt.Format(time.RFC3339Nano)); err != nil {
+				return // the client went away
+			}
+		}
+		cw.Flush()
+		if cw.Error() != nil {
+			return
+		}
+		_ = rc.Flush()
+		if page.NextCursor == "" {
+			return
+		}
+		q.Cursor = page.NextCursor
+		if page, err = s.cfg.Transactions.ListTransactions(r.Context(), q); err != nil {
+			// Headers are sent: end the body with a line that says so, so
+			// the file is visibly incomplete.
+			infoOf(r.Context()).err = err
+			_ = cw.Write([]string{"# export stopped: " + txpipe.ErrorMessage(err)})
+			cw.Flush()
+			return
+		}
+	}
+}
