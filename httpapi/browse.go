@@ -42,7 +42,7 @@ func (s *Server) handleFiles(w http.ResponseWriter, r *http.Request) {
 	}
 	switch q.Status {
 	case "", txpipe.StatusValidated, txpipe.StatusProcessing, txpipe.StatusCompleted, txpipe.StatusFailed, txpipe.StatusRejected,
-		"AWAITING_UPLOAD", "EXPIRED":
+		txpipe.StatusAwaitingUpload, txpipe.StatusExpired:
 	default:
 		s.writeError(w, r, txpipe.Errorf(txpipe.EINVALID, "status %q is not a file status", v.Get("status")))
 		return
@@ -58,6 +58,10 @@ func (s *Server) handleFiles(w http.ResponseWriter, r *http.Request) {
 	}
 	if page.Items == nil {
 		page.Items = []txpipe.FileStatus{}
+	}
+	now := s.cfg.Now()
+	for i := range page.Items {
+		page.Items[i] = *page.Items[i].Effective(now)
 	}
 	writeJSON(w, http.StatusOK, page)
 }
