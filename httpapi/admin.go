@@ -2,8 +2,6 @@ package httpapi
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -137,26 +135,14 @@ func (s *Server) handleKeyCreate(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, txpipe.Errorf(txpipe.EINVALID, "role must be %q or empty", txpipe.RoleAdmin))
 		return
 	}
-	secret, hash, err := NewAPIKey()
+	if req.QuotaPerDay == 0 {
+		req.QuotaPerDay = DefaultQuotaPerDay
+	}
+	if req.RatePerSecond == 0 {
+		req.RatePerSecond = DefaultRatePerSecond
+	}
+	secret, k, err := CreateKeyWithRole(r.Context(), s.cfg.KeyAdmin, req.Name, req.QuotaPerDay, req.RatePerSecond, req.Role)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	b := make([]byte, 8)
-	if _, err := rand.Read(b); err != nil {
-		s.writeError(w, r, fmt.Errorf("make key id: %w", err))
-		return
-	}
-	k := txpipe.APIKey{ID: "key_" + hex.EncodeToString(b), Name: req.Name, Hash: hash, QuotaPerDay: req.QuotaPerDay,
-		RatePerSecond: req.RatePerSecond, Role: req.Role, CreatedAt: s.cfg.Now().UTC()}
-	if k.QuotaPerDay == 0 {
-		k.QuotaPerDay = DefaultQuotaPerDay
-	}
-	if k.RatePerSecond == 0 {
-		k.RatePerSecond = DefaultRatePerSecond
-	}
-	k.Burst = DefaultBurst
-	if err := s.cfg.KeyAdmin.CreateKey(r.Context(), k); err != nil {
 		s.writeError(w, r, err)
 		return
 	}

@@ -40,23 +40,30 @@ type KeyCreator interface {
 // rate (requests a second, with bursts of twice as many), stores its hash
 // and returns its secret.
 func CreateKey(ctx context.Context, keys KeyCreator, name string, quota int64, rate float64) (secret string, err error) {
+	secret, _, err = CreateKeyWithRole(ctx, keys, name, quota, rate, txpipe.RoleUser)
+	return secret, err
+}
+
+// CreateKeyWithRole is CreateKey for a key with a role (txpipe.RoleAdmin
+// may also manage keys); it also returns the stored key.
+func CreateKeyWithRole(ctx context.Context, keys KeyCreator, name string, quota int64, rate float64, role string) (secret string, key txpipe.APIKey, err error) {
 	secret, hash, err := NewAPIKey()
 	if err != nil {
-		return "", err
+		return "", txpipe.APIKey{}, err
 	}
 	var id [8]byte
 	if _, err := rand.Read(id[:]); err != nil {
-		return "", fmt.Errorf("make key id: %w", err)
+		return "", txpipe.APIKey{}, fmt.Errorf("make key id: %w", err)
 	}
 	k := txpipe.APIKey{
 		ID: "key_" + hex.EncodeToString(id[:]), Name: name, Hash: hash,
 		QuotaPerDay: quota, RatePerSecond: rate, Burst: max(1, int(math.Ceil(2*rate))),
-		CreatedAt: time.Now().UTC(),
+		Role: role, CreatedAt: time.Now().UTC(),
 	}
 	if err := keys.CreateKey(ctx, k); err != nil {
-		return "", fmt.Errorf("store API key %q: %w", name, err)
+		return "", txpipe.APIKey{}, fmt.Errorf("store API key %q: %w", name, err)
 	}
-	return secret, nil
+	return secret, k, nil
 }
 
 // HashKey returns the hex SHA-256 of an API key's secret.

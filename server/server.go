@@ -16,6 +16,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/txpipe/txpipe"
+	"github.com/txpipe/txpipe/console"
 	"github.com/txpipe/txpipe/httpapi"
 	"github.com/txpipe/txpipe/sqlite"
 	"github.com/txpipe/txpipe/telemetry"
@@ -140,14 +142,26 @@ func New(ctx context.Context, cfg Config, dataDir string, db *sqlite.DB, a Adapt
 	if a.Profiles != nil {
 		profiles = a.Profiles
 	}
-	handler := httpapi.NewHandler(httpapi.Config{
+	api := httpapi.Config{
 		Uploader: intake, Statuses: a.Statuses, Transactions: a.Transactions, Keys: db,
 		MaxBodyBytes: cfg.MaxBodyBytes, SpoolDir: spoolDir, Logger: logger, Metrics: met, MetricsHandler: met.Handler(),
 		TracerProvider: s.tracing.Provider, Propagator: s.tracing.Propagator,
 		Declarer:     &workflow.Uploads{Statuses: a.Statuses, MaxBytes: cfg.MaxUploadBytes},
 		UploadSecret: uploadSecret, UploadOrigins: cfg.UploadOrigins, Health: db,
 		Profiles: profiles,
-	})
+		KeyAdmin: db, Console: console.Handler(),
+	}
+	// The console's views, where the adapters have them.
+	if f, ok := a.Statuses.(httpapi.FileLister); ok {
+		api.Files = f
+	}
+	if v, ok := a.Transactions.(httpapi.VolumeReader); ok {
+		api.Volumes = v
+	}
+	if d, ok := a.DeadLetters.(httpapi.DeadLetters); ok {
+		api.DeadLetters = d
+	}
+	handler := httpapi.NewHandler(api)
 	s.api = handler
 	s.http = httpapi.NewHTTPServer(handler, logger)
 
@@ -162,7 +176,8 @@ func New(ctx context.Context, cfg Config, dataDir string, db *sqlite.DB, a Adapt
 		return nil, fmt.Errorf("count API keys: %w", err)
 	}
 	if n == 0 {
-		s.firstKey, err = httpapi.CreateKey(ctx, db, FirstKeyName, httpapi.DefaultQuotaPerDay, httpapi.DefaultRatePerSecond)
+		// An admin key, so the console can manage keys from the start.
+		s.firstKey, _, err = httpapi.CreateKeyWithRole(ctx, db, FirstKeyName, httpapi.DefaultQuotaPerDay, httpapi.DefaultRatePerSecond, txpipe.RoleAdmin)
 		if err != nil {
 			return nil, fmt.Errorf("create the first API key: %w", err)
 		}

@@ -6,6 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/txpipe/txpipe"
 	"github.com/txpipe/txpipe/httpapi"
 )
 
@@ -13,7 +14,7 @@ func init() { commands = append(commands, newAPIKeyCmd) }
 
 func newAPIKeyCmd() *cobra.Command {
 	create := &cobra.Command{
-		Use:   "create --name NAME [--quota-per-day 1000] [--rate-per-second 10] [--data-dir DIR] [--json]",
+		Use:   "create --name NAME [--quota-per-day 1000] [--rate-per-second 10] [--admin] [--data-dir DIR] [--json]",
 		Short: "Create an API key in the local store and print it",
 		Long: `Creates an API key in the local store of the data dir and prints it. The key
 is shown only once: only its hash is stored.`,
@@ -22,6 +23,7 @@ is shown only once: only its hash is stored.`,
 	name := create.Flags().String("name", "", "the key's name (required)")
 	quota := create.Flags().Int64("quota-per-day", httpapi.DefaultQuotaPerDay, "requests a day (UTC)")
 	rate := create.Flags().Float64("rate-per-second", httpapi.DefaultRatePerSecond, "requests a second, with bursts of twice as many")
+	admin := create.Flags().Bool("admin", false, "an admin key, which may also manage keys (the console's Keys page, /keys)")
 	jsonOut := create.Flags().Bool("json", false, "print JSON")
 	addDataDirFlag(create, "the local data dir")
 	create.RunE = func(cmd *cobra.Command, _ []string) error {
@@ -37,7 +39,11 @@ is shown only once: only its hash is stored.`,
 		if err != nil {
 			return err
 		}
-		secret, err := httpapi.CreateKey(cmd.Context(), db, *name, *quota, *rate)
+		role := txpipe.RoleUser
+		if *admin {
+			role = txpipe.RoleAdmin
+		}
+		secret, _, err := httpapi.CreateKeyWithRole(cmd.Context(), db, *name, *quota, *rate, role)
 		if cerr := db.Close(); err == nil && cerr != nil {
 			err = fmt.Errorf("close database: %w", cerr)
 		}
