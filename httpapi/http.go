@@ -235,15 +235,15 @@ func NewHandler(cfg Config) *Server {
 	}
 	s.mux.Handle("GET /status/{file_id}/errors.csv", s.auth(http.HandlerFunc(s.handleErrorsCSV)))
 	s.mux.Handle("GET /transactions.csv", s.auth(http.HandlerFunc(s.handleTransactionsCSV)))
-	s.mux.Handle("GET /whoami", s.auth(http.HandlerFunc(s.handleWhoAmI)))
+	s.mux.Handle("GET /whoami", s.authFree(http.HandlerFunc(s.handleWhoAmI)))
 	if cfg.Files != nil {
-		s.mux.Handle("GET /files", s.auth(http.HandlerFunc(s.handleFiles)))
+		s.mux.Handle("GET /files", s.authFree(http.HandlerFunc(s.handleFiles)))
 	}
 	if cfg.Volumes != nil {
 		s.mux.Handle("GET /volumes", s.auth(http.HandlerFunc(s.handleVolumes)))
 	}
 	if cfg.DeadLetters != nil {
-		s.mux.Handle("GET /dlq", s.auth(http.HandlerFunc(s.handleDLQList)))
+		s.mux.Handle("GET /dlq", s.authFree(http.HandlerFunc(s.handleDLQList)))
 		s.mux.Handle("POST /dlq/{file_id}/redrive", s.auth(http.HandlerFunc(s.handleDLQRedrive)))
 	}
 	if cfg.KeyAdmin != nil {
