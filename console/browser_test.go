@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,6 +20,7 @@ import (
 	"time"
 
 	"github.com/chromedp/cdproto/browser"
+	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 
@@ -38,6 +40,7 @@ type browserT struct {
 	base     string
 	mu       sync.Mutex
 	messages []string // console errors
+	reqs     []string // "METHOD path" of the page's requests
 	dialogs  []string
 	download string // the download dir
 }
@@ -91,6 +94,21 @@ func newBrowser(t *testing.T, base string) *browserT {
 			b.mu.Unlock()
 		}
 	}()
+	sent := chromedp.Events(ctx, network.RequestWillBeSent)
+	go func() {
+		for ev, err := range sent {
+			if err != nil {
+				return
+			}
+			u, _ := url.Parse(ev.Request.URL)
+			if u == nil {
+				continue
+			}
+			b.mu.Lock()
+			b.reqs = append(b.reqs, ev.Request.Method+" "+u.Path)
+			b.mu.Unlock()
+		}
+	}()
 	dialogs := chromedp.Events(ctx, page.JavascriptDialogOpening)
 	go func() {
 		for ev, err := range dialogs {
@@ -112,6 +130,13 @@ func newBrowser(t *testing.T, base string) *browserT {
 		t.Fatalf("set download dir: %v", err)
 	}
 	return b
+}
+
+// requests returns the page's requests so far ("METHOD path").
+func (b *browserT) requests() []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return slices.Clone(b.reqs)
 }
 
 // errors returns the console errors so far, less the network lines of
@@ -251,6 +276,24 @@ func apiGet(t *testing.T, ts *testServer, path string, out any) {
 	}
 }
 
+// writeBigCSV writes valid rows (in 2023, apart from the other files'
+// rows) until the file passes size bytes, and returns the number of rows.
+func writeBigCSV(t *testing.T, path string, size int) int {
+	t.Helper()
+	var b strings.Builder
+	b.WriteString("transaction_id,amount,currency,timestamp,merchant,status\n")
+	n := 0
+	for b.Len() < size {
+		ts := time.Date(2023, 1, 1, 0, 0, 0, 0, time.UTC).Add(time.Duration(n) * time.Second)
+		fmt.Fprintf(&b, "big-%08d,%d.%02d,USD,%s,Big Merchant %d,completed\n", n, n%1000, n%100, ts.Format(time.RFC3339), n%97)
+		n++
+	}
+	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
 // validCSV returns a file of n valid rows in January 2024 (ids prefixed),
 // in USD and EUR, and the rows as the API returns them, oldest first.
 func validCSV(prefix string, n int) (string, []txpipe.Transaction) {
@@ -306,6 +349,21 @@ func TestConsoleInBrowser(t *testing.T) {
 	b.drop("january.csv", valid)
 	b.wait("january.csv COMPLETED", uploadStatusExpr("january.csv")+` === "COMPLETED"`, 60*time.Second)
 	b.screenshot("upload")
+
+	// A file above 4 MB goes in two steps: its SHA-256 computed in the
+	// page a slice at a time, POST /uploads, then the bytes to upload_url.
+	bigPath := filepath.Join(tmp, "big.csv")
+	bigRows := writeBigCSV(t, bigPath, 5<<20)
+	b.pick(bigPath)
+	b.wait("big.csv COMPLETED", uploadStatusExpr("big.csv")+` === "COMPLETED"`, 120*time.Second)
+	var bigRec txpipe.FileStatus
+	apiGet(t, ts, "/status/"+b.uploadFileID("big.csv"), &bigRec)
+	if bigRec.Rows != int64(bigRows) || bigRec.SizeBytes <= 4<<20 {
+		t.Errorf("big.csv: %d rows of %d bytes, want %d rows above 4 MiB", bigRec.Rows, bigRec.SizeBytes, bigRows)
+	}
+	if !slices.ContainsFunc(b.requests(), func(r string) bool { return strings.HasPrefix(r, "POST /uploads") }) {
+		t.Errorf("big.csv did not go through POST /uploads: requests %q", b.requests())
+	}
 
 	// Pick an invalid file: its rejected rows are listed with line numbers.
 	invalid := "transaction_id,amount,currency,timestamp,merchant,status\n" +
@@ -400,8 +458,8 @@ func TestConsoleInBrowser(t *testing.T) {
 
 	// The file list, newest first, filtered by status.
 	b.goTo("#/files")
-	b.wait("three files", `document.querySelectorAll("main tbody tr").length === 3`, 10*time.Second)
-	if got := b.tableColumn("main", 0); !slices.Equal(got, []string{"flaky.csv", "bad rows.csv", "january.csv"}) {
+	b.wait("four files", `document.querySelectorAll("main tbody tr").length === 4`, 10*time.Second)
+	if got := b.tableColumn("main", 0); !slices.Equal(got, []string{"flaky.csv", "bad rows.csv", "big.csv", "january.csv"}) {
 		t.Errorf("files, newest first: %q", got)
 	}
 	b.screenshot("files")
@@ -532,7 +590,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	// At 375 px the page does not scroll sideways (tables scroll in place).
 	b.do("narrow", chromedp.EmulateViewport(375, 812))
 	b.goTo("#/files")
-	b.wait("files", `document.querySelectorAll("main tbody tr").length === 5`, 10*time.Second)
+	b.wait("files", `document.querySelectorAll("main tbody tr").length === 6`, 10*time.Second)
 	var width int
 	b.eval(`document.documentElement.scrollWidth`, &width)
 	if width > 375 {

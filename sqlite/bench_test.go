@@ -140,3 +140,56 @@ func BenchmarkListTransactions1000of1M(b *testing.B) {
 	b.ReportMetric(float64(got)/float64(b.N), "rows/op")
 	b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/1000/float64(b.N), "cpu-ms/op")
 }
+
+// BenchmarkVolumes answers GET /volumes over a store of TXPIPE_BENCH_ROWS
+// rows (1M by default) with random timestamps over 2024 in 5 currencies:
+// a year and a month of days. The answer comes from the aggregate table,
+// so its cost follows the days asked (366 x 5 rows a shard), not the rows.
+// Run it with: TXPIPE_BENCH_ROWS=10000000 go test ./sqlite -run '^$' -bench Volumes -benchtime 50x
+func BenchmarkVolumes(b *testing.B) {
+	rows := 1_000_000
+	if v, err := strconv.Atoi(os.Getenv("TXPIPE_BENCH_ROWS")); err == nil {
+		rows = v
+	}
+	db := openDB(b)
+	rng := rand.New(rand.NewPCG(5, 6))
+	batch := make([]txpipe.Transaction, workflow.MaxBatch)
+	start, cpu0 := time.Now(), cpuTime()
+	for n := 0; n < rows; n += len(batch) {
+		genBatch(rng, "bench-file-"+strconv.Itoa(n/100_000), batch)
+		if _, err := db.PutTransactions(b.Context(), batch); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := db.Sync(b.Context()); err != nil {
+		b.Fatal(err)
+	}
+	b.Logf("stored %d rows in %.1f s (%.1f CPU-s, includes generating them)", rows, time.Since(start).Seconds(), (cpuTime() - cpu0).Seconds())
+	for _, r := range []struct {
+		name     string
+		from, to time.Time
+	}{
+		{"year", time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)},
+		{"month", time.Date(2024, 6, 1, 0, 0, 0, 0, time.UTC), time.Date(2024, 7, 1, 0, 0, 0, 0, time.UTC)},
+	} {
+		b.Run(r.name, func(b *testing.B) {
+			var total int64
+			cpu0 := cpuTime()
+			for b.Loop() {
+				v, err := db.Volumes(b.Context(), r.from, r.to)
+				if err != nil {
+					b.Fatal(err)
+				}
+				total = 0
+				for _, x := range v {
+					total += x.Rows
+				}
+			}
+			if r.name == "year" && total != int64(rows) {
+				b.Fatalf("volumes of the year count %d rows, want %d", total, rows)
+			}
+			b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/1000/float64(b.N), "cpu-ms/op")
+			b.ReportMetric(float64(total), "rows-counted")
+		})
+	}
+}
