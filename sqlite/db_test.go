@@ -2,7 +2,9 @@ package sqlite_test
 
 import (
 	"log/slog"
+	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/txpipe/txpipe/sqlite"
@@ -49,4 +51,23 @@ func TestFileList(t *testing.T) {
 
 func TestTransactionFilters(t *testing.T) {
 	storetest.TestTransactionFilters(t, func(t *testing.T) storetest.TransactionStore { return openDB(t) })
+}
+
+// TestMigrationNumbersUnique: two migrations with one number would see the
+// second skipped (its version is already applied), silently.
+func TestMigrationNumbersUnique(t *testing.T) {
+	for _, dir := range []string{"migrations/main", "migrations/transactions"} {
+		entries, err := os.ReadDir(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		seen := map[string]string{}
+		for _, e := range entries {
+			n, _, _ := strings.Cut(e.Name(), "_")
+			if prev, ok := seen[n]; ok {
+				t.Errorf("%s: %s and %s have the same number", dir, prev, e.Name())
+			}
+			seen[n] = e.Name()
+		}
+	}
 }
