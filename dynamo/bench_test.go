@@ -25,7 +25,7 @@ func BenchmarkPutTransactions(b *testing.B) {
 	c := client(b)
 	s := NewTransactionStore(c, newTxTable(b, c))
 	base := time.Date(2026, 7, 1, 0, 0, 0, 0, time.UTC)
-	emuStart, emuErr := emulator.CPUTime()
+	emuStart, emuErr := emulator.Server(b).CPUTime()
 	ownStart := ownCPU(b)
 	items := 0
 	for i := 0; b.Loop(); i++ {
@@ -41,7 +41,7 @@ func BenchmarkPutTransactions(b *testing.B) {
 	}
 	b.ReportMetric(float64(items)/b.Elapsed().Seconds(), "items/s")
 	b.ReportMetric(float64((ownCPU(b)-ownStart).Microseconds())/float64(items), "go-cpu-µs/item")
-	if emuEnd, err := emulator.CPUTime(); err == nil && emuErr == nil {
+	if emuEnd, err := emulator.Server(b).CPUTime(); err == nil && emuErr == nil {
 		b.ReportMetric(float64((emuEnd-emuStart).Microseconds())/float64(items), "emulator-cpu-µs/item")
 	}
 }

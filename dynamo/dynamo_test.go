@@ -1,11 +1,9 @@
 package dynamo
 
 import (
-	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
-	"os"
 	"testing"
 	"time"
 
@@ -17,27 +15,15 @@ import (
 	"github.com/txpipe/txpipe/workflow"
 )
 
-// The dynalite server of this test package, started by TestMain; emulator
-// is nil and emulatorErr says why when it could not start.
-var (
-	emulator    *awstest.Server
-	emulatorErr error
-)
+// The dynalite of this test package, started once by TestMain (not under -short).
+var emulator = awstest.NewEmulator("dynalite", awstest.StartDynalite)
 
-func TestMain(m *testing.M) {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	emulator, emulatorErr = awstest.StartDynalite(ctx)
-	cancel()
-	code := m.Run()
-	_ = emulator.Close()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { emulator.Run(m) }
 
 // client returns a DynamoDB client of the test emulator.
 func client(t testing.TB) *dynamodb.Client {
 	t.Helper()
-	awstest.Need(t, "dynalite", emulatorErr)
-	return dynamodb.NewFromConfig(awstest.Config(emulator.URL))
+	return dynamodb.NewFromConfig(awstest.Config(emulator.URL(t)))
 }
 
 func randomName(t testing.TB, prefix string) string {

@@ -172,8 +172,7 @@ func (p *faultProxy) set(throttle, partial float64) {
 // in front of the test dynalite.
 func startFaultProxy(t *testing.T, throttle, partial float64) (*faultProxy, *dynamodb.Client) {
 	t.Helper()
-	awstest.Need(t, "dynalite", emulatorErr)
-	target, err := url.Parse(emulator.URL)
+	target, err := url.Parse(emulator.URL(t))
 	if err != nil {
 		t.Fatal(err)
 	}

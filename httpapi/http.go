@@ -172,7 +172,7 @@ type Config struct {
 	Profiles ProfileStore
 }
 
-// Server is the API handler. Create it with NewHandler.
+// Server is the API handler. Create it with NewServer.
 type Server struct {
 	cfg     Config
 	log     *slog.Logger
@@ -186,8 +186,8 @@ type Server struct {
 	spoolBufs sync.Pool // of *spoolBuffers
 }
 
-// NewHandler returns the API as an http.Handler.
-func NewHandler(cfg Config) *Server {
+// NewServer returns the API as an http.Handler.
+func NewServer(cfg Config) *Server {
 	if cfg.MaxBodyBytes <= 0 {
 		cfg.MaxBodyBytes = DefaultMaxBodyBytes
 	}

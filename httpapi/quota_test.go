@@ -110,7 +110,7 @@ func TestQuotaSurvivesRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	// A new server over the same store.
-	h := httpapi.NewHandler(httpapi.Config{Statuses: e.db, Transactions: e.db, Keys: e.db})
+	h := httpapi.NewServer(httpapi.Config{Statuses: e.db, Transactions: e.db, Keys: e.db})
 	srv := httptest.NewServer(h)
 	defer srv.Close()
 	var codes []int

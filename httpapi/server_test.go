@@ -79,7 +79,7 @@ func newEnv(t testing.TB, opt envOptions) *env {
 	logger := slog.New(slog.NewJSONHandler(e.logs, nil))
 	intake := &workflow.Intake{Files: files, Statuses: db, Runs: e.runs, Logger: logger}
 	reg := prometheus.NewRegistry()
-	h := httpapi.NewHandler(httpapi.Config{
+	h := httpapi.NewServer(httpapi.Config{
 		Uploader: intake, Statuses: db, Transactions: db, Keys: db,
 		MaxBodyBytes: opt.maxBody, SpoolDir: spool, Logger: logger, Metrics: prom.New(reg), MetricsHandler: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
 		MaxUploads: opt.maxUploads, UploadIdleTimeout: opt.uploadIdle,
@@ -630,7 +630,7 @@ func TestHealthzAndMetrics(t *testing.T) {
 // generic message and logs the cause.
 func TestServerErrorsHideCauses(t *testing.T) {
 	logs := &syncBuffer{}
-	h := httpapi.NewHandler(httpapi.Config{
+	h := httpapi.NewServer(httpapi.Config{
 		Statuses: failingStatuses{}, Logger: slog.New(slog.NewJSONHandler(logs, nil)),
 	})
 	srv := httptest.NewServer(h)
@@ -660,7 +660,7 @@ func TestSpans(t *testing.T) {
 	rec := tracetest.NewSpanRecorder()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
 	defer tp.Shutdown(context.Background())
-	h := httpapi.NewHandler(httpapi.Config{Statuses: failingStatuses{}, TracerProvider: tp, Logger: slog.New(slog.DiscardHandler)})
+	h := httpapi.NewServer(httpapi.Config{Statuses: failingStatuses{}, TracerProvider: tp, Logger: slog.New(slog.DiscardHandler)})
 	srv := httptest.NewServer(h)
 	defer srv.Close()
 

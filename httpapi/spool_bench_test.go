@@ -34,7 +34,7 @@ func BenchmarkSpool(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	srv := httptest.NewServer(httpapi.NewHandler(httpapi.Config{Uploader: discardUploader{}, SpoolDir: b.TempDir(), MaxBodyBytes: 1 << 30}))
+	srv := httptest.NewServer(httpapi.NewServer(httpapi.Config{Uploader: discardUploader{}, SpoolDir: b.TempDir(), MaxBodyBytes: 1 << 30}))
 	defer srv.Close()
 	c := &httpapi.Client{Endpoint: srv.URL, HTTP: &http.Client{}}
 	b.SetBytes(fi.Size())

@@ -4,8 +4,8 @@
 //   - API serves API Gateway REST proxy events (the validator function) with
 //     the httpapi handler, converting each event to an *http.Request and the
 //     response back;
-//   - Steps serves Step Functions task events (the transformer and notifier
-//     functions) with workflow.Steps, returning transient errors so that the
+//   - StepHandler serves Step Functions task events (the transformer and notifier
+//     functions) with workflow.Tasks, returning transient errors so that the
 //     state machine's retry policy matches them.
 //
 // Handlers are plain func(ctx, In) (Out, error) for aws-lambda-go; the

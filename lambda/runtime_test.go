@@ -91,7 +91,7 @@ func TestHelperLambdaRuntime(t *testing.T) {
 	case "invalid":
 		err = fmt.Errorf("decode file f1: %w", txpipe.Errorf(txpipe.EINVALID, "line 2: bad amount"))
 	}
-	h := &lambda.Steps{Runner: failingRunner{err}, Function: workflow.FunctionTransformer}
+	h := &lambda.StepHandler{Runner: failingRunner{err}, Function: workflow.FunctionTransformer}
 	awslambda.Start(h.Handle)
 }
 

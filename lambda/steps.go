@@ -13,22 +13,22 @@ import (
 	"github.com/txpipe/txpipe/workflow"
 )
 
-// StepRunner runs one step of a run (implemented by *workflow.Steps).
+// StepRunner runs one step of a run (implemented by *workflow.Tasks).
 type StepRunner interface {
 	Run(ctx context.Context, in workflow.StepInput) (workflow.RunState, error)
 }
 
-// Steps serves the Step Functions task events of one Lambda function (the
+// StepHandler serves the Step Functions task events of one Lambda function (the
 // transformer or the notifier): the event is a workflow.StepInput, the
 // result the workflow.RunState for the next state.
 //
 // Errors come back to Step Functions with the name the state machine
 // matches: a transient error as *workflow.TransientError, which the
 // runtime reports as errorType "TransientError" (the name
-// workflow.DefaultRetry retries on); any other error with errorType
+// workflow.DefaultRetry() retries on); any other error with errorType
 // "txpipe.<code>" (workflow.ErrorName), which is caught and sent down the
 // failure path without retries.
-type Steps struct {
+type StepHandler struct {
 	Runner StepRunner
 	// Function is the workflow function this Lambda function is
 	// (workflow.FunctionTransformer, ...): it runs the steps of
@@ -49,7 +49,7 @@ func stepsOf(def workflow.Definition, function string) []string {
 }
 
 // Handle runs the step the event names.
-func (s *Steps) Handle(ctx context.Context, in workflow.StepInput) (workflow.RunState, error) {
+func (s *StepHandler) Handle(ctx context.Context, in workflow.StepInput) (workflow.RunState, error) {
 	ctx, end := s.start(ctx, in.Step,
 		attribute.String("txpipe.step", in.Step), attribute.String("txpipe.file_id", in.State.FileID))
 	log := s.logger().With("request_id", requestID(ctx), "function", s.Function, "step", in.Step, "file_id", in.State.FileID)

@@ -121,7 +121,7 @@ func New(ctx context.Context, cfg Config, dataDir string, db *sqlite.DB, a Adapt
 		})
 	}
 
-	steps := &workflow.Steps{
+	steps := &workflow.Tasks{
 		Files: a.Files, Transactions: a.Transactions, Statuses: a.Statuses,
 		Notifier: a.Notifier, DeadLetters: a.DeadLetters, Logger: logger,
 	}
@@ -161,7 +161,7 @@ func New(ctx context.Context, cfg Config, dataDir string, db *sqlite.DB, a Adapt
 	if d, ok := a.DeadLetters.(httpapi.DeadLetters); ok {
 		api.DeadLetters = d
 	}
-	handler := httpapi.NewHandler(api)
+	handler := httpapi.NewServer(api)
 	s.api = handler
 	s.http = httpapi.NewHTTPServer(handler, logger)
 

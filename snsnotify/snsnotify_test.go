@@ -1,9 +1,7 @@
 package snsnotify
 
 import (
-	"context"
 	"encoding/json"
-	"os"
 	"testing"
 	"time"
 
@@ -16,27 +14,16 @@ import (
 	"github.com/txpipe/txpipe/internal/awstest"
 )
 
-// The moto_server of this test package (SNS and SQS), started by TestMain.
-var (
-	emulator    *awstest.Server
-	emulatorErr error
-)
+// The moto_server of this test package, started once by TestMain (not under -short).
+var emulator = awstest.NewEmulator("moto_server", awstest.StartMoto)
 
-func TestMain(m *testing.M) {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	emulator, emulatorErr = awstest.StartMoto(ctx)
-	cancel()
-	code := m.Run()
-	_ = emulator.Close()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { emulator.Run(m) }
 
 // TestNotifyReachesSubscriber publishes through the real SNS API of the
 // emulator to a topic with an SQS subscriber, and checks what the
 // subscriber receives: the notification JSON and the status attribute.
 func TestNotifyReachesSubscriber(t *testing.T) {
-	awstest.Need(t, "moto_server", emulatorErr)
-	cfg := awstest.Config(emulator.URL)
+	cfg := awstest.Config(emulator.URL(t))
 	snsc, sqsc := sns.NewFromConfig(cfg), sqs.NewFromConfig(cfg)
 	ctx := t.Context()
 
@@ -94,8 +81,7 @@ func TestNotifyReachesSubscriber(t *testing.T) {
 }
 
 func TestNotifyMissingTopic(t *testing.T) {
-	awstest.Need(t, "moto_server", emulatorErr)
-	c := sns.NewFromConfig(awstest.Config(emulator.URL))
+	c := sns.NewFromConfig(awstest.Config(emulator.URL(t)))
 	err := New(c, "arn:aws:sns:us-east-1:123456789012:no-such-topic").Notify(t.Context(), txpipe.Notification{FileID: "f", Status: txpipe.StatusFailed})
 	if got, want := txpipe.ErrorCode(err), txpipe.ENOTFOUND; got != want {
 		t.Errorf("Notify to a missing topic: %v (code %q), want %q", err, got, want)

@@ -58,7 +58,7 @@ func TestRunOnFullDiskFinishes(t *testing.T) {
 	state := workflow.RunState{FileID: fileID, FileKey: key, Filename: "full.csv", Rows: rows, SizeBytes: int64(csv.Len())}
 
 	notes := &notifications{}
-	steps := &workflow.Steps{Files: files, Transactions: db, Statuses: db, Notifier: notes, DeadLetters: db}
+	steps := &workflow.Tasks{Files: files, Transactions: db, Statuses: db, Notifier: notes, DeadLetters: db}
 	def := workflow.Pipeline()
 	for i := range def.Steps {
 		def.Steps[i].Retry.Interval, def.Steps[i].Retry.MaxDelay = 50*time.Millisecond, 200*time.Millisecond

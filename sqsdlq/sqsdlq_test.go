@@ -1,9 +1,7 @@
 package sqsdlq
 
 import (
-	"context"
 	"fmt"
-	"os"
 	"reflect"
 	"testing"
 	"time"
@@ -16,27 +14,14 @@ import (
 	"github.com/txpipe/txpipe/workflow"
 )
 
-// The moto_server of this test package, started by TestMain. goaws v0.4.5
-// speaks only the SQS query protocol; aws-sdk-go-v2's SQS client speaks
-// the JSON protocol, so the SQS tests run on moto_server.
-var (
-	emulator    *awstest.Server
-	emulatorErr error
-)
+// The moto_server of this test package, started once by TestMain (not under -short).
+var emulator = awstest.NewEmulator("moto_server", awstest.StartMoto)
 
-func TestMain(m *testing.M) {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	emulator, emulatorErr = awstest.StartMoto(ctx)
-	cancel()
-	code := m.Run()
-	_ = emulator.Close()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { emulator.Run(m) }
 
 func newQueue(t *testing.T, name string) (*Queue, *sqs.Client) {
 	t.Helper()
-	awstest.Need(t, "moto_server", emulatorErr)
-	c := sqs.NewFromConfig(awstest.Config(emulator.URL))
+	c := sqs.NewFromConfig(awstest.Config(emulator.URL(t)))
 	// Received messages come back after one second unless deleted.
 	out, err := c.CreateQueue(t.Context(), &sqs.CreateQueueInput{QueueName: aws.String(name),
 		Attributes: map[string]string{"VisibilityTimeout": "1"}})
@@ -147,9 +132,8 @@ func TestForeignMessage(t *testing.T) {
 }
 
 func TestMissingQueue(t *testing.T) {
-	awstest.Need(t, "moto_server", emulatorErr)
-	c := sqs.NewFromConfig(awstest.Config(emulator.URL))
-	q := New(c, emulator.URL+"/123456789012/no-such-queue")
+	c := sqs.NewFromConfig(awstest.Config(emulator.URL(t)))
+	q := New(c, emulator.URL(t)+"/123456789012/no-such-queue")
 	err := q.SendDeadLetter(t.Context(), workflow.RunState{FileID: "f"})
 	if got, want := txpipe.ErrorCode(err), txpipe.ENOTFOUND; got != want {
 		t.Errorf("SendDeadLetter to a missing queue: %v (code %q), want %q", err, got, want)

@@ -35,8 +35,7 @@ type Notifier struct {
 	logger *slog.Logger
 	queue  chan txpipe.Notification
 	wg     sync.WaitGroup
-	stop   context.CancelFunc
-	ctx    context.Context
+	stop   context.CancelFunc // ends deliveries in flight (Close after its deadline)
 }
 
 // New starts a notifier posting to urls (none: it only logs). Close stops it.
@@ -57,9 +56,9 @@ func New(urls []string, logger *slog.Logger, opts Options) *Notifier {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	n := &Notifier{urls: urls, opts: opts, logger: logger, queue: make(chan txpipe.Notification, opts.QueueSize), stop: cancel, ctx: ctx}
+	n := &Notifier{urls: urls, opts: opts, logger: logger, queue: make(chan txpipe.Notification, opts.QueueSize), stop: cancel}
 	if len(urls) > 0 {
-		n.wg.Go(n.deliver)
+		n.wg.Go(func() { n.deliver(ctx) })
 	}
 	return n
 }
@@ -95,7 +94,7 @@ func (n *Notifier) Close(ctx context.Context) {
 	n.stop()
 }
 
-func (n *Notifier) deliver() {
+func (n *Notifier) deliver(ctx context.Context) {
 	for msg := range n.queue {
 		body, err := json.Marshal(msg)
 		if err != nil {
@@ -103,18 +102,18 @@ func (n *Notifier) deliver() {
 			continue
 		}
 		for _, u := range n.urls {
-			if err := n.post(u, body); err != nil {
+			if err := n.post(ctx, u, body); err != nil {
 				n.logger.Error("webhook not delivered", "url", u, "file_id", msg.FileID, "err", err)
 			}
 		}
 	}
 }
 
-func (n *Notifier) post(url string, body []byte) error {
+func (n *Notifier) post(ctx context.Context, url string, body []byte) error {
 	delay := n.opts.Interval
 	var err error
 	for attempt := 1; attempt <= n.opts.Attempts; attempt++ {
-		if err = n.postOnce(url, body); err == nil {
+		if err = n.postOnce(ctx, url, body); err == nil {
 			return nil
 		}
 		if attempt == n.opts.Attempts {
@@ -122,7 +121,7 @@ func (n *Notifier) post(url string, body []byte) error {
 		}
 		t := time.NewTimer(time.Duration(rand.Int64N(int64(delay)) + 1))
 		select {
-		case <-n.ctx.Done():
+		case <-ctx.Done():
 			t.Stop()
 			return fmt.Errorf("%w (stopped)", err)
 		case <-t.C:
@@ -132,8 +131,8 @@ func (n *Notifier) post(url string, body []byte) error {
 	return fmt.Errorf("after %d attempts: %w", n.opts.Attempts, err)
 }
 
-func (n *Notifier) postOnce(url string, body []byte) error {
-	req, err := http.NewRequestWithContext(n.ctx, http.MethodPost, url, bytes.NewReader(body))
+func (n *Notifier) postOnce(ctx context.Context, url string, body []byte) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
 		return err
 	}

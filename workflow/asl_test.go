@@ -131,7 +131,7 @@ func TestASLPipelineStructure(t *testing.T) {
 		if got, want := s.TimeoutSeconds, int(step.Timeout/time.Second); got != want {
 			t.Errorf("%s: TimeoutSeconds = %d, want %d", name, got, want)
 		}
-		if len(s.Retry) != 1 || !slices.Equal(s.Retry[0].ErrorEquals, workflow.DefaultRetry.RetryOn) {
+		if len(s.Retry) != 1 || !slices.Equal(s.Retry[0].ErrorEquals, workflow.DefaultRetry().RetryOn) {
 			t.Errorf("%s: Retry = %+v, want DefaultRetry's", name, s.Retry)
 		}
 	}
@@ -299,7 +299,7 @@ func TestASLRetryFromPolicy(t *testing.T) {
 // retries, and the local engine's policy is the one Step Functions runs.
 func TestASLPipelineRetryIsDefaultRetry(t *testing.T) {
 	m := decode(t, workflow.Pipeline())
-	p := workflow.DefaultRetry
+	p := workflow.DefaultRetry()
 	for _, name := range []string{workflow.StepValidate, workflow.StepSplit, workflow.StepFinish, workflow.StepNotify, workflow.StepMarkFailed, workflow.StepTransform} {
 		r := m.States[name].Retry
 		if name == workflow.StepTransform {
@@ -413,7 +413,7 @@ func TestSubstitutions(t *testing.T) {
 }
 
 func TestASLRejectsInvalidDefinitions(t *testing.T) {
-	ok := workflow.Step{Name: "A", Function: workflow.FunctionTransformer, Retry: workflow.DefaultRetry, Timeout: time.Second}
+	ok := workflow.Step{Name: "A", Function: workflow.FunctionTransformer, Retry: workflow.DefaultRetry(), Timeout: time.Second}
 	with := func(f func(*workflow.Step)) workflow.Step {
 		s := ok
 		f(&s)

@@ -37,7 +37,7 @@ func ChunkRowsFor(rows int64) int64 {
 // already (POST /upload, the local upload URL) passes through. It is
 // idempotent: a retry after the bytes were claimed finds them in the file
 // store.
-func (s *Steps) Validate(ctx context.Context, st RunState) (RunState, error) {
+func (s *Tasks) Validate(ctx context.Context, st RunState) (RunState, error) {
 	rec, err := s.Statuses.GetStatus(ctx, st.FileID)
 	switch {
 	case err == nil && !txpipe.AwaitingBytes(rec.Status):
@@ -121,7 +121,7 @@ func (c *countReader) Read(p []byte) (int, error) {
 // Split marks the file PROCESSING and cuts the stored file into chunks of
 // whole rows (ChunkRows each, the last one shorter), found by decoding it
 // once. A file already COMPLETED gets no chunks and keeps its counts.
-func (s *Steps) Split(ctx context.Context, st RunState) (RunState, error) {
+func (s *Tasks) Split(ctx context.Context, st RunState) (RunState, error) {
 	rec, err := s.ensureStatus(ctx, st)
 	if err != nil {
 		return st, err
@@ -206,7 +206,7 @@ func (s *Steps) Split(ctx context.Context, st RunState) (RunState, error) {
 // chunk's bytes, decoded) and returns its rows and counts. Writes are
 // idempotent per file, so a retried or duplicated chunk reports the counts
 // of its first write and never adds a row twice.
-func (s *Steps) TransformChunk(ctx context.Context, st RunState, c Chunk) (RunState, error) {
+func (s *Tasks) TransformChunk(ctx context.Context, st RunState, c Chunk) (RunState, error) {
 	start := time.Now()
 	body, err := s.openChunk(ctx, st, c)
 	if err != nil {
@@ -242,7 +242,7 @@ func (s *Steps) TransformChunk(ctx context.Context, st RunState, c Chunk) (RunSt
 }
 
 // openChunk returns the header of st's file followed by chunk c's bytes.
-func (s *Steps) openChunk(ctx context.Context, st RunState, c Chunk) (io.ReadCloser, error) {
+func (s *Tasks) openChunk(ctx context.Context, st RunState, c Chunk) (io.ReadCloser, error) {
 	if c.Whole {
 		f, err := s.Files.OpenFile(ctx, st.FileKey)
 		if err != nil {
@@ -292,7 +292,7 @@ type readCloser struct {
 
 // Finish adds up the chunks' counts, checks they cover every validated
 // row, and records them in the status record.
-func (s *Steps) Finish(ctx context.Context, st RunState) (RunState, error) {
+func (s *Tasks) Finish(ctx context.Context, st RunState) (RunState, error) {
 	rec, err := s.Statuses.GetStatus(ctx, st.FileID)
 	if err != nil {
 		return st, fmt.Errorf("status of file %s: %w", st.FileID, err)

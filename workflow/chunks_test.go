@@ -32,7 +32,7 @@ func TestChunksKeepFormatAndCountsExact(t *testing.T) {
 	}
 
 	// Split and write one chunk again, as a duplicated child would.
-	steps := &workflow.Steps{Files: e.files, Transactions: e.db, Statuses: e.db, ChunkRows: 300}
+	steps := &workflow.Tasks{Files: e.files, Transactions: e.db, Statuses: e.db, ChunkRows: 300}
 	split, err := steps.Split(ctx, workflow.RunState{FileID: st.FileID, FileKey: st.SHA256, Rows: 1000})
 	if err != nil {
 		t.Fatal(err)
@@ -64,7 +64,7 @@ func TestSplitCutsWholeRows(t *testing.T) {
 		t.Fatal(err)
 	}
 	fileID := txpipe.FileIDFromSHA256(up.SHA256)
-	steps := &workflow.Steps{Files: e.files, Transactions: e.db, Statuses: e.db, ChunkRows: 300}
+	steps := &workflow.Tasks{Files: e.files, Transactions: e.db, Statuses: e.db, ChunkRows: 300}
 	st, err := steps.Split(ctx, workflow.RunState{FileID: fileID, FileKey: up.SHA256, Rows: 1000})
 	if err != nil {
 		t.Fatal(err)

@@ -115,23 +115,26 @@ type Definition struct {
 	OnFailure []Step
 }
 
-// DefaultRetry is the policy of every step after validation: 3 attempts,
-// exponential back-off from 1 s doubling, full jitter.
-var DefaultRetry = RetryPolicy{
-	MaxAttempts: 3,
-	Interval:    time.Second,
-	BackoffRate: 2,
-	MaxDelay:    30 * time.Second,
-	FullJitter:  true,
-	RetryOn: []string{
-		TransientErrorName,
-		"Lambda.ServiceException",
-		"Lambda.AWSLambdaException",
-		"Lambda.SdkClientException",
-		"Lambda.ClientExecutionTimeoutException",
-		"Lambda.TooManyRequestsException",
-		"States.Timeout",
-	},
+// DefaultRetry returns the policy of every step after validation: 3
+// attempts, exponential back-off from 1 s doubling, full jitter. Each call
+// returns a fresh value, so no caller can change another's policy.
+func DefaultRetry() RetryPolicy {
+	return RetryPolicy{
+		MaxAttempts: 3,
+		Interval:    time.Second,
+		BackoffRate: 2,
+		MaxDelay:    30 * time.Second,
+		FullJitter:  true,
+		RetryOn: []string{
+			TransientErrorName,
+			"Lambda.ServiceException",
+			"Lambda.AWSLambdaException",
+			"Lambda.SdkClientException",
+			"Lambda.ClientExecutionTimeoutException",
+			"Lambda.TooManyRequestsException",
+			"States.Timeout",
+		},
+	}
 }
 
 // ExpressLimit is the longest a Step Functions Express execution may run.
@@ -208,18 +211,18 @@ func PipelineFor(writeCeiling int) Definition {
 		Comment: "txpipe: validate a file, write its transactions in chunks, then notify",
 		Steps: []Step{
 			// The validator reads up to 5 GB from S3; its Lambda gets 895 s.
-			{Name: StepValidate, Function: FunctionValidator, Retry: DefaultRetry, Timeout: 900 * time.Second, EndIfRejected: true},
-			{Name: StepSplit, Function: FunctionValidator, Retry: DefaultRetry, Timeout: 900 * time.Second},
+			{Name: StepValidate, Function: FunctionValidator, Retry: DefaultRetry(), Timeout: 900 * time.Second, EndIfRejected: true},
+			{Name: StepSplit, Function: FunctionValidator, Retry: DefaultRetry(), Timeout: 900 * time.Second},
 			// A chunk (DefaultChunkRows rows) takes about 20 s at
 			// ChunkWriteRate; 3 attempts of 80 s fit an Express child.
-			{Name: StepTransform, Function: FunctionTransformer, Retry: DefaultRetry, Timeout: 80 * time.Second,
+			{Name: StepTransform, Function: FunctionTransformer, Retry: DefaultRetry(), Timeout: 80 * time.Second,
 				Map: &MapSpec{MaxConcurrency: ConcurrencyFor(writeCeiling)}},
-			{Name: StepFinish, Function: FunctionTransformer, Retry: DefaultRetry, Timeout: 80 * time.Second},
-			{Name: StepNotify, Function: FunctionNotifier, Retry: DefaultRetry, Timeout: 30 * time.Second},
+			{Name: StepFinish, Function: FunctionTransformer, Retry: DefaultRetry(), Timeout: 80 * time.Second},
+			{Name: StepNotify, Function: FunctionNotifier, Retry: DefaultRetry(), Timeout: 30 * time.Second},
 		},
 		OnFailure: []Step{
-			{Name: StepMarkFailed, Function: FunctionNotifier, Retry: DefaultRetry, Timeout: 30 * time.Second},
-			{Name: StepSendToDLQ, Function: FunctionDeadLetter, Retry: DefaultRetry, Timeout: 30 * time.Second},
+			{Name: StepMarkFailed, Function: FunctionNotifier, Retry: DefaultRetry(), Timeout: 30 * time.Second},
+			{Name: StepSendToDLQ, Function: FunctionDeadLetter, Retry: DefaultRetry(), Timeout: 30 * time.Second},
 		},
 	}
 }

@@ -37,7 +37,7 @@ func TestPipelineLimits(t *testing.T) {
 	}
 	for _, e := range []string{"Lambda.ServiceException", "Lambda.AWSLambdaException", "Lambda.SdkClientException",
 		"Lambda.ClientExecutionTimeoutException", "Lambda.TooManyRequestsException", "States.Timeout", workflow.TransientErrorName} {
-		if !slices.Contains(workflow.DefaultRetry.RetryOn, e) {
+		if !slices.Contains(workflow.DefaultRetry().RetryOn, e) {
 			t.Errorf("DefaultRetry does not retry %s", e)
 		}
 	}

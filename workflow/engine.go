@@ -11,7 +11,7 @@ import (
 	"github.com/txpipe/txpipe"
 )
 
-// StepRunner runs one step of a run; *Steps is the pipeline's.
+// StepRunner runs one step of a run; *Tasks is the pipeline's.
 type StepRunner interface {
 	Run(ctx context.Context, in StepInput) (RunState, error)
 }
@@ -371,7 +371,7 @@ feed:
 }
 
 // progressRecorder is a StepRunner that records a run's counts so far
-// (*Steps is one).
+// (*Tasks is one).
 type progressRecorder interface {
 	ProgressInterval() time.Duration
 	RecordProgress(ctx context.Context, fileID string, c txpipe.Counts)

@@ -37,7 +37,7 @@ func (in *Intake) now() time.Time {
 
 func (in *Intake) retry() RetryPolicy {
 	if in.Retry.MaxAttempts == 0 {
-		return DefaultRetry
+		return DefaultRetry()
 	}
 	return in.Retry
 }

@@ -99,7 +99,7 @@ func newEnv(t *testing.T) *env {
 	}
 	e := &env{db: db, files: files, writer: &flakyWriter{TransactionWriter: db}, subs: &subscriber{}}
 	// Chunks of 300 rows: a file of 1000 rows runs as 4 chunks, in parallel.
-	steps := &workflow.Steps{Files: files, Transactions: e.writer, Statuses: db, Notifier: e.subs, DeadLetters: db, BatchSize: 100, ChunkRows: 300}
+	steps := &workflow.Tasks{Files: files, Transactions: e.writer, Statuses: db, Notifier: e.subs, DeadLetters: db, BatchSize: 100, ChunkRows: 300}
 	e.engine = workflow.NewEngine(fastPipeline(), steps, db, workflow.EngineOptions{Poll: 5 * time.Millisecond})
 	e.intake = &workflow.Intake{Files: files, Statuses: db, Runs: e.engine, Retry: fastPipeline().Steps[0].Retry}
 	return e

@@ -44,7 +44,7 @@ func TestTransformRecordsProgress(t *testing.T) {
 		t.Fatal(err)
 	}
 	rec := &progressRecorder{DB: db}
-	steps := &workflow.Steps{Files: files, Transactions: db, Statuses: rec, Notifier: &subscriber{}, DeadLetters: db,
+	steps := &workflow.Tasks{Files: files, Transactions: db, Statuses: rec, Notifier: &subscriber{}, DeadLetters: db,
 		BatchSize: 100, ProgressEvery: time.Nanosecond}
 	engine := workflow.NewEngine(fastPipeline(), steps, db, workflow.EngineOptions{Poll: 5 * time.Millisecond})
 	intake := &workflow.Intake{Files: files, Statuses: rec, Runs: engine}

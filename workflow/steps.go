@@ -13,10 +13,10 @@ import (
 	"github.com/txpipe/txpipe/csvschema"
 )
 
-// Steps runs the pipeline's steps. The local engine calls Run for each
+// Tasks are the work of the pipeline's steps. The local engine calls Run for each
 // step of a job; on AWS the transformer and notifier Lambda functions call
 // it with the event Step Functions sends them.
-type Steps struct {
+type Tasks struct {
 	Files        FileStore
 	Transactions TransactionWriter
 	Statuses     StatusStore
@@ -36,14 +36,14 @@ type Steps struct {
 	ChunkRows int64
 }
 
-func (s *Steps) now() time.Time {
+func (s *Tasks) now() time.Time {
 	if s.Now != nil {
 		return s.Now().UTC()
 	}
 	return time.Now().UTC()
 }
 
-func (s *Steps) logger() *slog.Logger {
+func (s *Tasks) logger() *slog.Logger {
 	if s.Logger != nil {
 		return s.Logger
 	}
@@ -52,7 +52,7 @@ func (s *Steps) logger() *slog.Logger {
 
 // Run runs the step named in.Step with the run's state and returns the
 // state for the next step.
-func (s *Steps) Run(ctx context.Context, in StepInput) (RunState, error) {
+func (s *Tasks) Run(ctx context.Context, in StepInput) (RunState, error) {
 	switch in.Step {
 	case StepValidate:
 		return s.Validate(ctx, in.State)
@@ -86,7 +86,7 @@ var runnable = []string{
 
 // ensureStatus returns the file's status record, creating a VALIDATED one
 // from the run's state if the intake crashed before writing it.
-func (s *Steps) ensureStatus(ctx context.Context, st RunState) (*txpipe.FileStatus, error) {
+func (s *Tasks) ensureStatus(ctx context.Context, st RunState) (*txpipe.FileStatus, error) {
 	now := s.now()
 	rec, _, err := s.Statuses.CreateStatus(ctx, &txpipe.FileStatus{
 		FileID: st.FileID, Status: txpipe.StatusValidated, Filename: st.Filename, SHA256: st.FileKey,
@@ -103,7 +103,7 @@ func (s *Steps) ensureStatus(ctx context.Context, st RunState) (*txpipe.FileStat
 // Transform streams the stored file through the decoder and writes its
 // rows in batches. Writes are idempotent per file, so a retried or resumed
 // run writes every row once and ends with the same counts.
-func (s *Steps) Transform(ctx context.Context, st RunState) (RunState, error) {
+func (s *Tasks) Transform(ctx context.Context, st RunState) (RunState, error) {
 	rec, err := s.ensureStatus(ctx, st)
 	if err != nil {
 		return st, err
@@ -189,7 +189,7 @@ func (s *Steps) Transform(ctx context.Context, st RunState) (RunState, error) {
 
 // ProgressInterval is how often counts so far are recorded (ProgressEvery,
 // 2 s if 0; negative: never).
-func (s *Steps) ProgressInterval() time.Duration {
+func (s *Tasks) ProgressInterval() time.Duration {
 	if s.ProgressEvery == 0 {
 		return 2 * time.Second
 	}
@@ -199,7 +199,7 @@ func (s *Steps) ProgressInterval() time.Duration {
 // RecordProgress puts the counts written so far on the PROCESSING record
 // of a file (for `upload --wait`); the local engine calls it as a map
 // step's chunks finish. A record no longer PROCESSING is left alone.
-func (s *Steps) RecordProgress(ctx context.Context, fileID string, c txpipe.Counts) {
+func (s *Tasks) RecordProgress(ctx context.Context, fileID string, c txpipe.Counts) {
 	rec, err := s.Statuses.GetStatus(ctx, fileID)
 	if err != nil || rec.Status != txpipe.StatusProcessing {
 		return
@@ -214,7 +214,7 @@ func (s *Steps) RecordProgress(ctx context.Context, fileID string, c txpipe.Coun
 // writeRows decodes the file in one goroutine and writes batches in
 // another, so parsing and storage overlap. Two batches are in flight at
 // most, which bounds memory.
-func (s *Steps) writeRows(ctx context.Context, fileID string, format *csvschema.Format, f io.Reader, progress func(txpipe.Counts)) (txpipe.Counts, int64, error) {
+func (s *Tasks) writeRows(ctx context.Context, fileID string, format *csvschema.Format, f io.Reader, progress func(txpipe.Counts)) (txpipe.Counts, int64, error) {
 	st := RunState{FileID: fileID, Format: format}
 	size := s.BatchSize
 	if size <= 0 || size > MaxBatch {
@@ -309,7 +309,7 @@ func decodeBatches(ctx context.Context, dec *csvschema.Decoder, fileID string, s
 // Notify tells subscribers the run completed, then sets the final status.
 // Publishing first means a crash between the two repeats the notification
 // rather than losing it.
-func (s *Steps) Notify(ctx context.Context, st RunState) (RunState, error) {
+func (s *Tasks) Notify(ctx context.Context, st RunState) (RunState, error) {
 	rec, err := s.Statuses.GetStatus(ctx, st.FileID)
 	if err != nil {
 		return st, fmt.Errorf("status of file %s: %w", st.FileID, err)
@@ -336,7 +336,7 @@ func (s *Steps) Notify(ctx context.Context, st RunState) (RunState, error) {
 // MarkFailed marks the file FAILED with the reason of the failed step and
 // notifies the failure. A notification that cannot be sent is logged, not
 // returned, so the run still reaches the dead-letter queue.
-func (s *Steps) MarkFailed(ctx context.Context, st RunState) (RunState, error) {
+func (s *Tasks) MarkFailed(ctx context.Context, st RunState) (RunState, error) {
 	rec, err := s.ensureStatus(ctx, st)
 	if err != nil {
 		return st, err

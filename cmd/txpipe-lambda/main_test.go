@@ -78,6 +78,7 @@ func TestMain(m *testing.M) {
 // would through the real endpoints.
 func startCloud(t *testing.T) *cloud {
 	t.Helper()
+	awstest.SkipShort(t)
 	emulatorsOnce.Do(func() {
 		ctx := context.Background()
 		dynalite, emulatorsErr = awstest.StartDynalite(ctx)

@@ -104,7 +104,7 @@ func build(ctx context.Context, name string, getenv func(string) string, stdout 
 		}
 		api := &lambda.API{Telemetry: tel}
 		api.NewHandler = func(baseURL string) http.Handler {
-			return httpapi.NewHandler(httpapi.Config{
+			return httpapi.NewServer(httpapi.Config{
 				Uploader:       lambda.CountUploads(intake, tel.Metrics),
 				Statuses:       statuses,
 				Transactions:   txs,
@@ -119,7 +119,7 @@ func build(ctx context.Context, name string, getenv func(string) string, stdout 
 		}
 		fn.handler = api.Handle
 	default:
-		steps := &workflow.Steps{Statuses: statuses, Logger: logger}
+		steps := &workflow.Tasks{Statuses: statuses, Logger: logger}
 		if name == workflow.FunctionTransformer {
 			steps.Files = awsenv.FileStore(cfg, getenv, env[awsenv.Bucket])
 			steps.Transactions = dynamo.NewTransactionStore(db, env[awsenv.TransactionsTable], shardOpts...)
@@ -128,7 +128,7 @@ func build(ctx context.Context, name string, getenv func(string) string, stdout 
 		}
 		// No DeadLetters: on AWS the state machine's SQS task writes the
 		// dead-letter queue, never a function.
-		fn.handler = (&lambda.Steps{Runner: steps, Function: name, Telemetry: tel}).Handle
+		fn.handler = (&lambda.StepHandler{Runner: steps, Function: name, Telemetry: tel}).Handle
 	}
 	return fn, nil
 }

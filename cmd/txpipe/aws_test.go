@@ -37,6 +37,7 @@ import (
 // the state machine's ARN.
 func awsTestEnv(t *testing.T) (*sfn.Client, string) {
 	t.Helper()
+	awstest.SkipShort(t)
 	ctx := t.Context()
 	dyn, err := awstest.StartDynalite(context.Background())
 	awstest.Need(t, "dynalite", err)

@@ -11,6 +11,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"net"
 	"net/http"
@@ -264,4 +265,67 @@ func (b *syncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.b.String()
+}
+
+// SkipShort skips an emulator-backed test under -short: the quick loop
+// leaves them to the full run (`go test ./...`, CI).
+func SkipShort(t testing.TB) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("starts AWS emulators; run without -short")
+	}
+}
+
+// Emulator is one emulator shared by the tests of a package: its TestMain
+// calls Run, each test URL.
+//
+//	var dynalite = awstest.NewEmulator("dynalite", awstest.StartDynalite)
+//	func TestMain(m *testing.M) { dynalite.Run(m) }
+type Emulator struct {
+	name  string
+	start func(context.Context) (*Server, error)
+	srv   *Server
+	err   error
+	short bool
+}
+
+// NewEmulator returns an emulator that start starts; name is how errors
+// call it.
+func NewEmulator(name string, start func(context.Context) (*Server, error)) *Emulator {
+	return &Emulator{name: name, start: start}
+}
+
+// Run starts the emulator (not under -short), runs the tests, stops it
+// and exits with the tests' code.
+func (e *Emulator) Run(m *testing.M) {
+	flag.Parse()
+	e.short = testing.Short()
+	if !e.short {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		e.srv, e.err = e.start(ctx)
+		cancel()
+	}
+	code := m.Run()
+	if e.srv != nil {
+		_ = e.srv.Close()
+	}
+	os.Exit(code)
+}
+
+// URL returns the emulator's endpoint. Under -short it skips t; if the
+// emulator did not start it ends t as Need does.
+func (e *Emulator) URL(t testing.TB) string {
+	t.Helper()
+	if e.short {
+		t.Skipf("uses %s; run without -short", e.name)
+	}
+	Need(t, e.name, e.err)
+	return e.srv.URL
+}
+
+// Server returns the running emulator, or skips or ends t as URL does.
+func (e *Emulator) Server(t testing.TB) *Server {
+	t.Helper()
+	e.URL(t)
+	return e.srv
 }
