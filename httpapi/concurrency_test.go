@@ -19,6 +19,9 @@ import (
 //
 //	go test ./httpapi -run TestConcurrentUploads -v
 func TestConcurrentUploads(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow; run without -short")
+	}
 	const n = 200
 	e := newEnv(t, envOptions{})
 	tr := httpapitest.Transport(n)

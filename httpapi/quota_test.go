@@ -125,6 +125,9 @@ func TestQuotaSurvivesRestart(t *testing.T) {
 // TestWaitBacksOff: waiting 3 s on a file that stays PROCESSING polls a
 // handful of times, not every 50 ms.
 func TestWaitBacksOff(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow; run without -short")
+	}
 	var mu sync.Mutex
 	polls := 0
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -66,6 +66,9 @@ func TestKilledWriterKeepsProgressOrder(t *testing.T) {
 		crashChild(t, path)
 		return
 	}
+	if testing.Short() {
+		t.Skip("slow; run without -short")
+	}
 	for round := range 1 {
 		path := filepath.Join(t.TempDir(), "txpipe.db")
 		cmd := exec.CommandContext(t.Context(), os.Args[0], "-test.run=^TestKilledWriterKeepsProgressOrder$")

@@ -451,6 +451,9 @@ func TestASLRejectsInvalidDefinitions(t *testing.T) {
 // TestASLValidator checks the pipeline's States Language with the
 // asl-validator npm package (installed by scripts/test.sh).
 func TestASLValidator(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow; run without -short")
+	}
 	bin, err := filepath.Abs(filepath.Join("..", "node_modules", ".bin", "asl-validator"))
 	if err != nil {
 		t.Fatal(err)

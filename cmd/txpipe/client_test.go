@@ -152,6 +152,9 @@ func closedAddr(t *testing.T) string {
 }
 
 func TestUploadNoProgressOffTerminal(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow; run without -short")
+	}
 	url, key := startServer(t, t.TempDir())
 	big := csvFile(t, "big", 150_000, time.Date(2026, 7, 1, 0, 0, 0, 0, time.UTC))
 	if fi, err := os.Stat(big); err != nil || fi.Size() < progressFrom {
@@ -337,6 +340,9 @@ func TestCreateAPIKey(t *testing.T) {
 //
 //	go test ./cmd/txpipe -run TestConcurrentUploads -v
 func TestConcurrentUploads(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow; run without -short")
+	}
 	const n = 200
 	dataDir := t.TempDir()
 	// A key whose rate limit lets 200 requests through at once.

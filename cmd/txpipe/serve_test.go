@@ -218,6 +218,9 @@ func TestServeExportsTraces(t *testing.T) {
 // request a second still follows the file to COMPLETED, waiting as long as
 // each 429's Retry-After asks.
 func TestWaitRidesOutTheRateLimit(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow; run without -short")
+	}
 	dataDir := t.TempDir()
 	url, _ := startServer(t, dataDir)
 	code, out, errOut := cli(t, nil, "apikey", "create", "--json", "--name", "slow", "--rate-per-second", "1", "--data-dir", dataDir)
