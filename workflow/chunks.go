@@ -136,6 +136,7 @@ func (s *Tasks) Split(ctx context.Context, st RunState) (RunState, error) {
 	rec.Attempts++
 	rec.Failure = ""
 	rec.UpdatedAt = s.now()
+	rec.AddEvent(txpipe.StatusEvent{At: rec.UpdatedAt, Status: txpipe.StatusProcessing, Step: StepSplit, Attempt: rec.Attempts, Message: "started"})
 	if err := s.Statuses.UpdateStatus(ctx, rec, runnable...); err != nil {
 		return st, fmt.Errorf("mark file %s processing: %w", st.FileID, err)
 	}
@@ -325,6 +326,8 @@ func (s *Tasks) Finish(ctx context.Context, st RunState) (RunState, error) {
 	rec.Rows = rows
 	rec.SetCounts(sum)
 	rec.UpdatedAt = s.now()
+	rec.AddEvent(txpipe.StatusEvent{At: rec.UpdatedAt, Status: txpipe.StatusProcessing, Step: StepFinish, Attempt: rec.Attempts,
+		Message: fmt.Sprintf("%d rows written in %d chunks (%d inserted, %d updated, %d unchanged)", rows, len(st.Chunks), sum.Inserted, sum.Updated, sum.Unchanged)})
 	if err := s.Statuses.UpdateStatus(ctx, rec, txpipe.StatusProcessing); err != nil {
 		return st, fmt.Errorf("record counts of file %s: %w", st.FileID, err)
 	}
