@@ -43,6 +43,7 @@ type (
 type Store struct {
 	up     uploader
 	get    objectGetter
+	c      *s3.Client // copies and deletes of two-step uploads
 	bucket string
 }
 
@@ -79,7 +80,7 @@ func New(client *s3.Client, bucket string, opts ...Option) *Store {
 			f(o)
 		}
 	})
-	return &Store{up: tm, get: client, bucket: bucket}
+	return &Store{up: tm, get: client, c: client, bucket: bucket}
 }
 
 func objectKey(key string) (string, error) {

@@ -50,13 +50,23 @@ func (s *Starter) StartRun(ctx context.Context, st workflow.RunState) error {
 	if err != nil {
 		return err
 	}
+	if st.UploadKey != "" {
+		// The bytes of a two-step upload arrived (an S3 event, which may
+		// come twice): the execution is named by the file id alone, and a
+		// Standard machine runs at most one execution per name.
+		name = sanitize(st.FileID)
+	}
 	_, err = s.start.StartExecution(ctx, &sfn.StartExecutionInput{
 		StateMachineArn: aws.String(s.arn),
 		Name:            aws.String(name),
 		Input:           aws.String(string(input)),
 	})
 	if err != nil {
-		return translate(err, "start execution %s of %s", name, s.arn)
+		err = translate(err, "start execution %s of %s", name, s.arn)
+		if st.UploadKey != "" && txpipe.ErrorCode(err) == txpipe.ECONFLICT {
+			return nil // the file's run exists: one run per file
+		}
+		return err
 	}
 	return nil
 }
@@ -67,6 +77,17 @@ func (s *Starter) StartRun(ctx context.Context, st workflow.RunState) error {
 // second and 8 random hex digits; at most 80 characters, as Step Functions
 // requires.
 func ExecutionName(fileID string, t time.Time) (string, error) {
+	base := sanitize(fileID)
+	suffix := make([]byte, 4)
+	if _, err := rand.Read(suffix); err != nil {
+		return "", txpipe.Errorf(txpipe.EINTERNAL, "execution name: %w", err)
+	}
+	return base + "-" + t.UTC().Format("20060102T150405Z") + "-" + hex.EncodeToString(suffix), nil
+}
+
+// sanitize returns fileID as an execution name: characters other than
+// letters, digits, '-' and '_' replaced by '_', at most 48 of them.
+func sanitize(fileID string) string {
 	var b strings.Builder
 	for _, r := range fileID {
 		if b.Len() == 48 {
@@ -82,11 +103,7 @@ func ExecutionName(fileID string, t time.Time) (string, error) {
 	if b.Len() == 0 {
 		b.WriteString("run")
 	}
-	suffix := make([]byte, 4)
-	if _, err := rand.Read(suffix); err != nil {
-		return "", txpipe.Errorf(txpipe.EINTERNAL, "execution name: %w", err)
-	}
-	return b.String() + "-" + t.UTC().Format("20060102T150405Z") + "-" + hex.EncodeToString(suffix), nil
+	return b.String()
 }
 
 // codes maps Step Functions API error codes to txpipe kinds. Server faults,

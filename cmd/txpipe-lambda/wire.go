@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"go.opentelemetry.io/otel/attribute"
 
 	"github.com/txpipe/txpipe/dynamo"
@@ -19,8 +20,10 @@ import (
 	"github.com/txpipe/txpipe/internal/awsenv"
 	"github.com/txpipe/txpipe/internal/awsnames"
 	"github.com/txpipe/txpipe/lambda"
+	"github.com/txpipe/txpipe/s3store"
 	"github.com/txpipe/txpipe/sfnrun"
 	"github.com/txpipe/txpipe/snsnotify"
+	"github.com/txpipe/txpipe/sqsdlq"
 	"github.com/txpipe/txpipe/telemetry"
 	"github.com/txpipe/txpipe/workflow"
 )
@@ -31,7 +34,8 @@ const (
 )
 
 // maxBodyBytes is API Gateway's payload limit: no larger body reaches the
-// validator.
+// validator. Bodies over httpapi.MaxDirectUpload (4 MiB) are refused
+// before it with 413 use_uploads: base64 grows them past Lambda's 6 MB.
 const maxBodyBytes = 10 << 20
 
 // handlerName is the first argument (the image command), or
@@ -102,22 +106,38 @@ func build(ctx context.Context, name string, getenv func(string) string, stdout 
 			Runs:     sfnrun.New(sfn.NewFromConfig(cfg), env[awsenv.StateMachineARN]),
 			Logger:   logger,
 		}
+		files := awsenv.FileStore(cfg, getenv, env[awsenv.Bucket])
+		declarer := &workflow.Uploads{Statuses: statuses, MaxBytes: workflow.MaxS3UploadBytes}
+		presigner := awsenv.Presigner(cfg, getenv, env[awsenv.Bucket])
 		api := &lambda.API{Telemetry: tel}
 		api.NewHandler = func(baseURL string) http.Handler {
 			return httpapi.NewServer(httpapi.Config{
-				Uploader:       lambda.CountUploads(intake, tel.Metrics),
-				Statuses:       statuses,
-				Transactions:   txs,
-				Keys:           nil, // API Gateway checks the keys, rates and quotas
-				MaxBodyBytes:   maxBodyBytes,
-				SpoolDir:       os.TempDir(),
-				BaseURL:        baseURL,
-				Logger:         logger,
-				TracerProvider: tracing.Provider,
-				Profiles:       awsenv.Profiles(cfg, getenv, env[awsenv.Bucket]),
+				Uploader:        lambda.CountUploads(intake, tel.Metrics),
+				Statuses:        statuses,
+				Transactions:    txs,
+				Keys:            nil, // API Gateway checks the keys, rates and quotas
+				MaxBodyBytes:    maxBodyBytes,
+				SpoolDir:        os.TempDir(),
+				BaseURL:         baseURL,
+				Logger:          logger,
+				TracerProvider:  tracing.Provider,
+				Profiles:        awsenv.Profiles(cfg, getenv, env[awsenv.Bucket]),
+				Declarer:        declarer,
+				Presigner:       presigner,
+				UseUploadsAbove: httpapi.MaxDirectUpload,
 			})
 		}
-		fn.handler = api.Handle
+		// The validator also runs Validate and Split (the bytes of two-step
+		// uploads, read from S3) and starts the run of an S3 object that
+		// arrived (EventBridge Object Created).
+		steps := &workflow.Tasks{Files: files, Uploads: files, Statuses: statuses, Logger: logger}
+		objects := &lambda.Objects{Runs: intake.Runs, FileKeyOf: s3store.FileKeyOfIncoming, Telemetry: tel}
+		mux := &lambda.Mux{
+			API:     api.Handle,
+			Steps:   (&lambda.StepHandler{Runner: steps, Function: name, Telemetry: tel}).Handle,
+			Objects: objects.Handle,
+		}
+		fn.handler = mux.Handle
 	default:
 		steps := &workflow.Tasks{Statuses: statuses, Logger: logger}
 		if name == workflow.FunctionTransformer {
@@ -126,9 +146,16 @@ func build(ctx context.Context, name string, getenv func(string) string, stdout 
 		} else {
 			steps.Notifier = snsnotify.New(sns.NewFromConfig(cfg), env[awsenv.TopicARN])
 		}
-		// No DeadLetters: on AWS the state machine's SQS task writes the
-		// dead-letter queue, never a function.
-		fn.handler = (&lambda.StepHandler{Runner: steps, Function: name, Telemetry: tel}).Handle
+		// No DeadLetters for the steps: on AWS the state machine's SQS task
+		// writes the dead-letter queue. The notifier also takes the status
+		// changes of executions that ended outside the workflow (timed out,
+		// aborted), which it marks FAILED and sends to the queue itself.
+		mux := &lambda.Mux{Steps: (&lambda.StepHandler{Runner: steps, Function: name, Telemetry: tel}).Handle}
+		if u := getenv(awsenv.DLQURL); name == workflow.FunctionNotifier && u != "" {
+			x := &lambda.Executions{Steps: steps, DeadLetters: sqsdlq.New(sqs.NewFromConfig(cfg), u), Telemetry: tel}
+			mux.Executions = x.Handle
+		}
+		fn.handler = mux.Handle
 	}
 	return fn, nil
 }

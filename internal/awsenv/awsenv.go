@@ -68,6 +68,11 @@ func FileStore(cfg aws.Config, getenv func(string) string, bucket string) *s3sto
 	return s3store.New(s3Client(cfg, getenv), bucket)
 }
 
+// Presigner returns the S3 presigner of two-step uploads to bucket.
+func Presigner(cfg aws.Config, getenv func(string) string, bucket string) *s3store.Presigner {
+	return s3store.NewPresigner(s3Client(cfg, getenv), bucket)
+}
+
 // Profiles returns the column-mapping profiles kept in bucket (under
 // profiles/).
 func Profiles(cfg aws.Config, getenv func(string) string, bucket string) *s3store.Profiles {
