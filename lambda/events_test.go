@@ -116,7 +116,7 @@ func TestTimedOutExecutionIsFailedAndDeadLettered(t *testing.T) {
 		t.Fatal(err)
 	}
 	n := &notes{}
-	steps := &workflow.Steps{Statuses: db, Notifier: n, DeadLetters: db}
+	steps := &workflow.Tasks{Statuses: db, Notifier: n, DeadLetters: db}
 	x := &lambda.Executions{Steps: steps, DeadLetters: db}
 	raw, _ := os.ReadFile(filepath.Join("testdata", "events", "eventbridge-sfn-timed-out.json"))
 	m := &lambda.Mux{Executions: x.Handle}
