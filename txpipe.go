@@ -206,6 +206,18 @@ const (
 	MaxTxLimit     = 1000
 )
 
+// PageSize is q.Limit clamped to a page: DefaultTxLimit if not set, at
+// most MaxTxLimit.
+func (q TxQuery) PageSize() int {
+	switch {
+	case q.Limit <= 0:
+		return DefaultTxLimit
+	case q.Limit > MaxTxLimit:
+		return MaxTxLimit
+	}
+	return q.Limit
+}
+
 // KeyUsage is a key's count of requests on a UTC day ("2006-01-02").
 type KeyUsage struct {
 	KeyID    string

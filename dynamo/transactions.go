@@ -603,13 +603,7 @@ func (s *TransactionStore) ListTransactions(ctx context.Context, q txpipe.TxQuer
 // matching rows, until a page is full or the range ends. The cursor is the
 // time_key of the last row kept.
 func (s *TransactionStore) listFiltered(ctx context.Context, q txpipe.TxQuery) (txpipe.TxPage, error) {
-	limit := q.Limit
-	switch {
-	case limit <= 0:
-		limit = txpipe.DefaultTxLimit
-	case limit > txpipe.MaxTxLimit:
-		limit = txpipe.MaxTxLimit
-	}
+	limit := q.PageSize()
 	inner := q
 	inner.Merchant, inner.Currency, inner.Limit = "", "", txpipe.MaxTxLimit
 	page := txpipe.TxPage{Items: []txpipe.Transaction{}}
@@ -638,13 +632,7 @@ func (s *TransactionStore) listFiltered(ctx context.Context, q txpipe.TxQuery) (
 }
 
 func (s *TransactionStore) listTransactions(ctx context.Context, q txpipe.TxQuery) (txpipe.TxPage, error) {
-	limit := q.Limit
-	switch {
-	case limit <= 0:
-		limit = txpipe.DefaultTxLimit
-	case limit > txpipe.MaxTxLimit:
-		limit = txpipe.MaxTxLimit
-	}
+	limit := q.PageSize()
 	from, to := q.From.UTC(), q.To.UTC()
 	page := txpipe.TxPage{Items: []txpipe.Transaction{}}
 	if !from.Before(to) {

@@ -152,50 +152,10 @@ func (f *file) preparePutStmts(ctx context.Context) (*putStmts, error) {
 // PutTransactions upserts txs, all of one file, and counts what it did (see
 // workflow.TransactionWriter).
 //
-// What the design does about random transaction ids. A file's ids are
-// random, and so are its timestamps, so every row of a batch lands on a
-// different page of any B-tree ordered by them. A table keyed by the id text
-// (a rowid table with a UNIQUE index, or WITHOUT ROWID) is a large tree
-// (about 100 bytes a row) that stops fitting in the page cache after some
-// hundred thousand rows; from then on nearly every row costs a page read
-// and a page write to the write-ahead log, and committing each batch of
-// 1,000 rows writes about 2,000 random pages (8 MB) to the log. Measured
-// with one commit per batch: 4,300 rows/s for 1M rows. Instead:
-//
-//   - Rows are appended in insertion order (seq, an INTEGER PRIMARY KEY), so
-//     the table itself is written sequentially, a page at a time.
-//   - Ids are found through a unique index of their 64-bit hash (id_hash),
-//     whose entries are about 16 bytes: 16 MB for 1M rows. The time index
-//     holds (ts, ts_ns) integers only, about as small; the query sorts rows
-//     of equal timestamp by id.
-//   - The rows are spread over the shards by their id hash (see DB): each
-//     shard holds about 1/N of the rows, so its two small indexes stay in
-//     its writer's page cache (22 MiB each; about 500,000 rows of 1M), and
-//     the shards' writers insert a batch's parts in parallel, one core each:
-//     the three B-tree inserts a row costs (an append, two random index
-//     inserts) are SQLite's single-writer work that no statement shape
-//     avoids, so they are split over the cores instead.
-//   - A new id costs no lookup: a shard's part of the batch, sorted by hash,
-//     goes to multi-row INSERT ... ON CONFLICT (id_hash) DO NOTHING
-//     statements, so the unique index finds new ids as it inserts them. Only
-//     when a part has rows it did not insert (stored before, or a hash
-//     collision) is it looked up, with one IN query, and compared (rows
-//     with a seq above the largest before the batch are the ones just
-//     inserted); a collision costs a row read, never a wrong answer: its row
-//     is stored with a NULL hash, in the shard of its hash, and found by its
-//     id.
-//   - Rows that are unchanged, or that this file wrote before (a resumed
-//     run), are not written at all.
-//   - Batches are group-committed (see DB), and a shard commits rarely while
-//     a file is ingested: random inserts dirty nearly every index page
-//     between two commits, and a commit writes each of them to the log, so
-//     commits every second and on every status poll or key use cost a fifth
-//     of the CPU or more (measured end to end, 1M rows, one file: 16 CPU-seconds,
-//     14.9 s to COMPLETED; with rare commits, one shard: 12.7 CPU-seconds,
-//     12-13 s; two shards: 12 CPU-seconds, 6-8 s). The log is checkpointed
-//     in the background, off the writers' path. No statement or savepoint
-//     journal is kept for a batch (INSERT OR FAIL, no savepoint), which
-//     would copy every page it changes.
+// Rows are appended in insertion order, ids found through a small unique
+// index of their 64-bit hash, spread over the shards by that hash, and
+// group-committed rarely; unchanged rows are not written. Why, with the
+// measurements: docs/sqlite-writes.md.
 func (db *DB) PutTransactions(ctx context.Context, txs []txpipe.Transaction) (txpipe.Counts, error) {
 	var c txpipe.Counts
 	if len(txs) == 0 {
@@ -470,13 +430,7 @@ const listSQL = `SELECT ` + txColumns + ` FROM transactions
 // 1000), from the position q.Cursor names. NextCursor is empty on the last
 // page.
 func (db *DB) ListTransactions(ctx context.Context, q txpipe.TxQuery) (txpipe.TxPage, error) {
-	limit := q.Limit
-	switch {
-	case limit <= 0:
-		limit = txpipe.DefaultTxLimit
-	case limit > txpipe.MaxTxLimit:
-		limit = txpipe.MaxTxLimit
-	}
+	limit := q.PageSize()
 	// The empty id sorts before every id, so the zero cursor starts at From.
 	after := cursor{sec: q.From.Unix(), nsec: int64(q.From.Nanosecond())}
 	if q.Cursor != "" {
