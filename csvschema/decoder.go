@@ -13,6 +13,8 @@ import (
 type Decoder struct {
 	r      io.Reader
 	enc    string // declared encoding
+	sheet  string // of a spreadsheet
+	close  func() // releases the input; nil before the first Decode
 	sc     *scanner
 	k      checker
 	header bool  // the header has been read
@@ -44,6 +46,7 @@ func NewDecoderFormat(r io.Reader, f Format) *Decoder {
 	}
 	var sep byte
 	var prof *compiled
+	d.sheet = f.Sheet
 	sep, d.enc, d.err = f.resolved()
 	if d.err == nil && f.Profile != nil {
 		prof, d.err = f.Profile.compile()
@@ -66,7 +69,8 @@ func (d *Decoder) Decode(tx *txpipe.Transaction) error {
 		return d.err
 	}
 	if !d.header {
-		r, _, err := textReader(d.r, d.enc)
+		in, err := openInput(d.r, d.enc, d.sheet)
+		d.close = in.close
 		if err != nil {
 			var re *RowError
 			if errors.As(err, &re) {
@@ -75,7 +79,10 @@ func (d *Decoder) Decode(tx *txpipe.Transaction) error {
 			d.err = err
 			return err
 		}
-		d.sc = newScanner(r, d.k.sep)
+		if in.xlsx {
+			d.k.sep, d.k.xlsx = ',', true
+		}
+		d.sc = newScanner(in.r, d.k.sep)
 		var errs []*RowError
 		_, ok, err := readHeader(d.sc, &d.k, func(e *RowError) { errs = append(errs, e) })
 		if err != nil {
@@ -93,6 +100,7 @@ func (d *Decoder) Decode(tx *txpipe.Transaction) error {
 		if !errors.Is(err, io.EOF) {
 			d.err = err
 		}
+		d.Close()
 		return err
 	}
 	d.line = d.rec.line
@@ -130,3 +138,13 @@ func (d *Decoder) HeaderEnd() int64 { return d.headerEnd }
 
 // Line returns the start line of the record last decoded.
 func (d *Decoder) Line() int { return d.line }
+
+// Close releases what reading the file holds (a spreadsheet's conversion
+// and temporary files). Decode calls it at the end of the file; a caller
+// that stops before calls it itself. It may be called more than once.
+func (d *Decoder) Close() {
+	if d.close != nil {
+		d.close()
+		d.close = nil
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 
 	"golang.org/x/text/encoding/charmap"
@@ -74,6 +75,9 @@ func CanonicalEncoding(name string) (string, error) {
 	if c, ok := encodingAliases[strings.ToLower(strings.TrimSpace(name))]; ok {
 		return c, nil
 	}
+	if strings.EqualFold(name, EncXLSX) {
+		return EncXLSX, nil // what a report says of a spreadsheet, so a run can say it back
+	}
 	return "", fmt.Errorf("%w: unknown encoding %q: use one of %s", ErrFormat, name, strings.Join(Encodings, ", "))
 }
 
@@ -131,6 +135,49 @@ func (f Format) resolved() (sep byte, enc string, err error) {
 	}
 	enc, err = CanonicalEncoding(e)
 	return sep, enc, err
+}
+
+// input is a file opened for the engine: its text as UTF-8 records, how it
+// is read, and what to release once done.
+type input struct {
+	r       io.Reader
+	dialect txpipe.Dialect
+	xlsx    bool   // a spreadsheet's sheet, as comma-separated records
+	close   func() // never nil
+}
+
+// openInput opens r for the engine: a spreadsheet (.xlsx, recognised by
+// its bytes) through sheetReader, text through textReader.
+func openInput(r io.Reader, declared, sheet string) (input, error) {
+	in := input{close: func() {}}
+	var head [4]byte
+	n, err := io.ReadFull(r, head[:])
+	if err != nil && err != io.ErrUnexpectedEOF && err != io.EOF {
+		return in, fmt.Errorf("read: %w", err)
+	}
+	h := head[:n]
+	if isXLSX(h) {
+		in.xlsx = true
+		in.dialect = txpipe.Dialect{Encoding: EncXLSX}
+		if declared != "" && declared != EncXLSX {
+			return in, &RowError{Line: 1, Err: fmt.Errorf("%w: the file is an .xlsx workbook but %s was declared", ErrEncoding, declared)}
+		}
+		if f, ok := r.(*os.File); ok {
+			if _, err := f.Seek(-int64(n), io.SeekCurrent); err != nil {
+				r = io.MultiReader(bytes.NewReader(h), r)
+			}
+		} else {
+			r = io.MultiReader(bytes.NewReader(h), r)
+		}
+		rr, name, stop, err := sheetReader(r, sheet)
+		if err != nil {
+			return in, err
+		}
+		in.r, in.dialect.Sheet, in.close = rr, name, stop
+		return in, nil
+	}
+	in.r, in.dialect, err = textReader(io.MultiReader(bytes.NewReader(h), r), declared)
+	return in, err
 }
 
 // textReader returns r decoded to UTF-8, per the declared encoding or the
@@ -332,11 +379,16 @@ func Head(r io.Reader, f Format, n int) ([][]string, txpipe.Dialect, error) {
 	if err != nil {
 		return nil, txpipe.Dialect{}, err
 	}
-	r, d, err := textReader(r, enc)
+	in, err := openInput(r, enc, f.Sheet)
+	defer in.close()
+	d := in.dialect
 	if err != nil {
 		return nil, d, err
 	}
-	sc := newScanner(r, sep)
+	if in.xlsx {
+		sep = ','
+	}
+	sc := newScanner(in.r, sep)
 	var out [][]string
 	var rec record
 	var scratch []byte
@@ -362,6 +414,8 @@ func Head(r io.Reader, f Format, n int) ([][]string, txpipe.Dialect, error) {
 		}
 		out = append(out, row)
 	}
-	d.Delimiter = DelimiterName(sc.sep)
+	if !in.xlsx {
+		d.Delimiter = DelimiterName(sc.sep)
+	}
 	return out, d, nil
 }

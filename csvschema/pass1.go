@@ -133,8 +133,9 @@ func (v *validation) merge(set *hashSet, b *batch, cands []uint64) []uint64 {
 func (v *validation) firstPass(ctx context.Context, r io.Reader, set *hashSet) (cands []uint64, err error) {
 	sc := newScanner(r, v.sep)
 	k := newChecker(v.sep, v.prof)
+	k.xlsx = v.xlsx
 	headerLine, ok, err := readHeader(sc, k, v.rep.add)
-	if k.sep != 0 {
+	if k.sep != 0 && !v.xlsx {
 		v.sep = k.sep
 		v.rep.Dialect.Delimiter = DelimiterName(k.sep)
 	}

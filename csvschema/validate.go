@@ -102,7 +102,9 @@ func ValidateWith(ctx context.Context, r io.Reader, opt Options) (*Report, error
 	if v.workers <= 0 {
 		v.workers = min(runtime.GOMAXPROCS(0), maxDefaultWorkers)
 	}
-	r, v.rep.Dialect, err = textReader(r, enc)
+	in, err := openInput(r, enc, opt.Format.Sheet)
+	defer in.close()
+	r, v.rep.Dialect, v.xlsx = in.r, in.dialect, in.xlsx
 	if err != nil {
 		var re *RowError
 		if errors.As(err, &re) {
@@ -111,18 +113,31 @@ func ValidateWith(ctx context.Context, r io.Reader, opt Options) (*Report, error
 		}
 		return nil, err
 	}
+	if v.xlsx {
+		v.sep = ','
+	}
 	if enc := v.rep.Dialect.Encoding; enc == EncUTF16LE || enc == EncUTF16BE {
 		v.size /= 2 // mostly ASCII: half the bytes once decoded
 	}
 	if reread != nil {
 		raw := reread
+		var closeReread func()
+		defer func() {
+			if closeReread != nil {
+				closeReread()
+			}
+		}()
 		reread = func() (io.Reader, error) {
 			rr, err := raw()
 			if err != nil {
 				return nil, err
 			}
-			rr, _, err = textReader(rr, enc)
-			return rr, err
+			if closeReread != nil {
+				closeReread()
+			}
+			in, err := openInput(rr, enc, in.dialect.Sheet)
+			closeReread = in.close
+			return in.r, err
 		}
 	}
 	set := newHashSet(maphash.MakeSeed(), reread == nil)
@@ -194,6 +209,7 @@ type validation struct {
 	sized   bool  // the duplicate set has been sized from size
 	sep     byte  // declared separator, 0 to detect; then the detected one
 	prof    *compiled
+	xlsx    bool // the file is a spreadsheet
 }
 
 func (v *validation) tick(ctx context.Context, sc *scanner) error {
@@ -291,6 +307,7 @@ func (v *validation) resolveCandidates(ctx context.Context, reread func() (io.Re
 		}
 		sc := newScanner(r, v.sep)
 		k := newChecker(v.sep, v.prof)
+		k.xlsx = v.xlsx
 		_, ok, err := readHeader(sc, k, func(*RowError) {})
 		if err != nil {
 			return nil, err

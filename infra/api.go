@@ -109,6 +109,12 @@ func newAPI(stack awscdk.Stack, validator awslambda.Function, env string, set se
 		"method.request.querystring.limit":  false,
 		"method.request.querystring.cursor": false,
 	})
+	profiles := api.Root().AddResource(jsii.String("profiles"), nil)
+	method(profiles, "GET", nil)
+	named := profiles.AddResource(jsii.String("{name}"), nil)
+	for _, verb := range []string{"GET", "PUT", "DELETE"} {
+		method(named, verb, map[string]bool{"method.request.path.name": true})
+	}
 
 	// After the methods: a suppression covers the children that exist.
 	nag(api, "AwsSolutions-APIG4", "The API authorizes callers with API keys bound to a usage plan, as the "+

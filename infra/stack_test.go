@@ -516,9 +516,13 @@ func TestStack(t *testing.T) {
 			}
 		}
 		want := map[string]map[string]any{
-			"POST /upload":          {"method.request.header.Content-Type": true},
-			"GET /status/{file_id}": {"method.request.path.file_id": true},
-			"GET /transactions":     {"method.request.querystring.from": true, "method.request.querystring.to": true, "method.request.querystring.limit": false, "method.request.querystring.cursor": false},
+			"POST /upload":            {"method.request.header.Content-Type": true},
+			"GET /status/{file_id}":   {"method.request.path.file_id": true},
+			"GET /transactions":       {"method.request.querystring.from": true, "method.request.querystring.to": true, "method.request.querystring.limit": false, "method.request.querystring.cursor": false},
+			"GET /profiles":           {},
+			"GET /profiles/{name}":    {"method.request.path.name": true},
+			"PUT /profiles/{name}":    {"method.request.path.name": true},
+			"DELETE /profiles/{name}": {"method.request.path.name": true},
 		}
 		if !jsonEqual(got, want) {
 			t.Errorf("methods and their required parameters\n got %v\nwant %v", got, want)
@@ -948,6 +952,8 @@ func TestStack(t *testing.T) {
 		validator := lambdaBase("Validator")
 		add(validator, []string{"s3:PutObject", "s3:GetObject", "s3:AbortMultipartUpload"}, uploads)
 		add(validator, []string{"s3:ListBucket"}, "<UploadsBucket.Arn> if s3:prefix uploads/*")
+		add(validator, []string{"s3:GetObject", "s3:PutObject", "s3:DeleteObject"}, "<UploadsBucket.Arn>/profiles/*")
+		add(validator, []string{"s3:ListBucket"}, "<UploadsBucket.Arn> if s3:prefix profiles/*")
 		add(validator, rw, st)
 		add(validator, ro, tx)
 		add(validator, []string{"dynamodb:Query"}, st+"/index/by-created", tx+"/index/by-time")
@@ -1323,14 +1329,14 @@ var suppressionClaims = map[string]func(t *testing.T, s *synthesized, reason str
 						switch {
 						case r == "*" && !starOK(a):
 							t.Errorf("%s: %s on *, which the IAM5 reasons do not cover", id, a)
-						case strings.HasSuffix(r, "/uploads/*") && !strings.HasPrefix(a, "s3:"):
+						case (strings.HasSuffix(r, "/uploads/*") || strings.HasSuffix(r, "/profiles/*")) && !strings.HasPrefix(a, "s3:"):
 							t.Errorf("%s: %s on %s", id, a, r)
 						case strings.Contains(r, ":execution:txpipe-") && strings.HasSuffix(r, ":*") &&
 							!slices.Contains([]string{"states:DescribeExecution", "states:StopExecution"}, a):
 							t.Errorf("%s: %s on the machine's executions %s, which the IAM5 reasons do not cover", id, a, r)
 						case strings.Contains(r, ":execution:txpipe-") && strings.HasSuffix(r, ":*"):
 							// The Distributed Map's children, named by Step Functions.
-						case r != "*" && strings.Contains(r, "*") && !strings.HasSuffix(r, "/uploads/*"):
+						case r != "*" && strings.Contains(r, "*") && !strings.HasSuffix(r, "/uploads/*") && !strings.HasSuffix(r, "/profiles/*"):
 							t.Errorf("%s: wildcard resource %s, which the IAM5 reasons do not cover", id, r)
 						}
 					}

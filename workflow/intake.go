@@ -249,7 +249,7 @@ func (in *Intake) record(ctx context.Context, st *txpipe.FileStatus, replaceable
 // step detects nothing. A plain file (comma, UTF-8, no profile) gets the
 // zero Format, which keeps its run state as it was.
 func runFormat(f csvschema.Format, d txpipe.Dialect) csvschema.Format {
-	f.Delimiter, f.Encoding = d.Delimiter, d.Encoding
+	f.Delimiter, f.Encoding, f.Sheet = d.Delimiter, d.Encoding, d.Sheet
 	if f.Delimiter == "," && f.Encoding == csvschema.EncUTF8 && f.Profile == nil {
 		return csvschema.Format{}
 	}

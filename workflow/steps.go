@@ -265,6 +265,7 @@ func (s *Tasks) writeRows(ctx context.Context, fileID string, format *csvschema.
 }
 
 func decodeBatches(ctx context.Context, dec *csvschema.Decoder, fileID string, size int, free <-chan []txpipe.Transaction, full chan<- []txpipe.Transaction, rows *int64) error {
+	defer dec.Close()
 	var batch []txpipe.Transaction
 	for {
 		if batch == nil {

@@ -1,0 +1,137 @@
+package csvschema
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/xuri/excelize/v2"
+)
+
+// EncXLSX is the "encoding" a report gives a spreadsheet (.xlsx) file.
+const EncXLSX = "xlsx"
+
+// zipMagic starts every .xlsx file (a zip archive).
+var zipMagic = []byte("PK\x03\x04")
+
+// ErrSheet is the reason of a spreadsheet that cannot be read: not a
+// workbook, or without the sheet asked for.
+var ErrSheet = errors.New("unreadable spreadsheet")
+
+// xlsxLimit bounds the unzipped size of a workbook's parts: larger
+// worksheets go to temporary files (excelize's UnzipXMLSizeLimit), so
+// memory holds about this much whatever the sheet's rows.
+const xlsxLimit = 16 << 20
+
+// sheetReader reads the sheet of a workbook (the first if sheet is "") row
+// by row with excelize's row iterator, and yields it as comma-separated
+// records, one physical line per sheet row (empty rows too), so the
+// engine's line numbers are the sheet's row numbers. Cells are their raw
+// text: numbers as stored (no float formatting), dates as serial day
+// numbers, which the checker reads as dates. A line feed inside a cell is
+// written as a carriage return, which keeps the row on its line and is
+// still a control character to the rules. The returned closer stops the
+// conversion and removes excelize's temporary files.
+func sheetReader(r io.Reader, sheet string) (io.Reader, string, func(), error) {
+	var f *excelize.File
+	var err error
+	opts := excelize.Options{UnzipXMLSizeLimit: xlsxLimit}
+	if file, ok := r.(*os.File); ok {
+		// From the file itself: no copy in memory.
+		if _, serr := file.Seek(0, io.SeekCurrent); serr == nil {
+			f, err = excelize.OpenFile(file.Name(), opts)
+		} else {
+			f, err = excelize.OpenReader(r, opts)
+		}
+	} else {
+		f, err = excelize.OpenReader(r, opts)
+	}
+	if err != nil {
+		return nil, "", nil, &RowError{Line: 1, Err: fmt.Errorf("%w: not an .xlsx workbook: %v", ErrSheet, err)}
+	}
+	sheets := f.GetSheetList()
+	if sheet == "" && len(sheets) > 0 {
+		sheet = sheets[0]
+	}
+	found := false
+	for _, s := range sheets {
+		found = found || s == sheet
+	}
+	if !found {
+		f.Close()
+		return nil, "", nil, &RowError{Line: 1, Err: fmt.Errorf("%w: no sheet %q; the workbook has %s", ErrSheet, sheet, strings.Join(quoteAll(sheets), ", "))}
+	}
+	rows, err := f.Rows(sheet)
+	if err != nil {
+		f.Close()
+		return nil, "", nil, &RowError{Line: 1, Err: fmt.Errorf("%w: sheet %q: %v", ErrSheet, sheet, err)}
+	}
+	pr, pw := io.Pipe()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		defer f.Close()
+		defer rows.Close()
+		w := bufio.NewWriterSize(pw, 64<<10)
+		var err error
+		for rows.Next() {
+			var cells []string
+			if cells, err = rows.Columns(excelize.Options{RawCellValue: true}); err != nil {
+				break
+			}
+			for i, c := range cells {
+				if i > 0 {
+					w.WriteByte(',')
+				}
+				writeCell(w, c)
+			}
+			if err = w.WriteByte('\n'); err != nil {
+				break
+			}
+		}
+		if err == nil {
+			err = rows.Error()
+		}
+		if err == nil {
+			err = w.Flush()
+		}
+		if err != nil {
+			err = fmt.Errorf("sheet %q: %w", sheet, err)
+		}
+		pw.CloseWithError(err)
+	}()
+	stop := func() {
+		pr.CloseWithError(errors.New("stopped"))
+		<-done
+	}
+	return pr, sheet, stop, nil
+}
+
+// writeCell writes a cell as a CSV field, quoted when it must be.
+func writeCell(w *bufio.Writer, c string) {
+	if strings.IndexByte(c, '\n') >= 0 {
+		c = strings.ReplaceAll(c, "\n", "\r")
+	}
+	if !strings.ContainsAny(c, ",\"\r") {
+		w.WriteString(c)
+		return
+	}
+	w.WriteByte('"')
+	w.WriteString(strings.ReplaceAll(c, `"`, `""`))
+	w.WriteByte('"')
+}
+
+func quoteAll(ss []string) []string {
+	out := make([]string, len(ss))
+	for i, s := range ss {
+		out[i] = fmt.Sprintf("%q", s)
+	}
+	return out
+}
+
+// isXLSX reports whether head starts like a zip archive.
+func isXLSX(head []byte) bool { return bytes.HasPrefix(head, zipMagic) }
