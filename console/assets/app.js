@@ -29,6 +29,11 @@ function poller(fn, delay) {
 }
 
 function errorBox(e) {
+  if (e instanceof APIError && e.status === 404 && /^no such path/.test(e.message)) {
+    // The server has no store behind this view (for example volumes on
+    // serve --aws): say so rather than show an error.
+    return h("p", { role: "status" }, "This server does not offer this view (" + e.message + ").");
+  }
   return h("p", { class: "error", role: "alert" }, "Error: " + (e && e.message ? e.message : String(e)));
 }
 
@@ -327,7 +332,8 @@ function pageDLQ() {
     await api("/dlq/" + encodeURIComponent(id) + "/redrive", { method: "POST" });
   };
   const load = async () => {
-    const r = await api("/dlq");
+    let r;
+    try { r = await api("/dlq"); } catch (e) { replace(body, errorBox(e)); throw e; }
     items = r.items;
     all.disabled = items.length === 0;
     replace(body, items.length === 0 ? h("p", {}, "The dead-letter queue is empty.") :
