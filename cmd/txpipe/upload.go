@@ -34,16 +34,17 @@ unless it is COMPLETED.`,
 	poll := cmd.Flags().Duration("poll", 500*time.Millisecond, "how often --wait asks for the status")
 	ff := addFormatFlags(cmd)
 	prof := cmd.Flags().String("profile", "", "the stored column-mapping profile to read the file with (txpipe profile list)")
+	twoStep := cmd.Flags().Bool("two-step", false, "send the file with POST /uploads and its upload URL whatever its size (the default above 4 MiB)")
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		if _, err := ff.format(); err != nil {
 			return err
 		}
-		return upload(cmd, cf, args[0], *wait, *poll, ff.upload(*prof))
+		return upload(cmd, cf, args[0], *wait, *poll, ff.upload(*prof), *twoStep)
 	}
 	return cmd
 }
 
-func upload(cmd *cobra.Command, cf *clientFlags, name string, wait bool, poll time.Duration, format httpapi.UploadFormat) error {
+func upload(cmd *cobra.Command, cf *clientFlags, name string, wait bool, poll time.Duration, format httpapi.UploadFormat, twoStep bool) error {
 	ctx, stdout, stderr := cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr()
 	f, err := os.Open(name)
 	if err != nil {
@@ -66,7 +67,18 @@ func upload(cmd *cobra.Command, cf *clientFlags, name string, wait bool, poll ti
 	}
 	c := cf.client()
 	c.Format = format
-	res, err := c.UploadSize(ctx, filepath.Base(name), body, size)
+	var res *httpapi.UploadResult
+	if size >= 0 {
+		// A regular file: the client picks the flow by size (two steps
+		// above 4 MiB, or with --two-step), drawing the bar as bytes go.
+		var progress func(int64)
+		if bar != nil {
+			progress = func(n int64) { bar.draw(n>>20, "MiB") }
+		}
+		res, err = c.UploadFile(ctx, filepath.Base(name), f, size, httpapi.UploadOptions{TwoStep: twoStep, Progress: progress, Poll: poll})
+	} else {
+		res, err = c.UploadSize(ctx, filepath.Base(name), body, size)
+	}
 	bar.clear()
 	if err != nil {
 		return err
