@@ -55,6 +55,9 @@ func TestFileStoreContract(t *testing.T) {
 }
 
 func TestKeysAndEncryption(t *testing.T) {
+	if testing.Short() {
+		t.Skip("an 11 MB multipart upload; run without -short")
+	}
 	c, bucket, rec := newClient(t)
 	s := New(c, bucket)
 	key := strings.Repeat("ab", 32)
