@@ -1,13 +1,24 @@
-# make bench: the engine's benchmark figures on a generated 1M-row file
-# (BENCH_ROWS=... to change it): a bare encoding/csv read, Validate (every
-# rule and the duplicate check) and Decode, on one core and on all cores;
-# then Validate's throughput as a share of the bare read on one core, by wall
-# clock and by CPU time (the latter does not depend on other load).
+# make bench: the benchmark table of issue 15 from one run (scripts/bench.sh,
+# docs/performance.md): a bare encoding/csv read of a generated file,
+# `txpipe validate` on one core and on all cores, an upload through a real
+# `txpipe serve` to COMPLETED and one-day range queries p50/p99, each as
+# rows/s and as a ratio to the bare read, with peak RSS. BENCH_ROWS=100000
+# for a quick run.
 BENCH_ROWS ?= 1000000
-BENCH_OUT ?= /tmp/txpipe-bench.txt
 
 .PHONY: bench
 bench:
+	BENCH_ROWS=$(BENCH_ROWS) ./scripts/bench.sh
+
+# make bench-engine: the engine's Go benchmarks on the same kind of file: a
+# bare encoding/csv read, Validate (every rule and the duplicate check) and
+# Decode, on one core and on all cores; then Validate's throughput as a share
+# of the bare read on one core, by wall clock and by CPU time (the latter does
+# not depend on other load).
+BENCH_OUT ?= /tmp/txpipe-bench.txt
+
+.PHONY: bench-engine
+bench-engine:
 	TXPIPE_BENCH_ROWS=$(BENCH_ROWS) go test ./csvschema -run '^$$' -bench . -benchtime 3x -count 1 -cpu 1,$$(nproc) | tee $(BENCH_OUT)
 	@awk '/^Benchmark/ { for (i = 3; i < NF; i++) { if ($$(i+1) == "rows/s") r[$$1] = $$i; if ($$(i+1) == "rows/cpu-s") c[$$1] = $$i } } \
 	END { b = r["BenchmarkBareCSV"]; bc = c["BenchmarkBareCSV"]; if (!b) exit 1; \

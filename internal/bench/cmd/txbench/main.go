@@ -1,0 +1,49 @@
+// Command txbench prints txpipe's benchmark table (see package bench):
+//
+//	go run ./internal/bench/cmd/txbench -txpipe /tmp/txpipe -rows 1000000
+//
+// scripts/bench.sh builds both binaries and runs it.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+
+	"github.com/txpipe/txpipe/internal/bench"
+)
+
+func main() {
+	if len(os.Args) == 3 && os.Args[1] == bench.BareReadArg {
+		if _, err := bench.BareRead(os.Args[2]); err != nil {
+			fmt.Fprintln(os.Stderr, "txbench:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	var cfg bench.Config
+	flag.IntVar(&cfg.Rows, "rows", 1_000_000, "rows of the generated file")
+	flag.Uint64Var(&cfg.Seed, "seed", 1, "generator seed")
+	flag.StringVar(&cfg.Dir, "dir", os.TempDir(), "where the file and the data dir go")
+	flag.StringVar(&cfg.Txpipe, "txpipe", "txpipe", "the txpipe binary")
+	flag.IntVar(&cfg.Repeat, "repeat", 3, "runs of each read-only measurement (the fastest counts)")
+	flag.IntVar(&cfg.Queries, "queries", 200, "one-day range queries for p50/p99")
+	flag.BoolVar(&cfg.SkipE2E, "no-e2e", false, "leave out the end-to-end upload and the queries")
+	flag.Parse()
+	self, err := os.Executable()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "txbench:", err)
+		os.Exit(2)
+	}
+	cfg.Self, cfg.Log = self, os.Stderr
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	rep, err := bench.Run(ctx, cfg)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "txbench:", err)
+		os.Exit(1)
+	}
+	rep.Print(os.Stdout)
+}
