@@ -221,9 +221,9 @@ func textReader(r io.Reader, declared string) (io.Reader, txpipe.Dialect, error)
 	case EncUTF16BE:
 		t = unicode.UTF16(unicode.BigEndian, unicode.IgnoreBOM).NewDecoder()
 	case EncWindows1252:
-		t = charmap.Windows1252.NewDecoder()
+		t = newByteDecoder(charmap.Windows1252)
 	case EncISO88591:
-		t = charmap.ISO8859_1.NewDecoder()
+		t = newByteDecoder(charmap.ISO8859_1)
 	default:
 		return nil, d, fmt.Errorf("%w: unknown encoding %q", ErrFormat, enc)
 	}

@@ -104,6 +104,9 @@ func germanAmount(a string) string {
 		intPart = intPart[:len(intPart)-3]
 	}
 	groups = append([]string{intPart}, groups...)
+	if frac == "" {
+		return strings.Join(groups, ".")
+	}
 	return strings.Join(groups, ".") + "," + frac
 }
 

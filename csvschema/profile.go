@@ -179,6 +179,7 @@ type compiled struct {
 	decimal   byte              // 0: plain amounts
 	thousands byte
 	layout    string
+	fixed     *fixedLayout // layout, when it is parsed by position
 	loc       *time.Location
 	ignore    bool
 	headers   [numCols]string // the header each field is read from ("" if constant)
@@ -189,6 +190,9 @@ func (p *Profile) compile() (*compiled, error) {
 		return nil, err
 	}
 	c := &compiled{ignore: p.IgnoreExtraColumns, layout: p.Time.Layout, loc: time.UTC}
+	if f, ok := compileFixed(p.Time.Layout); ok {
+		c.fixed = f
+	}
 	for i, f := range columnNames {
 		if v, ok := p.Constants[f]; ok {
 			c.consts[i], c.hasConst[i] = []byte(strings.TrimSpace(v)), true
