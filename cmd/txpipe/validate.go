@@ -187,6 +187,9 @@ func dialectNote(d *txpipe.Dialect) string {
 	if d == nil || (d.Delimiter == "," || d.Delimiter == "") && d.Encoding == csvschema.EncUTF8 {
 		return ""
 	}
+	if d.Encoding == csvschema.EncXLSX {
+		return fmt.Sprintf(" (read from sheet %q of an .xlsx workbook)", d.Sheet)
+	}
 	sep := d.Delimiter
 	switch sep {
 	case "\t":
