@@ -184,8 +184,9 @@ function pageFiles(params) {
 // ---- one file ----
 
 function pageFile(id) {
-  const box = h("div", {});
-  replace(main(), heading("File"), box);
+  // One h1: "File" until the record is read, then the file's name.
+  const box = h("div", {}, heading("File"));
+  replace(main(), box);
   let errFilter = "";
   let lastJSON = "";
   const render = (rec) => {
