@@ -14,12 +14,8 @@ import (
 func TestCoreDependencies(t *testing.T) {
 	core := []string{".", "./csvschema", "./iso4217", "./workflow"}
 	forbidden := []string{"github.com/aws/", "net/http", "database/sql"}
-	for _, pkg := range core {
-		out, err := exec.Command("go", "list", "-deps", pkg).CombinedOutput()
-		if err != nil {
-			t.Fatalf("go list -deps %s: %v\n%s", pkg, err, out)
-		}
-		for _, dep := range strings.Fields(string(out)) {
+	for pkg, deps := range listDeps(t, core...) {
+		for _, dep := range deps {
 			for _, bad := range forbidden {
 				if dep == bad || strings.HasPrefix(dep, bad+"/") || (strings.HasSuffix(bad, "/") && strings.HasPrefix(dep, bad)) {
 					t.Errorf("core package %s depends on %s", pkg, dep)
@@ -29,17 +25,30 @@ func TestCoreDependencies(t *testing.T) {
 	}
 }
 
+// listDeps returns the dependencies of each package, from one `go list`
+// run (one run a package is most of this package's test time).
+func listDeps(t *testing.T, pkgs ...string) map[string][]string {
+	t.Helper()
+	args := append([]string{"list", "-f", "{{.ImportPath}} {{join .Deps \" \"}}"}, pkgs...)
+	out, err := exec.Command("go", args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list %v: %v\n%s", pkgs, err, out)
+	}
+	deps := map[string][]string{}
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		f := strings.Fields(line)
+		deps[f[0]] = f[1:]
+	}
+	return deps
+}
+
 // TestNoPrometheusOutsideTheLocalServer: the metrics ports are interfaces
 // (httpapi.Metrics, workflow.Observer); only telemetry/prom and the local
 // server link Prometheus, so the Lambda binary, which nobody scrapes, does
 // not.
 func TestNoPrometheusOutsideTheLocalServer(t *testing.T) {
-	for _, pkg := range []string{"./cmd/txpipe-lambda", "./lambda", "./httpapi", "./workflow", "./telemetry"} {
-		out, err := exec.Command("go", "list", "-deps", pkg).CombinedOutput()
-		if err != nil {
-			t.Fatalf("go list -deps %s: %v\n%s", pkg, err, out)
-		}
-		for _, dep := range strings.Fields(string(out)) {
+	for pkg, deps := range listDeps(t, "./cmd/txpipe-lambda", "./lambda", "./httpapi", "./workflow", "./telemetry") {
+		for _, dep := range deps {
 			if strings.HasPrefix(dep, "github.com/prometheus/") || dep == "github.com/txpipe/txpipe/telemetry/prom" {
 				t.Errorf("%s depends on %s", pkg, dep)
 			}
