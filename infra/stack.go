@@ -40,6 +40,12 @@ type Config struct {
 	TransformerConcurrency int  // reserved concurrent executions of the transformer; 0: unreserved
 	APIGatewayAccount      bool // set the account's API Gateway CloudWatch role (once per account and region)
 	Alarms                 AlarmProps
+	// UploadOrigins may PUT to presigned upload URLs from a browser (the
+	// bucket's CORS); WriteCeiling is the DynamoDB write units a second
+	// the transform may use (the map's MaxConcurrency, see
+	// workflow.ConcurrencyFor). Zero values take the defaults.
+	UploadOrigins []string
+	WriteCeiling  int
 }
 
 // Stack is the synthesized txpipe stack and the constructs tests look at.
@@ -100,7 +106,7 @@ func NewStack(scope constructs.Construct, id string, cfg Config) (*Stack, error)
 	if _, err := os.Stat(filepath.Join(root, "Dockerfile")); err != nil {
 		return nil, fmt.Errorf("lambda image: %w (the Dockerfile of the runtime belongs at the repository root)", err)
 	}
-	def := workflow.Pipeline()
+	def := workflow.PipelineFor(cfg.WriteCeiling)
 	asl, err := workflow.ASL(def)
 	if err != nil {
 		return nil, fmt.Errorf("state machine definition: %w", err)
@@ -420,6 +426,9 @@ func NewStack(scope constructs.Construct, id string, cfg Config) (*Stack, error)
 			Description: jsii.String(o.description),
 		})
 	}
+
+	newUploadFlow(stack, uploadTargets{Env: env, Bucket: bucket, Validator: s.Validator, Notifier: s.Notifier, DLQ: dlq,
+		StateMachine: smArn, Origins: cfg.UploadOrigins})
 
 	// Last, so they watch every function and state machine of the stack.
 	tables := []awsdynamodb.Table{transactions, status}

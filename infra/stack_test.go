@@ -335,6 +335,7 @@ func TestStack(t *testing.T) {
 			want := maps.Clone(common)
 			if fnName == "csv-validator-dev" {
 				want[awsnames.EnvStateMachineARN] = "arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:stateMachine:txpipe-dev"
+				want[EnvPresignRoleARN] = "<UploadPresignRole.Arn>"
 			}
 			got := map[string]string{}
 			for k, v := range vars {
@@ -714,8 +715,10 @@ func TestStack(t *testing.T) {
 				t.Errorf("PublicAccessBlockConfiguration = %s, want all blocked", got)
 			}
 			rules := p["LifecycleConfiguration"].(map[string]any)["Rules"].([]any)
-			if len(rules) != 1 {
-				t.Fatalf("%d lifecycle rules, want 1", len(rules))
+			// uploads/ (stored files) and incoming/ (unclaimed two-step
+			// uploads, see TestUploadFlow).
+			if len(rules) != 2 {
+				t.Fatalf("%d lifecycle rules, want 2", len(rules))
 			}
 			r := rules[0].(map[string]any)
 			if r["Prefix"] != "uploads/" || r["Status"] != "Enabled" || r["ExpirationInDays"] != 365.0 {
@@ -959,6 +962,10 @@ func TestStack(t *testing.T) {
 		add(validator, []string{"dynamodb:Query"}, st+"/index/by-created", tx+"/index/by-time")
 		sm := "arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:stateMachine:txpipe-dev"
 		add(validator, []string{"states:StartExecution"}, sm)
+		add(validator, []string{"s3:GetObject", "s3:DeleteObject"}, "<UploadsBucket.Arn>/incoming/*")
+		add(validator, []string{"sts:AssumeRole"}, "<UploadPresignRole.Arn>")
+		presign := grant{}
+		add(presign, []string{"s3:PutObject"}, "<UploadsBucket.Arn>/incoming/*")
 		transformer := lambdaBase("Transformer")
 		add(transformer, []string{"s3:GetObject"}, uploads)
 		add(transformer, []string{"s3:ListBucket"}, "<UploadsBucket.Arn> if s3:prefix uploads/*")
@@ -967,6 +974,7 @@ func TestStack(t *testing.T) {
 		notifier := lambdaBase("Notifier")
 		add(notifier, rw, st)
 		add(notifier, []string{"sns:Publish"}, "<ResultsTopic>")
+		add(notifier, []string{"sqs:SendMessage"}, "<DeadLetterQueue.Arn>")
 		states := grant{}
 		add(states, []string{"lambda:InvokeFunction"}, "<Validator.Arn>", "<Transformer.Arn>", "<Notifier.Arn>")
 		// The Distributed Map starts its children as executions of the machine.
@@ -976,7 +984,7 @@ func TestStack(t *testing.T) {
 		add(states, []string{"xray:PutTraceSegments", "xray:PutTelemetryRecords", "xray:GetSamplingRules", "xray:GetSamplingTargets"}, "*")
 		add(states, []string{"logs:CreateLogDelivery", "logs:GetLogDelivery", "logs:UpdateLogDelivery", "logs:DeleteLogDelivery",
 			"logs:ListLogDeliveries", "logs:PutResourcePolicy", "logs:DescribeResourcePolicies", "logs:DescribeLogGroups"}, "*")
-		want := map[string]grant{"ValidatorRole": validator, "TransformerRole": transformer, "NotifierRole": notifier, "StateMachineRole": states}
+		want := map[string]grant{"ValidatorRole": validator, "TransformerRole": transformer, "NotifierRole": notifier, "StateMachineRole": states, "UploadPresignRole": presign}
 
 		got := map[string]grant{}
 		for id, pol := range s.ofType("AWS::IAM::Policy") {
@@ -1038,9 +1046,15 @@ func TestStack(t *testing.T) {
 			}
 		}
 		// Only the validator's API integration may invoke a function from
-		// outside, and only through the API's methods.
+		// outside, and only through the API's methods; and EventBridge, from
+		// the two rules of the upload flow.
 		for id, perm := range s.ofType("AWS::Lambda::Permission") {
 			p := perm.Properties
+			if p["Principal"] == "events.amazonaws.com" &&
+				((render(p["FunctionName"]) == "<Validator.Arn>" && render(p["SourceArn"]) == "<UploadArrivedRule.Arn>") ||
+					(render(p["FunctionName"]) == "<Notifier.Arn>" && render(p["SourceArn"]) == "<ExecutionFailedRule.Arn>")) {
+				continue
+			}
 			if p["Principal"] != "apigateway.amazonaws.com" || render(p["FunctionName"]) != "<Validator.Arn>" ||
 				!strings.Contains(render(p["SourceArn"]), ":<Api>/<ApiDeploymentStagev1>/") {
 				t.Errorf("%s: %s may invoke %s from %s", id, p["Principal"], render(p["FunctionName"]), render(p["SourceArn"]))
@@ -1329,14 +1343,14 @@ var suppressionClaims = map[string]func(t *testing.T, s *synthesized, reason str
 						switch {
 						case r == "*" && !starOK(a):
 							t.Errorf("%s: %s on *, which the IAM5 reasons do not cover", id, a)
-						case (strings.HasSuffix(r, "/uploads/*") || strings.HasSuffix(r, "/profiles/*")) && !strings.HasPrefix(a, "s3:"):
+						case (strings.HasSuffix(r, "/uploads/*") || strings.HasSuffix(r, "/profiles/*") || strings.HasSuffix(r, "/incoming/*")) && !strings.HasPrefix(a, "s3:"):
 							t.Errorf("%s: %s on %s", id, a, r)
 						case strings.Contains(r, ":execution:txpipe-") && strings.HasSuffix(r, ":*") &&
 							!slices.Contains([]string{"states:DescribeExecution", "states:StopExecution"}, a):
 							t.Errorf("%s: %s on the machine's executions %s, which the IAM5 reasons do not cover", id, a, r)
 						case strings.Contains(r, ":execution:txpipe-") && strings.HasSuffix(r, ":*"):
 							// The Distributed Map's children, named by Step Functions.
-						case r != "*" && strings.Contains(r, "*") && !strings.HasSuffix(r, "/uploads/*") && !strings.HasSuffix(r, "/profiles/*"):
+						case r != "*" && strings.Contains(r, "*") && !strings.HasSuffix(r, "/uploads/*") && !strings.HasSuffix(r, "/profiles/*") && !strings.HasSuffix(r, "/incoming/*"):
 							t.Errorf("%s: wildcard resource %s, which the IAM5 reasons do not cover", id, r)
 						}
 					}

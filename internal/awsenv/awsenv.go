@@ -8,9 +8,12 @@ package awsenv
 import (
 	"fmt"
 	"strconv"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
 
 	"github.com/txpipe/txpipe/dynamo"
 	"github.com/txpipe/txpipe/internal/awsnames"
@@ -68,8 +71,25 @@ func FileStore(cfg aws.Config, getenv func(string) string, bucket string) *s3sto
 	return s3store.New(s3Client(cfg, getenv), bucket)
 }
 
-// Presigner returns the S3 presigner of two-step uploads to bucket.
+// PresignRoleARN names the role whose credentials sign upload URLs (the
+// stack's UploadPresignRole: s3:PutObject on incoming/ only).
+const PresignRoleARN = "TXPIPE_PRESIGN_ROLE_ARN"
+
+// Presigner returns the S3 presigner of two-step uploads to bucket. With
+// $TXPIPE_PRESIGN_ROLE_ARN it signs with that role's credentials (assumed
+// for 2 h and renewed when less than 65 min remain, so a URL is good for
+// its whole hour); otherwise with the function's own.
 func Presigner(cfg aws.Config, getenv func(string) string, bucket string) *s3store.Presigner {
+	if arn := getenv(PresignRoleARN); arn != "" {
+		c := cfg.Copy()
+		c.Credentials = aws.NewCredentialsCache(
+			stscreds.NewAssumeRoleProvider(sts.NewFromConfig(cfg), arn, func(o *stscreds.AssumeRoleOptions) {
+				o.Duration = 2 * time.Hour
+				o.RoleSessionName = "txpipe-presign"
+			}),
+			func(o *aws.CredentialsCacheOptions) { o.ExpiryWindow = 65 * time.Minute })
+		cfg = c
+	}
 	return s3store.NewPresigner(s3Client(cfg, getenv), bucket)
 }
 
