@@ -71,6 +71,9 @@ type Suggestion struct {
 	Unmatched []string // fields no header matched
 	Extra     []string // headers that match no field
 	Guesses   []string // formats read off sample values, to check
+	// StatusWords are sample values of the status column that are not
+	// completed, pending or failed: each needs a line under statuses.
+	StatusWords []string
 }
 
 // SuggestFor is Suggest for the first rows of a file as csvschema.Head
@@ -153,6 +156,15 @@ func Suggest(headers []string, samples [][]string) *Suggestion {
 		if a, ok := guessAmount(amts); ok && a != (csvschema.AmountFormat{}) {
 			s.Profile.Amount = a
 			s.Guesses = append(s.Guesses, fmt.Sprintf("amount format from %q", amts[0]))
+		}
+	}
+	for _, v := range col("status") {
+		switch strings.ToLower(v) {
+		case "completed", "pending", "failed":
+		default:
+			if !slices.Contains(s.StatusWords, v) {
+				s.StatusWords = append(s.StatusWords, v)
+			}
 		}
 	}
 	if ts := col("timestamp"); len(ts) > 0 {
@@ -256,6 +268,12 @@ func (s *Suggestion) YAML() string {
 	}
 	if len(consts) > 0 {
 		b.WriteString("# constants:\n" + strings.Join(consts, "\n") + "\n")
+	}
+	if len(s.StatusWords) > 0 {
+		b.WriteString("# statuses:   # the file's status words (from the first rows): map each to completed, pending or failed\n")
+		for _, w := range s.StatusWords {
+			fmt.Fprintf(&b, "#   %s: \n", yamlString(w))
+		}
 	}
 	if a := s.Profile.Amount; a != (csvschema.AmountFormat{}) {
 		b.WriteString("amount:   # guessed from the first rows\n")
