@@ -3,6 +3,8 @@ package sqlite_test
 import (
 	"fmt"
 	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"strconv"
 	"strings"
@@ -11,6 +13,7 @@ import (
 	"time"
 
 	"github.com/txpipe/txpipe"
+	"github.com/txpipe/txpipe/httpapi"
 	"github.com/txpipe/txpipe/workflow"
 )
 
@@ -192,4 +195,19 @@ func BenchmarkVolumes(b *testing.B) {
 			b.ReportMetric(float64(total), "rows-counted")
 		})
 	}
+	// The endpoint itself: GET /volumes for the year through the API
+	// handler (no key check), JSON encoding included.
+	h := httpapi.NewServer(httpapi.Config{Statuses: db, Transactions: db, Volumes: db})
+	b.Run("http-year", func(b *testing.B) {
+		var size int
+		for b.Loop() {
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/volumes?from=2024-01-01&to=2025-01-01", nil))
+			if rec.Code != http.StatusOK {
+				b.Fatalf("GET /volumes: %d %s", rec.Code, rec.Body)
+			}
+			size = rec.Body.Len()
+		}
+		b.ReportMetric(float64(size), "bytes")
+	})
 }
