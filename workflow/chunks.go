@@ -79,11 +79,15 @@ func (s *Tasks) Validate(ctx context.Context, st RunState) (RunState, error) {
 		return st, txpipe.Errorf(txpipe.EINVALID, "the bytes of file %s at %s have SHA-256 %s, not the %s declared", st.FileID, st.UploadKey, sum, st.FileKey)
 	}
 	now := s.now()
+	dialect := rep.Dialect
 	out := &txpipe.FileStatus{
 		FileID: st.FileID, Filename: filename, SHA256: st.FileKey, SizeBytes: cr.n, Rows: rep.Rows,
-		Errors: []txpipe.ErrorItem{}, CreatedAt: now, UpdatedAt: now,
+		Errors: []txpipe.ErrorItem{}, CreatedAt: now, UpdatedAt: now, Dialect: &dialect,
 	}
 	st.Rows, st.SizeBytes, st.Filename = rep.Rows, cr.n, filename
+	if f := runFormat(csvschema.Format{}, rep.Dialect); f != (csvschema.Format{}) {
+		st.Format = &f // the later steps read the file as it was validated
+	}
 	in := &Intake{Statuses: s.Statuses, Retry: RetryPolicy{MaxAttempts: 1}}
 	if !rep.Valid() {
 		out.Status, out.ErrorCount, out.Errors = txpipe.StatusRejected, rep.ErrorCount, rep.Items()
