@@ -49,6 +49,9 @@ type Adapters struct {
 	Files        workflow.FileStore
 	Notifier     workflow.Notifier
 	DeadLetters  workflow.DeadLetterQueue
+	// Background, if set, runs while the server runs (the webhook
+	// deliverer), and is stopped with the engine.
+	Background func(ctx context.Context)
 	// DeadLetterCount, if set, reports the dead-letter queue's depth as a
 	// gauge.
 	DeadLetterCount func(context.Context) (int, error)
@@ -207,6 +210,9 @@ func (s *Server) Run(ctx context.Context) error {
 			s.logger.Error("engine stopped", "err", err)
 		}
 	})
+	if s.adapters.Background != nil {
+		wg.Go(func() { s.adapters.Background(engineCtx) })
+	}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- s.http.Serve(s.ln) }()
 

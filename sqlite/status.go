@@ -101,6 +101,12 @@ func (db *DB) GetStatus(ctx context.Context, fileID string) (*txpipe.FileStatus,
 // record (see workflow.StatusStore). With no from statuses it replaces the
 // record whatever its status.
 func (db *DB) UpdateStatus(ctx context.Context, st *txpipe.FileStatus, from ...string) error {
+	return db.updateStatus(ctx, st, from, nil)
+}
+
+// updateStatus is UpdateStatus; also, if set, runs in the same transaction
+// after the record is replaced.
+func (db *DB) updateStatus(ctx context.Context, st *txpipe.FileStatus, from []string, also func(ctx context.Context, tx *sql.Tx) error) error {
 	c := utcStatus(st)
 	record, err := json.Marshal(c)
 	if err != nil {
@@ -120,6 +126,9 @@ func (db *DB) UpdateStatus(ctx context.Context, st *txpipe.FileStatus, from ...s
 		if n, err := res.RowsAffected(); err != nil {
 			return err
 		} else if n == 1 {
+			if also != nil {
+				return also(ctx, tx)
+			}
 			return nil
 		}
 		var current string

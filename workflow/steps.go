@@ -307,9 +307,10 @@ func decodeBatches(ctx context.Context, dec *csvschema.Decoder, fileID string, s
 	return nil
 }
 
-// Notify tells subscribers the run completed, then sets the final status.
-// Publishing first means a crash between the two repeats the notification
-// rather than losing it.
+// Notify sets the final status and tells subscribers the run completed:
+// in one transaction with a NotificationOutbox store (the notification is
+// delivered later, durably, once); otherwise publishing first, so a crash
+// between the two repeats the notification rather than losing it.
 func (s *Tasks) Notify(ctx context.Context, st RunState) (RunState, error) {
 	rec, err := s.Statuses.GetStatus(ctx, st.FileID)
 	if err != nil {
@@ -325,7 +326,25 @@ func (s *Tasks) Notify(ctx context.Context, st RunState) (RunState, error) {
 	if len(rec.Events) == 0 || rec.Events[len(rec.Events)-1].Status != txpipe.StatusCompleted {
 		rec.AddEvent(txpipe.StatusEvent{At: now, Status: txpipe.StatusCompleted, Step: StepNotify, Message: "subscribers notified"})
 	}
-	if err := s.Notifier.Notify(ctx, txpipe.NotificationFor(rec, now)); err != nil {
+	n := txpipe.NotificationFor(rec, now)
+	if ob, ok := s.Statuses.(NotificationOutbox); ok {
+		// The notification is written with the final status, once: a
+		// repeated step finds the file COMPLETED and writes nothing.
+		err := ob.UpdateStatusNotify(ctx, rec, n, txpipe.StatusProcessing)
+		if txpipe.ErrorCode(err) == txpipe.ECONFLICT {
+			if cur, gerr := s.Statuses.GetStatus(ctx, st.FileID); gerr == nil && cur.Status == txpipe.StatusCompleted {
+				return st, nil
+			}
+		}
+		if err != nil {
+			return st, fmt.Errorf("mark file %s completed: %w", st.FileID, err)
+		}
+		if err := s.Notifier.Notify(ctx, n); err != nil {
+			s.logger().ErrorContext(ctx, "notification not logged", "file_id", st.FileID, "err", err)
+		}
+		return st, nil
+	}
+	if err := s.Notifier.Notify(ctx, n); err != nil {
 		return st, fmt.Errorf("notify completion of file %s: %w", st.FileID, err)
 	}
 	if err := s.Statuses.UpdateStatus(ctx, rec, txpipe.StatusProcessing, txpipe.StatusCompleted); err != nil {
@@ -344,6 +363,26 @@ func (s *Tasks) MarkFailed(ctx context.Context, st RunState) (RunState, error) {
 	}
 	now := s.now()
 	rec.Failure = FailureReason(st.Error)
+	if ob, ok := s.Statuses.(NotificationOutbox); ok {
+		// The failure is notified with the FAILED status, once: a repeated
+		// step (the file is FAILED already) or a finished file writes
+		// nothing.
+		failed := *rec
+		failed.Status, failed.UpdatedAt = txpipe.StatusFailed, now
+		failed.AddEvent(txpipe.StatusEvent{At: now, Status: txpipe.StatusFailed, Step: StepMarkFailed, Message: failed.Failure})
+		n := txpipe.NotificationFor(&failed, now)
+		n.Status, n.Failure = txpipe.StatusFailed, failed.Failure
+		err := ob.UpdateStatusNotify(ctx, &failed, n, txpipe.StatusValidated, txpipe.StatusProcessing, txpipe.StatusAwaitingUpload, txpipe.StatusExpired)
+		if err != nil && txpipe.ErrorCode(err) != txpipe.ECONFLICT {
+			return st, fmt.Errorf("mark file %s failed: %w", st.FileID, err)
+		}
+		if err == nil {
+			if err := s.Notifier.Notify(ctx, n); err != nil {
+				s.logger().ErrorContext(ctx, "failure notification not logged", "file_id", st.FileID, "err", err)
+			}
+		}
+		return st, nil
+	}
 	if rec.Status != txpipe.StatusCompleted {
 		rec.Status = txpipe.StatusFailed
 		rec.UpdatedAt = now

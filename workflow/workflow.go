@@ -125,6 +125,16 @@ type StatusStore interface {
 	UpdateStatus(ctx context.Context, st *txpipe.FileStatus, from ...string) error
 }
 
+// NotificationOutbox is a StatusStore that writes a run's notification in
+// the same transaction as its final status, to a durable outbox delivered
+// later (the local store's webhooks): a notification is never lost, nor
+// sent for a status that was not recorded. UpdateStatusNotify is
+// UpdateStatus (ECONFLICT unless the stored status is one of from) that
+// also writes n.
+type NotificationOutbox interface {
+	UpdateStatusNotify(ctx context.Context, st *txpipe.FileStatus, n txpipe.Notification, from ...string) error
+}
+
 // FileStore keeps uploaded files by key (the hex SHA-256 of their bytes).
 type FileStore interface {
 	// PutFile stores the bytes of r under key durably. Putting a key that

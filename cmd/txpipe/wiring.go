@@ -40,10 +40,20 @@ func localServer(ctx context.Context, cfg serveConfig, logger *slog.Logger) (*se
 		db.Close()
 		return nil, fmt.Errorf("open file store: %w", err)
 	}
-	notifier := webhook.New(cfg.Webhooks, logger, webhook.Options{})
+	// Run results go to the webhooks through the durable outbox, written
+	// with each run's final status; the notifier only logs them.
+	for _, u := range cfg.Webhooks {
+		if _, _, err := db.EnsureWebhook(ctx, u); err != nil {
+			db.Close()
+			return nil, err
+		}
+	}
+	notifier := webhook.New(nil, logger, webhook.Options{})
+	deliverer := webhook.NewDeliverer(db, logger, webhook.DelivererOptions{})
 	return server.New(ctx, cfg.Config, cfg.DataDir, db, server.Adapters{
 		Transactions: db, Statuses: db, Files: files, Notifier: notifier, DeadLetters: db,
 		DeadLetterCount: db.DeadLetterCount,
+		Background:      deliverer.Run,
 		Close: func() error {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
