@@ -549,12 +549,18 @@ func (f *file) migrate(ctx context.Context, dir string) error {
 		return fmt.Errorf("list migrations: %w", err)
 	}
 	slices.Sort(names)
+	seen := map[int]string{}
 	for _, name := range names {
 		n, _, ok := strings.Cut(path.Base(name), "_")
 		version, err := strconv.Atoi(n)
 		if !ok || err != nil {
 			return fmt.Errorf("migration %s: name does not start with a number", name)
 		}
+		// Two migrations of one number: the second would never be applied.
+		if other, dup := seen[version]; dup {
+			return fmt.Errorf("migrations %s and %s have the same number %d", other, name, version)
+		}
+		seen[version] = name
 		body, err := migrations.ReadFile(name)
 		if err != nil {
 			return fmt.Errorf("read migration %s: %w", name, err)
