@@ -124,3 +124,51 @@ func TestValidateReadErrorAndCancel(t *testing.T) {
 		cancel()
 	}
 }
+
+// TestWorkersAgreeOnDuplicates validates a file with duplicate ids spread
+// over many batches with one worker, several, and without seeking (exact
+// mode): the reports must be the same, error for error.
+func TestWorkersAgreeOnDuplicates(t *testing.T) {
+	var b bytes.Buffer
+	if err := txgen.Write(&b, txgen.Options{Rows: 60_000, Seed: 7, BadShare: 0.02}); err != nil {
+		t.Fatal(err)
+	}
+	// and ids repeated far apart, across batches
+	lines := strings.SplitAfter(b.String(), "\n")
+	for i := 100; i < 600; i += 50 {
+		lines = append(lines, lines[i])
+	}
+	data := []byte(strings.Join(lines, ""))
+	run := func(r io.Reader, workers int) *csvschema.Report {
+		rep, err := csvschema.ValidateWith(context.Background(), r, csvschema.Options{Workers: workers})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rep
+	}
+	want := run(bytes.NewReader(data), 1)
+	dups := 0
+	for _, e := range want.Errors {
+		if errors.Is(e, csvschema.ErrDuplicateID) {
+			dups++
+		}
+	}
+	if dups < 10 {
+		t.Fatalf("only %d duplicate errors among the first %d: the test needs more", dups, len(want.Errors))
+	}
+	for _, c := range []struct {
+		name string
+		r    io.Reader
+		w    int
+	}{{"2 workers", bytes.NewReader(data), 2}, {"4 workers", bytes.NewReader(data), 4}, {"exact, 3 workers", onlyReader{bytes.NewReader(data)}, 3}} {
+		got := run(c.r, c.w)
+		if got.Rows != want.Rows || got.ErrorCount != want.ErrorCount || len(got.Errors) != len(want.Errors) {
+			t.Fatalf("%s: rows %d errors %d, want rows %d errors %d", c.name, got.Rows, got.ErrorCount, want.Rows, want.ErrorCount)
+		}
+		for i := range want.Errors {
+			if g, w := got.Errors[i], want.Errors[i]; g.Line != w.Line || g.Err.Error() != w.Err.Error() {
+				t.Fatalf("%s: error %d is %v, want %v", c.name, i, g, w)
+			}
+		}
+	}
+}
