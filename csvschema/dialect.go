@@ -239,9 +239,28 @@ type decodeReader struct {
 	s0, s1 int // undecoded bytes are src[s0:s1]
 	eof    bool
 	err    error
+	pend   []byte // decoded bytes a short p could not take
 }
 
+// Read decodes into p; a p too short for one decoded character gets the
+// first bytes of one, the rest on the next calls.
 func (d *decodeReader) Read(p []byte) (int, error) {
+	if len(d.pend) > 0 {
+		n := copy(p, d.pend)
+		d.pend = d.pend[n:]
+		return n, nil
+	}
+	if len(p) >= 8 {
+		return d.decode(p)
+	}
+	var tmp [8]byte
+	n, err := d.decode(tmp[:])
+	c := copy(p, tmp[:n])
+	d.pend = append(d.pend[:0], tmp[c:n]...)
+	return c, err
+}
+
+func (d *decodeReader) decode(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}

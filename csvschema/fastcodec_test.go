@@ -34,7 +34,7 @@ func TestByteDecoder(t *testing.T) {
 			}
 			var out bytes.Buffer
 			r := &decodeReader{r: bytes.NewReader(src), t: newByteDecoder(cm), src: make([]byte, 1+rng.Intn(16))}
-			buf := make([]byte, 3+rng.Intn(20))
+			buf := make([]byte, 1+rng.Intn(20))
 			for {
 				n, err := r.Read(buf)
 				out.Write(buf[:n])
@@ -84,5 +84,28 @@ func TestFixedLayout(t *testing.T) {
 		if _, ok := compileFixed(l); ok {
 			t.Errorf("%q taken as fixed", l)
 		}
+	}
+}
+
+// TestDecodeReaderShortReads: UTF-16 read a byte at a time decodes as a
+// whole.
+func TestDecodeReaderShortReads(t *testing.T) {
+	src := []byte("\xFF\xFEa\x00\xE4\x00\x34\xD8\x1E\xDD\n\x00") // a ä 𝄞 \n
+	want := "a\u00e4\U0001D11E\n"
+	in, err := openInput(bytes.NewReader(src), "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []byte
+	buf := make([]byte, 1)
+	for {
+		n, err := in.r.Read(buf)
+		out = append(out, buf[:n]...)
+		if err != nil {
+			break
+		}
+	}
+	if string(out) != "\uFEFF"+want && string(out) != want {
+		t.Fatalf("%q, want %q", out, want)
 	}
 }
