@@ -2,7 +2,8 @@
 # scripts/bench.sh: txpipe's benchmark table from one run (docs/performance.md).
 # BENCH_ROWS (default 1000000) sets the generated file's rows; BENCH_DIR
 # (default /tmp) holds the file and the data dir; BENCH_REPEAT (default 3)
-# runs of each read-only measurement; BENCH_QUERIES (default 200).
+# runs of each read-only measurement; BENCH_QUERIES (default 200);
+# BENCH_PREFILL (default 0) rows stored before the measured upload (store growth).
 #   BENCH_ROWS=100000 scripts/bench.sh      # a quick run
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,4 +13,4 @@ trap 'rm -rf "$bin"' EXIT
 CGO_ENABLED=0 go build -o "$bin/txpipe" ./cmd/txpipe
 CGO_ENABLED=0 go build -o "$bin/txbench" ./internal/bench/cmd/txbench
 "$bin/txbench" -txpipe "$bin/txpipe" -dir "$dir" -rows "${BENCH_ROWS:-1000000}" \
-  -repeat "${BENCH_REPEAT:-3}" -queries "${BENCH_QUERIES:-200}" ${BENCH_ARGS:-}
+  -repeat "${BENCH_REPEAT:-3}" -queries "${BENCH_QUERIES:-200}" -prefill "${BENCH_PREFILL:-0}" ${BENCH_ARGS:-}

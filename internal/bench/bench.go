@@ -40,6 +40,7 @@ type Config struct {
 	Repeat  int    // runs of each read-only measurement; the fastest counts
 	Queries int    // range queries for the latency percentiles
 	SkipE2E bool   // leave out the end-to-end upload and the queries
+	Prefill int    // rows stored (in files of at most 1M rows, other seeds) before the measured upload
 	Log     io.Writer
 }
 
@@ -91,11 +92,7 @@ type Report struct {
 
 // Run measures everything cfg asks for.
 func Run(ctx context.Context, cfg Config) (*Report, error) {
-	logf := func(format string, a ...any) {
-		if cfg.Log != nil {
-			fmt.Fprintf(cfg.Log, format+"\n", a...)
-		}
-	}
+	logf := logger(cfg)
 	path := filepath.Join(cfg.Dir, fmt.Sprintf("txbench-%d-seed%d.csv", cfg.Rows, cfg.Seed))
 	size, err := generate(path, cfg.Rows, cfg.Seed)
 	if err != nil {
@@ -236,9 +233,9 @@ func endToEnd(ctx context.Context, cfg Config, path string) ([]Result, error) {
 		return nil, err
 	}
 	stopped := false
-	stop := func() int64 {
+	stop := func() (rss int64, cpu time.Duration) {
 		if stopped {
-			return 0
+			return 0, 0
 		}
 		stopped = true
 		cmd.Process.Signal(os.Interrupt)
@@ -246,9 +243,9 @@ func endToEnd(ctx context.Context, cfg Config, path string) ([]Result, error) {
 		defer t.Stop()
 		cmd.Wait()
 		if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-			return ru.Maxrss << 10
+			return ru.Maxrss << 10, time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 		}
-		return 0
+		return 0, 0
 	}
 	defer stop()
 	var start struct {
@@ -271,35 +268,18 @@ func endToEnd(ctx context.Context, cfg Config, path string) ([]Result, error) {
 	}
 	c := &httpapi.Client{Endpoint: base, APIKey: key}
 
-	body, err := os.Open(path)
+	prefillNote := ""
+	if cfg.Prefill > 0 {
+		if err := prefill(ctx, c, cfg, logger(cfg)); err != nil {
+			return nil, err
+		}
+		prefillNote = fmt.Sprintf(", %d rows stored before (%.0f MB data dir per million rows)", cfg.Prefill, float64(dirSize(dataDir))/1e6/(float64(cfg.Prefill)/1e6))
+	}
+	wall, err := uploadAndWait(ctx, c, path, cfg.Rows)
 	if err != nil {
 		return nil, err
 	}
-	defer body.Close()
-	t0 := time.Now()
-	res, err := c.Upload(ctx, filepath.Base(path), body)
-	if err != nil {
-		return nil, fmt.Errorf("upload: %w", err)
-	}
-	if !res.Created() {
-		return nil, fmt.Errorf("upload: not created: %+v", res)
-	}
-	var st *txpipe.FileStatus
-	for {
-		st, err = c.Status(ctx, res.Record.FileID)
-		if err != nil {
-			return nil, fmt.Errorf("status: %w", err)
-		}
-		if txpipe.IsFinal(st.Status) {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	wall := time.Since(t0)
-	if st.Status != txpipe.StatusCompleted || st.Inserted != int64(cfg.Rows) {
-		return nil, fmt.Errorf("upload ended %s with %d rows inserted, want COMPLETED with %d", st.Status, st.Inserted, cfg.Rows)
-	}
-	e2e := Result{Name: "end to end: upload to COMPLETED", Rows: cfg.Rows, Wall: wall, Note: "serve"}
+	e2e := Result{Name: "end to end: upload to COMPLETED", Rows: cfg.Rows, Wall: wall, Note: "serve" + prefillNote}
 
 	// One-day ranges over the year the generator spreads timestamps on,
 	// one page (the default 100 rows) each.
@@ -321,7 +301,11 @@ func endToEnd(ctx context.Context, cfg Config, path string) ([]Result, error) {
 	if cfg.Queries > 0 && got == 0 {
 		return nil, fmt.Errorf("%d one-day queries found no rows", cfg.Queries)
 	}
-	e2e.PeakRSS = stop()
+	var cpu time.Duration
+	e2e.PeakRSS, cpu = stop()
+	if cfg.Prefill == 0 {
+		e2e.CPU = cpu // serve's CPU time, the queries' included
+	}
 	out := []Result{e2e}
 	if len(lat) > 0 {
 		slices.Sort(lat)
@@ -331,6 +315,82 @@ func endToEnd(ctx context.Context, cfg Config, path string) ([]Result, error) {
 			Result{Name: "range query, one day, p99", Wall: percentile(lat, 99), Note: note})
 	}
 	return out, nil
+}
+
+// uploadAndWait uploads a file and polls its status until it is final; it
+// returns the time to COMPLETED (every row committed and queryable).
+func uploadAndWait(ctx context.Context, c *httpapi.Client, path string, rows int) (time.Duration, error) {
+	body, err := os.Open(path)
+	if err != nil {
+		return 0, err
+	}
+	defer body.Close()
+	t0 := time.Now()
+	res, err := c.Upload(ctx, filepath.Base(path), body)
+	if err != nil {
+		return 0, fmt.Errorf("upload: %w", err)
+	}
+	if !res.Created() {
+		return 0, fmt.Errorf("upload: not created: %+v", res)
+	}
+	var st *txpipe.FileStatus
+	for {
+		st, err = c.Status(ctx, res.Record.FileID)
+		if err != nil {
+			return 0, fmt.Errorf("status: %w", err)
+		}
+		if txpipe.IsFinal(st.Status) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	wall := time.Since(t0)
+	if st.Status != txpipe.StatusCompleted || st.Inserted != int64(rows) {
+		return 0, fmt.Errorf("upload ended %s with %d rows inserted, want COMPLETED with %d", st.Status, st.Inserted, rows)
+	}
+	return wall, nil
+}
+
+// prefill stores cfg.Prefill rows before the measured upload, in files of
+// at most 1M rows generated with other seeds (so their ids differ).
+func prefill(ctx context.Context, c *httpapi.Client, cfg Config, logf func(string, ...any)) error {
+	for i, left := 0, cfg.Prefill; left > 0; i++ {
+		n := min(left, 1_000_000)
+		path := filepath.Join(cfg.Dir, fmt.Sprintf("txbench-prefill-%d.csv", i))
+		if _, err := generate(path, n, cfg.Seed+1000+uint64(i)); err != nil {
+			return err
+		}
+		wall, err := uploadAndWait(ctx, c, path, n)
+		os.Remove(path)
+		if err != nil {
+			return fmt.Errorf("prefill file %d: %w", i, err)
+		}
+		logf("prefill: %d rows more in %.1fs", n, wall.Seconds())
+		left -= n
+	}
+	return nil
+}
+
+// dirSize is the bytes of the files under dir.
+func dirSize(dir string) int64 {
+	var n int64
+	filepath.WalkDir(dir, func(_ string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			if info, err := d.Info(); err == nil {
+				n += info.Size()
+			}
+		}
+		return nil
+	})
+	return n
+}
+
+func logger(cfg Config) func(string, ...any) {
+	return func(format string, a ...any) {
+		if cfg.Log != nil {
+			fmt.Fprintf(cfg.Log, format+"\n", a...)
+		}
+	}
 }
 
 func percentile(sorted []time.Duration, p int) time.Duration {

@@ -30,6 +30,7 @@ func main() {
 	flag.StringVar(&cfg.Txpipe, "txpipe", "txpipe", "the txpipe binary")
 	flag.IntVar(&cfg.Repeat, "repeat", 3, "runs of each read-only measurement (the fastest counts)")
 	flag.IntVar(&cfg.Queries, "queries", 200, "one-day range queries for p50/p99")
+	flag.IntVar(&cfg.Prefill, "prefill", 0, "rows stored before the measured upload (the store-growth measurement)")
 	flag.BoolVar(&cfg.SkipE2E, "no-e2e", false, "leave out the end-to-end upload and the queries")
 	flag.Parse()
 	self, err := os.Executable()
