@@ -190,3 +190,25 @@ func (s *Store) OpenFile(ctx context.Context, key string) (io.ReadCloser, error)
 	}
 	return f, nil
 }
+
+var _ workflow.RangeOpener = (*Store)(nil)
+
+// OpenRange returns the n bytes of the file from offset off (a chunk of a
+// run), without reading the bytes before them.
+func (s *Store) OpenRange(ctx context.Context, key string, off, n int64) (io.ReadCloser, error) {
+	rc, err := s.OpenFile(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	f := rc.(*os.File)
+	if _, err := f.Seek(off, io.SeekStart); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("seek to byte %d of file %s: %w", off, key, err)
+	}
+	return rangeReader{io.LimitReader(f, n), f}, nil
+}
+
+type rangeReader struct {
+	io.Reader
+	io.Closer
+}

@@ -125,3 +125,32 @@ func TestOpenRemovesLeftoverTemporaryFiles(t *testing.T) {
 		t.Errorf("stored %q, want %q", got, "kept")
 	}
 }
+
+// OpenRange reads a chunk of a file without the bytes before it.
+func TestOpenRange(t *testing.T) {
+	s, err := localfs.Open(filepath.Join(t.TempDir(), "files"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := strings.Repeat("0123456789", 1000)
+	sum := sha256.Sum256([]byte(data))
+	key := hex.EncodeToString(sum[:])
+	if err := s.PutFile(t.Context(), key, strings.NewReader(data)); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ off, n int64 }{{0, 10}, {5, 7}, {9990, 10}, {9995, 100}, {10000, 5}} {
+		r, err := s.OpenRange(t.Context(), key, c.off, c.n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := io.ReadAll(r)
+		r.Close()
+		want := data[min(c.off, int64(len(data))):min(c.off+c.n, int64(len(data)))]
+		if err != nil || string(got) != want {
+			t.Errorf("OpenRange(%d, %d) = %q, %v; want %q", c.off, c.n, got, err, want)
+		}
+	}
+	if _, err := s.OpenRange(t.Context(), strings.Repeat("ab", 32), 0, 1); txpipe.ErrorCode(err) != txpipe.ENOTFOUND {
+		t.Errorf("OpenRange of a missing file: %v, want not found", err)
+	}
+}

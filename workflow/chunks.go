@@ -283,7 +283,12 @@ func (s *Tasks) openChunk(ctx context.Context, st RunState, c Chunk) (io.ReadClo
 		f.Close()
 		return nil, txpipe.Wrap(txpipe.ETRANSIENT, fmt.Errorf("read header of file %s: %w", st.FileID, err))
 	}
-	if _, err := io.CopyN(io.Discard, f, c.Start-st.HeaderEnd); err != nil {
+	if sk, ok := f.(io.Seeker); ok {
+		if _, err := sk.Seek(c.Start, io.SeekStart); err != nil {
+			f.Close()
+			return nil, txpipe.Wrap(txpipe.ETRANSIENT, fmt.Errorf("seek to chunk %d of file %s: %w", c.Index, st.FileID, err))
+		}
+	} else if _, err := io.CopyN(io.Discard, f, c.Start-st.HeaderEnd); err != nil {
 		f.Close()
 		return nil, txpipe.Wrap(txpipe.ETRANSIENT, fmt.Errorf("seek to chunk %d of file %s: %w", c.Index, st.FileID, err))
 	}
