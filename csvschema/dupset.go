@@ -97,7 +97,15 @@ func (s *hashSet) addHashes(hs []uint64, scratch *[]uint64, cands []uint64) []ui
 		pos[k]++
 	}
 	*scratch = by
-	for k, t := range s.shards {
+	// Start at a shard the batch's first hash picks, so that workers do
+	// not sweep the shards in step and wait for each other's locks.
+	first := 0
+	if len(hs) > 0 {
+		first = int(hs[0] >> 58)
+	}
+	for j := range hashShards {
+		k := (first + j) & (hashShards - 1)
+		t := s.shards[k]
 		g := by[start[k]:start[k+1]]
 		if len(g) == 0 {
 			continue
