@@ -194,6 +194,9 @@ func (s *Server) handleTransactionsCSV(w http.ResponseWriter, r *http.Request) {
 		if page.NextCursor == "" {
 			return
 		}
+		// A long export outlives WriteTimeout: each page the client takes
+		// gives it another WriteTimeout; a client that stops reading is cut.
+		_ = rc.SetWriteDeadline(time.Now().Add(WriteTimeout))
 		q.Cursor = page.NextCursor
 		if page, err = s.cfg.Transactions.ListTransactions(r.Context(), q); err != nil {
 			// Headers are sent: end the body with a line that says so, so
