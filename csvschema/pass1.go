@@ -15,7 +15,8 @@ import (
 // (hashSet is sharded for it); only in exact mode does the merger add the
 // ids, in order, as it must report each duplicate's first line. With
 // one worker all three steps run in turn on the calling goroutine. At most
-// 2*workers+2 batches (each about batchBytes) are in memory.
+// 4*workers+4 batches (each about batchBytes) are in memory: enough that
+// one slow batch (the merger takes them in order) rarely leaves a worker idle.
 
 const (
 	batchRows  = 4096
@@ -199,7 +200,7 @@ func (v *validation) parallel(ctx context.Context, sc *scanner, hk *checker, set
 	defer wg.Wait() // runs after cancel: no goroutine outlives the pass
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	nbuf := 2*v.workers + 2
+	nbuf := 4*v.workers + 4
 	free := make(chan *batch, nbuf)
 	for range nbuf {
 		free <- &batch{}
