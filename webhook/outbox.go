@@ -136,6 +136,16 @@ func (d *Deliverer) Run(ctx context.Context) {
 func (d *Deliverer) attempt(ctx context.Context, del Delivery) {
 	attempts := del.Attempts + 1
 	err := d.post(ctx, del)
+	if err == nil {
+		// Delivered: recorded even when shutting down, or it would be sent
+		// again.
+		bg, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if err := d.outbox.DeliveryDone(bg, del.ID, attempts); err != nil {
+			d.log.Error("webhook outbox: record delivery", "id", del.ID, "err", err)
+		}
+		return
+	}
 	if ctx.Err() != nil {
 		// Shutting down: the attempt does not count and the delivery is
 		// due at once on the next start (after a crash, when its lease
@@ -144,12 +154,6 @@ func (d *Deliverer) attempt(ctx context.Context, del Delivery) {
 		defer cancel()
 		if err := d.outbox.DeliveryFailed(bg, del.ID, del.Attempts, d.opts.Now(), false, "interrupted by shutdown"); err != nil {
 			d.log.Error("webhook outbox: release delivery", "id", del.ID, "err", err)
-		}
-		return
-	}
-	if err == nil {
-		if err := d.outbox.DeliveryDone(ctx, del.ID, attempts); err != nil {
-			d.log.Error("webhook outbox: record delivery", "id", del.ID, "err", err)
 		}
 		return
 	}
