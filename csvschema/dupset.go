@@ -5,8 +5,6 @@ import (
 	"encoding/binary"
 	"hash/maphash"
 	"math/bits"
-	"slices"
-	"sync"
 )
 
 // hashSet is the first-pass duplicate check: an open-addressing set of 64-bit
@@ -27,25 +25,15 @@ import (
 // seed, two distinct ids collide with probability 2^-64, so the candidates
 // are, in practice, the true duplicates.
 //
-// Hashes are spread over hashShards tables by their low bits, each behind
-// its own mutex, so the first pass's workers add their batches' hashes in
-// parallel (addHashes): which of two equal hashes comes first does not
-// matter, both make the hash a candidate. Inserting is a cache miss per
-// row on a table of megabytes; adding a group of hashes touches all their
-// slots first, so the misses overlap instead of following one another.
-//
 // When the input cannot be read twice, the set keeps the ids themselves
 // (exact mode): then a row costs a 16-byte slot (hash and place of the id),
 // 1.3 to 2 of them per row, plus the id's length and 5 bytes, in 1 MiB
 // chunks: about 85 MiB peak for 1M rows of 23-byte ids. Pass a seekable
 // reader (a spooled file) to avoid it.
 type hashSet struct {
-	seed   maphash.Seed
-	shards []*hashSet // hash mode: the tables, each used under its mu
-	mu     sync.Mutex
-	slots  []uint64 // 0 is empty; a hash of 0 is stored as 1
-	n      int
-	sink   uint64 // the sum of touched slots, so the compiler keeps the loads
+	seed  maphash.Seed
+	slots []uint64 // 0 is empty; a hash of 0 is stored as 1
+	n     int
 	// exact mode
 	exact bool
 	offs  []uint64 // per slot: 1 + the id's place in ids: chunk<<chunkBits | offset
@@ -61,85 +49,8 @@ const (
 
 func newHashSet(seed maphash.Seed, exact bool) *hashSet {
 	s := &hashSet{seed: seed, exact: exact}
-	if exact {
-		s.resize(1 << 10)
-		return s
-	}
-	s.shards = make([]*hashSet, hashShards)
-	for i := range s.shards {
-		s.shards[i] = &hashSet{}
-		s.shards[i].resize(1 << 6)
-	}
+	s.resize(1 << 10)
 	return s
-}
-
-// hashShards is the number of tables of hash mode, a power of 2: enough that
-// a few workers rarely wait for one another.
-const hashShards = 64
-
-// addHashes adds hashes (hash mode) and appends to cands those already in the
-// set. It is safe for concurrent use; scratch is the caller's buffer.
-func (s *hashSet) addHashes(hs []uint64, scratch *[]uint64, cands []uint64) []uint64 {
-	// Group the hashes by shard (a counting sort), then take each
-	// shard's lock once.
-	var start [hashShards + 1]int
-	for _, h := range hs {
-		start[h&(hashShards-1)+1]++
-	}
-	for i := 1; i <= hashShards; i++ {
-		start[i] += start[i-1]
-	}
-	pos := start
-	by := slices.Grow((*scratch)[:0], len(hs))[:len(hs)]
-	for _, h := range hs {
-		k := h & (hashShards - 1)
-		by[pos[k]] = h
-		pos[k]++
-	}
-	*scratch = by
-	// Start at a shard the batch's first hash picks, so that workers do
-	// not sweep the shards in step and wait for each other's locks.
-	first := 0
-	if len(hs) > 0 {
-		first = int(hs[0] >> 58)
-	}
-	for j := range hashShards {
-		k := (first + j) & (hashShards - 1)
-		t := s.shards[k]
-		g := by[start[k]:start[k+1]]
-		if len(g) == 0 {
-			continue
-		}
-		t.mu.Lock()
-		cands = t.insert(g, cands)
-		t.mu.Unlock()
-	}
-	return cands
-}
-
-// insert adds hs to one table and appends to cands those already in it. It
-// touches the slots of a group of hashes before adding them, so that their
-// cache misses overlap.
-func (s *hashSet) insert(hs, cands []uint64) []uint64 {
-	const group = 8
-	for len(hs) > 0 {
-		g := hs[:min(group, len(hs))]
-		hs = hs[len(g):]
-		for s.n+len(g) >= len(s.slots)/4*3 {
-			s.grow()
-		}
-		var sum uint64
-		for _, h := range g {
-			sum += s.slots[s.slot(h)]
-		}
-		s.sink += sum
-		for _, h := range g {
-			if s.addHash(h) {
-				cands = append(cands, h)
-			}
-		}
-	}
-	return cands
 }
 
 // slot maps a hash to a slot index in [0, len(s.slots)).
@@ -150,13 +61,6 @@ func (s *hashSet) slot(h uint64) int {
 
 // reserve makes room for rows entries in all without growing.
 func (s *hashSet) reserve(rows int) {
-	if s.shards != nil {
-		per := rows/hashShards + rows/hashShards/16 + 16 // the shards' counts vary a little
-		for _, t := range s.shards {
-			t.reserve(per)
-		}
-		return
-	}
 	if want := rows/3*4 + 1; want > len(s.slots) {
 		s.resize(want)
 	}
@@ -225,8 +129,7 @@ func (s *hashSet) addHash(h uint64) bool {
 func (s *hashSet) add(id []byte, line int) (first int, seen bool) {
 	h := s.hash(id)
 	if !s.exact {
-		var scratch []uint64
-		return 0, len(s.addHashes([]uint64{h}, &scratch, nil)) > 0
+		return 0, s.addHash(h)
 	}
 	if s.full() {
 		s.grow()

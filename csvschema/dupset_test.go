@@ -7,7 +7,6 @@ import (
 	"hash/maphash"
 	"io"
 	"strings"
-	"sync"
 	"testing"
 )
 
@@ -60,63 +59,5 @@ func TestExactSetCollision(t *testing.T) {
 		if first, seen := s.add([]byte(fmt.Sprint("id", i)), 9000+i); !seen || first != i+2 {
 			t.Fatalf("id%d: seen %v first %d, want true %d", i, seen, first, i+2)
 		}
-	}
-}
-
-// TestAddHashesConcurrent adds hashes from several goroutines at once, as
-// the first pass's workers do: every hash added more than once must come
-// back as a candidate, and no hash added once may, whatever the order.
-func TestAddHashesConcurrent(t *testing.T) {
-	s := newHashSet(maphash.MakeSeed(), false)
-	s.reserve(1000) // far too small: the shards must grow while shared
-	const workers, per = 4, 50_000
-	results := make([][]uint64, workers)
-	var wg sync.WaitGroup
-	for w := range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			var scratch []uint64
-			for start := 0; start < per; start += 4096 {
-				var batch []uint64
-				for i := start; i < min(start+4096, per); i++ {
-					// every worker's own hashes, and every 10th shared by two workers
-					id := fmt.Sprint("w", w, "-", i)
-					if i%10 == 0 {
-						id = fmt.Sprint("shared", w/2, "-", i)
-					}
-					batch = append(batch, s.hash([]byte(id)))
-				}
-				results[w] = s.addHashes(batch, &scratch, results[w])
-			}
-		}()
-	}
-	wg.Wait()
-	got := map[uint64]bool{}
-	for _, r := range results {
-		for _, h := range r {
-			got[h] = true
-		}
-	}
-	want := map[uint64]bool{}
-	for p := range workers / 2 {
-		for i := 0; i < per; i += 10 {
-			want[s.hash([]byte(fmt.Sprint("shared", p, "-", i)))] = true
-		}
-	}
-	if len(got) != len(want) {
-		t.Fatalf("%d candidates, want %d", len(got), len(want))
-	}
-	for h := range want {
-		if !got[h] {
-			t.Fatalf("hash %x added twice is not a candidate", h)
-		}
-	}
-	n := 0
-	for _, sh := range s.shards {
-		n += sh.n
-	}
-	if wantN := workers*per - len(want); n != wantN {
-		t.Errorf("the set holds %d hashes, want %d", n, wantN)
 	}
 }

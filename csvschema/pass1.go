@@ -10,13 +10,10 @@ import (
 // The first pass reads the file in batches of records. One goroutine (the
 // reader) splits records off the stream and copies them into a batch;
 // workers check the batches' rows in parallel and hash their ids; the
-// calling goroutine (the merger) takes the batches back in order and counts
-// their rows and errors. The workers add the id hashes to the duplicate set
-// (hashSet is sharded for it); only in exact mode does the merger add the
-// ids, in order, as it must report each duplicate's first line. With
+// calling goroutine (the merger) takes the batches back in order, counts
+// their rows and errors, and adds the id hashes to the duplicate set. With
 // one worker all three steps run in turn on the calling goroutine. At most
-// 4*workers+4 batches (each about batchBytes) are in memory: enough that
-// one slow batch (the merger takes them in order) rarely leaves a worker idle.
+// 2*workers+2 batches (each about batchBytes) are in memory.
 
 const (
 	batchRows  = 4096
@@ -44,16 +41,14 @@ type batch struct {
 	// results of checking
 	rows   int64
 	errs   []*RowError
-	hashes []uint64 // hash mode: of the usable ids, in row order
-	cands  []uint64 // hash mode: those already in the set when added
-	hlines []int    // exact mode: the lines of the usable ids
+	hashes []uint64 // of the usable ids, in row order
+	hlines []int    // their lines
 	ids    []byte   // exact mode: the usable ids, each after a length byte
-	sorted []uint64 // scratch for addHashes
 }
 
 func (b *batch) reset() {
 	b.buf, b.recs, b.err = b.buf[:0], b.recs[:0], nil
-	b.rows, b.errs, b.hashes, b.cands, b.hlines, b.ids = 0, nil, b.hashes[:0], b.cands[:0], b.hlines[:0], b.ids[:0]
+	b.rows, b.errs, b.hashes, b.hlines, b.ids = 0, nil, b.hashes[:0], b.hlines[:0], b.ids[:0]
 }
 
 // fill reads records into b until it is full or the stream ends.
@@ -70,8 +65,7 @@ func fill(sc *scanner, b *batch) {
 	b.read = sc.read
 }
 
-// work checks the rows of b and hashes their usable ids; in hash mode it
-// adds the hashes to the set (safe in parallel: see hashSet).
+// work checks the rows of b and hashes their usable ids.
 func work(k *checker, set *hashSet, b *batch) {
 	var rw row
 	report := func(e *RowError) { b.errs = append(b.errs, e) }
@@ -88,31 +82,24 @@ func work(k *checker, set *hashSet, b *batch) {
 		if set.exact {
 			b.ids = append(b.ids, byte(len(rw.id)))
 			b.ids = append(b.ids, rw.id...)
-			b.hlines = append(b.hlines, r.line)
 		} else {
 			b.hashes = append(b.hashes, set.hash(rw.id))
 		}
-	}
-	if !set.exact {
-		b.cands = set.addHashes(b.hashes, &b.sorted, b.cands)
+		b.hlines = append(b.hlines, r.line)
 	}
 }
 
-// sizeSet sizes the duplicate set once for the rows the file likely has,
-// from the bytes per row of the first batch (rows shorter than minRowBytes
-// cannot be valid, which bounds the estimate). The reader calls it before
-// any batch is checked.
-func (v *validation) sizeSet(set *hashSet, b *batch) {
+// merge takes a checked batch into the report and the duplicate set; it
+// returns the candidate hashes seen again.
+func (v *validation) merge(set *hashSet, b *batch, cands []uint64) []uint64 {
 	if !v.sized && v.size > 0 && len(b.recs) > 0 {
+		// Size the set once for the rows the file likely has, from the
+		// bytes per row of the first batch; rows shorter than minRowBytes
+		// cannot be valid, which bounds the estimate.
 		v.sized = true
 		perRow := max(int64(len(b.buf)+len(b.recs))/int64(len(b.recs)), minRowBytes)
 		set.reserve(int(v.size / perRow * 9 / 8))
 	}
-}
-
-// merge takes a checked batch into the report (and in exact mode the
-// duplicate set); it returns the candidate hashes seen again.
-func (v *validation) merge(set *hashSet, b *batch, cands []uint64) []uint64 {
 	v.rep.Rows += b.rows
 	var dups []*RowError
 	if set.exact {
@@ -124,7 +111,11 @@ func (v *validation) merge(set *hashSet, b *batch, cands []uint64) []uint64 {
 			}
 		}
 	} else {
-		cands = append(cands, b.cands...)
+		for _, h := range b.hashes {
+			if set.addHash(h) {
+				cands = append(cands, h)
+			}
+		}
 	}
 	errs := b.errs
 	if len(dups) > 0 {
@@ -180,7 +171,6 @@ func (v *validation) sequential(ctx context.Context, sc *scanner, k *checker, se
 	for {
 		b.reset()
 		fill(sc, b)
-		v.sizeSet(set, b)
 		work(k, set, b)
 		cands = v.merge(set, b, cands)
 		if b.err != nil {
@@ -200,7 +190,7 @@ func (v *validation) parallel(ctx context.Context, sc *scanner, hk *checker, set
 	defer wg.Wait() // runs after cancel: no goroutine outlives the pass
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	nbuf := 4*v.workers + 4
+	nbuf := 2*v.workers + 2
 	free := make(chan *batch, nbuf)
 	for range nbuf {
 		free <- &batch{}
@@ -222,7 +212,6 @@ func (v *validation) parallel(ctx context.Context, sc *scanner, hk *checker, set
 			b.reset()
 			b.seq = seq
 			fill(sc, b)
-			v.sizeSet(set, b)
 			select {
 			case todo <- b:
 			case <-ctx.Done():

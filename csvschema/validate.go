@@ -62,7 +62,7 @@ type Options struct {
 }
 
 // maxDefaultWorkers caps the default number of workers, and so the batches
-// in memory (4 per worker plus 4, each about 256 KiB).
+// in memory (2 per worker plus 2, each about 256 KiB).
 const maxDefaultWorkers = 4
 
 // progressEvery is how many rows pass between progress and cancellation checks.
