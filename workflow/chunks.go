@@ -126,23 +126,11 @@ func (c *countReader) Read(p []byte) (int, error) {
 // whole rows (ChunkRows each, the last one shorter), found by decoding it
 // once. A file already COMPLETED gets no chunks and keeps its counts.
 func (s *Tasks) Split(ctx context.Context, st RunState) (RunState, error) {
-	rec, err := s.ensureStatus(ctx, st)
-	if err != nil {
-		return st, err
-	}
 	st.Chunks, st.ChunkResults, st.Counts = nil, nil, nil
-	if rec.Status == txpipe.StatusCompleted {
-		c := rec.Counts()
-		st.Counts = &c
-		return st, nil
-	}
-	rec.Status = txpipe.StatusProcessing
-	rec.Attempts++
-	rec.Failure = ""
-	rec.UpdatedAt = s.now()
-	rec.AddEvent(txpipe.StatusEvent{At: rec.UpdatedAt, Status: txpipe.StatusProcessing, Step: StepSplit, Attempt: rec.Attempts, Message: "started"})
-	if err := s.Statuses.UpdateStatus(ctx, rec, runnable...); err != nil {
-		return st, fmt.Errorf("mark file %s processing: %w", st.FileID, err)
+	_, done, err := s.beginProcessing(ctx, st, StepSplit)
+	if err != nil || done != nil {
+		st.Counts = done
+		return st, err
 	}
 
 	// Rows lost to a failed group commit after this are found by Finish's

@@ -104,26 +104,12 @@ func (s *Tasks) ensureStatus(ctx context.Context, st RunState) (*txpipe.FileStat
 // rows in batches. Writes are idempotent per file, so a retried or resumed
 // run writes every row once and ends with the same counts.
 func (s *Tasks) Transform(ctx context.Context, st RunState) (RunState, error) {
-	rec, err := s.ensureStatus(ctx, st)
-	if err != nil {
+	rec, done, err := s.beginProcessing(ctx, st, StepTransform)
+	if err != nil || done != nil {
+		if done != nil {
+			st.Counts = done
+		}
 		return st, err
-	}
-	if rec.Status == txpipe.StatusCompleted {
-		// A duplicate delivery of a finished run: nothing to do.
-		c := rec.Counts()
-		st.Counts = &c
-		return st, nil
-	}
-	rec.Status = txpipe.StatusProcessing
-	rec.Attempts++
-	rec.Failure = ""
-	rec.UpdatedAt = s.now()
-	rec.AddEvent(txpipe.StatusEvent{At: rec.UpdatedAt, Status: txpipe.StatusProcessing, Step: StepTransform, Attempt: rec.Attempts, Message: "started"})
-	// A run exists only for validated, stored bytes; a declared upload's
-	// record may still say AWAITING_UPLOAD when the run starts before the
-	// intake writes VALIDATED.
-	if err := s.Statuses.UpdateStatus(ctx, rec, runnable...); err != nil {
-		return st, fmt.Errorf("mark file %s processing: %w", st.FileID, err)
 	}
 
 	start := time.Now()
@@ -421,4 +407,30 @@ func FailureReason(e *StepError) string {
 		return cause
 	}
 	return e.Error + ": " + cause
+}
+
+// beginProcessing marks the run's file PROCESSING for step's new attempt and
+// returns its record. A file already COMPLETED (a duplicate delivery of a
+// finished run) is left as it is and its counts are returned as done.
+func (s *Tasks) beginProcessing(ctx context.Context, st RunState, step string) (*txpipe.FileStatus, *txpipe.Counts, error) {
+	rec, err := s.ensureStatus(ctx, st)
+	if err != nil {
+		return nil, nil, err
+	}
+	if rec.Status == txpipe.StatusCompleted {
+		c := rec.Counts()
+		return rec, &c, nil
+	}
+	rec.Status = txpipe.StatusProcessing
+	rec.Attempts++
+	rec.Failure = ""
+	rec.UpdatedAt = s.now()
+	rec.AddEvent(txpipe.StatusEvent{At: rec.UpdatedAt, Status: txpipe.StatusProcessing, Step: step, Attempt: rec.Attempts, Message: "started"})
+	// A run exists only for validated, stored bytes; a declared upload's
+	// record may still say AWAITING_UPLOAD when the run starts before the
+	// intake writes VALIDATED.
+	if err := s.Statuses.UpdateStatus(ctx, rec, runnable...); err != nil {
+		return nil, nil, fmt.Errorf("mark file %s processing: %w", st.FileID, err)
+	}
+	return rec, nil, nil
 }
