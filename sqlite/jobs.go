@@ -108,6 +108,27 @@ func (db *DB) SaveJob(ctx context.Context, j workflow.Job) error {
 	return nil
 }
 
+// CheckpointJob replaces the state of the job j.FileID, leaving its lease,
+// attempt and due time, if it is still at j's phase and step (see
+// workflow.JobCheckpointer). The shards are committed first (as before any
+// job write), so a checkpoint never records chunks whose rows are not
+// durable.
+func (db *DB) CheckpointJob(ctx context.Context, j workflow.Job) error {
+	state, err := json.Marshal(j.State)
+	if err != nil {
+		return fmt.Errorf("encode job of file %s: %w", j.FileID, err)
+	}
+	err = db.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `UPDATE jobs SET state = ? WHERE file_id = ? AND phase = ? AND step = ?`,
+			string(state), j.FileID, j.Phase, j.Step)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("checkpoint job of file %s: %w", j.FileID, err)
+	}
+	return nil
+}
+
 // DeleteJob removes a finished job; removing a missing job is no error.
 func (db *DB) DeleteJob(ctx context.Context, fileID string) error {
 	err := db.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {

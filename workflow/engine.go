@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -215,7 +216,7 @@ func (e *Engine) step(ctx context.Context, j *Job) {
 	var out RunState
 	var err error
 	if step.Map != nil {
-		out, err = e.runMap(stepCtx, step, j.State)
+		out, err = e.runMap(stepCtx, step, *j)
 	} else {
 		out, err = e.steps.Run(stepCtx, StepInput{Step: step.Name, State: j.State})
 	}
@@ -287,27 +288,66 @@ func (e *Engine) save(ctx context.Context, j *Job, log *slog.Logger) {
 	}
 }
 
-// runMap runs a map step: its function once per chunk of st, in parallel
-// across the engine's workers, each chunk retried by the step's policy on
-// transient errors. The first error that remains stops the other chunks
-// and is the step's. A map interrupted by a shutdown or crash runs again
-// whole; chunks are idempotent, so the counts stay exact.
-func (e *Engine) runMap(ctx context.Context, step Step, st RunState) (RunState, error) {
+// runMap runs a map step: its function once per chunk of j's state, in
+// parallel across the engine's workers, each chunk retried by the step's
+// policy on transient errors. The first error that remains stops the other
+// chunks and is the step's.
+//
+// Over a JobCheckpointer, each finished chunk's result is recorded in the
+// job (the chunk's rows are durable by then: TransformChunk syncs them
+// before it returns), so a map interrupted by a crash or a shutdown resumes
+// with the chunks that have no result: at most the chunks in flight (one
+// per worker) are written again. Chunks are idempotent, so a chunk written
+// again, or whose result was lost, keeps the counts exact.
+func (e *Engine) runMap(ctx context.Context, step Step, j Job) (RunState, error) {
+	st := j.State
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	results := make([]ChunkResult, len(st.Chunks))
+	var todo []int
+	var (
+		resumed     int
+		resumedRows int64
+		done        txpipe.Counts // counts so far, for the PROCESSING record
+	)
+	for i := range st.Chunks {
+		if len(st.ChunkResults) == len(st.Chunks) && st.ChunkResults[i].Counts != nil {
+			results[i] = st.ChunkResults[i]
+			resumed++
+			resumedRows += results[i].Rows
+			done = done.Add(*results[i].Counts)
+			continue
+		}
+		todo = append(todo, i)
+	}
+	log := e.opts.Logger.With("file_id", st.FileID, "step", step.Name)
+	if resumed > 0 {
+		log.InfoContext(ctx, "map resumed", "chunks_done", resumed, "chunks_left", len(todo), "rows_done", resumedRows, "rows_left", st.Rows-resumedRows)
+	}
 	next := make(chan int)
 	var (
 		wg       sync.WaitGroup
 		mu       sync.Mutex
 		firstErr error
+		ckMu     sync.Mutex // one checkpoint written at a time, in order
 	)
+	cp, _ := e.jobs.(JobCheckpointer)
+	checkpoint := func() {
+		ckMu.Lock()
+		defer ckMu.Unlock()
+		mu.Lock()
+		snap := j
+		snap.State.ChunkResults = slices.Clone(results)
+		mu.Unlock()
+		// Recorded even while shutting down: the chunk is written.
+		if err := cp.CheckpointJob(context.WithoutCancel(ctx), snap); err != nil {
+			// Only a crash before the next checkpoint costs the chunk again.
+			log.WarnContext(ctx, "checkpoint of finished chunks failed", "err", err)
+		}
+	}
 	child := RunState{FileID: st.FileID, FileKey: st.FileKey, HeaderEnd: st.HeaderEnd, Format: st.Format}
 	// Counts so far on the PROCESSING record as chunks write (for --wait).
-	var (
-		done         txpipe.Counts
-		lastProgress = time.Now()
-	)
+	lastProgress := time.Now()
 	if pr, ok := e.steps.(progressRecorder); ok {
 		every := pr.ProgressInterval()
 		ctx = context.WithValue(ctx, chunkProgressKey{}, func(delta txpipe.Counts) {
@@ -324,14 +364,16 @@ func (e *Engine) runMap(ctx context.Context, step Step, st RunState) (RunState, 
 			}
 		})
 	}
-	for range min(e.opts.Workers, max(len(st.Chunks), 1)) {
+	for range min(e.opts.Workers, max(len(todo), 1)) {
 		wg.Go(func() {
 			for i := range next {
 				c := st.Chunks[i]
 				err := step.Retry.Do(ctx, func(ctx context.Context) error {
 					out, err := e.steps.Run(ctx, StepInput{Step: step.Name, State: child, Chunk: &c})
 					if err == nil {
+						mu.Lock()
 						results[i] = ChunkResult{Rows: out.Rows, Counts: out.Counts}
+						mu.Unlock()
 					}
 					return err
 				}, func(int, error) {
@@ -346,12 +388,16 @@ func (e *Engine) runMap(ctx context.Context, step Step, st RunState) (RunState, 
 					}
 					mu.Unlock()
 					cancel()
+					continue
+				}
+				if cp != nil {
+					checkpoint()
 				}
 			}
 		})
 	}
 feed:
-	for i := range st.Chunks {
+	for _, i := range todo {
 		select {
 		case next <- i:
 		case <-ctx.Done():

@@ -246,6 +246,15 @@ type JobQueue interface {
 	ReleaseLeases(ctx context.Context) error
 }
 
+// JobCheckpointer is a JobQueue that records a job's state while a worker
+// holds it (the lease stays): the local engine records each finished chunk
+// of a map step, so a crash resumes the map at its unfinished chunks.
+type JobCheckpointer interface {
+	// CheckpointJob replaces the state of the job j.FileID if it is still
+	// at j's phase and step; otherwise it changes nothing.
+	CheckpointJob(ctx context.Context, j Job) error
+}
+
 // dialect is the dialect the intake read the file with, for a status
 // record the run creates.
 func (st RunState) dialect() *txpipe.Dialect {

@@ -43,13 +43,15 @@ var (
 	keyRE    = regexp.MustCompile(`\(shown only once\): (\S+)`)
 )
 
-func startServe(t testing.TB, bin, dataDir string) *process {
+// startServe starts `txpipe serve` on dataDir with extra flags args; its
+// log (JSON, as stderr is no terminal) goes to p.stderr.
+func startServe(t testing.TB, bin, dataDir string, args ...string) *process {
 	t.Helper()
 	logf, err := os.CreateTemp(t.TempDir(), "serve-log")
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(bin, "serve", "--addr", "127.0.0.1:0", "--data-dir", dataDir)
+	cmd := exec.Command(bin, append([]string{"serve", "--addr", "127.0.0.1:0", "--data-dir", dataDir}, args...)...)
 	cmd.Stderr = logf
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
