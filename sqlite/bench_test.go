@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"syscall"
@@ -210,4 +211,76 @@ func BenchmarkVolumes(b *testing.B) {
 		}
 		b.ReportMetric(float64(size), "bytes")
 	})
+}
+
+// BenchmarkStoreGrowth measures ingest as the store grows (issue 15, item
+// 4): TXPIPE_BENCH_PREFILL rows (3M by default) are stored first, as files of
+// 1M rows each of one month (going back from December 2023, as a store holds
+// after some months of monthly uploads), then a 1M-row file of random
+// timestamps over 2024 is written and its CPU time reported, beside the
+// same figure for the first prefill file (the empty store). Each file ends
+// with a commit, as a run's SyncRows does. TXPIPE_BENCH_CPUPROFILE names a
+// CPU profile of the measured file only.
+// Run it with: TXPIPE_BENCH_PREFILL=5000000 go test ./sqlite -run '^$' -bench StoreGrowth -benchtime 1x -v
+func BenchmarkStoreGrowth(b *testing.B) {
+	prefill := 3_000_000
+	if v, err := strconv.Atoi(os.Getenv("TXPIPE_BENCH_PREFILL")); err == nil {
+		prefill = v
+	}
+	const fileRows = 1_000_000
+	for b.Loop() {
+		b.StopTimer()
+		db := openDB(b)
+		rng := rand.New(rand.NewPCG(7, 8))
+		batch := make([]txpipe.Transaction, workflow.MaxBatch)
+		put := func(name string, from time.Time, span time.Duration) (wall, cpu time.Duration) {
+			start, cpu0 := time.Now(), cpuTime()
+			for n := 0; n < fileRows; n += len(batch) {
+				genBatchIn(rng, name, batch, from, span)
+				if _, err := db.PutTransactions(b.Context(), batch); err != nil {
+					b.Fatal(err)
+				}
+			}
+			if err := db.SyncRows(b.Context(), name); err != nil {
+				b.Fatal(err)
+			}
+			return time.Since(start), cpuTime() - cpu0
+		}
+		var first time.Duration
+		for i := 0; i*fileRows < prefill; i++ {
+			month := time.Date(2023, time.December-time.Month(i), 1, 0, 0, 0, 0, time.UTC)
+			wall, cpu := put("prefill-"+strconv.Itoa(i), month, month.AddDate(0, 1, 0).Sub(month))
+			if i == 0 {
+				first = cpu
+			}
+			b.Logf("prefill file %d (%s): %.1f s, %.1f CPU-s, %d rows stored before", i, month.Format("2006-01"), wall.Seconds(), cpu.Seconds(), i*fileRows)
+		}
+		if p := os.Getenv("TXPIPE_BENCH_CPUPROFILE"); p != "" {
+			f, err := os.Create(p)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := pprof.StartCPUProfile(f); err != nil {
+				b.Fatal(err)
+			}
+			defer func() { pprof.StopCPUProfile(); f.Close() }()
+		}
+		b.StartTimer()
+		year := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
+		wall, cpu := put("measured", year, 366*24*time.Hour)
+		b.Logf("measured file (2024): %.1f s, %.1f CPU-s, %d rows stored before", wall.Seconds(), cpu.Seconds(), prefill)
+		b.ReportMetric(cpu.Seconds(), "cpu-s/1M")
+		if first > 0 {
+			b.ReportMetric(first.Seconds()/cpu.Seconds(), "x-empty")
+		}
+	}
+	b.ReportMetric(peakRSS(), "peakRSS-MiB")
+}
+
+// genBatchIn is genBatch with timestamps in [from, from+span).
+func genBatchIn(rng *rand.Rand, fileID string, txs []txpipe.Transaction, from time.Time, span time.Duration) {
+	genBatch(rng, fileID, txs)
+	for i := range txs {
+		txs[i].Timestamp = from.Add(time.Duration(rng.Int64N(int64(span/time.Second))) * time.Second)
+	}
 }

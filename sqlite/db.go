@@ -129,6 +129,7 @@ type file struct {
 	wrows     int                 // transactions written in wtx
 	wdeferred bool                // wtx holds writes reported as done
 	wfiles    map[string]struct{} // the files whose rows those writes are
+	wvol      volumeDelta         // the volumes the writes in wtx change, written at its commit
 	wclosed   bool
 
 	lost   *lostRows // shared by the database's files
@@ -398,11 +399,19 @@ func (db *DB) background() {
 	}
 }
 
-// commitLocked commits the open write transaction; f.wmu is held.
+// commitLocked commits the open write transaction; f.wmu is held. The
+// volumes its rows change are written in it first (see volumeDelta), so the
+// aggregate commits with the rows it counts.
 func (f *file) commitLocked() error {
-	tx, deferred, files := f.wtx, f.wdeferred, f.wfiles
-	f.wtx, f.wdeferred, f.wrows, f.wfiles = nil, false, 0, nil
-	if err := tx.Commit(); err != nil {
+	tx, deferred, files, vol := f.wtx, f.wdeferred, f.wfiles, f.wvol
+	f.wtx, f.wdeferred, f.wrows, f.wfiles, f.wvol = nil, false, 0, nil, nil
+	err := f.writeVolumes(tx, vol)
+	if err == nil {
+		err = tx.Commit()
+	} else {
+		_ = tx.Rollback()
+	}
+	if err != nil {
 		err = translate(err)
 		// A COMMIT that fails for lack of space or an I/O error may leave
 		// the transaction open on the connection; the next BEGIN would fail.
@@ -531,7 +540,7 @@ func (db *DB) Sync(ctx context.Context) error {
 // and records the files whose rows it held as lost.
 func (f *file) abortLocked(cause error) error {
 	tx, deferred, files := f.wtx, f.wdeferred, f.wfiles
-	f.wtx, f.wdeferred, f.wrows, f.wfiles = nil, false, 0, nil
+	f.wtx, f.wdeferred, f.wrows, f.wfiles, f.wvol = nil, false, 0, nil, nil
 	_ = tx.Rollback()
 	cause = translate(cause)
 	if deferred {

@@ -102,7 +102,7 @@ type putStmts struct {
 	lookup         *sql.Stmt
 	lookupUnhashed *sql.Stmt
 	maxSeq         *sql.Stmt
-	volume         *sql.Stmt
+	volume         *sql.Stmt // written at commit (see file.writeVolumes)
 }
 
 func (f *file) putStmts(ctx context.Context) (*putStmts, error) {
@@ -245,7 +245,10 @@ func (f *file) put(ctx context.Context, fileID string, rows []putRow) (txpipe.Co
 		if err != nil {
 			return err
 		}
-		vol := volumeDelta{}
+		if f.wvol == nil {
+			f.wvol = volumeDelta{}
+		}
+		vol := f.wvol
 		if all {
 			c = txpipe.Counts{Inserted: int64(len(rows))}
 			for i := range rows {
@@ -254,7 +257,7 @@ func (f *file) put(ctx context.Context, fileID string, rows []putRow) (txpipe.Co
 		} else if c, err = upsertRest(ctx, tx, st, rows, before, vol); err != nil {
 			return err
 		}
-		return vol.write(ctx, tx, st.volume)
+		return nil
 	})
 	if err != nil {
 		return txpipe.Counts{}, err
