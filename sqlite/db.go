@@ -267,6 +267,13 @@ func Open(ctx context.Context, path string, logger *slog.Logger) (*DB, error) {
 		}
 		db.shards = append(db.shards, s)
 	}
+	if err := db.moveLegacyRows(ctx); err != nil {
+		for _, s := range db.shards {
+			s.close()
+		}
+		main.close()
+		return nil, err
+	}
 	db.stop = make(chan struct{})
 	db.backgroundWG.Add(1)
 	go db.background()
@@ -274,24 +281,11 @@ func Open(ctx context.Context, path string, logger *slog.Logger) (*DB, error) {
 }
 
 // shardCount returns the number of shards recorded in the main file,
-// recording DefaultShards in a new database. A database made before the
-// shards must have no transactions in its main file.
+// recording DefaultShards in a new database (or one made before the
+// shards, whose transactions Open then moves into them).
 func (db *DB) shardCount(ctx context.Context) (int, error) {
 	var value string
 	err := db.main.update(ctx, "", 0, func(ctx context.Context, tx *sql.Tx) error {
-		var legacy int
-		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = 'transactions'`).Scan(&legacy); err != nil {
-			return err
-		}
-		if legacy > 0 {
-			var rows int
-			if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM transactions)`).Scan(&rows); err != nil {
-				return err
-			}
-			if rows > 0 {
-				return txpipe.Errorf(txpipe.EINTERNAL, "database %s holds transactions in its main file, from a version before shards: ingest its files again into a new data directory", db.path)
-			}
-		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO settings (name, value) VALUES ('transaction_shards', ?) ON CONFLICT (name) DO NOTHING`,
 			strconv.Itoa(DefaultShards)); err != nil {
 			return err
