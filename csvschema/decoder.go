@@ -83,6 +83,7 @@ func (d *Decoder) Decode(tx *txpipe.Transaction) error {
 			d.k.sep, d.k.xlsx = ',', true
 		}
 		d.sc = newScanner(in.r, d.k.sep)
+		d.sc.rawLen = in.rawLen
 		var errs []*RowError
 		_, ok, err := readHeader(d.sc, &d.k, func(e *RowError) { errs = append(errs, e) })
 		if err != nil {
@@ -94,7 +95,7 @@ func (d *Decoder) Decode(tx *txpipe.Transaction) error {
 			return d.err
 		}
 		d.header = true
-		d.headerEnd = d.sc.offset()
+		d.headerEnd = d.sc.rawOffset()
 	}
 	if err := d.sc.next(&d.rec); err != nil {
 		if !errors.Is(err, io.EOF) {
@@ -125,11 +126,12 @@ func (d *Decoder) Decode(tx *txpipe.Transaction) error {
 	return nil
 }
 
-// Offset returns the byte offset in the input just after the record last
-// decoded (and its line end): where the next record, or blank lines before
-// it, start. Offsets after rows are where a file can be cut into chunks of
-// whole rows.
-func (d *Decoder) Offset() int64 { return d.sc.offset() }
+// Offset returns the byte offset in the input (its own bytes, whatever its
+// encoding) just after the record last decoded (and its line end): where
+// the next record, or blank lines before it, start. Offsets after rows are
+// where a file can be cut into chunks of whole rows. A spreadsheet's
+// offsets are of its sheet as text, not of the file.
+func (d *Decoder) Offset() int64 { return d.sc.rawOffset() }
 
 // HeaderEnd returns the byte offset just after the header record, once the
 // first Decode has read it: a chunk cut at row offsets decodes with the

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"unicode/utf8"
 
 	"golang.org/x/text/encoding/charmap"
 	"golang.org/x/text/encoding/unicode"
@@ -144,6 +145,9 @@ type input struct {
 	dialect txpipe.Dialect
 	xlsx    bool   // a spreadsheet's sheet, as comma-separated records
 	close   func() // never nil
+	// rawLen counts the input bytes decoded text came from; nil when the
+	// two are the same (UTF-8) or cannot be mapped (a spreadsheet).
+	rawLen func(decoded []byte) int64
 }
 
 // openInput opens r for the engine: a spreadsheet (.xlsx, recognised by
@@ -177,7 +181,32 @@ func openInput(r io.Reader, declared, sheet string) (input, error) {
 		return in, nil
 	}
 	in.r, in.dialect, err = textReader(io.MultiReader(bytes.NewReader(h), r), declared)
+	in.rawLen = rawLenOf(in.dialect.Encoding)
 	return in, err
+}
+
+// rawLenOf returns how to count the bytes of enc that decoded to a UTF-8
+// text of whole characters: one byte a character in a single-byte encoding
+// (an undefined byte decodes to one U+FFFD), two per UTF-16 code unit (a
+// character beyond U+FFFF takes two, a BOM one). It is nil for UTF-8.
+func rawLenOf(enc string) func([]byte) int64 {
+	switch enc {
+	case EncWindows1252, EncISO88591:
+		return func(b []byte) int64 { return int64(utf8.RuneCount(b)) }
+	case EncUTF16LE, EncUTF16BE:
+		return func(b []byte) int64 {
+			// A character beyond U+FFFF (a surrogate pair) is the one
+			// UTF-8 sequence whose lead byte is 0xF0 or above.
+			n := int64(utf8.RuneCount(b))
+			for _, c := range b {
+				if c >= 0xF0 {
+					n++
+				}
+			}
+			return 2 * n
+		}
+	}
+	return nil
 }
 
 // textReader returns r decoded to UTF-8, per the declared encoding or the

@@ -37,6 +37,7 @@ type batch struct {
 	recs []batchRec
 	err  error // the scanner's error after these records (io.EOF at the end)
 	read int64 // bytes read by the scanner when the batch was cut
+	cuts []int64
 
 	// results of checking
 	rows   int64
@@ -47,12 +48,19 @@ type batch struct {
 }
 
 func (b *batch) reset() {
-	b.buf, b.recs, b.err = b.buf[:0], b.recs[:0], nil
+	b.buf, b.recs, b.err, b.cuts = b.buf[:0], b.recs[:0], nil, b.cuts[:0]
 	b.rows, b.errs, b.hashes, b.hlines, b.ids = 0, nil, b.hashes[:0], b.hlines[:0], b.ids[:0]
 }
 
+// cutter records where a file can be cut into chunks of whole rows: the
+// input offset after every every-th row (Options.CutEvery).
+type cutter struct {
+	every int64 // 0: no cuts
+	rows  int64
+}
+
 // fill reads records into b until it is full or the stream ends.
-func fill(sc *scanner, b *batch) {
+func fill(sc *scanner, b *batch, c *cutter) {
 	var rec record
 	for len(b.recs) < batchRows && len(b.buf) < batchBytes {
 		if err := sc.next(&rec); err != nil {
@@ -61,6 +69,11 @@ func fill(sc *scanner, b *batch) {
 		}
 		b.recs = append(b.recs, batchRec{off: int32(len(b.buf)), n: int32(len(rec.data)), line: rec.line, tooLong: rec.tooLong})
 		b.buf = append(b.buf, rec.data...)
+		if c.every > 0 {
+			if c.rows++; c.rows%c.every == 0 {
+				b.cuts = append(b.cuts, sc.rawOffset())
+			}
+		}
 	}
 	b.read = sc.read
 }
@@ -101,6 +114,7 @@ func (v *validation) merge(set *hashSet, b *batch, cands []uint64) []uint64 {
 		set.reserve(int(v.size / perRow * 9 / 8))
 	}
 	v.rep.Rows += b.rows
+	v.rep.Cuts = append(v.rep.Cuts, b.cuts...)
 	var dups []*RowError
 	if set.exact {
 		for i, o := 0, 0; o < len(b.ids); i++ {
@@ -132,9 +146,13 @@ func (v *validation) merge(set *hashSet, b *batch, cands []uint64) []uint64 {
 // hashes seen more than once (in exact mode it reports the duplicates itself).
 func (v *validation) firstPass(ctx context.Context, r io.Reader, set *hashSet) (cands []uint64, err error) {
 	sc := newScanner(r, v.sep)
+	sc.rawLen = v.rawLen
 	k := newChecker(v.sep, v.prof)
 	k.xlsx = v.xlsx
 	headerLine, ok, err := readHeader(sc, k, v.rep.add)
+	if v.cut.every > 0 {
+		v.rep.HeaderEnd = sc.rawOffset()
+	}
 	if k.sep != 0 && !v.xlsx {
 		v.sep = k.sep
 		v.rep.Dialect.Delimiter = DelimiterName(k.sep)
@@ -170,7 +188,7 @@ func (v *validation) sequential(ctx context.Context, sc *scanner, k *checker, se
 	b := &batch{}
 	for {
 		b.reset()
-		fill(sc, b)
+		fill(sc, b, &v.cut)
 		work(k, set, b)
 		cands = v.merge(set, b, cands)
 		if b.err != nil {
@@ -211,7 +229,7 @@ func (v *validation) parallel(ctx context.Context, sc *scanner, hk *checker, set
 			}
 			b.reset()
 			b.seq = seq
-			fill(sc, b)
+			fill(sc, b, &v.cut)
 			select {
 			case todo <- b:
 			case <-ctx.Done():

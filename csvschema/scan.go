@@ -87,6 +87,11 @@ type scanner struct {
 	err        error // a read error, returned once the buffer is drained
 	bomChecked bool
 	sep        byte // the field separator; 0 until detected from the header
+	// rawLen, if set, is how many bytes of the undecoded input the given
+	// decoded text came from (a file not in UTF-8): then rawBase is the
+	// input's bytes before buf[0], and rawOffset counts in the input.
+	rawLen  func(decoded []byte) int64
+	rawBase int64
 }
 
 // newScanner returns a scanner of r splitting fields on sep, or on the
@@ -98,9 +103,27 @@ func newScanner(r io.Reader, sep byte) *scanner {
 // offset is the byte offset in r of the first unread byte.
 func (s *scanner) offset() int64 { return s.read - int64(s.end-s.start) }
 
+// rawOffset is the offset in the undecoded input of the first unread byte:
+// offset() for UTF-8, else counted from the decoded text (see rawLen). At a
+// record boundary it is where the input can be cut into whole records.
+func (s *scanner) rawOffset() int64 {
+	if s.rawLen == nil {
+		return s.offset()
+	}
+	return s.rawBase + s.rawLen(s.buf[:s.start])
+}
+
+// drop forgets buf[:s.start], counting its undecoded bytes into rawBase.
+func (s *scanner) drop() {
+	if s.rawLen != nil && s.start > 0 {
+		s.rawBase += s.rawLen(s.buf[:s.start])
+	}
+}
+
 // fill moves the unread bytes to the front and reads more.
 func (s *scanner) fill() {
 	if s.start > 0 {
+		s.drop()
 		copy(s.buf, s.buf[s.start:s.end])
 		s.end -= s.start
 		s.start = 0
@@ -203,6 +226,8 @@ func (s *scanner) next(rec *record) error {
 func (s *scanner) skipLong(rec *record, st *scanState) error {
 	rec.data, rec.line, rec.tooLong = nil, s.line, true
 	s.line += bytes.Count(s.buf[s.start:s.end], []byte{'\n'})
+	s.start = s.end
+	s.drop()
 	s.start, s.end = 0, 0
 	for {
 		if s.eof {
@@ -219,6 +244,8 @@ func (s *scanner) skipLong(rec *record, st *scanState) error {
 			return nil
 		}
 		s.line += bytes.Count(data, []byte{'\n'})
+		s.start = s.end
+		s.drop()
 		s.start, s.end = 0, 0
 	}
 }

@@ -22,6 +22,14 @@ type Report struct {
 	// Header is the file's header, set when it did not match the schema
 	// (or the profile), for Suggest.
 	Header []string
+	// HeaderEnd and Cuts are set when Options.CutEvery is: the input
+	// offset just after the header, and after every CutEvery-th row (its
+	// line end included). They count the input's own bytes, whatever its
+	// encoding, so the rows between two offsets are a chunk of whole rows:
+	// decoded after the bytes [0, HeaderEnd), they read as those rows
+	// (Decoder reads the same offsets). They are not set for a spreadsheet.
+	HeaderEnd int64
+	Cuts      []int64
 }
 
 // Valid reports whether the file passed every rule.
@@ -59,6 +67,10 @@ type Options struct {
 	// Format is how to read the file: separator, encoding and profile. The
 	// zero Format detects the separator and reads UTF-8 (UTF-16 by BOM).
 	Format Format
+	// CutEvery, if positive, has the first pass record in Report.Cuts the
+	// offset after every CutEvery-th row, so the file can be cut into
+	// chunks of whole rows without being read again.
+	CutEvery int64
 }
 
 // maxDefaultWorkers caps the default number of workers, and so the batches
@@ -104,7 +116,10 @@ func ValidateWith(ctx context.Context, r io.Reader, opt Options) (*Report, error
 	}
 	in, err := openInput(r, enc, opt.Format.Sheet)
 	defer in.close()
-	r, v.rep.Dialect, v.xlsx = in.r, in.dialect, in.xlsx
+	r, v.rep.Dialect, v.xlsx, v.rawLen = in.r, in.dialect, in.xlsx, in.rawLen
+	if !v.xlsx {
+		v.cut.every = opt.CutEvery
+	}
 	if err != nil {
 		var re *RowError
 		if errors.As(err, &re) {
@@ -209,7 +224,9 @@ type validation struct {
 	sized   bool  // the duplicate set has been sized from size
 	sep     byte  // declared separator, 0 to detect; then the detected one
 	prof    *compiled
-	xlsx    bool // the file is a spreadsheet
+	xlsx    bool               // the file is a spreadsheet
+	rawLen  func([]byte) int64 // see input.rawLen
+	cut     cutter
 }
 
 func (v *validation) tick(ctx context.Context, sc *scanner) error {

@@ -56,6 +56,24 @@ func (s *Store) OpenUpload(ctx context.Context, key string) (io.ReadCloser, erro
 	return &body{ReadCloser: out.Body, what: "read s3://" + s.bucket + "/" + key}, nil
 }
 
+// OpenUploadAt returns the bytes of an incoming object from offset off on
+// (a ranged GET when off > 0), so a reader can start over or skip ahead.
+func (s *Store) OpenUploadAt(ctx context.Context, key string, off int64) (io.ReadCloser, error) {
+	if off <= 0 {
+		return s.OpenUpload(ctx, key)
+	}
+	if _, err := FileKeyOfIncoming(key); err != nil {
+		return nil, err
+	}
+	out, err := s.get.GetObject(ctx, &s3.GetObjectInput{
+		Bucket: aws.String(s.bucket), Key: aws.String(key), Range: aws.String(fmt.Sprintf("bytes=%d-", off)),
+	}, wholeObjectChecksumsOnly)
+	if err != nil {
+		return nil, translate(err, "open bytes %d- of s3://%s/%s", off, s.bucket, key)
+	}
+	return &body{ReadCloser: out.Body, what: "read s3://" + s.bucket + "/" + key}, nil
+}
+
 // ClaimUpload copies the incoming object key to the file fileKey (a copy
 // inside S3, up to 5 GB) and deletes it.
 func (s *Store) ClaimUpload(ctx context.Context, key, fileKey string) error {

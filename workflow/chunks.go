@@ -20,14 +20,41 @@ const (
 	// file, 20 s of writing at ChunkWriteRate.
 	DefaultChunkRows = 20_000
 	// MaxChunks bounds a run's chunks, so its state (the chunk list and the
-	// map's results) stays far below Step Functions' 256 KiB payload limit.
-	MaxChunks = 500
+	// map's results, about 160 bytes a chunk) stays below Step Functions'
+	// 256 KiB payload limit. A 5 GB file (about 60 million rows) gets
+	// chunks of 50,000 rows: 50 s of writing at ChunkWriteRate, within the
+	// transformer's timeout.
+	MaxChunks = 1_200
+	// CutRows is how often Validate records where the file can be cut: a
+	// chunk is a whole number of CutRows rows (the last one excepted).
+	CutRows = 10_000
 )
 
 // ChunkRowsFor returns the rows per chunk of a file of rows rows:
-// DefaultChunkRows, or more when that would make over MaxChunks chunks.
+// DefaultChunkRows, or more (a multiple of CutRows) when that would make
+// over MaxChunks chunks.
 func ChunkRowsFor(rows int64) int64 {
-	return max(DefaultChunkRows, (rows+MaxChunks-1)/MaxChunks)
+	per := (rows + MaxChunks - 1) / MaxChunks
+	per = (per + CutRows - 1) / CutRows * CutRows
+	return max(DefaultChunkRows, per)
+}
+
+// chunksAt returns the chunks of per rows (a multiple of every) of a file
+// of rows rows and size bytes whose header ends at headerEnd and whose
+// offsets after every every-th row are cuts (csvschema.Report.Cuts).
+func chunksAt(headerEnd int64, cuts []int64, every, per, rows, size int64) []Chunk {
+	step := int(per / every)
+	var chunks []Chunk
+	start, left := headerEnd, rows
+	for i := step - 1; i < len(cuts) && left > 0; i += step {
+		n := min(per, left)
+		chunks = append(chunks, Chunk{Index: len(chunks), Start: start, End: cuts[i], Rows: n})
+		start, left = cuts[i], left-n
+	}
+	if left > 0 {
+		chunks = append(chunks, Chunk{Index: len(chunks), Start: start, End: size, Rows: left})
+	}
+	return chunks
 }
 
 // Validate takes in the bytes of a two-step upload (st.UploadKey): it
@@ -68,9 +95,44 @@ func (s *Tasks) Validate(ctx context.Context, st RunState) (RunState, error) {
 	if err != nil {
 		return st, fmt.Errorf("open upload %s of file %s: %w", st.UploadKey, st.FileID, err)
 	}
+	// One pass: the validator records where the file can be cut into
+	// chunks while it checks the rows, so Split need not read it again
+	// (a 5 GB file is read once within the validator's 15 minutes).
+	opt := csvschema.Options{CutEvery: CutRows}
+	if st.Format != nil {
+		opt.Format = *st.Format // as declared
+	}
+	if s.ChunkRows > 0 {
+		opt.CutEvery = s.ChunkRows
+	}
+	if rec != nil {
+		opt.SizeHint = rec.SizeBytes
+	}
 	h := sha256.New()
-	cr := &countReader{r: io.TeeReader(r, h)}
-	rep, err := csvschema.Validate(ctx, cr)
+	var src io.Reader
+	var cr *countReader
+	us, seekable := s.Uploads.(UploadSeeker)
+	if seekable && !claimed && opt.SizeHint > 0 {
+		// Re-readable: duplicate-id candidates are resolved on a second
+		// read instead of every id being kept in memory.
+		first := r
+		sr := &seekReader{ctx: ctx, open: func(ctx context.Context, off int64) (io.ReadCloser, error) {
+			if off == 0 && first != nil {
+				b := first // the body opened above
+				first = nil
+				return b, nil
+			}
+			return us.OpenUploadAt(ctx, st.UploadKey, off)
+		}, size: opt.SizeHint, h: h}
+		defer sr.Close()
+		cr = &countReader{}
+		sr.counted = cr
+		src = sr
+	} else {
+		cr = &countReader{r: io.TeeReader(r, h)}
+		src = cr
+	}
+	rep, err := csvschema.ValidateWith(ctx, src, opt)
 	r.Close()
 	if err != nil {
 		return st, fmt.Errorf("validate file %s: %w", st.FileID, err)
@@ -85,8 +147,17 @@ func (s *Tasks) Validate(ctx context.Context, st RunState) (RunState, error) {
 		Errors: []txpipe.ErrorItem{}, CreatedAt: now, UpdatedAt: now, Dialect: &dialect,
 	}
 	st.Rows, st.SizeBytes, st.Filename = rep.Rows, cr.n, filename
-	if f := runFormat(csvschema.Format{}, rep.Dialect); f != (csvschema.Format{}) {
+	st.Format = nil
+	if f := runFormat(opt.Format, rep.Dialect); f != (csvschema.Format{}) {
 		st.Format = &f // the later steps read the file as it was validated
+	}
+	st.HeaderEnd, st.Chunks = 0, nil
+	if rep.Valid() && rep.HeaderEnd > 0 {
+		per := ChunkRowsFor(rep.Rows)
+		if s.ChunkRows > 0 {
+			per = s.ChunkRows
+		}
+		st.HeaderEnd, st.Chunks = rep.HeaderEnd, chunksAt(rep.HeaderEnd, rep.Cuts, opt.CutEvery, per, rep.Rows, cr.n)
 	}
 	in := &Intake{Statuses: s.Statuses, Retry: RetryPolicy{MaxAttempts: 1}}
 	if !rep.Valid() {
@@ -116,6 +187,64 @@ type countReader struct {
 	n int64
 }
 
+// seekReader reads an upload as an io.ReadSeeker: a seek closes the body
+// and the next read opens it again at the new offset. Bytes read for the
+// first time go to h and are counted in counted, so a second read (of the
+// duplicate-id candidates) changes neither.
+type seekReader struct {
+	ctx     context.Context
+	open    func(ctx context.Context, off int64) (io.ReadCloser, error)
+	size    int64 // declared: where io.SeekEnd is
+	h       io.Writer
+	counted *countReader
+	body    io.ReadCloser
+	pos     int64 // offset of the next byte read
+	hashed  int64 // bytes [0, hashed) went to h
+}
+
+func (s *seekReader) Read(p []byte) (int, error) {
+	if s.body == nil {
+		b, err := s.open(s.ctx, s.pos)
+		if err != nil {
+			return 0, err
+		}
+		s.body = b
+	}
+	n, err := s.body.Read(p)
+	if end := s.pos + int64(n); end > s.hashed && s.pos <= s.hashed {
+		s.h.Write(p[s.hashed-s.pos : n])
+		s.counted.n += end - s.hashed
+		s.hashed = end
+	}
+	s.pos += int64(n)
+	return n, err
+}
+
+func (s *seekReader) Seek(off int64, whence int) (int64, error) {
+	switch whence {
+	case io.SeekCurrent:
+		off += s.pos
+	case io.SeekEnd:
+		off += s.size
+	}
+	if off < 0 {
+		return 0, fmt.Errorf("seek to %d: %w", off, errors.ErrUnsupported)
+	}
+	if off != s.pos && s.body != nil {
+		s.body.Close()
+		s.body = nil
+	}
+	s.pos = off
+	return off, nil
+}
+
+func (s *seekReader) Close() error {
+	if s.body != nil {
+		return s.body.Close()
+	}
+	return nil
+}
+
 func (c *countReader) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
 	c.n += int64(n)
@@ -123,9 +252,13 @@ func (c *countReader) Read(p []byte) (int, error) {
 }
 
 // Split marks the file PROCESSING and cuts the stored file into chunks of
-// whole rows (ChunkRows each, the last one shorter), found by decoding it
-// once. A file already COMPLETED gets no chunks and keeps its counts.
+// whole rows (ChunkRows each, the last one shorter). The chunks Validate
+// found while it validated a two-step upload are kept (one pass over the
+// file); otherwise (a file the intake validated) Split finds them by
+// decoding the file once. A file already COMPLETED gets no chunks and
+// keeps its counts.
 func (s *Tasks) Split(ctx context.Context, st RunState) (RunState, error) {
+	found := st.Chunks
 	st.Chunks, st.ChunkResults, st.Counts = nil, nil, nil
 	_, done, err := s.beginProcessing(ctx, st, StepSplit)
 	if err != nil || done != nil {
@@ -139,6 +272,13 @@ func (s *Tasks) Split(ctx context.Context, st RunState) (RunState, error) {
 		if err := rd.BeginRows(ctx, st.FileID); err != nil {
 			return st, fmt.Errorf("begin rows of file %s: %w", st.FileID, err)
 		}
+	}
+	if validChunks(found, st.HeaderEnd, st.Rows) {
+		st.Chunks = found
+		if st.Format == nil {
+			st.Format = &csvschema.Format{}
+		}
+		return st, nil
 	}
 	f, err := s.Files.OpenFile(ctx, st.FileKey)
 	if err != nil {
@@ -155,9 +295,10 @@ func (s *Tasks) Split(ctx context.Context, st RunState) (RunState, error) {
 	}
 	format := *st.Format
 	dec := csvschema.NewDecoderFormat(f, format)
-	// Offsets are in the decoded text: they are the file's own only in
-	// UTF-8. A file in another encoding is one chunk, read whole.
-	whole := format.Encoding != "" && format.Encoding != csvschema.EncUTF8
+	// Offsets count the file's own bytes in any text encoding (a
+	// single-byte one is cut at its line-end bytes, UTF-16 at its line-end
+	// code units); a spreadsheet is one chunk, read whole.
+	whole := format.Encoding == csvschema.EncXLSX
 	var tx txpipe.Transaction
 	var rows int64
 	cur := Chunk{}
@@ -193,6 +334,22 @@ func (s *Tasks) Split(ctx context.Context, st RunState) (RunState, error) {
 		return st, txpipe.Errorf(txpipe.EINVALID, "file %s has %d rows, %d were validated", st.FileID, rows, st.Rows)
 	}
 	return st, nil
+}
+
+// validChunks reports whether chunks (found by Validate) cover rows rows
+// in order from headerEnd.
+func validChunks(chunks []Chunk, headerEnd, rows int64) bool {
+	if len(chunks) == 0 || headerEnd <= 0 {
+		return false
+	}
+	pos, n := headerEnd, int64(0)
+	for i, c := range chunks {
+		if c.Index != i || c.Start != pos || c.End < c.Start || c.Rows <= 0 || c.Whole {
+			return false
+		}
+		pos, n = c.End, n+c.Rows
+	}
+	return n == rows
 }
 
 // TransformChunk writes the rows of one chunk (the file's header and the
@@ -231,7 +388,9 @@ func (s *Tasks) TransformChunk(ctx context.Context, st RunState, c Chunk) (RunSt
 		}
 	}
 	s.logger().DebugContext(ctx, "chunk written", "file_id", st.FileID, "chunk", c.Index, "rows", rows, "seconds", time.Since(start).Seconds())
-	return RunState{FileID: st.FileID, FileKey: st.FileKey, Rows: rows, Counts: &counts}, nil
+	// Only what the map collects (ChunkResult): the run's state holds one
+	// per chunk, within Step Functions' 256 KiB.
+	return RunState{Rows: rows, Counts: &counts}, nil
 }
 
 // openChunk returns the header of st's file followed by chunk c's bytes.

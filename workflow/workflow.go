@@ -204,6 +204,14 @@ type UploadStore interface {
 	ClaimUpload(ctx context.Context, key, fileKey string) error
 }
 
+// UploadSeeker is an UploadStore that can read the bytes at key from an
+// offset on: Validate then reads them a second time for the duplicate-id
+// candidates it found by hash, instead of keeping every id in memory (12
+// bytes a row against about 85; see csvschema.Validate).
+type UploadSeeker interface {
+	OpenUploadAt(ctx context.Context, key string, off int64) (io.ReadCloser, error)
+}
+
 // PathPutter is a FileStore that can take a local file by moving it, which
 // saves copying a large upload. The file is gone from path afterwards.
 type PathPutter interface {
