@@ -82,7 +82,10 @@ const MaxReportedErrors = 100
 
 // FileStatus is the status record of an uploaded file.
 type FileStatus struct {
-	FileID     string      `json:"file_id"`
+	FileID string `json:"file_id"`
+	// Tenant is set in the records the API answers (see Public); stored
+	// records carry their tenant in FileID (see ScopedFileID).
+	Tenant     string      `json:"tenant,omitempty"`
 	Status     string      `json:"status"`
 	Filename   string      `json:"filename"`
 	SHA256     string      `json:"sha256"`
@@ -161,6 +164,7 @@ func FileIDFromSHA256(hexSum string) string {
 // Notification is the message sent to subscribers when a run ends.
 type Notification struct {
 	FileID     string    `json:"file_id"`
+	Tenant     string    `json:"tenant"`
 	Status     string    `json:"status"`
 	Filename   string    `json:"filename,omitempty"`
 	Rows       int64     `json:"rows"`
@@ -173,8 +177,9 @@ type Notification struct {
 
 // NotificationFor builds the notification for a final status record.
 func NotificationFor(st *FileStatus, finished time.Time) Notification {
+	tenant, id := SplitFileID(st.FileID)
 	return Notification{
-		FileID: st.FileID, Status: st.Status, Filename: st.Filename, Rows: st.Rows,
+		FileID: id, Tenant: tenant, Status: st.Status, Filename: st.Filename, Rows: st.Rows,
 		Inserted: st.Inserted, Updated: st.Updated, Unchanged: st.Unchanged,
 		Failure: st.Failure, FinishedAt: finished.UTC(),
 	}
@@ -187,6 +192,8 @@ type TxQuery struct {
 	Cursor   string // opaque, from a previous page's NextCursor
 	Merchant string // exact merchant, or "" for any
 	Currency string // exact currency code, or "" for any
+	// Tenant whose transactions are read; "" is DefaultTenant.
+	Tenant string
 }
 
 // Matches reports whether t passes q's merchant and currency filters.
@@ -227,14 +234,17 @@ type KeyUsage struct {
 
 // APIKey is a client's key as stored: only the SHA-256 of its secret is kept.
 type APIKey struct {
-	ID            string    `json:"id"`
-	Name          string    `json:"name"`
-	Hash          string    `json:"-"` // hex SHA-256 of the secret
-	QuotaPerDay   int64     `json:"quota_per_day"`
-	RatePerSecond float64   `json:"rate_per_second"`
-	Burst         int       `json:"burst"`
-	Role          string    `json:"role"` // RoleUser or RoleAdmin
-	CreatedAt     time.Time `json:"created_at"`
+	ID            string  `json:"id"`
+	Name          string  `json:"name"`
+	Hash          string  `json:"-"` // hex SHA-256 of the secret
+	QuotaPerDay   int64   `json:"quota_per_day"`
+	RatePerSecond float64 `json:"rate_per_second"`
+	Burst         int     `json:"burst"`
+	Role          string  `json:"role"` // RoleUser or RoleAdmin
+	// Tenant is the tenant whose data the key reads and writes
+	// (DefaultTenant if empty); an admin key reads every tenant's.
+	Tenant    string    `json:"tenant"`
+	CreatedAt time.Time `json:"created_at"`
 }
 
 // Upload results, as the metrics count them.
@@ -274,6 +284,8 @@ type FileQuery struct {
 	Name   string // a part of the filename (case-insensitive), or "" for any
 	Limit  int    // 1..MaxFileLimit; adapters treat 0 as DefaultFileLimit
 	Cursor string // opaque, from a previous page's NextCursor
+	// Tenant whose files are listed: "" is DefaultTenant, AllTenants all.
+	Tenant string
 }
 
 // FilePage is one page of the file list. Its records carry no errors or
@@ -289,8 +301,12 @@ const (
 	MaxFileLimit     = 200
 )
 
-// Matches reports whether st passes q's filters.
+// Matches reports whether st (as stored: a scoped file id) passes q's
+// filters, its tenant included.
 func (q FileQuery) Matches(st *FileStatus) bool {
+	if !TenantMatches(q.Tenant, st.FileID) {
+		return false
+	}
 	if q.Status != "" && st.Status != q.Status {
 		return false
 	}
@@ -317,6 +333,7 @@ type Volume struct {
 // FailedRun is a run in the dead-letter queue.
 type FailedRun struct {
 	FileID   string    `json:"file_id"`
+	Tenant   string    `json:"tenant"`
 	Filename string    `json:"filename"`
 	Failure  string    `json:"failure"`
 	SentAt   time.Time `json:"sent_at,omitzero"` // absent when the queue does not say

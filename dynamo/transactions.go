@@ -290,6 +290,9 @@ func (s *TransactionStore) PutTransactions(ctx context.Context, txs []txpipe.Tra
 	if len(txs) == 0 {
 		return c, nil
 	}
+	if t := txpipe.TenantOfFileID(txs[0].FileID); t != txpipe.DefaultTenant {
+		return c, txpipe.Errorf(txpipe.EUNSUPPORTED, "the DynamoDB transactions table keeps the default tenant's transactions only, not tenant %s's", t)
+	}
 	now := s.o.now().UTC()
 	keys := make([]map[string]types.AttributeValue, 0, len(txs))
 	seen := make(map[string]bool, len(txs))
@@ -592,6 +595,9 @@ func decodeCursor(c string, from, to time.Time) (string, time.Time, error) {
 // time_key of the page's last item. A full page has a cursor (the next page
 // may then be empty); a short page is the last.
 func (s *TransactionStore) ListTransactions(ctx context.Context, q txpipe.TxQuery) (txpipe.TxPage, error) {
+	if t := txpipe.TenantOrDefault(q.Tenant); t != txpipe.DefaultTenant {
+		return txpipe.TxPage{}, txpipe.Errorf(txpipe.EUNSUPPORTED, "the DynamoDB transactions table keeps the default tenant's transactions only, not tenant %s's", t)
+	}
 	if q.Merchant == "" && q.Currency == "" {
 		return s.listTransactions(ctx, q)
 	}

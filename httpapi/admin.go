@@ -36,6 +36,11 @@ type KeyAdmin interface {
 }
 
 func (s *Server) handleDLQList(w http.ResponseWriter, r *http.Request) {
+	tenant, err := s.requestTenant(r, true)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
 	letters, err := s.cfg.DeadLetters.DeadLetters(r.Context())
 	if err != nil {
 		s.writeError(w, r, err)
@@ -43,14 +48,23 @@ func (s *Server) handleDLQList(w http.ResponseWriter, r *http.Request) {
 	}
 	items := make([]txpipe.FailedRun, 0, len(letters))
 	for _, d := range letters {
-		items = append(items, txpipe.FailedRun{FileID: d.FileID, Filename: d.State.Filename, Failure: workflow.FailureReason(d.State.Error), SentAt: d.SentAt.UTC()})
+		if !txpipe.TenantMatches(tenant, d.FileID) {
+			continue
+		}
+		t, id := txpipe.SplitFileID(d.FileID)
+		items = append(items, txpipe.FailedRun{FileID: id, Tenant: t, Filename: d.State.Filename, Failure: workflow.FailureReason(d.State.Error), SentAt: d.SentAt.UTC()})
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"items": items})
 }
 
 func (s *Server) handleDLQRedrive(w http.ResponseWriter, r *http.Request) {
+	scoped, err := s.scopedFileID(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
 	id := r.PathValue("file_id")
-	if err := s.cfg.DeadLetters.Redrive(r.Context(), id); err != nil {
+	if err := s.cfg.DeadLetters.Redrive(r.Context(), scoped); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
@@ -75,6 +89,7 @@ type NewKeyRequest struct {
 	QuotaPerDay   int64   `json:"quota_per_day"`
 	RatePerSecond float64 `json:"rate_per_second"`
 	Role          string  `json:"role"`
+	Tenant        string  `json:"tenant,omitempty"` // the default tenant if empty
 }
 
 // NewKeyAnswer is the answer to POST /keys: the secret is shown only here.
@@ -135,13 +150,18 @@ func (s *Server) handleKeyCreate(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, txpipe.Errorf(txpipe.EINVALID, "role must be %q or empty", txpipe.RoleAdmin))
 		return
 	}
+	req.Tenant = txpipe.TenantOrDefault(req.Tenant)
+	if err := txpipe.CheckTenant(req.Tenant); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
 	if req.QuotaPerDay == 0 {
 		req.QuotaPerDay = DefaultQuotaPerDay
 	}
 	if req.RatePerSecond == 0 {
 		req.RatePerSecond = DefaultRatePerSecond
 	}
-	secret, k, err := CreateKeyWithRole(r.Context(), s.cfg.KeyAdmin, req.Name, req.QuotaPerDay, req.RatePerSecond, req.Role)
+	secret, k, err := CreateTenantKey(r.Context(), s.cfg.KeyAdmin, req.Name, req.QuotaPerDay, req.RatePerSecond, req.Role, req.Tenant)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -177,5 +197,5 @@ func (s *Server) handleKeyRevoke(w http.ResponseWriter, r *http.Request) {
 // handleWhoAmI tells the console the name and role of its key.
 func (s *Server) handleWhoAmI(w http.ResponseWriter, r *http.Request) {
 	ri := infoOf(r.Context())
-	writeJSON(w, http.StatusOK, map[string]string{"name": ri.key, "role": ri.role})
+	writeJSON(w, http.StatusOK, map[string]string{"name": ri.key, "role": ri.role, "tenant": txpipe.TenantOrDefault(ri.tenant)})
 }

@@ -47,6 +47,15 @@ func CreateKey(ctx context.Context, keys KeyCreator, name string, quota int64, r
 // CreateKeyWithRole is CreateKey for a key with a role (txpipe.RoleAdmin
 // may also manage keys); it also returns the stored key.
 func CreateKeyWithRole(ctx context.Context, keys KeyCreator, name string, quota int64, rate float64, role string) (secret string, key txpipe.APIKey, err error) {
+	return CreateTenantKey(ctx, keys, name, quota, rate, role, txpipe.DefaultTenant)
+}
+
+// CreateTenantKey is CreateKeyWithRole for a key of tenant.
+func CreateTenantKey(ctx context.Context, keys KeyCreator, name string, quota int64, rate float64, role, tenant string) (secret string, key txpipe.APIKey, err error) {
+	tenant = txpipe.TenantOrDefault(tenant)
+	if err := txpipe.CheckTenant(tenant); err != nil {
+		return "", txpipe.APIKey{}, err
+	}
 	secret, hash, err := NewAPIKey()
 	if err != nil {
 		return "", txpipe.APIKey{}, err
@@ -58,7 +67,7 @@ func CreateKeyWithRole(ctx context.Context, keys KeyCreator, name string, quota 
 	k := txpipe.APIKey{
 		ID: "key_" + hex.EncodeToString(id[:]), Name: name, Hash: hash,
 		QuotaPerDay: quota, RatePerSecond: rate, Burst: max(1, int(math.Ceil(2*rate))),
-		Role: role, CreatedAt: time.Now().UTC(),
+		Role: role, Tenant: tenant, CreatedAt: time.Now().UTC(),
 	}
 	if err := keys.CreateKey(ctx, k); err != nil {
 		return "", txpipe.APIKey{}, fmt.Errorf("store API key %q: %w", name, err)
@@ -86,7 +95,19 @@ func (s *Server) authFree(next http.Handler) http.Handler { return s.authCountin
 // is admitted, both while the key's count is held.
 func (s *Server) authCounting(next http.Handler, count bool) http.Handler {
 	if s.cfg.Keys == nil {
-		return next
+		if s.cfg.Identify == nil {
+			return next
+		}
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			id, err := s.cfg.Identify(r)
+			if err != nil {
+				s.writeError(w, r, err)
+				return
+			}
+			ri := infoOf(r.Context())
+			ri.key, ri.role, ri.tenant = id.Name, id.Role, txpipe.TenantOrDefault(id.Tenant)
+			next.ServeHTTP(w, r)
+		})
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
@@ -106,6 +127,7 @@ func (s *Server) authCounting(next http.Handler, count bool) http.Handler {
 		}
 		infoOf(ctx).key = key.Name
 		infoOf(ctx).role = key.Role
+		infoOf(ctx).tenant = txpipe.TenantOrDefault(key.Tenant)
 
 		now := s.cfg.Now()
 		if !count {

@@ -26,12 +26,23 @@ type VolumeReader interface {
 	Volumes(ctx context.Context, from, to time.Time) ([]txpipe.Volume, error)
 }
 
+// TenantVolumeReader is a VolumeReader that keeps volumes per tenant.
+// Without it only the default tenant's volumes are answered.
+type TenantVolumeReader interface {
+	TenantVolumes(ctx context.Context, tenant string, from, to time.Time) ([]txpipe.Volume, error)
+}
+
 // MaxVolumeDays is the longest range GET /volumes answers.
 const MaxVolumeDays = 5 * 366
 
 func (s *Server) handleFiles(w http.ResponseWriter, r *http.Request) {
 	v := r.URL.Query()
 	q := txpipe.FileQuery{Status: strings.ToUpper(v.Get("status")), Name: v.Get("name"), Cursor: v.Get("cursor"), Limit: txpipe.DefaultFileLimit}
+	var err error
+	if q.Tenant, err = s.requestTenant(r, true); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
 	if l := v.Get("limit"); l != "" {
 		n, err := strconv.Atoi(l)
 		if err != nil || n < 1 || n > txpipe.MaxFileLimit {
@@ -61,7 +72,7 @@ func (s *Server) handleFiles(w http.ResponseWriter, r *http.Request) {
 	}
 	now := s.cfg.Now()
 	for i := range page.Items {
-		page.Items[i] = *page.Items[i].Effective(now)
+		page.Items[i] = *page.Items[i].Effective(now).Public()
 	}
 	writeJSON(w, http.StatusOK, page)
 }
@@ -104,7 +115,19 @@ func (s *Server) handleVolumes(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, txpipe.Errorf(txpipe.EINVALID, "a range of at most %d days", MaxVolumeDays))
 		return
 	}
-	items, err := s.cfg.Volumes.Volumes(r.Context(), from, to)
+	tenant, err := s.requestTenant(r, false)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	var items []txpipe.Volume
+	if tv, ok := s.cfg.Volumes.(TenantVolumeReader); ok {
+		items, err = tv.TenantVolumes(r.Context(), tenant, from, to)
+	} else if tenant == txpipe.DefaultTenant {
+		items, err = s.cfg.Volumes.Volumes(r.Context(), from, to)
+	} else {
+		err = txpipe.Errorf(txpipe.EUNSUPPORTED, "this server keeps volumes for the default tenant only")
+	}
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -144,13 +167,17 @@ func csvHeaders(w http.ResponseWriter, filename string) {
 // handleErrorsCSV answers a file's row errors (those the record keeps, at
 // most txpipe.MaxReportedErrors) as CSV: line, column, value, message.
 func (s *Server) handleErrorsCSV(w http.ResponseWriter, r *http.Request) {
-	id := r.PathValue("file_id")
+	id, err := s.scopedFileID(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
 	st, err := s.cfg.Statuses.GetStatus(r.Context(), id)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	csvHeaders(w, "errors-"+st.FileID+".csv")
+	csvHeaders(w, "errors-"+st.Public().FileID+".csv")
 	cw := csv.NewWriter(w)
 	_ = writeCSVRow(cw, "line", "column", "value", "message")
 	for _, e := range st.Errors {
@@ -162,7 +189,7 @@ func (s *Server) handleErrorsCSV(w http.ResponseWriter, r *http.Request) {
 // handleTransactionsCSV streams every transaction of the query (no limit)
 // as CSV, a page of 1000 at a time, flushing after each page.
 func (s *Server) handleTransactionsCSV(w http.ResponseWriter, r *http.Request) {
-	q, err := parseTxQuery(r)
+	q, err := s.parseTxQuery(r)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -181,6 +208,7 @@ func (s *Server) handleTransactionsCSV(w http.ResponseWriter, r *http.Request) {
 	_ = writeCSVRow(cw, "transaction_id", "amount", "amount_minor", "currency", "timestamp", "merchant", "status", "file_id", "ingested_at")
 	for {
 		for _, t := range page.Items {
+			t = t.Public()
 			if err := writeCSVRow(cw, t.ID, t.Amount, strconv.FormatInt(t.AmountMinor, 10), t.Currency,
 				t.Timestamp.Format(time.RFC3339Nano), t.Merchant, t.Status, t.FileID, t.IngestedAt.Format(time.RFC3339Nano)); err != nil {
 				return // the client went away

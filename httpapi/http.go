@@ -116,6 +116,10 @@ type Config struct {
 	// Keys checks the x-api-key header and enforces each key's rate and
 	// quota. Nil turns the checks off (on AWS, API Gateway makes them).
 	Keys KeyStore
+	// Identify, when Keys is nil, tells who a request comes from (on AWS:
+	// the tenant of the API Gateway key's id); without either every
+	// request is the default tenant's, with no role.
+	Identify func(r *http.Request) (Identity, error)
 	// Health is checked by /healthz and /readyz; if nil they report only
 	// that the process answers.
 	Health StoreHealth
@@ -269,9 +273,10 @@ func NewServer(cfg Config) *Server {
 
 // reqInfo is what the handlers tell the request log about a request.
 type reqInfo struct {
-	key  string // the API key's name
-	role string // and its role
-	err  error  // an internal error behind a 5xx answer
+	key    string // the API key's name
+	role   string // and its role
+	tenant string // and its tenant
+	err    error  // an internal error behind a 5xx answer
 }
 
 type reqInfoKey struct{}
@@ -493,7 +498,11 @@ func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
-	id := r.PathValue("file_id")
+	id, err := s.scopedFileID(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
 	st, err := s.cfg.Statuses.GetStatus(r.Context(), id)
 	if err != nil {
 		s.writeError(w, r, err)
@@ -502,18 +511,18 @@ func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, statusJSON(st.Effective(s.cfg.Now())))
 }
 
-// statusJSON returns st with Errors never null.
+// statusJSON returns st as clients see it (txpipe.FileStatus.Public) with
+// Errors never null.
 func statusJSON(st *txpipe.FileStatus) *txpipe.FileStatus {
-	if st.Errors == nil {
-		c := *st
+	c := st.Public()
+	if c.Errors == nil {
 		c.Errors = []txpipe.ErrorItem{}
-		return &c
 	}
-	return st
+	return c
 }
 
 func (s *Server) handleTransactions(w http.ResponseWriter, r *http.Request) {
-	q, err := parseTxQuery(r)
+	q, err := s.parseTxQuery(r)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -526,13 +535,19 @@ func (s *Server) handleTransactions(w http.ResponseWriter, r *http.Request) {
 	if page.Items == nil {
 		page.Items = []txpipe.Transaction{}
 	}
+	for i := range page.Items {
+		page.Items[i] = page.Items[i].Public()
+	}
 	writeJSON(w, http.StatusOK, page)
 }
 
-func parseTxQuery(r *http.Request) (txpipe.TxQuery, error) {
+func (s *Server) parseTxQuery(r *http.Request) (txpipe.TxQuery, error) {
 	v := r.URL.Query()
 	var q txpipe.TxQuery
 	var err error
+	if q.Tenant, err = s.requestTenant(r, false); err != nil {
+		return q, err
+	}
 	if q.From, err = parseTime(v.Get("from"), "from"); err != nil {
 		return q, err
 	}

@@ -60,12 +60,18 @@ func (s *Server) handleUpload(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	if up.Tenant, err = s.requestTenant(r, false); err != nil {
+		s.cfg.Metrics.Upload(txpipe.UploadError)
+		s.writeError(w, r, err)
+		return
+	}
 	st, created, err := s.cfg.Uploader.Submit(r.Context(), up)
 	if err != nil {
 		s.cfg.Metrics.Upload(txpipe.UploadError)
 		s.writeError(w, r, fmt.Errorf("submit upload %q: %w", up.Filename, err))
 		return
 	}
+	st = st.Public()
 	switch {
 	case st.Status == txpipe.StatusRejected:
 		s.cfg.Metrics.Upload(txpipe.UploadRejected)

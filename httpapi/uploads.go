@@ -72,6 +72,11 @@ func (s *Server) handleDeclare(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	d.Filename = cleanFilename(d.Filename)
+	var err error
+	if d.Tenant, err = s.requestTenant(r, false); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
 	st, awaiting, err := s.cfg.Declarer.Declare(r.Context(), d)
 	if err != nil {
 		s.writeError(w, r, err)
@@ -82,8 +87,8 @@ func (s *Server) handleDeclare(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	t := UploadTicket{
-		FileID: st.FileID, Status: st.Status, Method: http.MethodPut, ExpiresAt: st.ExpiresAt,
-		StatusURL: s.statusURL(r, st.FileID),
+		FileID: st.Public().FileID, Status: st.Status, Method: http.MethodPut, ExpiresAt: st.ExpiresAt,
+		StatusURL: s.statusURL(r, st.Public().FileID),
 	}
 	if s.cfg.Presigner != nil {
 		t.UploadURL, t.Headers, err = s.cfg.Presigner.PresignUpload(r.Context(), st)
@@ -138,7 +143,7 @@ func (s *Server) handleUploadBytes(w http.ResponseWriter, r *http.Request) {
 	expires, err2 := strconv.ParseInt(q.Get(qExpires), 10, 64)
 	want := s.uploadSignature(fileID, sha, size, expires)
 	if err1 != nil || err2 != nil || len(s.cfg.UploadSecret) == 0 ||
-		!hmac.Equal([]byte(q.Get(qSignature)), []byte(want)) || fileID != txpipe.FileIDFromSHA256(sha) {
+		!hmac.Equal([]byte(q.Get(qSignature)), []byte(want)) || txpipe.ScopedFileID(txpipe.TenantOfFileID(fileID), txpipe.FileIDFromSHA256(sha)) != fileID {
 		s.refuseBody(w, r, txpipe.Errorf(txpipe.EFORBIDDEN, "the upload URL of file %s is not one this server signed: ask POST /uploads for one", fileID))
 		return
 	}
@@ -157,7 +162,8 @@ func (s *Server) handleUploadBytes(w http.ResponseWriter, r *http.Request) {
 		bufs.r.Reset(nil)
 		s.spoolBufs.Put(bufs)
 	}
-	up := workflow.Upload{Filename: cleanFilename(q.Get("filename"))}
+	// The signed path names the file's tenant (a scoped file id).
+	up := workflow.Upload{Filename: cleanFilename(q.Get("filename")), Tenant: txpipe.TenantOfFileID(fileID)}
 	if st, err := s.cfg.Statuses.GetStatus(r.Context(), fileID); err == nil && st.Filename != "" {
 		up.Filename = st.Filename
 	}

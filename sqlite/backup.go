@@ -22,7 +22,7 @@ func (db *DB) Backup(ctx context.Context, dir string) ([]string, error) {
 		return nil, fmt.Errorf("commit before backup: %w", err)
 	}
 	var written []string
-	for _, f := range append([]*file{db.main}, db.shards...) {
+	for _, f := range append([]*file{db.main}, db.allShards()...) {
 		dst := filepath.Join(dir, filepath.Base(f.path))
 		if _, err := os.Stat(dst); err == nil {
 			return written, fmt.Errorf("backup: %s exists already: back up into a new directory", dst)
@@ -36,7 +36,7 @@ func (db *DB) Backup(ctx context.Context, dir string) ([]string, error) {
 }
 
 // IsDatabaseFile reports whether name is one of a database's files (the
-// main file or a shard), as Backup writes them.
+// main file or a shard, a tenant's included), as Backup writes them.
 func IsDatabaseFile(name string) bool {
-	return name == "txpipe.db" || (strings.HasPrefix(name, "txpipe-transactions-") && strings.HasSuffix(name, ".db"))
+	return name == "txpipe.db" || (strings.HasPrefix(name, "txpipe-") && strings.Contains(name, "transactions-") && strings.HasSuffix(name, ".db"))
 }

@@ -102,6 +102,10 @@ type DB struct {
 	now    func() time.Time
 	idHash func(id string) int64 // tests make it collide
 	lost   *lostRows
+	// tenants are the other tenants' shard sets (nil in a tenant's view);
+	// tenant is the view's tenant, "" for the database itself.
+	tenants *tenantSets
+	tenant  string
 
 	closeMu      sync.Mutex
 	closed       bool
@@ -274,6 +278,13 @@ func Open(ctx context.Context, path string, logger *slog.Logger) (*DB, error) {
 		main.close()
 		return nil, err
 	}
+	if err := db.openTenants(ctx); err != nil {
+		for _, s := range db.allShards() {
+			s.close()
+		}
+		main.close()
+		return nil, err
+	}
 	db.stop = make(chan struct{})
 	db.backgroundWG.Add(1)
 	go db.background()
@@ -319,7 +330,7 @@ func (db *DB) Close() error {
 	db.backgroundWG.Wait()
 	var errs []error
 	// The shards first: their rows precede anything the main file records.
-	for _, s := range db.shards {
+	for _, s := range db.allShards() {
 		errs = append(errs, s.close())
 	}
 	errs = append(errs, db.main.close())
@@ -357,7 +368,7 @@ func (f *file) close() error {
 
 // files returns the shards and the main file, in the order they commit.
 func (db *DB) files() []*file {
-	return append(slices.Clip(db.shards), db.main)
+	return append(db.allShards(), db.main)
 }
 
 // background commits idle or old write transactions and checkpoints the
@@ -508,7 +519,7 @@ func (f *file) sync() error {
 
 // syncShards commits every shard's open write transaction.
 func (db *DB) syncShards() error {
-	for _, s := range db.shards {
+	for _, s := range db.allShards() {
 		if err := s.sync(); err != nil {
 			return err
 		}

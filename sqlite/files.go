@@ -56,11 +56,23 @@ func (db *DB) ListFiles(ctx context.Context, q txpipe.FileQuery) (txpipe.FilePag
 		}
 		after = c
 	}
+	// One tenant's files are read through the (tenant, created_at) index;
+	// every tenant's (AllTenants, admin keys) through (created_at).
+	tenant := txpipe.TenantOrDefault(q.Tenant)
+	if tenant != txpipe.AllTenants {
+		if err := txpipe.CheckTenant(tenant); err != nil {
+			return txpipe.FilePage{}, err
+		}
+	}
+	where, args := "", []any{}
+	if tenant != txpipe.AllTenants {
+		where, args = "tenant = ? AND ", []any{tenant}
+	}
+	args = append(args, after.created, after.fileID, q.Status, q.Status, q.Name, q.Name, limit+1)
 	rows, err := db.read.QueryContext(ctx, `SELECT record, created_at FROM file_status
-		WHERE (created_at, file_id) < (?, ?) AND (? = '' OR status = ?)
+		WHERE `+where+`(created_at, file_id) < (?, ?) AND (? = '' OR status = ?)
 		AND (? = '' OR instr(lower(json_extract(record, '$.filename')), lower(?)) > 0)
-		ORDER BY created_at DESC, file_id DESC LIMIT ?`,
-		after.created, after.fileID, q.Status, q.Status, q.Name, q.Name, limit+1)
+		ORDER BY created_at DESC, file_id DESC LIMIT ?`, args...)
 	if err != nil {
 		return txpipe.FilePage{}, fmt.Errorf("list files: %w", translate(err))
 	}

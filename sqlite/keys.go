@@ -65,6 +65,10 @@ func (db *DB) CreateKey(ctx context.Context, k txpipe.APIKey) error {
 	if k.Role != txpipe.RoleUser && k.Role != txpipe.RoleAdmin {
 		return txpipe.Errorf(txpipe.EINVALID, "role must be %q or empty, got %q", txpipe.RoleAdmin, k.Role)
 	}
+	k.Tenant = txpipe.TenantOrDefault(k.Tenant)
+	if err := txpipe.CheckTenant(k.Tenant); err != nil {
+		return err
+	}
 	err := db.inMainTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		var taken int
 		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM api_keys WHERE name = ? AND revoked_at = 0`, k.Name).Scan(&taken); err != nil {
@@ -73,8 +77,8 @@ func (db *DB) CreateKey(ctx context.Context, k txpipe.APIKey) error {
 		if taken > 0 {
 			return txpipe.Errorf(txpipe.ECONFLICT, "a key named %q exists already; choose another --name", k.Name)
 		}
-		_, err := tx.ExecContext(ctx, `INSERT INTO api_keys (id, name, hash, quota_per_day, rate_per_second, burst, role, created_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, k.ID, k.Name, k.Hash, k.QuotaPerDay, k.RatePerSecond, k.Burst, k.Role, k.CreatedAt.UnixNano())
+		_, err := tx.ExecContext(ctx, `INSERT INTO api_keys (id, name, hash, quota_per_day, rate_per_second, burst, role, tenant, created_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, k.ID, k.Name, k.Hash, k.QuotaPerDay, k.RatePerSecond, k.Burst, k.Role, k.Tenant, k.CreatedAt.UnixNano())
 		if isConstraint(err) {
 			return txpipe.Errorf(txpipe.ECONFLICT, "key %s exists already", k.ID)
 		}
@@ -91,8 +95,8 @@ func (db *DB) CreateKey(ctx context.Context, k txpipe.APIKey) error {
 func (db *DB) LookupKey(ctx context.Context, hash string) (txpipe.APIKey, error) {
 	var k txpipe.APIKey
 	var created int64
-	err := db.read.QueryRowContext(ctx, `SELECT id, name, hash, quota_per_day, rate_per_second, burst, role, created_at
-		FROM api_keys WHERE hash = ? AND revoked_at = 0`, hash).Scan(&k.ID, &k.Name, &k.Hash, &k.QuotaPerDay, &k.RatePerSecond, &k.Burst, &k.Role, &created)
+	err := db.read.QueryRowContext(ctx, `SELECT id, name, hash, quota_per_day, rate_per_second, burst, role, tenant, created_at
+		FROM api_keys WHERE hash = ? AND revoked_at = 0`, hash).Scan(&k.ID, &k.Name, &k.Hash, &k.QuotaPerDay, &k.RatePerSecond, &k.Burst, &k.Role, &k.Tenant, &created)
 	if errors.Is(err, sql.ErrNoRows) {
 		return txpipe.APIKey{}, txpipe.Errorf(txpipe.ENOTFOUND, "unknown API key")
 	}
@@ -161,7 +165,7 @@ func (db *DB) KeyCount(ctx context.Context) (int, error) {
 // ListKeys returns the keys that are not revoked, oldest first, each with
 // its requests on day (UTC, "2006-01-02").
 func (db *DB) ListKeys(ctx context.Context, day string) ([]txpipe.KeyListing, error) {
-	rows, err := db.read.QueryContext(ctx, `SELECT k.id, k.name, k.quota_per_day, k.rate_per_second, k.burst, k.role, k.created_at,
+	rows, err := db.read.QueryContext(ctx, `SELECT k.id, k.name, k.quota_per_day, k.rate_per_second, k.burst, k.role, k.tenant, k.created_at,
 		coalesce(u.requests, 0) FROM api_keys k LEFT JOIN api_key_usage u ON u.key_id = k.id AND u.day = ?
 		WHERE k.revoked_at = 0 ORDER BY k.created_at, k.id`, day)
 	if err != nil {
@@ -172,7 +176,7 @@ func (db *DB) ListKeys(ctx context.Context, day string) ([]txpipe.KeyListing, er
 	for rows.Next() {
 		var k txpipe.KeyListing
 		var created int64
-		if err := rows.Scan(&k.ID, &k.Name, &k.QuotaPerDay, &k.RatePerSecond, &k.Burst, &k.Role, &created, &k.RequestsToday); err != nil {
+		if err := rows.Scan(&k.ID, &k.Name, &k.QuotaPerDay, &k.RatePerSecond, &k.Burst, &k.Role, &k.Tenant, &created, &k.RequestsToday); err != nil {
 			return nil, fmt.Errorf("list keys: %w", translate(err))
 		}
 		k.CreatedAt = time.Unix(0, created).UTC()

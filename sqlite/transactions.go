@@ -164,6 +164,12 @@ func (db *DB) PutTransactions(ctx context.Context, txs []txpipe.Transaction) (tx
 	if len(txs) > workflow.MaxBatch {
 		return c, txpipe.Errorf(txpipe.EINVALID, "batch of %d transactions, at most %d", len(txs), workflow.MaxBatch)
 	}
+	// A tenant's rows go to its own shards (tenants.go).
+	if v, err := db.forTenant(ctx, txpipe.TenantOfFileID(txs[0].FileID), true); err != nil {
+		return c, fmt.Errorf("write transactions of file %s: %w", txs[0].FileID, err)
+	} else if v != db {
+		return v.PutTransactions(ctx, txs)
+	}
 	now := db.now().UTC().UnixNano()
 	rows := make([]putRow, len(txs))
 	for i := range txs {
@@ -442,6 +448,12 @@ func (db *DB) ListTransactions(ctx context.Context, q txpipe.TxQuery) (txpipe.Tx
 			return txpipe.TxPage{}, err
 		}
 		after = c
+	}
+	// A tenant's rows are in its own shards (tenants.go).
+	if v, err := db.forTenant(ctx, q.Tenant, false); err != nil || v == nil {
+		return txpipe.TxPage{}, err
+	} else if v != db {
+		return v.ListTransactions(ctx, q)
 	}
 	if err := db.syncShards(); err != nil {
 		return txpipe.TxPage{}, fmt.Errorf("list transactions: %w", err)

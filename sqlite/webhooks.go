@@ -24,22 +24,35 @@ var (
 // with.
 type Webhook struct {
 	URL       string    `json:"url"`
+	Tenant    string    `json:"tenant"` // whose run results it receives
 	Secret    string    `json:"secret"`
 	CreatedAt time.Time `json:"created_at"`
 }
 
-// EnsureWebhook registers url as a subscriber with a new random secret,
-// unless it is registered; it returns the webhook and whether it was new.
+// EnsureWebhook registers url as a subscriber of the default tenant (see
+// EnsureTenantWebhook).
 func (db *DB) EnsureWebhook(ctx context.Context, url string) (Webhook, bool, error) {
+	return db.EnsureTenantWebhook(ctx, txpipe.DefaultTenant, url)
+}
+
+// EnsureTenantWebhook registers url as a subscriber to the run results of
+// tenant's files, with a new random secret, unless it is registered; it
+// returns the webhook and whether it was new. A URL receives one tenant's
+// results: registering it for another fails with ECONFLICT.
+func (db *DB) EnsureTenantWebhook(ctx context.Context, tenant, url string) (Webhook, bool, error) {
+	tenant = txpipe.TenantOrDefault(tenant)
+	if err := txpipe.CheckTenant(tenant); err != nil {
+		return Webhook{}, false, fmt.Errorf("register webhook %s: %w", url, err)
+	}
 	b := make([]byte, 32)
 	if _, err := rand.Read(b); err != nil {
 		return Webhook{}, false, fmt.Errorf("read random secret: %w", err)
 	}
-	w := Webhook{URL: url, Secret: "whsec_" + hex.EncodeToString(b), CreatedAt: db.now().UTC()}
+	w := Webhook{URL: url, Tenant: tenant, Secret: "whsec_" + hex.EncodeToString(b), CreatedAt: db.now().UTC()}
 	created := false
 	err := db.inMainTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `INSERT INTO webhooks (url, secret, created_at) VALUES (?, ?, ?) ON CONFLICT (url) DO NOTHING`,
-			w.URL, w.Secret, w.CreatedAt.UnixNano())
+		res, err := tx.ExecContext(ctx, `INSERT INTO webhooks (url, tenant, secret, created_at) VALUES (?, ?, ?, ?) ON CONFLICT (url) DO NOTHING`,
+			w.URL, w.Tenant, w.Secret, w.CreatedAt.UnixNano())
 		if err != nil {
 			return err
 		}
@@ -51,8 +64,12 @@ func (db *DB) EnsureWebhook(ctx context.Context, url string) (Webhook, bool, err
 			return nil
 		}
 		var at int64
-		if err := tx.QueryRowContext(ctx, `SELECT secret, created_at FROM webhooks WHERE url = ?`, url).Scan(&w.Secret, &at); err != nil {
+		var owner string
+		if err := tx.QueryRowContext(ctx, `SELECT secret, tenant, created_at FROM webhooks WHERE url = ?`, url).Scan(&w.Secret, &owner, &at); err != nil {
 			return err
+		}
+		if owner != tenant {
+			return txpipe.Errorf(txpipe.ECONFLICT, "the URL receives the results of tenant %q already; a URL serves one tenant", owner)
 		}
 		w.CreatedAt = time.Unix(0, at).UTC()
 		return nil
@@ -65,7 +82,7 @@ func (db *DB) EnsureWebhook(ctx context.Context, url string) (Webhook, bool, err
 
 // Webhooks returns the registered webhooks, oldest first.
 func (db *DB) Webhooks(ctx context.Context) ([]Webhook, error) {
-	rows, err := db.read.QueryContext(ctx, `SELECT url, secret, created_at FROM webhooks ORDER BY created_at, url`)
+	rows, err := db.read.QueryContext(ctx, `SELECT url, tenant, secret, created_at FROM webhooks ORDER BY created_at, url`)
 	if err != nil {
 		return nil, fmt.Errorf("list webhooks: %w", translate(err))
 	}
@@ -74,7 +91,7 @@ func (db *DB) Webhooks(ctx context.Context) ([]Webhook, error) {
 	for rows.Next() {
 		var w Webhook
 		var at int64
-		if err := rows.Scan(&w.URL, &w.Secret, &at); err != nil {
+		if err := rows.Scan(&w.URL, &w.Tenant, &w.Secret, &at); err != nil {
 			return nil, fmt.Errorf("list webhooks: %w", translate(err))
 		}
 		w.CreatedAt = time.Unix(0, at).UTC()
@@ -85,7 +102,7 @@ func (db *DB) Webhooks(ctx context.Context) ([]Webhook, error) {
 
 // UpdateStatusNotify replaces the record of st.FileID if its status is one
 // of from (as UpdateStatus) and, in the same transaction, writes a delivery
-// of n to every registered webhook. It implements
+// of n to every webhook of the file's tenant. It implements
 // workflow.NotificationOutbox.
 func (db *DB) UpdateStatusNotify(ctx context.Context, st *txpipe.FileStatus, n txpipe.Notification, from ...string) error {
 	body, err := json.Marshal(n)
@@ -95,7 +112,8 @@ func (db *DB) UpdateStatusNotify(ctx context.Context, st *txpipe.FileStatus, n t
 	err = db.updateStatus(ctx, st, from, func(ctx context.Context, tx *sql.Tx) error {
 		now := db.now().UnixNano()
 		_, err := tx.ExecContext(ctx, `INSERT INTO webhook_deliveries (url, file_id, body, state, attempts, next_at, created_at, updated_at)
-			SELECT url, ?, ?, 'pending', 0, ?, ?, ? FROM webhooks`, n.FileID, string(body), now, now, now)
+			SELECT url, ?, ?, 'pending', 0, ?, ?, ? FROM webhooks WHERE tenant = ?`, st.FileID, string(body), now, now, now,
+			txpipe.TenantOfFileID(st.FileID))
 		return err
 	})
 	if err != nil {

@@ -50,7 +50,7 @@ func (in *Intake) Submit(ctx context.Context, up Upload) (*txpipe.FileStatus, bo
 	if up.SHA256 == "" {
 		return nil, false, txpipe.Errorf(txpipe.EINVALID, "upload has no checksum")
 	}
-	fileID := txpipe.FileIDFromSHA256(up.SHA256)
+	fileID := txpipe.ScopedFileID(up.Tenant, txpipe.FileIDFromSHA256(up.SHA256))
 	known, err := in.Statuses.GetStatus(ctx, fileID)
 	// A file rejected before may come again with a format (separator,
 	// encoding, profile): it is validated again under it, and its record

@@ -16,6 +16,9 @@ type Declaration struct {
 	Filename  string `json:"filename"`
 	SizeBytes int64  `json:"size_bytes"`
 	SHA256    string `json:"sha256"` // 64 hex digits of the file's bytes
+	// Tenant is the tenant of the key that declared it (not read from the
+	// request body); "" is the default tenant.
+	Tenant string `json:"-"`
 }
 
 // Upload defaults.
@@ -88,7 +91,7 @@ func (u *Uploads) Declare(ctx context.Context, d Declaration) (st *txpipe.FileSt
 	if err != nil {
 		return nil, false, err
 	}
-	fileID := txpipe.FileIDFromSHA256(d.SHA256)
+	fileID := txpipe.ScopedFileID(d.Tenant, txpipe.FileIDFromSHA256(d.SHA256))
 	now := u.now()
 	ttl := u.TTL
 	if ttl <= 0 {

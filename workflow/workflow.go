@@ -185,6 +185,9 @@ type Upload struct {
 	// Format is how to read the file, as the upload declared it (form
 	// fields delimiter, encoding and profile); the zero Format detects.
 	Format csvschema.Format
+	// Tenant is the tenant of the key that uploaded it; "" is the default
+	// tenant. The file's id is scoped by it (txpipe.ScopedFileID).
+	Tenant string
 }
 
 // RangeOpener is a FileStore that can read part of a file: a chunk is

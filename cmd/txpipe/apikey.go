@@ -14,7 +14,7 @@ func init() { commands = append(commands, newAPIKeyCmd) }
 
 func newAPIKeyCmd() *cobra.Command {
 	create := &cobra.Command{
-		Use:   "create --name NAME [--quota-per-day 1000] [--rate-per-second 10] [--admin] [--data-dir DIR] [--json]",
+		Use:   "create --name NAME [--quota-per-day 1000] [--rate-per-second 10] [--admin] [--tenant NAME] [--data-dir DIR] [--json]",
 		Short: "Create an API key in the local store and print it",
 		Long: `Creates an API key in the local store of the data dir and prints it. The key
 is shown only once: only its hash is stored.`,
@@ -24,6 +24,7 @@ is shown only once: only its hash is stored.`,
 	quota := create.Flags().Int64("quota-per-day", httpapi.DefaultQuotaPerDay, "requests a day (UTC)")
 	rate := create.Flags().Float64("rate-per-second", httpapi.DefaultRatePerSecond, "requests a second, with bursts of twice as many")
 	admin := create.Flags().Bool("admin", false, "an admin key, which may also manage keys (the console's Keys page, /keys)")
+	tenant := create.Flags().String("tenant", txpipe.DefaultTenant, "the tenant whose files and transactions the key reads and writes (a-z, 0-9, _ and -)")
 	jsonOut := create.Flags().Bool("json", false, "print JSON")
 	addDataDirFlag(create, "the local data dir")
 	create.RunE = func(cmd *cobra.Command, _ []string) error {
@@ -34,6 +35,8 @@ is shown only once: only its hash is stored.`,
 			return usageErrorf("--quota-per-day must be at least 1")
 		case !(*rate > 0) || math.IsInf(*rate, 0):
 			return usageErrorf("--rate-per-second must be above 0")
+		case txpipe.CheckTenant(*tenant) != nil:
+			return usageErrorf("--tenant: %s", txpipe.ErrorMessage(txpipe.CheckTenant(*tenant)))
 		}
 		db, err := openLocalStore(cmd)
 		if err != nil {
@@ -43,7 +46,7 @@ is shown only once: only its hash is stored.`,
 		if *admin {
 			role = txpipe.RoleAdmin
 		}
-		secret, _, err := httpapi.CreateKeyWithRole(cmd.Context(), db, *name, *quota, *rate, role)
+		secret, _, err := httpapi.CreateTenantKey(cmd.Context(), db, *name, *quota, *rate, role, *tenant)
 		if cerr := db.Close(); err == nil && cerr != nil {
 			err = fmt.Errorf("close database: %w", cerr)
 		}
@@ -55,10 +58,11 @@ is shown only once: only its hash is stored.`,
 				Name        string `json:"name"`
 				APIKey      string `json:"api_key"`
 				QuotaPerDay int64  `json:"quota_per_day"`
-			}{*name, secret, *quota})
+				Tenant      string `json:"tenant"`
+			}{*name, secret, *quota, *tenant})
 		}
 		fmt.Fprintf(cmd.OutOrStdout(), "%s\n", secret)
-		fmt.Fprintf(cmd.ErrOrStderr(), "created API key %q (%d requests a day, %g a second); it is shown only once\n", *name, *quota, *rate)
+		fmt.Fprintf(cmd.ErrOrStderr(), "created API key %q of tenant %q (%d requests a day, %g a second); it is shown only once\n", *name, *tenant, *quota, *rate)
 		return nil
 	}
 	return group("apikey", "Manage local API keys", create)

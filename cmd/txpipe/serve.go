@@ -45,7 +45,7 @@ prints it once.`,
 	f.Int64Var(&cfg.MaxBodyBytes, "max-body-bytes", 100<<20, "largest upload body accepted")
 	f.Int64Var(&cfg.MaxUploadBytes, "max-upload-bytes", workflow.DefaultMaxUploadBytes, "largest file declared with POST /uploads")
 	f.StringArrayVar(&cfg.UploadOrigins, "upload-origin", nil, "a web origin whose pages may PUT to upload URLs (repeatable)")
-	f.StringArrayVar(&cfg.Webhooks, "webhook", nil, "POST each run result to this URL (repeatable)")
+	f.StringArrayVar(&cfg.Webhooks, "webhook", nil, "POST each run result of the default tenant's files to this URL, or of a tenant's with TENANT=URL (repeatable)")
 	f.IntVar(&cfg.Workers, "workers", 2, "files processed at once")
 	f.BoolVar(&cfg.AWS, "aws", false, "store in DynamoDB, S3, SNS and SQS named by the TXPIPE_* environment variables")
 	f.TextVar(&logLevel, "log-level", slog.LevelInfo, "debug, info, warn or error")

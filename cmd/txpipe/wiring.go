@@ -17,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/spf13/cobra"
 
+	"github.com/txpipe/txpipe"
 	"github.com/txpipe/txpipe/dynamo"
 	"github.com/txpipe/txpipe/internal/awsenv"
 	"github.com/txpipe/txpipe/localfs"
@@ -42,8 +43,13 @@ func localServer(ctx context.Context, cfg serveConfig, logger *slog.Logger) (*se
 	}
 	// Run results go to the webhooks through the durable outbox, written
 	// with each run's final status; the notifier only logs them.
-	for _, u := range cfg.Webhooks {
-		if _, _, err := db.EnsureWebhook(ctx, u); err != nil {
+	for _, v := range cfg.Webhooks {
+		tenant, u, err := txpipe.ParseTenantURL(v)
+		if err != nil {
+			db.Close()
+			return nil, usageErrorf("--webhook: %v", err)
+		}
+		if _, _, err := db.EnsureTenantWebhook(ctx, tenant, u); err != nil {
 			db.Close()
 			return nil, err
 		}
