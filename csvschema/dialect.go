@@ -256,7 +256,7 @@ func textReader(r io.Reader, declared string) (io.Reader, txpipe.Dialect, error)
 	default:
 		return nil, d, fmt.Errorf("%w: unknown encoding %q", ErrFormat, enc)
 	}
-	return &decodeReader{r: r, t: t, src: make([]byte, 64<<10)}, d, nil
+	return &decodeReader{r: r, t: t, src: make([]byte, minBufSize)}, d, nil
 }
 
 // decodeReader decodes a stream with a transformer straight into the
@@ -269,7 +269,11 @@ type decodeReader struct {
 	eof    bool
 	err    error
 	pend   []byte // decoded bytes a short p could not take
+	filled bool   // the last read filled src
 }
+
+// maxDecodeSrc is the largest undecoded buffer of a decodeReader.
+const maxDecodeSrc = 64 << 10
 
 // Read decodes into p; a p too short for one decoded character gets the
 // first bytes of one, the rest on the next calls.
@@ -323,7 +327,15 @@ func (d *decodeReader) decode(p []byte) (int, error) {
 			d.s1 = copy(d.src, d.src[d.s0:d.s1])
 			d.s0 = 0
 		}
+		if d.filled && len(d.src) < maxDecodeSrc {
+			// The last read filled the buffer: double it (up to
+			// maxDecodeSrc), so a small file costs a small buffer.
+			b := make([]byte, min(2*len(d.src), maxDecodeSrc))
+			d.s1 = copy(b, d.src[:d.s1])
+			d.src = b
+		}
 		n, err := d.r.Read(d.src[d.s1:])
+		d.filled = d.s1+n == len(d.src)
 		d.s1 += n
 		if err != nil {
 			d.eof = true
@@ -347,7 +359,7 @@ func (s *scanner) detectSep() byte {
 		for len(data) > 0 {
 			nl := bytes.IndexByte(data, '\n')
 			if nl < 0 {
-				if !s.eof && s.end < len(s.buf) {
+				if !s.eof && !s.atMax() {
 					break // read more
 				}
 				return countSep(data)
@@ -357,7 +369,7 @@ func (s *scanner) detectSep() byte {
 			}
 			data = data[nl+1:]
 		}
-		if s.eof || s.end == len(s.buf) && s.start == 0 {
+		if s.eof || s.atMax() {
 			return ','
 		}
 		s.fill()

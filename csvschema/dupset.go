@@ -43,13 +43,14 @@ type hashSet struct {
 // The ids of exact mode are kept in chunks, so keeping them never copies
 // them (as growing one slice would).
 const (
-	chunkBits = 20
-	chunkSize = 1 << chunkBits
+	chunkBits  = 20
+	chunkSize  = 1 << chunkBits
+	firstChunk = 4 << 10 // a chunk's first capacity
 )
 
 func newHashSet(seed maphash.Seed, exact bool) *hashSet {
 	s := &hashSet{seed: seed, exact: exact}
-	s.resize(1 << 10)
+	s.resize(64)
 	return s
 }
 
@@ -139,9 +140,16 @@ func (s *hashSet) add(id []byte, line int) (first int, seen bool) {
 		case 0:
 			s.slots[i] = h
 			if len(s.ids) == 0 || len(s.ids[len(s.ids)-1])+5+len(id) > chunkSize {
-				s.ids = append(s.ids, make([]byte, 0, chunkSize))
+				s.ids = append(s.ids, make([]byte, 0, firstChunk))
 			}
 			c := len(s.ids) - 1
+			if need := len(s.ids[c]) + 5 + len(id); need > cap(s.ids[c]) {
+				// A chunk starts small and doubles up to chunkSize, so a
+				// small file's set stays small.
+				b := make([]byte, len(s.ids[c]), min(max(2*cap(s.ids[c]), need), chunkSize))
+				copy(b, s.ids[c])
+				s.ids[c] = b
+			}
 			s.offs[i] = uint64(c)<<chunkBits | uint64(len(s.ids[c])) + 1
 			e := append(s.ids[c], byte(len(id)))
 			e = binary.LittleEndian.AppendUint32(e, uint32(line))

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 	_ "time/tzdata" // profiles name IANA zones; Lambda images have no zoneinfo
 
@@ -137,7 +138,7 @@ func (p *Profile) Check() error {
 		}
 	}
 	if p.Time.Timezone != "" {
-		if _, err := time.LoadLocation(p.Time.Timezone); err != nil {
+		if _, err := loadLocation(p.Time.Timezone); err != nil {
 			return profileErr("timestamp.timezone: %q is not an IANA time zone such as Europe/Berlin", p.Time.Timezone)
 		}
 	}
@@ -219,11 +220,29 @@ func (p *Profile) compile() (*compiled, error) {
 		}
 	}
 	if p.Time.Timezone != "" {
-		loc, err := time.LoadLocation(p.Time.Timezone)
+		loc, err := loadLocation(p.Time.Timezone)
 		if err != nil {
 			return nil, profileErr("timestamp.timezone: %v", err)
 		}
 		c.loc = loc
 	}
 	return c, nil
+}
+
+// locations caches the zones profiles name: time.LoadLocation reads and
+// parses the zone's file on every call, and a profile is compiled once per
+// file read. Only names that load are kept, so the cache holds at most the
+// zone database's few hundred zones.
+var locations sync.Map // string -> *time.Location
+
+func loadLocation(name string) (*time.Location, error) {
+	if l, ok := locations.Load(name); ok {
+		return l.(*time.Location), nil
+	}
+	loc, err := time.LoadLocation(name)
+	if err != nil {
+		return nil, err
+	}
+	locations.Store(name, loc)
+	return loc, nil
 }

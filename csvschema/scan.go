@@ -11,9 +11,15 @@ import (
 // held in memory, so a hostile file cannot exhaust it.
 const MaxRecordBytes = 64 << 10
 
-// bufSize is the scanner's buffer: a few records of the maximum size, and
-// large enough that refills are rare.
-const bufSize = 256 << 10
+// bufSize is the scanner's largest buffer: a few records of the maximum
+// size, and large enough that refills are rare. The buffer starts at
+// minBufSize and doubles whenever a fill finds it full, so a small file
+// costs a small buffer (a fuzz input or a short upload does not allocate
+// and clear 256 KiB per pass).
+const (
+	bufSize    = 256 << 10
+	minBufSize = 512
+)
 
 // scanState is where an RFC 4180 scan stands between two bytes. A quote
 // opens a quoted field only at the start of a field, as in encoding/csv; a
@@ -97,7 +103,13 @@ type scanner struct {
 // newScanner returns a scanner of r splitting fields on sep, or on the
 // separator detected from the header if sep is 0.
 func newScanner(r io.Reader, sep byte) *scanner {
-	return &scanner{r: r, buf: make([]byte, bufSize), line: 1, sep: sep}
+	return &scanner{r: r, buf: make([]byte, minBufSize), line: 1, sep: sep}
+}
+
+// atMax reports whether the buffer is at its largest and full of unread
+// bytes, so a fill cannot add any.
+func (s *scanner) atMax() bool {
+	return s.start == 0 && s.end == len(s.buf) && len(s.buf) >= bufSize
 }
 
 // offset is the byte offset in r of the first unread byte.
@@ -127,6 +139,11 @@ func (s *scanner) fill() {
 		copy(s.buf, s.buf[s.start:s.end])
 		s.end -= s.start
 		s.start = 0
+	}
+	if s.end == len(s.buf) && len(s.buf) < bufSize {
+		b := make([]byte, min(2*len(s.buf), bufSize))
+		copy(b, s.buf[:s.end])
+		s.buf = b
 	}
 	for tries := 0; s.end < len(s.buf) && tries < 100; tries++ {
 		n, err := s.r.Read(s.buf[s.end:])
