@@ -11,10 +11,10 @@ import (
 // hashes of the transaction ids, with linear probing.
 //
 // Cost: one 8-byte slot per table entry, and the table is kept at most 3/4
-// full, so at least 10.7 bytes per row. Validate sizes the table once from
-// the file's size (rows estimated from the first batch, plus 1/8), so for a
-// file it costs about 12 bytes per row: 12 MiB for 1M rows, 120 MiB for 10M.
-// Without a size it grows by half each time it is 3/4 full (10.7 to 16 bytes
+// full, so at least 10.7 bytes per row. When Validate knows the file's
+// size it sizes the set once (rows estimated from the first batch, plus
+// 1/8) in compact mode (below: about 6 bytes a row, 6 MiB for 1M rows, 60
+// MiB for 10M). Without a size it grows by half each time it is 3/4 full (10.7 to 16 bytes
 // per row, plus the old table while growing).
 //
 // Exactness: equal ids have equal hashes, so a duplicate always finds its
@@ -30,10 +30,25 @@ import (
 // 1.3 to 2 of them per row, plus the id's length and 5 bytes, in 1 MiB
 // chunks: about 85 MiB peak for 1M rows of 23-byte ids. Pass a seekable
 // reader (a spooled file) to avoid it.
+//
+// Compact mode: once the set is sized for a file (reserve, before any id),
+// it keeps 32-bit fingerprints (the hash's low half) in tables whose slot
+// is chosen by the hash's high half: 4-byte slots, about 6 bytes a row
+// (360 MiB for 60M rows, a 5 GB file, against 720 MiB). An id is a
+// candidate when an equal fingerprint sits on its probe path: a true
+// duplicate always is, a unique id with probability about (probes) x 2^-32
+// (in practice none in 60M rows), and candidates are resolved exactly as
+// above. A fingerprint's home slot cannot be recomputed, so the tables do
+// not grow: when the last is 3/4 full another as large as all the others
+// is added (a few at most: the estimate is short by 2x for 2 tables), and an
+// id is looked up in all of them.
 type hashSet struct {
 	seed  maphash.Seed
 	slots []uint64 // 0 is empty; a hash of 0 is stored as 1
 	n     int
+	// compact mode
+	fps [][]uint32 // fingerprint tables, 0 is empty; inserts go to the last
+	fpn int        // entries in the last table
 	// exact mode
 	exact bool
 	offs  []uint64 // per slot: 1 + the id's place in ids: chunk<<chunkBits | offset
@@ -60,11 +75,58 @@ func (s *hashSet) slot(h uint64) int {
 	return int(hi)
 }
 
-// reserve makes room for rows entries in all without growing.
+// reserve makes room for rows entries in all without growing. Called on an
+// empty set in hash mode, it turns to compact mode.
 func (s *hashSet) reserve(rows int) {
-	if want := rows/3*4 + 1; want > len(s.slots) {
+	want := rows/3*4 + 1
+	if !s.exact && s.n == 0 && s.fps == nil {
+		s.slots = nil
+		s.fps = [][]uint32{make([]uint32, max(want, 1<<10))}
+		return
+	}
+	if want > len(s.slots) {
 		s.resize(want)
 	}
+}
+
+// addFingerprint is addHash in compact mode.
+func (s *hashSet) addFingerprint(h uint64) bool {
+	fp := uint32(h)
+	if fp == 0 {
+		fp = 1
+	}
+	last := len(s.fps) - 1
+tables:
+	for t, tab := range s.fps {
+		hi, _ := bits.Mul64(h, uint64(len(tab)))
+		for i := int(hi); ; {
+			switch tab[i] {
+			case 0:
+				if t < last {
+					continue tables // not in this table
+				}
+				if s.fpn >= len(tab)/4*3 {
+					total := 0
+					for _, t := range s.fps {
+						total += len(t)
+					}
+					s.fps = append(s.fps, make([]uint32, total))
+					s.fpn = 0
+					return s.addFingerprint(h)
+				}
+				tab[i] = fp
+				s.fpn++
+				s.n++
+				return false
+			case fp:
+				return true
+			}
+			if i++; i == len(tab) {
+				i = 0
+			}
+		}
+	}
+	return false // not reached: the last table always has an empty slot
 }
 
 func (s *hashSet) full() bool { return s.n >= len(s.slots)/4*3 }
@@ -106,6 +168,9 @@ func (s *hashSet) hash(id []byte) uint64 {
 // addHash adds the hash of an id (not in exact mode) and reports whether it
 // was already in the set.
 func (s *hashSet) addHash(h uint64) bool {
+	if s.fps != nil {
+		return s.addFingerprint(h)
+	}
 	if s.full() {
 		s.grow()
 	}

@@ -61,3 +61,31 @@ func TestExactSetCollision(t *testing.T) {
 		}
 	}
 }
+
+// TestCompactSetOverflow sizes the set for fewer ids than come (an estimate
+// that was short): the extra tables keep every id, so each one seen again
+// is reported, and no distinct one is.
+func TestCompactSetOverflow(t *testing.T) {
+	set := newHashSet(maphash.MakeSeed(), false)
+	set.reserve(1000)
+	if set.fps == nil {
+		t.Fatal("a set sized before its first id is not compact")
+	}
+	const n = 20_000
+	for i := range n {
+		if set.addHash(set.hash(fmt.Appendf(nil, "id-%d", i))) {
+			t.Fatalf("id %d is new but was reported seen", i)
+		}
+	}
+	if len(set.fps) < 3 || len(set.fps) > 6 {
+		t.Errorf("%d tables for %d ids sized for 1000", len(set.fps), n)
+	}
+	for i := range n {
+		if !set.addHash(set.hash(fmt.Appendf(nil, "id-%d", i))) {
+			t.Fatalf("id %d seen again was not reported", i)
+		}
+	}
+	if set.n != n {
+		t.Errorf("%d entries, want %d", set.n, n)
+	}
+}
