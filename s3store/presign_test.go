@@ -24,6 +24,7 @@ import (
 // x-amz-checksum-sha256), creates a bucket and returns a path-style client.
 func motoClient(t *testing.T) (*s3.Client, string) {
 	t.Helper()
+	awstest.SkipShort(t) // starting moto_server is most of this package's -short time
 	srv, err := awstest.StartMoto(context.Background())
 	awstest.Need(t, "moto_server", err)
 	t.Cleanup(func() { srv.Close() })
