@@ -233,6 +233,10 @@ func NewStack(scope constructs.Construct, id string, cfg Config) (*Stack, error)
 		awsnames.EnvBucket:            bucket.BucketName(),
 		awsnames.EnvTopicARN:          results.TopicArn(),
 		awsnames.EnvTimeShards:        jsii.String(timeShards),
+		// A soft heap limit below the functions' 512 MB, so the Go runtime
+		// collects harder before Lambda kills it: the validator's duplicate
+		// set for a 5 GB file is ~360 MiB (docs/cost.md).
+		"GOMEMLIMIT": jsii.String("448MiB"),
 	}
 	newFunction := func(id, name, handler, description string, timeout time.Duration, extraEnv map[string]*string) awslambda.Function {
 		fnName := fmt.Sprintf("%s-%s", name, env)

@@ -328,6 +328,7 @@ func TestStack(t *testing.T) {
 			awsnames.EnvBucket:            "<UploadsBucket>",
 			awsnames.EnvTopicARN:          "<ResultsTopic>",
 			awsnames.EnvTimeShards:        "8",
+			"GOMEMLIMIT":                  "448MiB",
 		}
 		for _, fnName := range []string{"csv-validator-dev", "data-transformer-dev", "notification-sender-dev"} {
 			_, fn := s.one(t, "AWS::Lambda::Function", "FunctionName", fnName)
