@@ -48,6 +48,7 @@ var (
 	_ workflow.JobQueue          = (*DB)(nil)
 	_ workflow.RowsDurability    = (*DB)(nil)
 	_ workflow.StatusJobWriter   = (*DB)(nil)
+	_ workflow.ProgressWriter    = (*DB)(nil)
 )
 
 //go:embed migrations/main/*.sql migrations/transactions/*.sql
@@ -87,9 +88,12 @@ const DefaultShards = 2
 // shard's transaction commits when any write to the main file needs to be
 // durable (a status record, a job's progress, a key's usage), when it
 // holds maxPendingRows rows, when it is maxPendingAge old, or after
-// idleCommit without writes. Every write to the main file first commits
-// every shard's open transaction, and SQLite commits in order, so a run's
-// progress is never on disk without the rows it covers, and a crash only
+// idleCommit without writes. Every write to the main file that records a
+// run's state (a status, a job) first commits every shard's open
+// transaction, and SQLite commits in order, so a run's state is never on
+// disk without the rows it covers (a progress record's counts, shown while
+// a file is PROCESSING, and keys' usage are the exceptions: they commit no
+// shard; see UpdateProgress), and a crash only
 // loses rows that a resumed run writes again (PutTransactions is idempotent
 // per file). ListTransactions commits the open transactions first, so a
 // read sees every write that returned.

@@ -397,3 +397,35 @@ func TestListMergesShards(t *testing.T) {
 		})
 	}
 }
+
+// UpdateProgress replaces a PROCESSING record and refuses any other, as
+// UpdateStatus(st, PROCESSING) does; rows written before it are committed by
+// the next status write that is not progress.
+func TestUpdateProgress(t *testing.T) {
+	db := openDB(t)
+	ctx := t.Context()
+	now := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+	st := &txpipe.FileStatus{FileID: "f1", Status: txpipe.StatusProcessing, CreatedAt: now, UpdatedAt: now}
+	if _, _, err := db.CreateStatus(ctx, st); err != nil {
+		t.Fatal(err)
+	}
+	st.Inserted = 5
+	if err := db.UpdateProgress(ctx, st); err != nil {
+		t.Fatalf("UpdateProgress of a PROCESSING record: %v", err)
+	}
+	got, err := db.GetStatus(ctx, "f1")
+	if err != nil || got.Inserted != 5 {
+		t.Fatalf("GetStatus = %+v, %v; want 5 inserted", got, err)
+	}
+	st.Status = txpipe.StatusCompleted
+	if err := db.UpdateStatus(ctx, st, txpipe.StatusProcessing); err != nil {
+		t.Fatal(err)
+	}
+	st.Status, st.Inserted = txpipe.StatusProcessing, 7
+	if err := db.UpdateProgress(ctx, st); txpipe.ErrorCode(err) != txpipe.ECONFLICT {
+		t.Fatalf("UpdateProgress of a COMPLETED record = %v, want ECONFLICT", err)
+	}
+	if got, _ := db.GetStatus(ctx, "f1"); got.Status != txpipe.StatusCompleted || got.Inserted != 5 {
+		t.Fatalf("record after a refused progress = %s with %d inserted, want COMPLETED with 5", got.Status, got.Inserted)
+	}
+}

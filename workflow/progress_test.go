@@ -30,6 +30,14 @@ func (r *progressRecorder) UpdateStatus(ctx context.Context, st *txpipe.FileStat
 	return r.DB.UpdateStatus(ctx, st, from...)
 }
 
+// UpdateProgress is what RecordProgress uses with a workflow.ProgressWriter.
+func (r *progressRecorder) UpdateProgress(ctx context.Context, st *txpipe.FileStatus) error {
+	r.mu.Lock()
+	r.totals = append(r.totals, st.Counts().Total())
+	r.mu.Unlock()
+	return r.DB.UpdateProgress(ctx, st)
+}
+
 // TestTransformRecordsProgress: while rows are written, the PROCESSING
 // record carries the counts so far (what `upload --wait` shows).
 func TestTransformRecordsProgress(t *testing.T) {

@@ -192,7 +192,12 @@ func (s *Tasks) RecordProgress(ctx context.Context, fileID string, c txpipe.Coun
 	}
 	rec.SetCounts(c)
 	rec.UpdatedAt = s.now()
-	if err := s.Statuses.UpdateStatus(ctx, rec, txpipe.StatusProcessing); err != nil {
+	if pw, ok := s.Statuses.(ProgressWriter); ok {
+		err = pw.UpdateProgress(ctx, rec)
+	} else {
+		err = s.Statuses.UpdateStatus(ctx, rec, txpipe.StatusProcessing)
+	}
+	if err != nil {
 		s.logger().WarnContext(ctx, "progress not recorded", "file_id", fileID, "err", err)
 	}
 }

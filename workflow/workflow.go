@@ -135,6 +135,16 @@ type NotificationOutbox interface {
 	UpdateStatusNotify(ctx context.Context, st *txpipe.FileStatus, n txpipe.Notification, from ...string) error
 }
 
+// ProgressWriter is a StatusStore that records a PROCESSING record's counts
+// so far (for `upload --wait`) more cheaply than UpdateStatus: it does not
+// make the rows those counts cover durable first. Such counts are for
+// display only; a step makes its rows durable (RowsDurability.SyncRows)
+// before any count that a later step relies on. UpdateProgress replaces
+// the record only while it is PROCESSING (ECONFLICT otherwise).
+type ProgressWriter interface {
+	UpdateProgress(ctx context.Context, st *txpipe.FileStatus) error
+}
+
 // FileStore keeps uploaded files by key (the hex SHA-256 of their bytes).
 type FileStore interface {
 	// PutFile stores the bytes of r under key durably. Putting a key that

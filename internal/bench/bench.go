@@ -12,6 +12,7 @@ import (
 	"context"
 	"encoding/csv"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -22,12 +23,16 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
 	"github.com/txpipe/txpipe"
+	"github.com/txpipe/txpipe/csvschema"
 	"github.com/txpipe/txpipe/httpapi"
 	"github.com/txpipe/txpipe/internal/txgen"
+	"github.com/txpipe/txpipe/sqlite"
+	"github.com/txpipe/txpipe/workflow"
 )
 
 // Config says what to measure.
@@ -40,8 +45,12 @@ type Config struct {
 	Repeat  int    // runs of each read-only measurement; the fastest counts
 	Queries int    // range queries for the latency percentiles
 	SkipE2E bool   // leave out the end-to-end upload and the queries
-	Prefill int    // rows stored (in files of at most 1M rows, other seeds) before the measured upload
-	Log     io.Writer
+	OnlyE2E bool   // leave out the read and validate measurements (profiling the end to end)
+	Prefill int    // rows stored before the measured upload (see prefillStore)
+	// SmallFiles files of SmallRows rows are uploaded by SmallClients
+	// concurrent clients after the queries (issue 15, item 5); none if 0.
+	SmallFiles, SmallRows, SmallClients int
+	Log                                 io.Writer
 }
 
 // BareReadArg is the argument that makes the bench program do one bare read
@@ -99,6 +108,14 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		return nil, err
 	}
 	rep := &Report{Rows: cfg.Rows, Bytes: size, Seed: cfg.Seed, Machine: machine()}
+	if cfg.OnlyE2E {
+		e2e, err := endToEnd(ctx, cfg, path)
+		if err != nil {
+			return nil, err
+		}
+		rep.Results = e2e
+		return rep, nil
+	}
 	pin := pinOne()
 	logf("bare encoding/csv read, %d runs", cfg.Repeat)
 	bare, err := best(ctx, cfg.Repeat, func() (Result, error) {
@@ -222,6 +239,12 @@ func endToEnd(ctx context.Context, cfg Config, path string) ([]Result, error) {
 		return nil, err
 	}
 	defer os.RemoveAll(dataDir)
+	var months []time.Time
+	if cfg.Prefill > 0 {
+		if months, err = prefillStore(ctx, dataDir, cfg, logger(cfg)); err != nil {
+			return nil, err
+		}
+	}
 	cmd := exec.CommandContext(ctx, cfg.Txpipe, "serve", "--json", "--addr", "127.0.0.1:0", "--data-dir", dataDir, "--log-level", "warn")
 	var logs bytes.Buffer
 	cmd.Stderr = &logs
@@ -270,25 +293,31 @@ func endToEnd(ctx context.Context, cfg Config, path string) ([]Result, error) {
 
 	prefillNote := ""
 	if cfg.Prefill > 0 {
-		if err := prefill(ctx, c, cfg, logger(cfg)); err != nil {
-			return nil, err
-		}
-		prefillNote = fmt.Sprintf(", %d rows stored before (%.0f MB data dir per million rows)", cfg.Prefill, float64(dirSize(dataDir))/1e6/(float64(cfg.Prefill)/1e6))
+		prefillNote = fmt.Sprintf(", %d rows stored before", cfg.Prefill)
 	}
+	pid := cmd.Process.Pid
+	cpu0 := procCPU(pid)
 	wall, err := uploadAndWait(ctx, c, path, cfg.Rows)
 	if err != nil {
 		return nil, err
 	}
-	e2e := Result{Name: "end to end: upload to COMPLETED", Rows: cfg.Rows, Wall: wall, Note: "serve" + prefillNote}
+	e2e := Result{Name: "end to end: upload to COMPLETED", Rows: cfg.Rows, Wall: wall, CPU: procCPU(pid) - cpu0, PeakRSS: procPeakRSS(pid),
+		Note: "serve's CPU for the upload, its peak RSS so far" + prefillNote}
 
-	// One-day ranges over the year the generator spreads timestamps on,
-	// one page (the default 100 rows) each.
+	// One-day ranges over the days stored: the year of the measured file
+	// and the prefill's months; one page (the default 100 rows) each.
 	rng := rand.New(rand.NewPCG(cfg.Seed, 15))
 	lat := make([]time.Duration, 0, cfg.Queries)
 	day0 := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
+	days := 366
+	if len(months) > 0 {
+		first := months[len(months)-1]
+		days += int(day0.Sub(first) / (24 * time.Hour))
+		day0 = first
+	}
 	got := 0
 	for range cfg.Queries {
-		from := day0.AddDate(0, 0, rng.IntN(365))
+		from := day0.AddDate(0, 0, rng.IntN(days))
 		q := txpipe.TxQuery{From: from, To: from.AddDate(0, 0, 1)}
 		qs := time.Now()
 		page, err := c.Transactions(ctx, q)
@@ -301,20 +330,156 @@ func endToEnd(ctx context.Context, cfg Config, path string) ([]Result, error) {
 	if cfg.Queries > 0 && got == 0 {
 		return nil, fmt.Errorf("%d one-day queries found no rows", cfg.Queries)
 	}
-	var cpu time.Duration
-	e2e.PeakRSS, cpu = stop()
-	if cfg.Prefill == 0 {
-		e2e.CPU = cpu // serve's CPU time, the queries' included
-	}
 	out := []Result{e2e}
 	if len(lat) > 0 {
 		slices.Sort(lat)
-		note := fmt.Sprintf("%d queries, %d rows a page on average", len(lat), got/len(lat))
+		note := fmt.Sprintf("%d queries, %d rows a page on average, %d days", len(lat), got/len(lat), days)
 		out = append(out,
 			Result{Name: "range query, one day, p50", Wall: percentile(lat, 50), Note: note},
 			Result{Name: "range query, one day, p99", Wall: percentile(lat, 99), Note: note})
 	}
+	if cfg.SmallFiles > 0 {
+		logf := logger(cfg)
+		logf("%d files of %d rows by %d clients", cfg.SmallFiles, cfg.SmallRows, cfg.SmallClients)
+		small, err := smallFiles(ctx, c, cfg)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, small...)
+	}
+	rss, cpu := stop()
+	stored := cfg.Prefill + cfg.Rows + cfg.SmallFiles*cfg.SmallRows
+	db, all := dbSize(dataDir), dirSize(dataDir)
+	out = append(out, Result{Name: "serve, whole run", CPU: cpu, PeakRSS: rss,
+		Note: fmt.Sprintf("data dir %.0f MB per million rows stored (%.0f MB of it the database, %d rows; the rest the uploaded files)",
+			float64(all)/float64(stored), float64(db)/float64(stored), stored)})
 	return out, nil
+}
+
+// procCPU is the user+system CPU time of process pid so far (Linux), 0 if
+// unknown.
+func procCPU(pid int) time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// The fields after the command name, which is in parentheses.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	var ut, st int64
+	fmt.Sscan(f[11], &ut)
+	fmt.Sscan(f[12], &st)
+	return time.Duration(ut+st) * time.Second / 100 // USER_HZ
+}
+
+// procPeakRSS is the peak resident set size of process pid so far (Linux).
+func procPeakRSS(pid int) int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for l := range strings.Lines(string(b)) {
+		if v, ok := strings.CutPrefix(l, "VmHWM:"); ok {
+			var kb int64
+			fmt.Sscan(strings.TrimSuffix(strings.TrimSpace(v), " kB"), &kb)
+			return kb << 10
+		}
+	}
+	return 0
+}
+
+// dbSize is the bytes of the SQLite files (and their logs) under dir.
+func dbSize(dir string) int64 {
+	var n int64
+	files, _ := filepath.Glob(filepath.Join(dir, "txpipe*.db*"))
+	for _, f := range files {
+		if info, err := os.Stat(f); err == nil {
+			n += info.Size()
+		}
+	}
+	return n
+}
+
+// smallFiles uploads cfg.SmallFiles files of cfg.SmallRows rows each (other
+// seeds, so other ids) from cfg.SmallClients goroutines, each POST /upload
+// timed, then waits until every file is COMPLETED with its rows inserted.
+// Any failed request fails the measurement.
+func smallFiles(ctx context.Context, c *httpapi.Client, cfg Config) ([]Result, error) {
+	bodies := make([][]byte, cfg.SmallFiles)
+	for i := range bodies {
+		var b bytes.Buffer
+		if err := txgen.Write(&b, txgen.Options{Rows: cfg.SmallRows, Seed: cfg.Seed + 100_000 + uint64(i)}); err != nil {
+			return nil, err
+		}
+		bodies[i] = b.Bytes()
+	}
+	lat := make([]time.Duration, len(bodies))
+	ids := make([]string, len(bodies))
+	errs := make([]error, len(bodies))
+	next := make(chan int)
+	start := time.Now()
+	var wg sync.WaitGroup
+	for range cfg.SmallClients {
+		wg.Go(func() {
+			for i := range next {
+				t0 := time.Now()
+				res, err := c.Upload(ctx, fmt.Sprintf("small-%d.csv", i), bytes.NewReader(bodies[i]))
+				lat[i] = time.Since(t0)
+				switch {
+				case err != nil:
+					errs[i] = fmt.Errorf("upload of small file %d: %w", i, err)
+				case !res.Created():
+					errs[i] = fmt.Errorf("upload of small file %d: status %d %s", i, res.StatusCode, res.Message)
+				default:
+					ids[i] = res.Record.FileID
+				}
+			}
+		})
+	}
+	for i := range bodies {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	uploaded := time.Since(start)
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	pending := slices.Clone(ids)
+	for len(pending) > 0 {
+		left := pending[:0]
+		for _, id := range pending {
+			st, err := c.Status(ctx, id)
+			if err != nil {
+				return nil, fmt.Errorf("status of small file %s: %w", id, err)
+			}
+			switch {
+			case !txpipe.IsFinal(st.Status):
+				left = append(left, id)
+			case st.Status != txpipe.StatusCompleted || st.Inserted != int64(cfg.SmallRows):
+				return nil, fmt.Errorf("small file %s ended %s with %d rows inserted, want COMPLETED with %d", id, st.Status, st.Inserted, cfg.SmallRows)
+			}
+		}
+		pending = left
+		if len(pending) > 0 {
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	wall := time.Since(start)
+	slices.Sort(lat)
+	name := fmt.Sprintf("%d files x %d rows, %d clients", cfg.SmallFiles, cfg.SmallRows, cfg.SmallClients)
+	note := fmt.Sprintf("%.0f files/s to all COMPLETED (uploads alone %.0f files/s), 0 failed", float64(len(ids))/wall.Seconds(), float64(len(ids))/uploaded.Seconds())
+	return []Result{
+		{Name: name, Rows: cfg.SmallFiles * cfg.SmallRows, Wall: wall, Note: note},
+		{Name: "  POST /upload latency, p50", Wall: percentile(lat, 50)},
+		{Name: "  POST /upload latency, p99", Wall: percentile(lat, 99)},
+	}, nil
 }
 
 // uploadAndWait uploads a file and polls its status until it is final; it
@@ -351,24 +516,79 @@ func uploadAndWait(ctx context.Context, c *httpapi.Client, path string, rows int
 	return wall, nil
 }
 
-// prefill stores cfg.Prefill rows before the measured upload, in files of
-// at most 1M rows generated with other seeds (so their ids differ).
-func prefill(ctx context.Context, c *httpapi.Client, cfg Config, logf func(string, ...any)) error {
+// prefillStore stores cfg.Prefill rows in the data dir before serve starts,
+// as a store holds them after some months of monthly uploads: files of 1M
+// rows (the last one shorter), each generated with its own seed and with
+// its timestamps in one month, going back from December 2023 (the measured
+// file is of 2024). The rows are decoded from txgen's CSV and written
+// through sqlite.DB.PutTransactions in batches of workflow.MaxBatch, as a
+// run writes them, without the upload, validation and status records (so
+// it is fast). It returns the months, latest first, and logs each file's
+// time and CPU: the ingest cost as the store grows.
+func prefillStore(ctx context.Context, dataDir string, cfg Config, logf func(string, ...any)) ([]time.Time, error) {
+	db, err := sqlite.Open(ctx, filepath.Join(dataDir, "txpipe.db"), nil)
+	if err != nil {
+		return nil, err
+	}
+	defer db.Close()
+	var months []time.Time
 	for i, left := 0, cfg.Prefill; left > 0; i++ {
 		n := min(left, 1_000_000)
-		path := filepath.Join(cfg.Dir, fmt.Sprintf("txbench-prefill-%d.csv", i))
-		if _, err := generate(path, n, cfg.Seed+1000+uint64(i)); err != nil {
+		month := time.Date(2023, time.December-time.Month(i), 1, 0, 0, 0, 0, time.UTC)
+		months = append(months, month)
+		fileID := fmt.Sprintf("prefill-%d", i)
+		pr, pw := io.Pipe()
+		go func() {
+			pw.CloseWithError(txgen.Write(pw, txgen.Options{Rows: n, Seed: cfg.Seed + 1000 + uint64(i), From: month, Span: month.AddDate(0, 1, 0).Sub(month)}))
+		}()
+		t0, cpu0 := time.Now(), selfCPU()
+		dec := csvschema.NewDecoder(pr)
+		batch := make([]txpipe.Transaction, 0, workflow.MaxBatch)
+		flush := func() error {
+			if len(batch) == 0 {
+				return nil
+			}
+			_, err := db.PutTransactions(ctx, batch)
+			batch = batch[:0]
 			return err
 		}
-		wall, err := uploadAndWait(ctx, c, path, n)
-		os.Remove(path)
-		if err != nil {
-			return fmt.Errorf("prefill file %d: %w", i, err)
+		for {
+			var tx txpipe.Transaction
+			err := dec.Decode(&tx)
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				pr.CloseWithError(err)
+				return nil, fmt.Errorf("prefill file %d: %w", i, err)
+			}
+			tx.FileID = fileID
+			if batch = append(batch, tx); len(batch) == workflow.MaxBatch {
+				if err := flush(); err != nil {
+					return nil, fmt.Errorf("prefill file %d: %w", i, err)
+				}
+			}
 		}
-		logf("prefill: %d rows more in %.1fs", n, wall.Seconds())
+		if err := flush(); err != nil {
+			return nil, fmt.Errorf("prefill file %d: %w", i, err)
+		}
+		if err := db.SyncRows(ctx, fileID); err != nil {
+			return nil, fmt.Errorf("prefill file %d: %w", i, err)
+		}
+		logf("prefill: %d rows of %s in %.1f s, %.1f CPU-s, %d rows stored before", n, month.Format("2006-01"),
+			time.Since(t0).Seconds(), (selfCPU() - cpu0).Seconds(), cfg.Prefill-left)
 		left -= n
 	}
-	return nil
+	return months, db.Close()
+}
+
+// selfCPU is this process's user+system CPU time so far.
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // dirSize is the bytes of the files under dir.
@@ -464,7 +684,10 @@ func (r *Report) Print(w io.Writer) {
 			rss = fmt.Sprintf("%.0f MiB", float64(x.PeakRSS)/(1<<20))
 		}
 		wall := fmt.Sprintf("%.3fs", x.Wall.Seconds())
-		if x.Rows == 0 {
+		switch {
+		case x.Wall == 0:
+			wall = "-"
+		case x.Rows == 0:
 			wall = fmt.Sprintf("%.2fms", float64(x.Wall.Microseconds())/1000)
 		}
 		fmt.Fprintf(w, "%-34s %12s %8s %10s %9s %9s", x.Name, rate, ratio, wall, cpu, rss)

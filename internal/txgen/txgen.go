@@ -22,6 +22,10 @@ type Options struct {
 	Seed     uint64  // the same seed writes the same bytes
 	BadShare float64 // share of rows with one error each (0 to 1)
 	CRLF     bool    // end lines with CRLF instead of LF
+	// From and Span place the timestamps, uniformly in [From, From+Span)
+	// (whole seconds); the year 2024 if Span is 0.
+	From time.Time
+	Span time.Duration
 }
 
 // Header is the header row txgen writes.
@@ -51,7 +55,10 @@ func Write(w io.Writer, opts Options) error {
 	}
 	codes := iso4217.Codes()
 	bw.WriteString(Header + eol)
-	base := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC).Unix()
+	base, span := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC).Unix(), int64(365*86400)
+	if opts.Span >= time.Second {
+		base, span = opts.From.Unix(), int64(opts.Span/time.Second)
+	}
 	var line []byte
 	var prevID []byte
 	for i := 0; i < opts.Rows; i++ {
@@ -98,7 +105,7 @@ func Write(w io.Writer, opts Options) error {
 		}
 		line = append(line, ',')
 		// timestamp
-		t := time.Unix(base+rng.Int64N(365*86400), 0).UTC()
+		t := time.Unix(base+rng.Int64N(span), 0).UTC()
 		if bad == 3 {
 			line = t.AppendFormat(line, "2006-01-02T15:04:05")
 		} else {

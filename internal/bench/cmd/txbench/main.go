@@ -31,7 +31,11 @@ func main() {
 	flag.IntVar(&cfg.Repeat, "repeat", 3, "runs of each read-only measurement (the fastest counts)")
 	flag.IntVar(&cfg.Queries, "queries", 200, "one-day range queries for p50/p99")
 	flag.IntVar(&cfg.Prefill, "prefill", 0, "rows stored before the measured upload (the store-growth measurement)")
+	flag.IntVar(&cfg.SmallFiles, "small-files", 1000, "small files uploaded concurrently after the queries (0: none)")
+	flag.IntVar(&cfg.SmallRows, "small-rows", 100, "rows of each small file")
+	flag.IntVar(&cfg.SmallClients, "small-clients", 50, "concurrent clients uploading the small files")
 	flag.BoolVar(&cfg.SkipE2E, "no-e2e", false, "leave out the end-to-end upload and the queries")
+	flag.BoolVar(&cfg.OnlyE2E, "only-e2e", false, "only the end-to-end upload and the queries (to profile them)")
 	flag.Parse()
 	self, err := os.Executable()
 	if err != nil {
