@@ -87,10 +87,29 @@ func TestPresignedUploadChecksum(t *testing.T) {
 	if got, want := headers["X-Amz-Checksum-Sha256"], base64.StdEncoding.EncodeToString(sum[:]); got != want {
 		t.Errorf("x-amz-checksum-sha256 = %q, want the declared %q", got, want)
 	}
-	// moto_server 5.2 checks neither presigned signatures nor checksums of
-	// a PUT (a PUT of other bytes is stored): that S3 refuses other bytes
-	// rests on the checksum and the length being signed, asserted above.
-	// The refusal itself is left to AWS, as the issue allows.
+	// Other bytes of the same length through the same URL and headers: S3
+	// refuses them (BadDigest: the body's SHA-256 is not the signed
+	// x-amz-checksum-sha256). moto_server 5.2.1 checks neither presigned
+	// signatures nor checksums (it stores them, as it stores an SDK
+	// PutObject whose ChecksumSHA256 does not match; checked by hand on
+	// 2026-12-02), so the refusal is asserted only when the emulator makes
+	// it; what the test holds in every case is that the checksum and the
+	// length are signed (above), so a client cannot send other bytes with
+	// another checksum through this URL.
+	wrong := bytes.ToUpper(data[:min(len(data), 1<<20)])
+	wst := &txpipe.FileStatus{FileID: "w", SHA256: st.SHA256, SizeBytes: int64(len(wrong)), ExpiresAt: st.ExpiresAt}
+	wurl, wheaders, err := p.PresignUpload(t.Context(), wst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, body := putPresigned(t, wurl, wheaders, wrong); code == http.StatusOK {
+		t.Logf("moto_server stored a PUT whose bytes do not match its signed x-amz-checksum-sha256 (S3 answers 400 BadDigest)")
+		if _, err := c.DeleteObject(t.Context(), &s3.DeleteObjectInput{Bucket: aws.String(bucket), Key: aws.String(IncomingKey(st.SHA256))}); err != nil {
+			t.Fatal(err)
+		}
+	} else if code != http.StatusBadRequest || !strings.Contains(body, "BadDigest") && !strings.Contains(body, "Checksum") {
+		t.Errorf("PUT of other bytes: %d %s, want 400 BadDigest", code, body)
+	}
 	if code, body := putPresigned(t, url, headers, data); code != http.StatusOK {
 		t.Fatalf("PUT of the declared bytes: %d %s", code, body)
 	}
