@@ -151,7 +151,7 @@ type input struct {
 }
 
 // openInput opens r for the engine: a spreadsheet (.xlsx, recognised by
-// its bytes) through sheetReader, text through textReader.
+// its bytes) through the registered SheetReader, text through textReader.
 func openInput(r io.Reader, declared, sheet string) (input, error) {
 	in := input{close: func() {}}
 	var head [4]byte

@@ -20,6 +20,7 @@ import (
 	"github.com/txpipe/txpipe"
 	"github.com/txpipe/txpipe/csvschema"
 	"github.com/txpipe/txpipe/profile"
+	_ "github.com/txpipe/txpipe/xlsx" // reads the .xlsx dialect
 )
 
 // dialectTx are the 20 transactions every file of testdata/dialects holds,

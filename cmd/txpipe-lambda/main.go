@@ -13,6 +13,8 @@ import (
 	"time"
 
 	awslambda "github.com/aws/aws-lambda-go/lambda"
+
+	_ "github.com/txpipe/txpipe/xlsx" // reads .xlsx uploads
 )
 
 func main() {

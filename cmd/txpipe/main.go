@@ -13,6 +13,8 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
+
+	_ "github.com/txpipe/txpipe/xlsx" // reads .xlsx uploads
 )
 
 func main() {

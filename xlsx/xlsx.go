@@ -1,8 +1,11 @@
-package csvschema
+// Package xlsx reads a sheet of an .xlsx workbook as CSV records for
+// csvschema. The binaries import it for its effect; csvschema itself links
+// no spreadsheet library, so neither does what builds on it without reading
+// workbooks.
+package xlsx
 
 import (
 	"bufio"
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -10,24 +13,18 @@ import (
 	"strings"
 
 	"github.com/xuri/excelize/v2"
+
+	"github.com/txpipe/txpipe/csvschema"
 )
 
-// EncXLSX is the "encoding" a report gives a spreadsheet (.xlsx) file.
-const EncXLSX = "xlsx"
-
-// zipMagic starts every .xlsx file (a zip archive).
-var zipMagic = []byte("PK\x03\x04")
-
-// ErrSheet is the reason of a spreadsheet that cannot be read: not a
-// workbook, or without the sheet asked for.
-var ErrSheet = errors.New("unreadable spreadsheet")
+func init() { csvschema.RegisterSheetReader(Rows) }
 
 // xlsxLimit bounds the unzipped size of a workbook's parts: larger
 // worksheets go to temporary files (excelize's UnzipXMLSizeLimit), so
 // memory holds about this much whatever the sheet's rows.
 const xlsxLimit = 16 << 20
 
-// sheetReader reads the sheet of a workbook (the first if sheet is "") row
+// Rows reads the sheet of a workbook (the first if sheet is "") row
 // by row with excelize's row iterator, and yields it as comma-separated
 // records, one physical line per sheet row (empty rows too), so the
 // engine's line numbers are the sheet's row numbers. Cells are their raw
@@ -36,7 +33,7 @@ const xlsxLimit = 16 << 20
 // written as a carriage return, which keeps the row on its line and is
 // still a control character to the rules. The returned closer stops the
 // conversion and removes excelize's temporary files.
-func sheetReader(r io.Reader, sheet string) (io.Reader, string, func(), error) {
+func Rows(r io.Reader, sheet string) (io.Reader, string, func(), error) {
 	var f *excelize.File
 	var err error
 	opts := excelize.Options{UnzipXMLSizeLimit: xlsxLimit}
@@ -51,7 +48,7 @@ func sheetReader(r io.Reader, sheet string) (io.Reader, string, func(), error) {
 		f, err = excelize.OpenReader(r, opts)
 	}
 	if err != nil {
-		return nil, "", nil, &RowError{Line: 1, Err: fmt.Errorf("%w: not an .xlsx workbook: %v", ErrSheet, err)}
+		return nil, "", nil, &csvschema.RowError{Line: 1, Err: fmt.Errorf("%w: not an .xlsx workbook: %v", csvschema.ErrSheet, err)}
 	}
 	sheets := f.GetSheetList()
 	if sheet == "" && len(sheets) > 0 {
@@ -63,12 +60,12 @@ func sheetReader(r io.Reader, sheet string) (io.Reader, string, func(), error) {
 	}
 	if !found {
 		f.Close()
-		return nil, "", nil, &RowError{Line: 1, Err: fmt.Errorf("%w: no sheet %q; the workbook has %s", ErrSheet, sheet, strings.Join(quoteAll(sheets), ", "))}
+		return nil, "", nil, &csvschema.RowError{Line: 1, Err: fmt.Errorf("%w: no sheet %q; the workbook has %s", csvschema.ErrSheet, sheet, strings.Join(quoteAll(sheets), ", "))}
 	}
 	rows, err := f.Rows(sheet)
 	if err != nil {
 		f.Close()
-		return nil, "", nil, &RowError{Line: 1, Err: fmt.Errorf("%w: sheet %q: %v", ErrSheet, sheet, err)}
+		return nil, "", nil, &csvschema.RowError{Line: 1, Err: fmt.Errorf("%w: sheet %q: %v", csvschema.ErrSheet, sheet, err)}
 	}
 	pr, pw := io.Pipe()
 	done := make(chan struct{})
@@ -132,6 +129,3 @@ func quoteAll(ss []string) []string {
 	}
 	return out
 }
-
-// isXLSX reports whether head starts like a zip archive.
-func isXLSX(head []byte) bool { return bytes.HasPrefix(head, zipMagic) }
