@@ -65,7 +65,7 @@ func (s *Server) handleDLQRedrive(w http.ResponseWriter, r *http.Request) {
 	}
 	id := r.PathValue("file_id")
 	if err := s.cfg.DeadLetters.Redrive(r.Context(), scoped); err != nil {
-		s.writeError(w, r, err)
+		s.writeError(w, r, unscoped(err, scoped))
 		return
 	}
 	writeJSON(w, http.StatusAccepted, map[string]any{"file_id": id, "redriven": true, "status_url": s.statusURL(r, id)})

@@ -174,7 +174,7 @@ func (s *Server) handleErrorsCSV(w http.ResponseWriter, r *http.Request) {
 	}
 	st, err := s.cfg.Statuses.GetStatus(r.Context(), id)
 	if err != nil {
-		s.writeError(w, r, err)
+		s.writeError(w, r, unscoped(err, id))
 		return
 	}
 	csvHeaders(w, "errors-"+st.Public().FileID+".csv")

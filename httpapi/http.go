@@ -505,7 +505,7 @@ func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
 	}
 	st, err := s.cfg.Statuses.GetStatus(r.Context(), id)
 	if err != nil {
-		s.writeError(w, r, err)
+		s.writeError(w, r, unscoped(err, id))
 		return
 	}
 	writeJSON(w, http.StatusOK, statusJSON(st.Effective(s.cfg.Now())))

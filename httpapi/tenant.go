@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"net/http"
+	"strings"
 
 	"github.com/txpipe/txpipe"
 )
@@ -52,11 +53,31 @@ func (s *Server) requestTenant(r *http.Request, all bool) (string, error) {
 	return asked, nil
 }
 
-// scopedFileID is the path's file id scoped by the request's tenant.
+// scopedFileID is the path's file id scoped by the request's tenant. An id
+// that is scoped already (it holds the separator: another tenant's, or an
+// item that is no file) is not found, as an unknown id is.
 func (s *Server) scopedFileID(r *http.Request) (string, error) {
 	tenant, err := s.requestTenant(r, false)
 	if err != nil {
 		return "", err
 	}
-	return txpipe.ScopedFileID(tenant, r.PathValue("file_id")), nil
+	id := r.PathValue("file_id")
+	if t, _ := txpipe.SplitFileID(id); t != txpipe.DefaultTenant || strings.HasPrefix(id, "_") {
+		return "", txpipe.Errorf(txpipe.ENOTFOUND, "file %s not found", id)
+	}
+	return txpipe.ScopedFileID(tenant, id), nil
+}
+
+// unscoped rewrites a client error about the scoped file id to name the id
+// as the client knows it.
+func unscoped(err error, scoped string) error {
+	code := txpipe.ErrorCode(err)
+	if err == nil || statusOf(code) >= 500 {
+		return err
+	}
+	_, id := txpipe.SplitFileID(scoped)
+	if id == scoped {
+		return err
+	}
+	return txpipe.Errorf(code, "%s", strings.ReplaceAll(txpipe.ErrorMessage(err), scoped, id))
 }

@@ -33,6 +33,10 @@ type Objects struct {
 	// FileKeyOf returns the file key (hex SHA-256) of an incoming object
 	// key, or an error for a key that is not one (s3store.FileKeyOfIncoming).
 	FileKeyOf func(key string) (string, error)
+	// TenantOf, if set, returns the tenant of an incoming object key that
+	// FileKeyOf accepted (s3store.TenantFileKeyOfIncoming); the default
+	// tenant otherwise.
+	TenantOf func(key string) string
 	Telemetry
 }
 
@@ -62,13 +66,17 @@ func (o *Objects) Handle(ctx context.Context, ev events.EventBridgeEvent) error 
 		return err
 	}
 	sum, err := o.FileKeyOf(d.Object.Key)
+	tenant := txpipe.DefaultTenant
+	if err == nil && o.TenantOf != nil {
+		tenant = o.TenantOf(d.Object.Key)
+	}
 	if err != nil {
 		o.logger().WarnContext(ctx, "object ignored", "bucket", d.Bucket.Name, "key", d.Object.Key, "err", err)
 		end(nil)
 		return nil
 	}
 	st := workflow.RunState{
-		FileID: txpipe.FileIDFromSHA256(sum), FileKey: sum, UploadKey: d.Object.Key, SizeBytes: d.Object.Size,
+		FileID: txpipe.ScopedFileID(tenant, txpipe.FileIDFromSHA256(sum)), FileKey: sum, UploadKey: d.Object.Key, SizeBytes: d.Object.Size,
 	}
 	if err := o.Runs.StartRun(ctx, st); err != nil {
 		err = fmt.Errorf("start run of s3://%s/%s: %w", d.Bucket.Name, d.Object.Key, err)

@@ -156,3 +156,29 @@ func TestTimedOutExecutionIsFailedAndDeadLettered(t *testing.T) {
 		t.Errorf("SUCCEEDED execution: %v, %d notifications; want nothing done", err, len(n.list))
 	}
 }
+
+// TestObjectCreatedOfTenant: the bytes a tenant's upload URL sends land
+// under incoming/TENANT/ and start that tenant's run; a malformed tenant
+// part starts nothing.
+func TestObjectCreatedOfTenant(t *testing.T) {
+	runs := &startedRuns{}
+	o := &lambda.Objects{Runs: runs, FileKeyOf: s3store.FileKeyOfIncoming, TenantOf: func(key string) string {
+		tenant, _, _ := s3store.TenantFileKeyOfIncoming(key)
+		return tenant
+	}}
+	ev := readEBEvent(t, "eventbridge-s3-object-created.json")
+	sum := "5f1b6cbd9c0b2b3b7c2e2fa6b5f4c4a1d7e8f9a0b1c2d3e4f5a6b7c8d9e0f1a2"
+	for _, key := range []string{s3store.TenantIncomingKey("acme", sum), "incoming/Not A Tenant/" + sum, "incoming/a/b/" + sum} {
+		var d map[string]any
+		json.Unmarshal(ev.Detail, &d)
+		d["object"].(map[string]any)["key"] = key
+		ev.Detail, _ = json.Marshal(d)
+		if err := o.Handle(t.Context(), ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(runs.states) != 1 || runs.states[0].FileID != "acme#"+txpipe.FileIDFromSHA256(sum) || runs.states[0].FileKey != sum ||
+		runs.states[0].UploadKey != "incoming/acme/"+sum {
+		t.Fatalf("runs started = %+v, want acme's run only", runs.states)
+	}
+}

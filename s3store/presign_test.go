@@ -142,3 +142,27 @@ func TestPresignedUploadChecksum(t *testing.T) {
 		t.Errorf("OpenRange(48, 48) = %q, want %q", got, data[48:96])
 	}
 }
+
+// TestPresignedUploadOfTenant: a tenant's upload URL puts the bytes under
+// incoming/TENANT/, where they arrive as that tenant's.
+func TestPresignedUploadOfTenant(t *testing.T) {
+	c, bucket := motoClient(t)
+	data := []byte("transaction_id,amount,currency,timestamp,merchant,status\nt1,1.00,USD,2026-01-01T00:00:00Z,Shop,completed\n")
+	sum := sha256.Sum256(data)
+	hexSum := hex.EncodeToString(sum[:])
+	st := &txpipe.FileStatus{FileID: txpipe.ScopedFileID("acme", txpipe.FileIDFromSHA256(hexSum)), SHA256: hexSum, SizeBytes: int64(len(data)), ExpiresAt: time.Now().Add(time.Hour)}
+	url, headers, err := NewPresigner(c, bucket).PresignUpload(t.Context(), st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, body := putPresigned(t, url, headers, data); code != http.StatusOK {
+		t.Fatalf("PUT = %d %s", code, body)
+	}
+	key := "incoming/acme/" + hexSum
+	if _, err := c.HeadObject(t.Context(), &s3.HeadObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)}); err != nil {
+		t.Fatalf("HeadObject %s: %v", key, err)
+	}
+	if tenant, got, err := TenantFileKeyOfIncoming(key); err != nil || tenant != "acme" || got != hexSum {
+		t.Errorf("TenantFileKeyOfIncoming(%s) = %q, %q, %v", key, tenant, got, err)
+	}
+}

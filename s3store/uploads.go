@@ -33,14 +33,38 @@ var (
 // sum are sent to.
 func IncomingKey(sum string) string { return IncomingPrefix + sum }
 
-// FileKeyOfIncoming returns the file key (the hex SHA-256) of an object
-// key under IncomingPrefix, or an EINVALID error.
-func FileKeyOfIncoming(key string) (string, error) {
-	sum, ok := strings.CutPrefix(key, IncomingPrefix)
-	if b, err := hex.DecodeString(sum); !ok || err != nil || len(b) != 32 || strings.ToLower(sum) != sum {
-		return "", txpipe.Errorf(txpipe.EINVALID, "object key %q is not %s<64 lower-case hex digits>", key, IncomingPrefix)
+// TenantIncomingKey is IncomingKey for a file of tenant: a tenant other
+// than the default sends its bytes to "incoming/TENANT/sum", so their
+// arrival starts the tenant's run.
+func TenantIncomingKey(tenant, sum string) string {
+	if t := txpipe.TenantOrDefault(tenant); t != txpipe.DefaultTenant {
+		return IncomingPrefix + t + "/" + sum
 	}
-	return sum, nil
+	return IncomingKey(sum)
+}
+
+// FileKeyOfIncoming returns the file key (the hex SHA-256) of an object
+// key under IncomingPrefix (a tenant's included), or an EINVALID error.
+func FileKeyOfIncoming(key string) (string, error) {
+	_, sum, err := TenantFileKeyOfIncoming(key)
+	return sum, err
+}
+
+// TenantFileKeyOfIncoming returns the tenant and the file key of an object
+// key made by TenantIncomingKey, or an EINVALID error.
+func TenantFileKeyOfIncoming(key string) (tenant, sum string, err error) {
+	rest, ok := strings.CutPrefix(key, IncomingPrefix)
+	tenant = txpipe.DefaultTenant
+	if t, s, nested := strings.Cut(rest, "/"); nested {
+		if txpipe.CheckTenant(t) != nil {
+			ok = false
+		}
+		tenant, rest = t, s
+	}
+	if b, err := hex.DecodeString(rest); !ok || err != nil || len(b) != 32 || strings.ToLower(rest) != rest {
+		return "", "", txpipe.Errorf(txpipe.EINVALID, "object key %q is not %s[<tenant>/]<64 lower-case hex digits>", key, IncomingPrefix)
+	}
+	return tenant, rest, nil
 }
 
 // OpenUpload returns the bytes of an incoming object (key is its full
@@ -153,7 +177,7 @@ func (p *Presigner) PresignUpload(ctx context.Context, st *txpipe.FileStatus) (s
 	if ttl < time.Minute {
 		return "", nil, txpipe.Errorf(txpipe.EINVALID, "presign upload of file %s: it expires at %s", st.FileID, st.ExpiresAt)
 	}
-	key := IncomingKey(st.SHA256)
+	key := TenantIncomingKey(txpipe.TenantOfFileID(st.FileID), st.SHA256)
 	req, err := p.ps.PresignPutObject(ctx, &s3.PutObjectInput{
 		Bucket:         aws.String(p.bucket),
 		Key:            aws.String(key),

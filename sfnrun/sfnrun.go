@@ -53,8 +53,10 @@ func (s *Starter) StartRun(ctx context.Context, st workflow.RunState) error {
 	if st.UploadKey != "" {
 		// The bytes of a two-step upload arrived (an S3 event, which may
 		// come twice): the execution is named by the file id alone, and a
-		// Standard machine runs at most one execution per name.
-		name = sanitize(st.FileID)
+		// Standard machine runs at most one execution per name. A tenant's
+		// file id is scoped ("tenant#id" -> "tenant_id", whole: at most 65
+		// characters), so two tenants' same bytes are two executions.
+		name = sanitize(st.FileID, 80)
 	}
 	_, err = s.start.StartExecution(ctx, &sfn.StartExecutionInput{
 		StateMachineArn: aws.String(s.arn),
@@ -77,7 +79,7 @@ func (s *Starter) StartRun(ctx context.Context, st workflow.RunState) error {
 // second and 8 random hex digits; at most 80 characters, as Step Functions
 // requires.
 func ExecutionName(fileID string, t time.Time) (string, error) {
-	base := sanitize(fileID)
+	base := sanitize(fileID, 48)
 	suffix := make([]byte, 4)
 	if _, err := rand.Read(suffix); err != nil {
 		return "", txpipe.Errorf(txpipe.EINTERNAL, "execution name: %w", err)
@@ -86,11 +88,11 @@ func ExecutionName(fileID string, t time.Time) (string, error) {
 }
 
 // sanitize returns fileID as an execution name: characters other than
-// letters, digits, '-' and '_' replaced by '_', at most 48 of them.
-func sanitize(fileID string) string {
+// letters, digits, '-' and '_' replaced by '_', at most n of them.
+func sanitize(fileID string, n int) string {
 	var b strings.Builder
 	for _, r := range fileID {
-		if b.Len() == 48 {
+		if b.Len() == n {
 			break
 		}
 		switch {

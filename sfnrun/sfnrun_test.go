@@ -143,3 +143,28 @@ func TestStartRunErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestTwoStepExecutionPerTenant: the execution of a two-step upload is
+// named by the whole scoped file id, so the same bytes of two tenants
+// (even of a 32-character tenant name) are two executions.
+func TestTwoStepExecutionPerTenant(t *testing.T) {
+	s, f := newStarter(t)
+	id := "0123456789abcdef0123456789abcdef"
+	long := strings.Repeat("t", txpipe.MaxTenantLen)
+	for _, tenant := range []string{txpipe.DefaultTenant, "acme", long} {
+		st := workflow.RunState{FileID: txpipe.ScopedFileID(tenant, id), FileKey: strings.Repeat("ab", 32), UploadKey: "incoming/x"}
+		if err := s.StartRun(t.Context(), st); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var names []string
+	for _, req := range f.reqs {
+		if !nameRE.MatchString(req.Name) || len(req.Name) > 80 {
+			t.Errorf("name %q: not a Step Functions name", req.Name)
+		}
+		names = append(names, req.Name)
+	}
+	if want := []string{id, "acme_" + id, long + "_" + id}; !reflect.DeepEqual(names, want) {
+		t.Errorf("execution names = %q, want %q", names, want)
+	}
+}

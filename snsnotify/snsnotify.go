@@ -37,8 +37,14 @@ func New(client *sns.Client, topicARN string) *Notifier {
 // so subscribers can filter on it (a filter policy on "status").
 const StatusAttribute = "status"
 
+// TenantAttribute is the message attribute holding the file's tenant, so a
+// tenant's subscription receives its results only (a filter policy
+// {"tenant": ["NAME"]}).
+const TenantAttribute = "tenant"
+
 // Notify publishes n as JSON, with n.Status as the "status" message
-// attribute.
+// attribute and its tenant as the "tenant" one (a subscription of one
+// tenant filters on it).
 func (p *Notifier) Notify(ctx context.Context, n txpipe.Notification) error {
 	body, err := json.Marshal(n)
 	if err != nil {
@@ -50,6 +56,7 @@ func (p *Notifier) Notify(ctx context.Context, n txpipe.Notification) error {
 		Subject:  aws.String("txpipe: file " + n.Status),
 		MessageAttributes: map[string]types.MessageAttributeValue{
 			StatusAttribute: {DataType: aws.String("String"), StringValue: aws.String(n.Status)},
+			TenantAttribute: {DataType: aws.String("String"), StringValue: aws.String(txpipe.TenantOrDefault(n.Tenant))},
 		},
 	})
 	if err != nil {

@@ -46,7 +46,7 @@ func TestNotifyReachesSubscriber(t *testing.T) {
 	}
 
 	n := txpipe.Notification{
-		FileID: "f123", Status: txpipe.StatusCompleted, Filename: "march.csv", Rows: 10,
+		FileID: "f123", Tenant: txpipe.DefaultTenant, Status: txpipe.StatusCompleted, Filename: "march.csv", Rows: 10,
 		Inserted: 7, Updated: 2, Unchanged: 1, FinishedAt: time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC),
 	}
 	if err := New(snsc, aws.ToString(topic.TopicArn)).Notify(ctx, n); err != nil {
@@ -85,5 +85,61 @@ func TestNotifyMissingTopic(t *testing.T) {
 	err := New(c, "arn:aws:sns:us-east-1:123456789012:no-such-topic").Notify(t.Context(), txpipe.Notification{FileID: "f", Status: txpipe.StatusFailed})
 	if got, want := txpipe.ErrorCode(err), txpipe.ENOTFOUND; got != want {
 		t.Errorf("Notify to a missing topic: %v (code %q), want %q", err, got, want)
+	}
+}
+
+// TestTenantFilterPolicy: a subscription whose filter policy names a tenant
+// receives that tenant's notifications only.
+func TestTenantFilterPolicy(t *testing.T) {
+	cfg := awstest.Config(emulator.URL(t))
+	snsc, sqsc := sns.NewFromConfig(cfg), sqs.NewFromConfig(cfg)
+	ctx := t.Context()
+	topic, err := snsc.CreateTopic(ctx, &sns.CreateTopicInput{Name: aws.String("txpipe-results-tenants")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	q, err := sqsc.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String("txpipe-results-acme")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	attrs, err := sqsc.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: q.QueueUrl, AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameQueueArn}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := snsc.Subscribe(ctx, &sns.SubscribeInput{
+		TopicArn: topic.TopicArn, Protocol: aws.String("sqs"), Endpoint: aws.String(attrs.Attributes["QueueArn"]),
+		Attributes: map[string]string{"FilterPolicy": `{"tenant": ["acme"]}`},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	notifier := New(snsc, aws.ToString(topic.TopicArn))
+	for _, tenant := range []string{txpipe.DefaultTenant, "beta", "acme"} {
+		if err := notifier.Notify(ctx, txpipe.Notification{FileID: "f-" + tenant, Tenant: tenant, Status: txpipe.StatusCompleted}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var got []string
+	for range 3 {
+		out, err := sqsc.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: q.QueueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range out.Messages {
+			var env struct {
+				Message           string
+				MessageAttributes map[string]struct{ Type, Value string }
+			}
+			if err := json.Unmarshal([]byte(aws.ToString(m.Body)), &env); err != nil {
+				t.Fatal(err)
+			}
+			var n txpipe.Notification
+			if err := json.Unmarshal([]byte(env.Message), &n); err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, n.FileID+"/"+env.MessageAttributes[TenantAttribute].Value)
+		}
+	}
+	if len(got) != 1 || got[0] != "f-acme/acme" {
+		t.Errorf("acme's subscription received %v, want f-acme/acme only", got)
 	}
 }

@@ -131,7 +131,7 @@ func build(ctx context.Context, name string, getenv func(string) string, stdout 
 		// uploads, read from S3) and starts the run of an S3 object that
 		// arrived (EventBridge Object Created).
 		steps := &workflow.Tasks{Files: files, Uploads: files, Statuses: statuses, Logger: logger}
-		objects := &lambda.Objects{Runs: intake.Runs, FileKeyOf: s3store.FileKeyOfIncoming, Telemetry: tel}
+		objects := &lambda.Objects{Runs: intake.Runs, FileKeyOf: s3store.FileKeyOfIncoming, TenantOf: incomingTenant, Telemetry: tel}
 		mux := &lambda.Mux{
 			API:     api.Handle,
 			Steps:   (&lambda.StepHandler{Runner: steps, Function: name, Telemetry: tel}).Handle,
@@ -158,4 +158,10 @@ func build(ctx context.Context, name string, getenv func(string) string, stdout 
 		fn.handler = mux.Handle
 	}
 	return fn, nil
+}
+
+// incomingTenant is the tenant of an incoming object key.
+func incomingTenant(key string) string {
+	tenant, _, _ := s3store.TenantFileKeyOfIncoming(key)
+	return tenant
 }

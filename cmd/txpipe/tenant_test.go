@@ -212,6 +212,15 @@ func TestTenantIsolation(t *testing.T) {
 			}
 		}
 	}
+	// Naming the scoped id (as the stores keep it) reaches nothing either.
+	for _, id := range []string{"acme%23" + acmeOnly, "_key%23x"} {
+		if code, body := apiCall(t, base, keys["default"], http.MethodGet, "/status/"+id, nil, nil); code != http.StatusNotFound {
+			t.Errorf("default GET /status/%s = %d %s, want 404", id, code, body)
+		}
+	}
+	if code, body := apiCall(t, base, keys["acme"], http.MethodGet, "/status/"+unknown, nil, nil); code != http.StatusNotFound || strings.Contains(body, "#") {
+		t.Errorf("acme GET of an unknown id = %d %s, want 404 naming the id as acme knows it", code, body)
+	}
 	if code, _ := apiCall(t, base, keys["beta"], http.MethodGet, "/status/"+acmeOnly+"?tenant=acme", nil, nil); code != http.StatusForbidden {
 		t.Errorf("beta naming tenant acme = %d, want 403", code)
 	}
