@@ -110,15 +110,18 @@ func (db *DB) SaveJob(ctx context.Context, j workflow.Job) error {
 
 // CheckpointJob replaces the state of the job j.FileID, leaving its lease,
 // attempt and due time, if it is still at j's phase and step (see
-// workflow.JobCheckpointer). The shards are committed first (as before any
-// job write), so a checkpoint never records chunks whose rows are not
-// durable.
+// workflow.JobCheckpointer). It commits no shard: the chunks it records
+// had their rows made durable by their own SyncRows before they finished
+// (TransformChunk), so a checkpoint never records chunks whose rows are not
+// durable; committing the shards here as well committed the rows other
+// chunks were still writing, doubling the commits of a large file's ingest
+// (each writes every index page changed since the last).
 func (db *DB) CheckpointJob(ctx context.Context, j workflow.Job) error {
 	state, err := json.Marshal(j.State)
 	if err != nil {
 		return fmt.Errorf("encode job of file %s: %w", j.FileID, err)
 	}
-	err = db.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err = db.inMainTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, `UPDATE jobs SET state = ? WHERE file_id = ? AND phase = ? AND step = ?`,
 			string(state), j.FileID, j.Phase, j.Step)
 		return err

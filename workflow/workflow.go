@@ -272,7 +272,9 @@ type JobQueue interface {
 // of a map step, so a crash resumes the map at its unfinished chunks.
 type JobCheckpointer interface {
 	// CheckpointJob replaces the state of the job j.FileID if it is still
-	// at j's phase and step; otherwise it changes nothing.
+	// at j's phase and step; otherwise it changes nothing. The rows of the
+	// chunk results it records are durable already: TransformChunk makes
+	// them so (RowsDurability.SyncRows) before a chunk finishes.
 	CheckpointJob(ctx context.Context, j Job) error
 }
 

@@ -50,7 +50,10 @@ type Config struct {
 	// SmallFiles files of SmallRows rows are uploaded by SmallClients
 	// concurrent clients after the queries (issue 15, item 5); none if 0.
 	SmallFiles, SmallRows, SmallClients int
-	Log                                 io.Writer
+	// TwoStep sends the measured file through POST /uploads and its upload
+	// URL (as any file over 100 MB is) instead of POST /upload.
+	TwoStep bool
+	Log     io.Writer
 }
 
 // BareReadArg is the argument that makes the bench program do one bare read
@@ -297,9 +300,12 @@ func endToEnd(ctx context.Context, cfg Config, path string) ([]Result, error) {
 	}
 	pid := cmd.Process.Pid
 	cpu0 := procCPU(pid)
-	wall, err := uploadAndWait(ctx, c, path, cfg.Rows)
+	wall, err := uploadAndWait(ctx, c, path, cfg.Rows, cfg.TwoStep)
 	if err != nil {
 		return nil, err
+	}
+	if cfg.TwoStep {
+		prefillNote += ", two-step upload"
 	}
 	e2e := Result{Name: "end to end: upload to COMPLETED", Rows: cfg.Rows, Wall: wall, CPU: procCPU(pid) - cpu0, PeakRSS: procPeakRSS(pid),
 		Note: "serve's CPU for the upload, its peak RSS so far" + prefillNote}
@@ -484,14 +490,20 @@ func smallFiles(ctx context.Context, c *httpapi.Client, cfg Config) ([]Result, e
 
 // uploadAndWait uploads a file and polls its status until it is final; it
 // returns the time to COMPLETED (every row committed and queryable).
-func uploadAndWait(ctx context.Context, c *httpapi.Client, path string, rows int) (time.Duration, error) {
+func uploadAndWait(ctx context.Context, c *httpapi.Client, path string, rows int, twoStep bool) (time.Duration, error) {
 	body, err := os.Open(path)
 	if err != nil {
 		return 0, err
 	}
 	defer body.Close()
+	info, err := body.Stat()
+	if err != nil {
+		return 0, err
+	}
 	t0 := time.Now()
-	res, err := c.Upload(ctx, filepath.Base(path), body)
+	// Over 100 MB (serve's default --max-body-bytes) only the two-step
+	// upload takes the file.
+	res, err := c.UploadFile(ctx, filepath.Base(path), body, info.Size(), httpapi.UploadOptions{TwoStep: twoStep || info.Size() > 100<<20})
 	if err != nil {
 		return 0, fmt.Errorf("upload: %w", err)
 	}
