@@ -33,6 +33,8 @@ func NewRequest(ctx context.Context, ev events.APIGatewayProxyRequest) (*http.Re
 		body = base64.NewDecoder(base64.StdEncoding, body)
 		length = decodedLen(ev.Body)
 	}
+	// The key API Gateway checked: the API reads its tenant (KeyTenants).
+	ctx = context.WithValue(ctx, apiKeyIDKey{}, ev.RequestContext.Identity.APIKeyID)
 	r, err := http.NewRequestWithContext(ctx, ev.HTTPMethod, u.String(), body)
 	if err != nil {
 		return nil, fmt.Errorf("request from API Gateway event %s %s: %w", ev.HTTPMethod, ev.Path, err)

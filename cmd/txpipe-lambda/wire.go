@@ -110,12 +110,14 @@ func build(ctx context.Context, name string, getenv func(string) string, stdout 
 		declarer := &workflow.Uploads{Statuses: statuses, MaxBytes: workflow.MaxS3UploadBytes}
 		presigner := awsenv.Presigner(cfg, getenv, env[awsenv.Bucket])
 		api := &lambda.API{Telemetry: tel}
+		tenants := &lambda.KeyTenants{Lookup: statuses.KeyTenant}
 		api.NewHandler = func(baseURL string) http.Handler {
 			return httpapi.NewServer(httpapi.Config{
 				Uploader:        lambda.CountUploads(intake, tel.Metrics),
 				Statuses:        statuses,
 				Transactions:    txs,
 				Keys:            nil, // API Gateway checks the keys, rates and quotas
+				Identify:        tenants.Identify,
 				MaxBodyBytes:    maxBodyBytes,
 				SpoolDir:        os.TempDir(),
 				BaseURL:         baseURL,
