@@ -12,6 +12,7 @@ import (
 )
 
 func TestAPIKeyCommand(t *testing.T) {
+	t.Parallel()
 	dataDir := t.TempDir()
 	openDB(t, dataDir) // a data dir with a database and no keys
 	code, out, errOut := clientCLI(t, "apikey", "create", "--name", "ci", "--quota-per-day", "3", "--data-dir", dataDir, "--json")

@@ -170,6 +170,7 @@ func TestUploadNoProgressOffTerminal(t *testing.T) {
 }
 
 func TestUploadBar(t *testing.T) {
+	t.Parallel()
 	var buf bytes.Buffer
 	bar := &progressBar{w: &buf, label: "uploading f.csv", size: 40, start: time.Now()}
 	r := &countingReader{r: bytes.NewReader(make([]byte, 40<<20)), bar: bar}
@@ -190,6 +191,7 @@ func TestUploadBar(t *testing.T) {
 }
 
 func TestStatusCommand(t *testing.T) {
+	t.Parallel()
 	url, key := startServer(t, t.TempDir())
 	conn := []string{"--endpoint", url, "--api-key", key}
 	code, out, errOut := clientCLI(t, append([]string{"upload", "--wait", csvFile(t, "status", 5, time.Date(2026, 6, 2, 0, 0, 0, 0, time.UTC))}, conn...)...)
@@ -239,6 +241,7 @@ func TestStatusCommand(t *testing.T) {
 }
 
 func TestTransactionsCommand(t *testing.T) {
+	t.Parallel()
 	url, key := startServer(t, t.TempDir())
 	conn := []string{"--endpoint", url, "--api-key", key}
 	start := time.Date(2026, 6, 3, 0, 0, 0, 0, time.UTC)

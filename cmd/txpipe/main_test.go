@@ -72,6 +72,7 @@ func TestNoSecretInHelpOrUsage(t *testing.T) {
 }
 
 func TestHelpIsSpecific(t *testing.T) {
+	t.Parallel()
 	_, viaHelp, _ := runCLI(t, "", "help", "upload")
 	_, viaFlag, _ := runCLI(t, "", "upload", "--help")
 	if viaHelp != viaFlag || !strings.Contains(viaHelp, "--wait") {
@@ -85,6 +86,7 @@ func TestHelpIsSpecific(t *testing.T) {
 }
 
 func TestUsageErrors(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		args []string
 		want string
@@ -107,6 +109,7 @@ func TestUsageErrors(t *testing.T) {
 // TestJSONErrors: with --json an error is one JSON document on stderr and
 // stdout stays empty.
 func TestJSONErrors(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		args     []string
 		code     int
@@ -131,6 +134,7 @@ func TestJSONErrors(t *testing.T) {
 }
 
 func TestVersion(t *testing.T) {
+	t.Parallel()
 	code, out, _ := runCLI(t, "", "version", "--json")
 	var v buildInfo
 	if code != exitOK || json.Unmarshal([]byte(out), &v) != nil || v.Version == "" || !strings.HasPrefix(v.GoVersion, "go") {
@@ -142,6 +146,7 @@ func TestVersion(t *testing.T) {
 }
 
 func TestCompletion(t *testing.T) {
+	t.Parallel()
 	for _, shell := range []string{"bash", "zsh", "fish"} {
 		code, out, errOut := runCLI(t, "", "completion", shell)
 		if code != exitOK || !strings.Contains(out, "txpipe") || len(out) < 500 {

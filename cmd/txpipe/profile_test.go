@@ -22,6 +22,7 @@ func dialectFile(t *testing.T, name string) string {
 // on a semicolon file gets one error naming the separator; a bank export
 // validates under its profile and, without one, gets a profile skeleton.
 func TestValidateDialects(t *testing.T) {
+	t.Parallel()
 	semi := writeFile(t, "semi.csv", "transaction_id;amount;currency;timestamp;merchant;status\nA1;12.50;EUR;2024-01-15T10:30:00Z;Shop;completed\n")
 	code, out, errOut := clientCLI(t, "validate", semi)
 	if code != exitOK || !strings.Contains(out, "valid, 1 rows (read as ';'-separated utf-8)") {
@@ -64,6 +65,7 @@ func TestValidateDialects(t *testing.T) {
 // TestProfileSuggest: the skeleton is a valid profile that reads the
 // file's dialect and maps every field.
 func TestProfileSuggest(t *testing.T) {
+	t.Parallel()
 	code, out, errOut := clientCLI(t, "profile", "suggest", "--encoding", "windows-1252", dialectFile(t, "semicolon-windows1252.csv"))
 	if code != exitOK || !strings.Contains(errOut, "6 of 6 fields matched") {
 		t.Fatalf("suggest = %d\n%s%s", code, out, errOut)
@@ -81,6 +83,7 @@ func TestProfileSuggest(t *testing.T) {
 // TestProfileCommands: create, list, show, upload --profile, delete,
 // against a running server.
 func TestProfileCommands(t *testing.T) {
+	t.Parallel()
 	url, key := startServer(t, t.TempDir())
 	conn := []string{"--endpoint", url, "--api-key", key}
 	cli := func(args ...string) (int, string, string) {

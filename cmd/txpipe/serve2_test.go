@@ -20,6 +20,7 @@ import (
 // port makes no key (so none is lost unseen); the next start makes and
 // shows it.
 func TestFirstKeyWaitsForTheListener(t *testing.T) {
+	t.Parallel()
 	taken, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -47,6 +48,7 @@ func TestFirstKeyWaitsForTheListener(t *testing.T) {
 }
 
 func TestServeLogFormat(t *testing.T) {
+	t.Parallel()
 	var buf bytes.Buffer
 	for _, tc := range []struct {
 		format string
@@ -71,6 +73,7 @@ func TestServeLogFormat(t *testing.T) {
 // TestFailedFileSaysHowToRedrive: the status of a FAILED file and a
 // re-upload of its bytes print the redrive command.
 func TestFailedFileSaysHowToRedrive(t *testing.T) {
+	t.Parallel()
 	now := time.Now().UTC()
 	failed := txpipe.FileStatus{FileID: "0123456789abcdef0123456789abcdef", Status: txpipe.StatusFailed, Filename: "f.csv",
 		Rows: 1, Attempts: 3, Failure: "table unavailable", Errors: []txpipe.ErrorItem{}, CreatedAt: now, UpdatedAt: now}
@@ -93,6 +96,7 @@ func TestFailedFileSaysHowToRedrive(t *testing.T) {
 }
 
 func TestTableAlignsWideCharacters(t *testing.T) {
+	t.Parallel()
 	var buf bytes.Buffer
 	if err := writeTable(&buf, [][]string{{"MERCHANT", "AMOUNT"}, {"東京ストア", "1.00"}, {"Café", "2.00"}}); err != nil {
 		t.Fatal(err)

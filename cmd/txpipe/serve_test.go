@@ -251,6 +251,7 @@ func TestWaitRidesOutTheRateLimit(t *testing.T) {
 // TestServeJSON: `serve --json` prints its address, data dir and first key
 // as one JSON document.
 func TestServeJSON(t *testing.T) {
+	t.Parallel()
 	var out bytes.Buffer
 	s, err := openServer(context.Background(), serveConfig{Config: server.Config{Addr: "127.0.0.1:0"}, DataDir: t.TempDir(), JSON: true}, slog.New(slog.DiscardHandler), &out)
 	if err != nil {

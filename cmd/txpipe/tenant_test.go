@@ -120,6 +120,7 @@ func tenantCSV(ids ...string) string {
 // transactions, the CSV export, volumes, dead letters and webhooks are
 // per tenant; the admin key sees every tenant; all of it after a restart.
 func TestTenantIsolation(t *testing.T) {
+	t.Parallel()
 	dataDir := t.TempDir()
 	hookDefault, hookAcme := newReceiver(t), newReceiver(t)
 	cfg := serveConfig{Config: server.Config{Addr: "127.0.0.1:0", Workers: 2}, DataDir: dataDir,
@@ -375,6 +376,7 @@ func TestTenantIsolation(t *testing.T) {
 // TestAPIKeyCreateTenant: `txpipe apikey create --tenant` makes a key of
 // that tenant; a bad name is a usage error.
 func TestAPIKeyCreateTenant(t *testing.T) {
+	t.Parallel()
 	dataDir := t.TempDir()
 	db := openDB(t, dataDir)
 	code, out, errOut := clientCLI(t, "apikey", "create", "--name", "p", "--tenant", "partner-1", "--data-dir", dataDir, "--json")

@@ -13,6 +13,7 @@ import (
 // TestTwoStepUploadEndToEnd sends a file through POST /uploads and the
 // server's own upload URL, and follows its run to COMPLETED.
 func TestTwoStepUploadEndToEnd(t *testing.T) {
+	t.Parallel()
 	url, key := startServer(t, t.TempDir())
 	var buf bytes.Buffer
 	if err := txgen.Write(&buf, txgen.Options{Rows: 3000, Seed: 11}); err != nil {

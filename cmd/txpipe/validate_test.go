@@ -38,6 +38,7 @@ func runCLI(t *testing.T, stdin string, args ...string) (code int, stdout, stder
 }
 
 func TestValidateCLI(t *testing.T) {
+	t.Parallel()
 	valid := writeFile(t, "valid.csv", validCSV)
 	invalid := writeFile(t, "invalid.csv", invalidCSV)
 
