@@ -111,8 +111,19 @@ func (s *Tasks) Validate(ctx context.Context, st RunState) (RunState, error) {
 	h := sha256.New()
 	var src io.Reader
 	var cr *countReader
-	us, seekable := s.Uploads.(UploadSeeker)
-	if seekable && !claimed && opt.SizeHint > 0 {
+	// Where to read the bytes again from an offset: the upload, or the
+	// file it was claimed as (a retry after the claim).
+	var openAt func(ctx context.Context, off int64) (io.ReadCloser, error)
+	if us, ok := s.Uploads.(UploadSeeker); ok && !claimed {
+		openAt = func(ctx context.Context, off int64) (io.ReadCloser, error) {
+			return us.OpenUploadAt(ctx, st.UploadKey, off)
+		}
+	} else if ro, ok := s.Files.(RangeOpener); ok && claimed {
+		openAt = func(ctx context.Context, off int64) (io.ReadCloser, error) {
+			return ro.OpenRange(ctx, st.FileKey, off, opt.SizeHint-off)
+		}
+	}
+	if openAt != nil && opt.SizeHint > 0 {
 		// Re-readable: duplicate-id candidates are resolved on a second
 		// read instead of every id being kept in memory.
 		first := r
@@ -122,7 +133,7 @@ func (s *Tasks) Validate(ctx context.Context, st RunState) (RunState, error) {
 				first = nil
 				return b, nil
 			}
-			return us.OpenUploadAt(ctx, st.UploadKey, off)
+			return openAt(ctx, off)
 		}, size: opt.SizeHint, h: h}
 		defer sr.Close()
 		cr = &countReader{}

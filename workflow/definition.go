@@ -198,9 +198,10 @@ func Pipeline() Definition { return PipelineFor(DefaultWriteCeiling) }
 //	Validate -> (rejected: end) -> Split -> Transform (a map over chunks)
 //	-> Finish -> Notify; on failure MarkFailed -> SendToDeadLetterQueue.
 //
-// Validate takes in the bytes of a two-step upload (a no-op when the
-// intake validated them already); Split cuts the stored file into chunks
-// of whole rows; Transform writes each chunk (idempotently, so a retried
+// Validate takes in the bytes of a two-step upload in one pass, recording
+// where the file can be cut into chunks of whole rows (a no-op when the
+// intake validated them already); Split keeps those chunks (or finds them
+// by reading a file the intake took in); Transform writes each chunk (idempotently, so a retried
 // chunk never adds or double-counts a row); Finish adds the chunks' counts
 // into the status record. On AWS the run is a Standard execution (no time
 // limit) and each chunk an Express child, whose worst case (ChildWorstCase)

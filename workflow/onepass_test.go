@@ -165,7 +165,8 @@ func TestValidateRereadsUploadForDuplicates(t *testing.T) {
 
 // A file in a single-byte encoding or in UTF-16 is cut into chunks like
 // UTF-8 (at its own line-end bytes or code units), and its chunks store the
-// same transactions as the file read whole.
+// same transactions as the file in one chunk, by Validate's cuts (a
+// two-step upload) and by Split's (a file the intake took in).
 func TestNonUTF8FilesSplitIntoChunks(t *testing.T) {
 	// Letters beyond ASCII, quoted separators and quotes, CRLF.
 	var sb strings.Builder
@@ -181,22 +182,20 @@ func TestNonUTF8FilesSplitIntoChunks(t *testing.T) {
 	for _, c := range []struct {
 		name string
 		f    csvschema.Format
-		enc  func(string) []byte
+		enc  func(string) (string, error)
 	}{
-		{"windows-1252", csvschema.Format{Encoding: csvschema.EncWindows1252}, func(s string) []byte {
-			b, err := charmap.Windows1252.NewEncoder().String(s)
+		{"windows-1252", csvschema.Format{Encoding: csvschema.EncWindows1252}, charmap.Windows1252.NewEncoder().String},
+		{"iso-8859-1", csvschema.Format{Encoding: csvschema.EncISO88591}, charmap.ISO8859_1.NewEncoder().String},
+		{"utf-16be declared", csvschema.Format{Encoding: csvschema.EncUTF16BE}, unicode.UTF16(unicode.BigEndian, unicode.IgnoreBOM).NewEncoder().String},
+		{"utf-16le", csvschema.Format{}, unicode.UTF16(unicode.LittleEndian, unicode.UseBOM).NewEncoder().String},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			enc, err := c.enc(text)
 			if err != nil {
 				t.Fatal(err)
 			}
-			return []byte(b)
-		}},
-		{"utf-16le", csvschema.Format{}, func(s string) []byte {
-			b, _ := unicode.UTF16(unicode.LittleEndian, unicode.UseBOM).NewEncoder().String(s)
-			return []byte(b)
-		}},
-	} {
-		t.Run(c.name, func(t *testing.T) {
-			data := c.enc(text)
+			data := []byte(enc)
 			// Two-step (cut by Validate) and one-step (cut by Split).
 			e := newEnv(t)
 			split, rec, _, _ := twoStep(t, e, data, 300, &c.f)
@@ -207,6 +206,15 @@ func TestNonUTF8FilesSplitIntoChunks(t *testing.T) {
 				t.Errorf("counts %+v, want 1000 inserted", rec.Counts())
 			}
 			want := storedRows(t, e)
+			// The same file as one chunk stores the same transactions.
+			e1 := newEnv(t)
+			one, _, _, _ := twoStep(t, e1, data, 100_000, &c.f)
+			if len(one.Chunks) != 1 {
+				t.Fatalf("%d chunks, want 1", len(one.Chunks))
+			}
+			if got := storedRows(t, e1); got != want {
+				t.Errorf("the file in 4 chunks stored other transactions than in one")
+			}
 			// Split's own decoding (a file the intake validated) cuts the
 			// same chunks.
 			steps := &workflow.Tasks{Files: e.files, Transactions: e.db, Statuses: e.db, ChunkRows: 300}
