@@ -108,6 +108,10 @@ type FileStatus struct {
 	// chosen for the upload, if any.
 	Dialect *Dialect `json:"dialect,omitempty"`
 	Profile string   `json:"profile,omitempty"`
+	// Format is the format a two-step upload declared (POST /uploads),
+	// kept on its AWAITING_UPLOAD record until the bytes arrive and are
+	// read with it (absent when it declared none).
+	Format *DeclaredFormat `json:"format,omitempty"`
 	// Events is the file's timeline, oldest first.
 	Events []StatusEvent `json:"events"`
 }
@@ -131,6 +135,17 @@ type Dialect struct {
 	Encoding  string `json:"encoding"`        // utf-8, utf-16le, utf-16be, windows-1252 or iso-8859-1
 	BOM       bool   `json:"bom,omitempty"`   // the file starts with a byte-order mark
 	Sheet     string `json:"sheet,omitempty"` // the sheet read, for a spreadsheet
+}
+
+// DeclaredFormat is how an upload says its bytes are to be read: the
+// separator, the encoding, the name of a stored profile and the sheet of a
+// spreadsheet, by the names of POST /upload's form fields ("" detects; see
+// docs/contract.md, Dialects and profiles).
+type DeclaredFormat struct {
+	Delimiter string `json:"delimiter,omitempty"`
+	Encoding  string `json:"encoding,omitempty"`
+	Profile   string `json:"profile,omitempty"`
+	Sheet     string `json:"sheet,omitempty"`
 }
 
 // SetCounts copies c into the record.

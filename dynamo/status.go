@@ -66,6 +66,8 @@ type statusItem struct {
 	Dialect    *txpipe.Dialect      `json:"dialect,omitempty"`
 	Profile    string               `json:"profile,omitempty"`
 	Events     []txpipe.StatusEvent `json:"events,omitempty"`
+
+	Format *txpipe.DeclaredFormat `json:"format,omitempty"` // a two-step upload's, until its bytes arrive
 }
 
 func encodeStatus(st *txpipe.FileStatus) (map[string]types.AttributeValue, error) {
@@ -74,7 +76,7 @@ func encodeStatus(st *txpipe.FileStatus) (map[string]types.AttributeValue, error
 		SizeBytes: st.SizeBytes, Rows: st.Rows, Inserted: st.Inserted, Updated: st.Updated,
 		Unchanged: st.Unchanged, ErrorCount: st.ErrorCount, Errors: st.Errors, Failure: st.Failure,
 		Attempts: st.Attempts, CreatedAt: fmtTime(st.CreatedAt), UpdatedAt: fmtTime(st.UpdatedAt),
-		CreatedDay: dayOf(st.CreatedAt), Dialect: st.Dialect, Profile: st.Profile, Events: st.Events,
+		CreatedDay: dayOf(st.CreatedAt), Dialect: st.Dialect, Profile: st.Profile, Events: st.Events, Format: st.Format,
 	}
 	if !st.ExpiresAt.IsZero() {
 		it.ExpiresAt = fmtTime(st.ExpiresAt)
@@ -102,7 +104,7 @@ func decodeStatus(item map[string]types.AttributeValue) (*txpipe.FileStatus, err
 		FileID: it.FileID, Status: it.Status, Filename: it.Filename, SHA256: it.SHA256,
 		SizeBytes: it.SizeBytes, Rows: it.Rows, Inserted: it.Inserted, Updated: it.Updated,
 		Unchanged: it.Unchanged, ErrorCount: it.ErrorCount, Errors: it.Errors, Failure: it.Failure,
-		Attempts: it.Attempts, Dialect: it.Dialect, Profile: it.Profile, Events: it.Events,
+		Attempts: it.Attempts, Dialect: it.Dialect, Profile: it.Profile, Events: it.Events, Format: it.Format,
 	}
 	var err error
 	if st.CreatedAt, err = time.Parse(timeLayout, it.CreatedAt); err != nil {

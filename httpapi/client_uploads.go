@@ -59,11 +59,6 @@ func (c *Client) UploadFile(ctx context.Context, filename string, f io.ReadSeeke
 // and unless its bytes are known sends them to the upload URL, then reads
 // the file's status until its bytes were validated.
 func (c *Client) UploadTwoStep(ctx context.Context, filename string, f io.ReadSeeker, opts UploadOptions) (*UploadResult, error) {
-	if c.Format != (UploadFormat{}) {
-		// A declaration carries no format yet: refuse rather than let the
-		// server read the file in a dialect the caller did not ask for.
-		return nil, txpipe.Errorf(txpipe.EUNSUPPORTED, "upload %s: a delimiter, encoding, profile or sheet cannot be sent with a two-step upload yet; send the file with POST /upload (up to 4 MB on AWS)", filename)
-	}
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
 		return nil, fmt.Errorf("upload %s: rewind: %w", filename, err)
 	}
@@ -72,7 +67,10 @@ func (c *Client) UploadTwoStep(ctx context.Context, filename string, f io.ReadSe
 	if err != nil {
 		return nil, fmt.Errorf("upload %s: hash: %w", filename, err)
 	}
-	d := workflow.Declaration{Filename: filename, SizeBytes: size, SHA256: hex.EncodeToString(h.Sum(nil))}
+	d := workflow.Declaration{
+		Filename: filename, SizeBytes: size, SHA256: hex.EncodeToString(h.Sum(nil)),
+		Delimiter: c.Format.Delimiter, Encoding: c.Format.Encoding, Profile: c.Format.Profile, Sheet: c.Format.Sheet,
+	}
 	body, err := json.Marshal(d)
 	if err != nil {
 		return nil, err

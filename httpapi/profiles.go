@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"mime/multipart"
 	"net/http"
@@ -55,50 +54,12 @@ func readFormatField(part *multipart.Part, fields map[string]string) error {
 // uploadFormat is the format the upload's fields declare, with the named
 // profile fetched and parsed.
 func (s *Server) uploadFormat(ctx context.Context, fields map[string]string) (csvschema.Format, error) {
-	f := csvschema.Format{Delimiter: fields["delimiter"], Encoding: fields["encoding"], Sheet: fields["sheet"]}
-	if name := fields["profile"]; name != "" {
-		p, err := s.loadProfile(ctx, name)
-		if err != nil {
-			return f, err
-		}
-		f.Profile = p
-	}
-	if err := f.Check(); err != nil {
-		return f, txpipe.Errorf(txpipe.EINVALID, "%s", formatMessage(err))
-	}
-	return f, nil
+	return workflow.ResolveFormat(ctx, s.cfg.Profiles, declaredFormat(fields))
 }
 
-func (s *Server) loadProfile(ctx context.Context, name string) (*csvschema.Profile, error) {
-	if s.cfg.Profiles == nil {
-		return nil, txpipe.Errorf(txpipe.EUNSUPPORTED, "this server stores no profiles")
-	}
-	if err := profile.CheckName(name); err != nil {
-		return nil, txpipe.Errorf(txpipe.EINVALID, "profile: %v", err)
-	}
-	sp, err := s.cfg.Profiles.GetProfile(ctx, name)
-	if txpipe.ErrorCode(err) == txpipe.ENOTFOUND {
-		return nil, txpipe.Errorf(txpipe.EINVALID, "no profile named %q: GET /profiles lists them (txpipe profile list)", name)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("get profile %q: %w", name, err)
-	}
-	p, err := profile.Parse([]byte(sp.YAML))
-	if err != nil {
-		return nil, txpipe.Errorf(txpipe.EINVALID, "stored profile %q: %v", name, err)
-	}
-	p.Name = name
-	return p, nil
-}
-
-// formatMessage is the message of a csvschema.ErrFormat error, without the
-// sentinel's prefix.
-func formatMessage(err error) string {
-	msg := err.Error()
-	if p := csvschema.ErrFormat.Error() + ": "; len(msg) > len(p) && msg[:len(p)] == p {
-		return msg[len(p):]
-	}
-	return msg
+// declaredFormat is the format fields as a txpipe.DeclaredFormat.
+func declaredFormat(fields map[string]string) txpipe.DeclaredFormat {
+	return txpipe.DeclaredFormat{Delimiter: fields["delimiter"], Encoding: fields["encoding"], Profile: fields["profile"], Sheet: fields["sheet"]}
 }
 
 // ProfileJSON is a profile as the API returns it.

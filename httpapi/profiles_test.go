@@ -7,6 +7,9 @@ import (
 	"os"
 	"strings"
 	"testing"
+
+	"github.com/txpipe/txpipe"
+	"github.com/txpipe/txpipe/httpapi"
 )
 
 func readTestdata(t *testing.T, name string) []byte {
@@ -141,5 +144,76 @@ func TestUploadWithProfile(t *testing.T) {
 		t.Errorf("dialect %v", d)
 	}
 	wantCode(t, "bad encoding", do(t, request(t, "POST", e.url+"/upload?encoding=ebcdic", e.key, "text/csv", strings.NewReader(validCSV("x", 1)))), http.StatusBadRequest, "invalid")
+	spoolEmpty(t, e)
+}
+
+// TestTwoStepUploadWithFormat: a declaration (POST /uploads) carries the
+// format; the AWAITING_UPLOAD record keeps it, the bytes are read with it
+// when they arrive (the profile as stored then), and the record and the
+// run say how, as for POST /upload. A format the bytes could not be read
+// with is refused before they are sent. The Go client sends it too.
+func TestTwoStepUploadWithFormat(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	bank := readTestdata(t, "semicolon-windows1252.csv")
+	bankYAML := readTestdata(t, "bank.profile.yaml")
+	decl := func(extra string) answer {
+		return declare(t, e, `{"filename": "bank.csv", "size_bytes": `+itoa(len(bank))+`, "sha256": "`+sha(string(bank))+`"`+extra+`}`)
+	}
+	wantCode(t, "no such profile", decl(`, "profile": "bank"`), http.StatusBadRequest, "invalid")
+	wantCode(t, "bad delimiter", decl(`, "delimiter": "x"`), http.StatusBadRequest, "invalid")
+	wantCode(t, "bad encoding", decl(`, "encoding": "ebcdic"`), http.StatusBadRequest, "invalid")
+	wantCode(t, "unknown field", decl(`, "dialect": ";"`), http.StatusBadRequest, "invalid")
+	if a := do(t, request(t, "PUT", e.url+"/profiles/bank", e.key, "application/yaml", bytes.NewReader(bankYAML))); a.code != http.StatusCreated {
+		t.Fatalf("put profile: %s", a.raw)
+	}
+
+	a := decl(`, "encoding": "Windows-1252", "profile": "bank"`)
+	wantCode(t, "declare", a, http.StatusCreated, "")
+	fileID := a.body["file_id"].(string)
+	st := do(t, request(t, http.MethodGet, e.url+"/status/"+fileID, e.key, "", nil))
+	f, _ := st.body["format"].(map[string]any)
+	if st.body["status"] != txpipe.StatusAwaitingUpload || st.body["profile"] != "bank" || f["encoding"] != "windows-1252" || f["profile"] != "bank" {
+		t.Fatalf("record before the bytes: %s", st.raw)
+	}
+
+	// The profile is read when the bytes arrive: deleted meanwhile, the PUT
+	// is refused and the record still waits; put back, the PUT goes in.
+	wantCode(t, "delete profile", do(t, request(t, "DELETE", e.url+"/profiles/bank", e.key, "", nil)), http.StatusNoContent, "")
+	p := put(t, a.body["upload_url"].(string), a.body["headers"].(map[string]any), bytes.NewReader(bank), int64(len(bank)))
+	wantCode(t, "PUT without the profile", p, http.StatusBadRequest, "invalid")
+	if !strings.Contains(p.raw, `no profile named \"bank\"`) {
+		t.Errorf("PUT without the profile: %s", p.raw)
+	}
+	if e.runs.count() != 0 {
+		t.Fatalf("a run started without the profile")
+	}
+	if a := do(t, request(t, "PUT", e.url+"/profiles/bank", e.key, "application/yaml", bytes.NewReader(bankYAML))); a.code != http.StatusCreated {
+		t.Fatalf("put profile again: %s", a.raw)
+	}
+	p = put(t, a.body["upload_url"].(string), a.body["headers"].(map[string]any), bytes.NewReader(bank), int64(len(bank)))
+	wantCode(t, "PUT", p, http.StatusOK, "")
+	d, _ := p.body["dialect"].(map[string]any)
+	if p.body["status"] != txpipe.StatusValidated || p.body["rows"] != float64(20) || p.body["profile"] != "bank" || d["delimiter"] != ";" || d["encoding"] != "windows-1252" {
+		t.Fatalf("PUT answer: %s", p.raw)
+	}
+	if _, ok := p.body["format"]; ok {
+		t.Errorf("the validated record keeps the declaration's format: %s", p.raw)
+	}
+	run := e.runs.last()
+	if run.Format == nil || run.Format.Profile == nil || run.Format.Profile.Name != "bank" || run.Format.Delimiter != ";" || run.Format.Encoding != "windows-1252" {
+		t.Fatalf("run format: %+v", run.Format)
+	}
+
+	// The client sends its format in the declaration.
+	tab := readTestdata(t, "tab-utf16le-bom.csv")
+	c := e.client()
+	c.Format = httpapi.UploadFormat{Delimiter: "tab", Encoding: "utf-16le"}
+	res, err := c.UploadFile(t.Context(), "card.csv", bytes.NewReader(tab), int64(len(tab)), httpapi.UploadOptions{TwoStep: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Record == nil || res.Record.Status != txpipe.StatusValidated || res.Record.Dialect == nil || res.Record.Dialect.Delimiter != "\t" || res.Record.Dialect.Encoding != "utf-16le" {
+		t.Fatalf("client two-step upload with a format: %+v", res.Record)
+	}
 	spoolEmpty(t, e)
 }

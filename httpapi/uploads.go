@@ -64,7 +64,7 @@ func (s *Server) handleDeclare(w http.ResponseWriter, r *http.Request) {
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&d); err != nil {
 		s.writeError(w, r, txpipe.Errorf(txpipe.EINVALID,
-			`the body must be JSON {"filename": string, "size_bytes": integer, "sha256": 64 hex digits}: %w`, err))
+			`the body must be JSON {"filename": string, "size_bytes": integer, "sha256": 64 hex digits, and optionally "delimiter", "encoding", "profile", "sheet": strings}: %w`, err))
 		return
 	}
 	if dec.More() {
@@ -76,6 +76,15 @@ func (s *Server) handleDeclare(w http.ResponseWriter, r *http.Request) {
 	if d.Tenant, err = s.requestTenant(r, false); err != nil {
 		s.writeError(w, r, err)
 		return
+	}
+	if d.Format() != (txpipe.DeclaredFormat{}) {
+		// Refuse a format the bytes could not be read with (an unknown
+		// delimiter or encoding, no such profile) before they are sent.
+		// The profile is read again when they arrive.
+		if _, err := workflow.ResolveFormat(r.Context(), s.cfg.Profiles, d.Format()); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
 	}
 	st, awaiting, err := s.cfg.Declarer.Declare(r.Context(), d)
 	if err != nil {
@@ -164,8 +173,18 @@ func (s *Server) handleUploadBytes(w http.ResponseWriter, r *http.Request) {
 	}
 	// The signed path names the file's tenant (a scoped file id).
 	up := workflow.Upload{Filename: cleanFilename(q.Get("filename")), Tenant: txpipe.TenantOfFileID(fileID)}
-	if st, err := s.cfg.Statuses.GetStatus(r.Context(), fileID); err == nil && st.Filename != "" {
-		up.Filename = st.Filename
+	if st, err := s.cfg.Statuses.GetStatus(r.Context(), fileID); err == nil {
+		if st.Filename != "" {
+			up.Filename = st.Filename
+		}
+		if st.Format != nil && txpipe.AwaitingBytes(st.Status) {
+			// The format the declaration named, its profile as stored now.
+			if up.Format, err = workflow.ResolveFormat(r.Context(), s.cfg.Profiles, *st.Format); err != nil {
+				release()
+				s.refuseBody(w, r, fmt.Errorf("the format declared for file %s: %w", fileID, err))
+				return
+			}
+		}
 	}
 	cleanup, err := s.spoolFile(bufs.r, bufs.buf, &up, release)
 	defer cleanup()

@@ -440,6 +440,11 @@ func status(fileID string) *txpipe.FileStatus {
 		Attempts:   0,
 		CreatedAt:  created,
 		UpdatedAt:  created,
+		// How it was read, and a two-step declaration's format: kept as
+		// they are.
+		Dialect: &txpipe.Dialect{Delimiter: "\t", Encoding: "utf-16le", BOM: true},
+		Profile: "bank",
+		Format:  &txpipe.DeclaredFormat{Delimiter: "tab", Encoding: "utf-16le", Profile: "bank", Sheet: "März"},
 	}
 }
 

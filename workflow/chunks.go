@@ -99,8 +99,18 @@ func (s *Tasks) Validate(ctx context.Context, st RunState) (RunState, error) {
 	// chunks while it checks the rows, so Split need not read it again
 	// (a 5 GB file is read once within the validator's 15 minutes).
 	opt := csvschema.Options{CutEvery: CutRows}
-	if st.Format != nil {
+	var formatErr error
+	switch {
+	case st.Format != nil:
 		opt.Format = *st.Format // as declared
+	case rec != nil && rec.Format != nil:
+		// The format the declaration (POST /uploads) named, its profile
+		// as stored now; the run keeps it in st.Format.
+		opt.Format, formatErr = ResolveFormat(ctx, s.Profiles, *rec.Format)
+		if formatErr != nil && txpipe.ErrorCode(formatErr) != txpipe.EINVALID {
+			r.Close()
+			return st, fmt.Errorf("format declared for file %s: %w", st.FileID, formatErr)
+		}
 	}
 	if s.ChunkRows > 0 {
 		opt.CutEvery = s.ChunkRows
@@ -111,6 +121,7 @@ func (s *Tasks) Validate(ctx context.Context, st RunState) (RunState, error) {
 	h := sha256.New()
 	var src io.Reader
 	var cr *countReader
+	var sr *seekReader
 	// Where to read the bytes again from an offset: the upload, or the
 	// file it was claimed as (a retry after the claim).
 	var openAt func(ctx context.Context, off int64) (io.ReadCloser, error)
@@ -127,7 +138,7 @@ func (s *Tasks) Validate(ctx context.Context, st RunState) (RunState, error) {
 		// Re-readable: duplicate-id candidates are resolved on a second
 		// read instead of every id being kept in memory.
 		first := r
-		sr := &seekReader{ctx: ctx, open: func(ctx context.Context, off int64) (io.ReadCloser, error) {
+		sr = &seekReader{ctx: ctx, open: func(ctx context.Context, off int64) (io.ReadCloser, error) {
 			if off == 0 && first != nil {
 				b := first // the body opened above
 				first = nil
@@ -143,7 +154,24 @@ func (s *Tasks) Validate(ctx context.Context, st RunState) (RunState, error) {
 		cr = &countReader{r: io.TeeReader(r, h)}
 		src = cr
 	}
-	rep, err := csvschema.ValidateWith(ctx, src, opt)
+	var rep *csvschema.Report
+	if formatErr != nil {
+		// A declared profile deleted (or broken) since: nothing can read
+		// the file as declared. Hash the bytes, and reject the file
+		// saying why.
+		_, err = io.Copy(io.Discard, src)
+		rep = &csvschema.Report{ErrorCount: 1, Errors: []*csvschema.RowError{{Line: 1, Err: fmt.Errorf("the format this upload declared cannot be used: %s", txpipe.ErrorMessage(formatErr))}}}
+	} else if rep, err = csvschema.ValidateWith(ctx, src, opt); err == nil {
+		// A rejected file is not always read to its end (a wrong header
+		// ends the check): read the rest, so that the hash and the size
+		// cover all of it.
+		if sr != nil {
+			_, err = sr.Seek(sr.hashed, io.SeekStart)
+		}
+		if err == nil {
+			_, err = io.Copy(io.Discard, src)
+		}
+	}
 	r.Close()
 	if err != nil {
 		return st, fmt.Errorf("validate file %s: %w", st.FileID, err)
@@ -156,6 +184,12 @@ func (s *Tasks) Validate(ctx context.Context, st RunState) (RunState, error) {
 	out := &txpipe.FileStatus{
 		FileID: st.FileID, Filename: filename, SHA256: st.FileKey, SizeBytes: cr.n, Rows: rep.Rows,
 		Errors: []txpipe.ErrorItem{}, CreatedAt: now, UpdatedAt: now, Dialect: &dialect,
+	}
+	if opt.Format.Profile != nil {
+		out.Profile = opt.Format.Profile.Name
+	}
+	if formatErr != nil {
+		out.Dialect, out.Profile = nil, rec.Format.Profile
 	}
 	st.Rows, st.SizeBytes, st.Filename = rep.Rows, cr.n, filename
 	st.Format = nil

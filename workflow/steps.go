@@ -32,6 +32,9 @@ type Tasks struct {
 	// Uploads holds two-step uploads for Validate (AWS); nil locally, where
 	// the server's upload URL takes them in before the run starts.
 	Uploads UploadStore
+	// Profiles reads the profile a two-step upload declared, for Validate
+	// (AWS); nil where no upload declares one.
+	Profiles ProfileGetter
 	// ChunkRows is the rows per chunk Split cuts; ChunkRowsFor if 0.
 	ChunkRows int64
 }

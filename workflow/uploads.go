@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/txpipe/txpipe"
+	"github.com/txpipe/txpipe/csvschema"
+	"github.com/txpipe/txpipe/profile"
 )
 
 // Declaration is what a client declares before it sends a file's bytes in
@@ -16,9 +18,21 @@ type Declaration struct {
 	Filename  string `json:"filename"`
 	SizeBytes int64  `json:"size_bytes"`
 	SHA256    string `json:"sha256"` // 64 hex digits of the file's bytes
+	// How to read the bytes, as POST /upload's form fields say it ("":
+	// detect); recorded on the AWAITING_UPLOAD record and used when the
+	// bytes arrive (the profile is read then).
+	Delimiter string `json:"delimiter,omitempty"`
+	Encoding  string `json:"encoding,omitempty"`
+	Profile   string `json:"profile,omitempty"`
+	Sheet     string `json:"sheet,omitempty"`
 	// Tenant is the tenant of the key that declared it (not read from the
 	// request body); "" is the default tenant.
 	Tenant string `json:"-"`
+}
+
+// Format is the format d declares.
+func (d Declaration) Format() txpipe.DeclaredFormat {
+	return txpipe.DeclaredFormat{Delimiter: d.Delimiter, Encoding: d.Encoding, Profile: d.Profile, Sheet: d.Sheet}
 }
 
 // Upload defaults.
@@ -56,8 +70,25 @@ func (u *Uploads) Check(d Declaration) (Declaration, error) {
 	if max := u.maxBytes(); d.SizeBytes > max {
 		return d, txpipe.Errorf(txpipe.ETOOLARGE, "size_bytes %d is larger than the limit of %d bytes", d.SizeBytes, max)
 	}
+	f := csvschema.Format{Delimiter: d.Delimiter, Encoding: d.Encoding}
+	if err := f.Check(); err != nil {
+		return d, txpipe.Errorf(txpipe.EINVALID, "%s", FormatMessage(err))
+	}
+	d.Encoding = f.Encoding
+	if d.Profile != "" {
+		if err := profile.CheckName(d.Profile); err != nil {
+			return d, txpipe.Errorf(txpipe.EINVALID, "profile: %v", err)
+		}
+	}
+	if len(d.Sheet) > maxFormatField {
+		return d, txpipe.Errorf(txpipe.EINVALID, "sheet is longer than %d bytes", maxFormatField)
+	}
 	return d, nil
 }
+
+// maxFormatField bounds a declared sheet name (as POST /upload's form
+// fields; the other values are checked against their few valid ones).
+const maxFormatField = 256
 
 func short(s string) string {
 	if len(s) > 80 {
@@ -100,7 +131,10 @@ func (u *Uploads) Declare(ctx context.Context, d Declaration) (st *txpipe.FileSt
 	rec := &txpipe.FileStatus{
 		FileID: fileID, Status: txpipe.StatusAwaitingUpload, Filename: d.Filename, SHA256: d.SHA256,
 		SizeBytes: d.SizeBytes, Errors: []txpipe.ErrorItem{}, CreatedAt: now, UpdatedAt: now,
-		ExpiresAt: now.Add(ttl).Truncate(time.Second),
+		ExpiresAt: now.Add(ttl).Truncate(time.Second), Profile: d.Profile,
+	}
+	if f := d.Format(); f != (txpipe.DeclaredFormat{}) {
+		rec.Format = &f
 	}
 	got, created, err := u.Statuses.CreateStatus(ctx, rec)
 	if err != nil {

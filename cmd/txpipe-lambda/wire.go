@@ -109,6 +109,7 @@ func build(ctx context.Context, name string, getenv func(string) string, stdout 
 		files := awsenv.FileStore(cfg, getenv, env[awsenv.Bucket])
 		declarer := &workflow.Uploads{Statuses: statuses, MaxBytes: workflow.MaxS3UploadBytes}
 		presigner := awsenv.Presigner(cfg, getenv, env[awsenv.Bucket])
+		profiles := awsenv.Profiles(cfg, getenv, env[awsenv.Bucket])
 		api := &lambda.API{Telemetry: tel}
 		tenants := &lambda.KeyTenants{Lookup: statuses.KeyTenant}
 		api.NewHandler = func(baseURL string) http.Handler {
@@ -123,7 +124,7 @@ func build(ctx context.Context, name string, getenv func(string) string, stdout 
 				BaseURL:         baseURL,
 				Logger:          logger,
 				TracerProvider:  tracing.Provider,
-				Profiles:        awsenv.Profiles(cfg, getenv, env[awsenv.Bucket]),
+				Profiles:        profiles,
 				Declarer:        declarer,
 				Presigner:       presigner,
 				UseUploadsAbove: httpapi.MaxDirectUpload,
@@ -132,7 +133,7 @@ func build(ctx context.Context, name string, getenv func(string) string, stdout 
 		// The validator also runs Validate and Split (the bytes of two-step
 		// uploads, read from S3) and starts the run of an S3 object that
 		// arrived (EventBridge Object Created).
-		steps := &workflow.Tasks{Files: files, Uploads: files, Statuses: statuses, Logger: logger}
+		steps := &workflow.Tasks{Files: files, Uploads: files, Statuses: statuses, Profiles: profiles, Logger: logger}
 		objects := &lambda.Objects{Runs: intake.Runs, FileKeyOf: s3store.FileKeyOfIncoming, TenantOf: incomingTenant, Telemetry: tel}
 		mux := &lambda.Mux{
 			API:     api.Handle,
