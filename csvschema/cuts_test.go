@@ -144,3 +144,83 @@ func TestCutsAreRowBoundariesInEveryEncoding(t *testing.T) {
 		})
 	}
 }
+
+// FuzzCuts: on any input and declared encoding the validator's cuts are
+// ordered offsets within the file after its header, and for a valid file
+// the chunks they make, each decoded after the header's bytes, read the
+// file's rows exactly.
+func FuzzCuts(f *testing.F) {
+	encs := []string{"", csvschema.EncWindows1252, csvschema.EncISO88591, csvschema.EncUTF16LE, csvschema.EncUTF16BE}
+	for _, c := range []struct {
+		enc  encoding.Encoding
+		wide bool
+		i    uint8
+	}{{nil, true, 0}, {charmap.Windows1252, false, 1}, {charmap.ISO8859_1, false, 2}, {unicode.UTF16(unicode.LittleEndian, unicode.IgnoreBOM), true, 3},
+		{unicode.UTF16(unicode.BigEndian, unicode.UseBOM), true, 0}} {
+		data := []byte(cutsFile(12, c.wide))
+		if c.enc != nil {
+			data, _ = c.enc.NewEncoder().Bytes(data)
+		}
+		f.Add(data, c.i, uint8(3))
+	}
+	f.Fuzz(func(t *testing.T, data []byte, enc, every uint8) {
+		if len(data) > 1<<16 {
+			return
+		}
+		fm := csvschema.Format{Encoding: encs[int(enc)%len(encs)]}
+		n := int64(every%8) + 1
+		rep, err := csvschema.ValidateWith(context.Background(), bytes.NewReader(data), csvschema.Options{Format: fm, CutEvery: n, Workers: 1})
+		if err != nil {
+			return // a format the input cannot be read in
+		}
+		prev := rep.HeaderEnd
+		for _, c := range rep.Cuts {
+			if c < prev || c > int64(len(data)) {
+				t.Fatalf("cuts %v after a header of %d bytes, in %d bytes", rep.Cuts, rep.HeaderEnd, len(data))
+			}
+			prev = c
+		}
+		if !rep.Valid() || rep.HeaderEnd == 0 {
+			return
+		}
+		fm.Encoding = rep.Dialect.Encoding
+		whole, err := decodeRows(bytes.NewReader(data), fm)
+		if err != nil {
+			t.Fatalf("a valid file does not decode: %v", err)
+		}
+		bounds := append(append([]int64{rep.HeaderEnd}, rep.Cuts...), int64(len(data)))
+		var got []txpipe.Transaction
+		for i := 1; i < len(bounds); i++ {
+			chunk := append(append([]byte{}, data[:rep.HeaderEnd]...), data[bounds[i-1]:bounds[i]]...)
+			part, err := decodeRows(bytes.NewReader(chunk), fm)
+			if err != nil {
+				t.Fatalf("chunk [%d, %d): %v", bounds[i-1], bounds[i], err)
+			}
+			got = append(got, part...)
+		}
+		if len(got) != len(whole) {
+			t.Fatalf("chunks read %d rows, the file %d (cuts %v, header %d)", len(got), len(whole), rep.Cuts, rep.HeaderEnd)
+		}
+		for i := range got {
+			if got[i] != whole[i] {
+				t.Fatalf("row %d: chunks %+v, file %+v", i, got[i], whole[i])
+			}
+		}
+	})
+}
+
+func decodeRows(r io.Reader, f csvschema.Format) ([]txpipe.Transaction, error) {
+	d := csvschema.NewDecoderFormat(r, f)
+	var out []txpipe.Transaction
+	for {
+		var tx txpipe.Transaction
+		err := d.Decode(&tx)
+		if errors.Is(err, io.EOF) {
+			return out, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, tx)
+	}
+}

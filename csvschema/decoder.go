@@ -83,7 +83,7 @@ func (d *Decoder) Decode(tx *txpipe.Transaction) error {
 			d.k.sep, d.k.xlsx = ',', true
 		}
 		d.sc = newScanner(in.r, d.k.sep)
-		d.sc.rawLen = in.rawLen
+		d.sc.rawLen, d.sc.rawRead = in.rawLen, in.rawRead
 		var errs []*RowError
 		_, ok, err := readHeader(d.sc, &d.k, func(e *RowError) { errs = append(errs, e) })
 		if err != nil {

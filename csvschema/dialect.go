@@ -148,6 +148,9 @@ type input struct {
 	// rawLen counts the input bytes decoded text came from; nil when the
 	// two are the same (UTF-8) or cannot be mapped (a spreadsheet).
 	rawLen func(decoded []byte) int64
+	// rawRead is how many bytes of the input were read (for rawLen's
+	// sake: a last odd byte of UTF-16 decodes to a U+FFFD it counts as two).
+	rawRead func() int64
 }
 
 // openInput opens r for the engine: a spreadsheet (.xlsx, recognised by
@@ -180,9 +183,21 @@ func openInput(r io.Reader, declared, sheet string) (input, error) {
 		in.r, in.dialect.Sheet, in.close = rr, name, stop
 		return in, nil
 	}
-	in.r, in.dialect, err = textReader(io.MultiReader(bytes.NewReader(h), r), declared)
-	in.rawLen = rawLenOf(in.dialect.Encoding)
+	raw := &countingReader{r: io.MultiReader(bytes.NewReader(h), r)}
+	in.r, in.dialect, err = textReader(raw, declared)
+	in.rawLen, in.rawRead = rawLenOf(in.dialect.Encoding), func() int64 { return raw.n }
 	return in, err
+}
+
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
 }
 
 // rawLenOf returns how to count the bytes of enc that decoded to a UTF-8

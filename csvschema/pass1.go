@@ -146,7 +146,7 @@ func (v *validation) merge(set *hashSet, b *batch, cands []uint64) []uint64 {
 // hashes seen more than once (in exact mode it reports the duplicates itself).
 func (v *validation) firstPass(ctx context.Context, r io.Reader, set *hashSet) (cands []uint64, err error) {
 	sc := newScanner(r, v.sep)
-	sc.rawLen = v.rawLen
+	sc.rawLen, sc.rawRead = v.rawLen, v.rawRead
 	k := newChecker(v.sep, v.prof)
 	k.xlsx = v.xlsx
 	headerLine, ok, err := readHeader(sc, k, v.rep.add)

@@ -98,6 +98,7 @@ type scanner struct {
 	// input's bytes before buf[0], and rawOffset counts in the input.
 	rawLen  func(decoded []byte) int64
 	rawBase int64
+	rawRead func() int64 // bytes of the undecoded input read; set with rawLen
 }
 
 // newScanner returns a scanner of r splitting fields on sep, or on the
@@ -122,7 +123,7 @@ func (s *scanner) rawOffset() int64 {
 	if s.rawLen == nil {
 		return s.offset()
 	}
-	return s.rawBase + s.rawLen(s.buf[:s.start])
+	return min(s.rawBase+s.rawLen(s.buf[:s.start]), s.rawRead())
 }
 
 // drop forgets buf[:s.start], counting its undecoded bytes into rawBase.

@@ -117,7 +117,7 @@ func ValidateWith(ctx context.Context, r io.Reader, opt Options) (*Report, error
 	}
 	in, err := openInput(r, enc, opt.Format.Sheet)
 	defer in.close()
-	r, v.rep.Dialect, v.xlsx, v.rawLen = in.r, in.dialect, in.xlsx, in.rawLen
+	r, v.rep.Dialect, v.xlsx, v.rawLen, v.rawRead = in.r, in.dialect, in.xlsx, in.rawLen, in.rawRead
 	if !v.xlsx {
 		v.cut.every = opt.CutEvery
 	}
@@ -227,6 +227,7 @@ type validation struct {
 	prof    *compiled
 	xlsx    bool               // the file is a spreadsheet
 	rawLen  func([]byte) int64 // see input.rawLen
+	rawRead func() int64
 	cut     cutter
 }
 
