@@ -42,47 +42,36 @@ type tableCreator interface {
 // exists already is left as it is. It is meant for emulators and tests; on
 // AWS the CDK stack owns the table.
 func CreateTransactionsTable(ctx context.Context, client *dynamodb.Client, name string) error {
-	return createTable(ctx, client, &dynamodb.CreateTableInput{
-		TableName:   aws.String(name),
-		BillingMode: types.BillingModePayPerRequest,
-		AttributeDefinitions: []types.AttributeDefinition{
-			{AttributeName: aws.String(TxKey), AttributeType: types.ScalarAttributeTypeS},
-			{AttributeName: aws.String(TimeBucketKey), AttributeType: types.ScalarAttributeTypeS},
-			{AttributeName: aws.String(TimeSortKey), AttributeType: types.ScalarAttributeTypeS},
-		},
-		KeySchema: []types.KeySchemaElement{{AttributeName: aws.String(TxKey), KeyType: types.KeyTypeHash}},
-		GlobalSecondaryIndexes: []types.GlobalSecondaryIndex{{
-			IndexName: aws.String(TimeIndex),
-			KeySchema: []types.KeySchemaElement{
-				{AttributeName: aws.String(TimeBucketKey), KeyType: types.KeyTypeHash},
-				{AttributeName: aws.String(TimeSortKey), KeyType: types.KeyTypeRange},
-			},
-			Projection: &types.Projection{ProjectionType: types.ProjectionTypeAll},
-		}},
-	})
+	return createTable(ctx, client, indexedTable(name, TxKey, TimeIndex, TimeBucketKey, TimeSortKey))
 }
 
 // CreateStatusTable creates the status table with its by-created index, as
 // CreateTransactionsTable does.
 func CreateStatusTable(ctx context.Context, client *dynamodb.Client, name string) error {
-	return createTable(ctx, client, &dynamodb.CreateTableInput{
+	return createTable(ctx, client, indexedTable(name, StatusKey, CreatedIndex, CreatedDayKey, CreatedSortKey))
+}
+
+// indexedTable is an on-demand table with string key key and one index,
+// index, keyed by the strings hash and sort, projecting every attribute.
+func indexedTable(name, key, index, hash, sort string) *dynamodb.CreateTableInput {
+	return &dynamodb.CreateTableInput{
 		TableName:   aws.String(name),
 		BillingMode: types.BillingModePayPerRequest,
 		AttributeDefinitions: []types.AttributeDefinition{
-			{AttributeName: aws.String(StatusKey), AttributeType: types.ScalarAttributeTypeS},
-			{AttributeName: aws.String(CreatedDayKey), AttributeType: types.ScalarAttributeTypeS},
-			{AttributeName: aws.String(CreatedSortKey), AttributeType: types.ScalarAttributeTypeS},
+			{AttributeName: aws.String(key), AttributeType: types.ScalarAttributeTypeS},
+			{AttributeName: aws.String(hash), AttributeType: types.ScalarAttributeTypeS},
+			{AttributeName: aws.String(sort), AttributeType: types.ScalarAttributeTypeS},
 		},
-		KeySchema: []types.KeySchemaElement{{AttributeName: aws.String(StatusKey), KeyType: types.KeyTypeHash}},
+		KeySchema: []types.KeySchemaElement{{AttributeName: aws.String(key), KeyType: types.KeyTypeHash}},
 		GlobalSecondaryIndexes: []types.GlobalSecondaryIndex{{
-			IndexName: aws.String(CreatedIndex),
+			IndexName: aws.String(index),
 			KeySchema: []types.KeySchemaElement{
-				{AttributeName: aws.String(CreatedDayKey), KeyType: types.KeyTypeHash},
-				{AttributeName: aws.String(CreatedSortKey), KeyType: types.KeyTypeRange},
+				{AttributeName: aws.String(hash), KeyType: types.KeyTypeHash},
+				{AttributeName: aws.String(sort), KeyType: types.KeyTypeRange},
 			},
 			Projection: &types.Projection{ProjectionType: types.ProjectionTypeAll},
 		}},
-	})
+	}
 }
 
 func createTable(ctx context.Context, c tableCreator, in *dynamodb.CreateTableInput) error {

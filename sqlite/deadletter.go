@@ -108,16 +108,8 @@ func (db *DB) RemoveDeadLetter(ctx context.Context, fileID string) error {
 // deleteDeadLetter deletes the dead letter of a file in tx, or fails with
 // ENOTFOUND.
 func deleteDeadLetter(ctx context.Context, tx *sql.Tx, fileID string) error {
-	res, err := tx.ExecContext(ctx, `DELETE FROM dead_letters WHERE file_id = ?`, fileID)
-	if err != nil {
-		return err
-	}
-	if n, err := res.RowsAffected(); err != nil {
-		return err
-	} else if n == 0 {
-		return txpipe.Errorf(txpipe.ENOTFOUND, "file %s is not in the dead-letter queue", fileID)
-	}
-	return nil
+	return execOne(ctx, tx, txpipe.Errorf(txpipe.ENOTFOUND, "file %s is not in the dead-letter queue", fileID),
+		`DELETE FROM dead_letters WHERE file_id = ?`, fileID)
 }
 
 // DeadLetterCount is the depth of the dead-letter queue.

@@ -90,17 +90,9 @@ func (db *DB) SaveJob(ctx context.Context, j workflow.Job) error {
 		return fmt.Errorf("encode job of file %s: %w", j.FileID, err)
 	}
 	err = db.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE jobs SET phase = ?, step = ?, attempt = ?, state = ?, due_at = ?, leased_until = 0
+		return execOne(ctx, tx, txpipe.Errorf(txpipe.ENOTFOUND, "no job for file %s", j.FileID),
+			`UPDATE jobs SET phase = ?, step = ?, attempt = ?, state = ?, due_at = ?, leased_until = 0
 			WHERE file_id = ?`, j.Phase, j.Step, j.Attempt, string(state), j.DueAt.UnixNano(), j.FileID)
-		if err != nil {
-			return err
-		}
-		if n, err := res.RowsAffected(); err != nil {
-			return err
-		} else if n == 0 {
-			return txpipe.Errorf(txpipe.ENOTFOUND, "no job for file %s", j.FileID)
-		}
-		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("save job of file %s: %w", j.FileID, err)

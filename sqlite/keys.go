@@ -195,19 +195,10 @@ func (db *DB) SetKeyLimits(ctx context.Context, id string, quotaPerDay int64, ra
 		return txpipe.Errorf(txpipe.EINVALID, "quota and rate must not be negative")
 	}
 	err := db.inMainTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE api_keys SET
+		return execOne(ctx, tx, txpipe.Errorf(txpipe.ENOTFOUND, "no key %s", id), `UPDATE api_keys SET
 			quota_per_day = CASE WHEN ? > 0 THEN ? ELSE quota_per_day END,
 			rate_per_second = CASE WHEN ? > 0 THEN ? ELSE rate_per_second END
 			WHERE id = ? AND revoked_at = 0`, quotaPerDay, quotaPerDay, ratePerSecond, ratePerSecond, id)
-		if err != nil {
-			return err
-		}
-		if n, err := res.RowsAffected(); err != nil {
-			return err
-		} else if n == 0 {
-			return txpipe.Errorf(txpipe.ENOTFOUND, "no key %s", id)
-		}
-		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("set limits of key %s: %w", id, err)
@@ -219,16 +210,8 @@ func (db *DB) SetKeyLimits(ctx context.Context, id string, quotaPerDay int64, ra
 // row and usage stay for the record.
 func (db *DB) RevokeKey(ctx context.Context, id string) error {
 	err := db.inMainTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at = 0`, db.now().UnixNano(), id)
-		if err != nil {
-			return err
-		}
-		if n, err := res.RowsAffected(); err != nil {
-			return err
-		} else if n == 0 {
-			return txpipe.Errorf(txpipe.ENOTFOUND, "no key %s", id)
-		}
-		return nil
+		return execOne(ctx, tx, txpipe.Errorf(txpipe.ENOTFOUND, "no key %s", id),
+			`UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at = 0`, db.now().UnixNano(), id)
 	})
 	if err != nil {
 		return fmt.Errorf("revoke key %s: %w", id, err)

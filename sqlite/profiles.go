@@ -51,16 +51,7 @@ func (db *DB) GetProfile(ctx context.Context, name string) (txpipe.StoredProfile
 // DeleteProfile removes the profile named name, or fails with ENOTFOUND.
 func (db *DB) DeleteProfile(ctx context.Context, name string) error {
 	err := db.inMainTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `DELETE FROM profiles WHERE name = ?`, name)
-		if err != nil {
-			return err
-		}
-		if n, err := res.RowsAffected(); err != nil {
-			return err
-		} else if n == 0 {
-			return txpipe.Errorf(txpipe.ENOTFOUND, "no profile named %q", name)
-		}
-		return nil
+		return execOne(ctx, tx, txpipe.Errorf(txpipe.ENOTFOUND, "no profile named %q", name), `DELETE FROM profiles WHERE name = ?`, name)
 	})
 	if err != nil {
 		if txpipe.ErrorCode(err) == txpipe.ENOTFOUND {

@@ -197,16 +197,7 @@ func (db *DB) Redeliver(ctx context.Context, id int64) error {
 
 func (db *DB) setDelivery(ctx context.Context, id int64, query string, args ...any) error {
 	err := db.inMainTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, query, args...)
-		if err != nil {
-			return err
-		}
-		if n, err := res.RowsAffected(); err != nil {
-			return err
-		} else if n == 0 {
-			return txpipe.Errorf(txpipe.ENOTFOUND, "no webhook delivery %d", id)
-		}
-		return nil
+		return execOne(ctx, tx, txpipe.Errorf(txpipe.ENOTFOUND, "no webhook delivery %d", id), query, args...)
 	})
 	if err != nil {
 		return fmt.Errorf("webhook delivery %d: %w", id, err)
