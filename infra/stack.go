@@ -121,7 +121,7 @@ func NewStack(scope constructs.Construct, id string, cfg Config) (*Stack, error)
 	if err != nil {
 		return nil, err
 	}
-	prod, removal := set.prod, set.removal
+	removal := set.removal
 	stack := awscdk.NewStack(scope, jsii.String(id), &awscdk.StackProps{
 		Description: jsii.String(fmt.Sprintf("txpipe transaction-file pipeline (%s)", env)),
 	})
@@ -131,38 +131,10 @@ func NewStack(scope constructs.Construct, id string, cfg Config) (*Stack, error)
 	s := &Stack{Stack: stack}
 
 	// Storage.
-	transactions := awsdynamodb.NewTable(stack, jsii.String("TransactionsTable"), &awsdynamodb.TableProps{
-		TableName:    jsii.String(awsnames.TransactionsTablePrefix + env),
-		PartitionKey: &awsdynamodb.Attribute{Name: jsii.String(awsnames.TxKey), Type: awsdynamodb.AttributeType_STRING},
-		BillingMode:  awsdynamodb.BillingMode_PAY_PER_REQUEST,
-		PointInTimeRecoverySpecification: &awsdynamodb.PointInTimeRecoverySpecification{
-			PointInTimeRecoveryEnabled: jsii.Bool(true),
-		},
-		DeletionProtection: jsii.Bool(prod),
-		RemovalPolicy:      removal,
-	})
-	transactions.AddGlobalSecondaryIndex(&awsdynamodb.GlobalSecondaryIndexProps{
-		IndexName:      jsii.String(indexByTime),
-		PartitionKey:   &awsdynamodb.Attribute{Name: jsii.String(awsnames.TimeBucketKey), Type: awsdynamodb.AttributeType_STRING},
-		SortKey:        &awsdynamodb.Attribute{Name: jsii.String(awsnames.TimeSortKey), Type: awsdynamodb.AttributeType_STRING},
-		ProjectionType: awsdynamodb.ProjectionType_ALL,
-	})
-	status := awsdynamodb.NewTable(stack, jsii.String("StatusTable"), &awsdynamodb.TableProps{
-		TableName:    jsii.String(awsnames.StatusTablePrefix + env),
-		PartitionKey: &awsdynamodb.Attribute{Name: jsii.String(awsnames.StatusKey), Type: awsdynamodb.AttributeType_STRING},
-		BillingMode:  awsdynamodb.BillingMode_PAY_PER_REQUEST,
-		PointInTimeRecoverySpecification: &awsdynamodb.PointInTimeRecoverySpecification{
-			PointInTimeRecoveryEnabled: jsii.Bool(true),
-		},
-		DeletionProtection: jsii.Bool(prod),
-		RemovalPolicy:      removal,
-	})
-	status.AddGlobalSecondaryIndex(&awsdynamodb.GlobalSecondaryIndexProps{
-		IndexName:      jsii.String(indexByCreated),
-		PartitionKey:   &awsdynamodb.Attribute{Name: jsii.String(awsnames.CreatedDayKey), Type: awsdynamodb.AttributeType_STRING},
-		SortKey:        &awsdynamodb.Attribute{Name: jsii.String(awsnames.CreatedSortKey), Type: awsdynamodb.AttributeType_STRING},
-		ProjectionType: awsdynamodb.ProjectionType_ALL,
-	})
+	transactions := indexedTable(stack, set, "TransactionsTable", awsnames.TransactionsTablePrefix+env, awsnames.TxKey,
+		indexByTime, awsnames.TimeBucketKey, awsnames.TimeSortKey)
+	status := indexedTable(stack, set, "StatusTable", awsnames.StatusTablePrefix+env, awsnames.StatusKey,
+		indexByCreated, awsnames.CreatedDayKey, awsnames.CreatedSortKey)
 
 	bucket := awss3.NewBucket(stack, jsii.String("UploadsBucket"), &awss3.BucketProps{
 		Encryption:        awss3.BucketEncryption_S3_MANAGED,
