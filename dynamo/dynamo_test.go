@@ -18,7 +18,7 @@ import (
 // The dynalite of this test package, started once by TestMain (not under -short).
 var emulator = awstest.NewEmulator("dynalite", awstest.StartDynalite)
 
-func TestMain(m *testing.M) { emulator.Run(m) }
+func TestMain(m *testing.M) { awstest.RunAll(m, emulator, motoEmulator) }
 
 // client returns a DynamoDB client of the test emulator.
 func client(t testing.TB) *dynamodb.Client {

@@ -99,6 +99,7 @@ type options struct {
 	baseDelay   time.Duration
 	maxDelay    time.Duration
 	now         workflow.Clock
+	volumes     bool
 }
 
 func newOptions(opts []Option) options {
@@ -184,6 +185,7 @@ type TransactionStore struct {
 	write batchWriter
 	query querier
 	scan  scanner
+	tx    transactWriter
 	table string
 	o     options
 
@@ -193,7 +195,7 @@ type TransactionStore struct {
 
 // NewTransactionStore returns the transactions table named table.
 func NewTransactionStore(client *dynamodb.Client, table string, opts ...Option) *TransactionStore {
-	return &TransactionStore{get: client, write: client, query: client, scan: client, table: table, o: newOptions(opts),
+	return &TransactionStore{get: client, write: client, query: client, scan: client, tx: client, table: table, o: newOptions(opts),
 		marked: make(map[string]bool)}
 }
 
@@ -306,6 +308,9 @@ func (s *TransactionStore) PutTransactions(ctx context.Context, txs []txpipe.Tra
 		}
 		seen[txs[i].ID] = true
 		keys = append(keys, map[string]types.AttributeValue{TxKey: &types.AttributeValueMemberS{Value: txs[i].ID}})
+	}
+	if s.o.volumes {
+		return s.putCounted(ctx, txs, now)
 	}
 	stored, err := s.getItems(ctx, keys)
 	if err != nil {

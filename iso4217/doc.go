@@ -16,6 +16,11 @@
 // the generated table is committed, so building needs neither npm nor the XML.
 package iso4217
 
+import (
+	"strconv"
+	"strings"
+)
+
 //go:generate go run ./internal/gen -xml ../node_modules/currency-codes/iso-4217-list-one.xml -amendments amendments.txt -out table.go
 
 // Currency is one current code of list one.
@@ -57,4 +62,30 @@ func LookupBytes(code []byte) (Currency, bool) {
 		k = k*26 + uint16(c-'a')
 	}
 	return lookup(k)
+}
+
+// FormatMinor writes an amount in minor units as a decimal with the
+// currency's minor-unit digits (12345 USD is "123.45", 7 JPY is "7"); an
+// unknown code gets two digits.
+func FormatMinor(minor int64, code string) string {
+	digits := 2
+	if c, ok := Lookup(code); ok {
+		digits = c.MinorUnits
+	}
+	neg := minor < 0
+	u := uint64(minor)
+	if neg {
+		u = -u
+	}
+	s := strconv.FormatUint(u, 10)
+	if len(s) <= digits {
+		s = strings.Repeat("0", digits+1-len(s)) + s
+	}
+	if digits > 0 {
+		s = s[:len(s)-digits] + "." + s[len(s)-digits:]
+	}
+	if neg {
+		s = "-" + s
+	}
+	return s
 }

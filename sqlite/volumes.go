@@ -147,22 +147,4 @@ func (db *DB) Volumes(ctx context.Context, from, to time.Time) ([]txpipe.Volume,
 
 // FormatMinor writes an amount in minor units as a decimal with the
 // currency's minor-unit digits (12345 USD is "123.45").
-func FormatMinor(minor int64, currency string) string {
-	digits := 2
-	if c, ok := iso4217.Lookup(currency); ok {
-		digits = c.MinorUnits
-	}
-	neg := minor < 0
-	u := uint64(minor)
-	if neg {
-		u = -u
-	}
-	s := fmt.Sprintf("%0*d", digits+1, u)
-	if digits > 0 {
-		s = s[:len(s)-digits] + "." + s[len(s)-digits:]
-	}
-	if neg {
-		s = "-" + s
-	}
-	return s
-}
+func FormatMinor(minor int64, currency string) string { return iso4217.FormatMinor(minor, currency) }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/txpipe/txpipe"
 	"github.com/txpipe/txpipe/sqlite"
+	"github.com/txpipe/txpipe/storetest"
 )
 
 func volTx(id, fileID, currency string, ts time.Time, minor int64) txpipe.Transaction {
@@ -92,4 +93,8 @@ func TestVolumesReadsTheAggregate(t *testing.T) {
 	if !strings.Contains(plan, "SEARCH volumes USING PRIMARY KEY") {
 		t.Errorf("volumes query plan:\n%s\nwant a search of the volumes primary key", plan)
 	}
+}
+
+func TestVolumesContract(t *testing.T) {
+	storetest.TestVolumes(t, func(t *testing.T) storetest.VolumeStore { return openDB(t) })
 }

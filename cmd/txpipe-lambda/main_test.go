@@ -160,6 +160,7 @@ func startCloud(t *testing.T) *cloud {
 		"AWS_ENDPOINT_URL_DYNAMODB": dynalite.URL, "AWS_ENDPOINT_URL_S3": s3URL,
 		"AWS_ENDPOINT_URL_SNS": moto.URL, "AWS_ENDPOINT_URL_SQS": moto.URL, "AWS_ENDPOINT_URL_SFN": moto.URL,
 		"OTEL_EXPORTER_OTLP_ENDPOINT": "", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "",
+		awsenv.Volumes: "off", // dynalite has no transactions (the volumes are tested on moto in dynamo)
 	} {
 		t.Setenv(k, v)
 	}

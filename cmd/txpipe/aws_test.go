@@ -34,20 +34,34 @@ import (
 // awsTestEnv starts dynalite, moto (SNS, SQS, Step Functions) and gofakes3,
 // creates the resources and sets the TXPIPE_* and AWS_ENDPOINT_URL_*
 // variables the commands read. It returns the Step Functions client and
-// the state machine's ARN.
-func awsTestEnv(t *testing.T) (*sfn.Client, string) {
+// the state machine's ARN. dynalite has no transactions, so the stores
+// keep no volumes (TXPIPE_VOLUMES=off); awsTestEnvWithVolumes puts
+// DynamoDB on moto instead.
+func awsTestEnv(t *testing.T) (*sfn.Client, string) { return awsTestEnvOn(t, false) }
+
+// awsTestEnvWithVolumes is awsTestEnv with DynamoDB on moto (one request at
+// a time: see awstest.Serialize) and the volumes kept, as on AWS.
+func awsTestEnvWithVolumes(t *testing.T) (*sfn.Client, string) { return awsTestEnvOn(t, true) }
+
+func awsTestEnvOn(t *testing.T, volumes bool) (*sfn.Client, string) {
 	t.Helper()
 	awstest.SkipShort(t)
 	ctx := t.Context()
-	dyn, err := awstest.StartDynalite(context.Background())
-	awstest.Need(t, "dynalite", err)
-	t.Cleanup(func() { dyn.Close() })
 	moto, err := awstest.StartMoto(context.Background())
 	awstest.Need(t, "moto_server", err)
 	t.Cleanup(func() { moto.Close() })
 	s3URL := awstest.StartS3(t)
+	dynURL, volumesEnv := "", "off"
+	if volumes {
+		dynURL, volumesEnv = awstest.Serialize(t, moto.URL), "on"
+	} else {
+		dyn, err := awstest.StartDynalite(context.Background())
+		awstest.Need(t, "dynalite", err)
+		t.Cleanup(func() { dyn.Close() })
+		dynURL = dyn.URL
+	}
 
-	db := dynamodb.NewFromConfig(awstest.Config(dyn.URL))
+	db := dynamodb.NewFromConfig(awstest.Config(dynURL))
 	if err := dynamo.CreateTransactionsTable(ctx, db, "transactions-test"); err != nil {
 		t.Fatal(err)
 	}
@@ -83,7 +97,7 @@ func awsTestEnv(t *testing.T) (*sfn.Client, string) {
 	for k, v := range map[string]string{
 		"AWS_REGION": awstest.Region, "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test",
 		"AWS_CONFIG_FILE": none, "AWS_SHARED_CREDENTIALS_FILE": none, "AWS_EC2_METADATA_DISABLED": "true",
-		"AWS_ENDPOINT_URL_DYNAMODB": dyn.URL, "AWS_ENDPOINT_URL_S3": s3URL,
+		"AWS_ENDPOINT_URL_DYNAMODB": dynURL, "AWS_ENDPOINT_URL_S3": s3URL, awsenv.Volumes: volumesEnv,
 		"AWS_ENDPOINT_URL_SNS": moto.URL, "AWS_ENDPOINT_URL_SQS": moto.URL, "AWS_ENDPOINT_URL_SFN": moto.URL,
 		awsenv.TransactionsTable: "transactions-test", awsenv.StatusTable: "processing-status-test", awsenv.Bucket: "txpipe-test",
 		awsenv.TopicARN: aws.ToString(topic.TopicArn), awsenv.DLQURL: aws.ToString(q.QueueUrl),

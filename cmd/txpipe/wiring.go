@@ -98,7 +98,13 @@ func awsAdapters(ctx context.Context, logger *slog.Logger) (server.Adapters, err
 		return server.Adapters{}, fmt.Errorf("load AWS configuration: %w", err)
 	}
 	db := dynamodb.NewFromConfig(cfg)
-	dlq := sqsdlq.New(sqs.NewFromConfig(cfg), env[awsenv.DLQURL])
+	var dlqOpts []sqsdlq.Option
+	if arn := os.Getenv(awsenv.StateMachineARN); arn != "" {
+		// Redrive (the console's POST /dlq/{id}/redrive) starts a new
+		// execution of the state machine, as `txpipe dlq redrive --aws`.
+		dlqOpts = append(dlqOpts, sqsdlq.WithRunStarter(sfnrun.New(sfn.NewFromConfig(cfg), arn)), sqsdlq.WithLogger(logger))
+	}
+	dlq := sqsdlq.New(sqs.NewFromConfig(cfg), env[awsenv.DLQURL], dlqOpts...)
 	logger.Info("using AWS stores", "transactions_table", env[awsenv.TransactionsTable], "status_table", env[awsenv.StatusTable],
 		"bucket", env[awsenv.Bucket], "topic", env[awsenv.TopicARN], "dlq", env[awsenv.DLQURL])
 	return server.Adapters{

@@ -30,6 +30,7 @@ const (
 	DLQURL            = awsnames.EnvDLQURL
 	StateMachineARN   = awsnames.EnvStateMachineARN
 	TimeShards        = awsnames.EnvTimeShards
+	Volumes           = awsnames.EnvVolumes
 )
 
 // Need returns the values of the named variables, or an error naming every
@@ -51,17 +52,27 @@ func Need(getenv func(string) string, names ...string) (map[string]string, error
 }
 
 // DynamoOptions returns the options of the DynamoDB adapters that the
-// environment sets: TXPIPE_TIME_SHARDS.
+// environment sets: TXPIPE_TIME_SHARDS, and TXPIPE_VOLUMES (the volumes
+// aggregate is kept unless it is "off": a DynamoDB without transactions,
+// such as dynalite, needs "off").
 func DynamoOptions(getenv func(string) string) ([]dynamo.Option, error) {
+	var opts []dynamo.Option
+	switch v := getenv(Volumes); v {
+	case "", "on":
+		opts = append(opts, dynamo.WithVolumes())
+	case "off":
+	default:
+		return nil, fmt.Errorf("%s=%q: want on or off", Volumes, v)
+	}
 	s := getenv(TimeShards)
 	if s == "" {
-		return nil, nil
+		return opts, nil
 	}
 	n, err := strconv.Atoi(s)
 	if err != nil || n <= 0 {
 		return nil, fmt.Errorf("%s=%q: want a positive integer", TimeShards, s)
 	}
-	return []dynamo.Option{dynamo.WithTimeShards(n)}, nil
+	return append(opts, dynamo.WithTimeShards(n)), nil
 }
 
 // FileStore returns the S3 file store of bucket. With an S3 endpoint of its

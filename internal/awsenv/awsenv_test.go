@@ -25,10 +25,20 @@ func TestDynamoOptions(t *testing.T) {
 		val     string
 		n       int
 		wantErr bool
-	}{{"", 0, false}, {"4", 1, false}, {"0", 0, true}, {"x", 0, true}} {
+	}{{"", 1, false}, {"4", 2, false}, {"0", 0, true}, {"x", 0, true}} {
 		opts, err := awsenv.DynamoOptions(env(map[string]string{awsenv.TimeShards: tc.val}))
 		if (err != nil) != tc.wantErr || len(opts) != tc.n {
 			t.Errorf("%s=%q: %d options, err %v; want %d options, error %v", awsenv.TimeShards, tc.val, len(opts), err, tc.n, tc.wantErr)
+		}
+	}
+	for _, tc := range []struct {
+		val     string
+		n       int
+		wantErr bool
+	}{{"", 1, false}, {"on", 1, false}, {"off", 0, false}, {"no", 0, true}} {
+		opts, err := awsenv.DynamoOptions(env(map[string]string{awsenv.Volumes: tc.val}))
+		if (err != nil) != tc.wantErr || len(opts) != tc.n {
+			t.Errorf("%s=%q: %d options, err %v; want %d options, error %v", awsenv.Volumes, tc.val, len(opts), err, tc.n, tc.wantErr)
 		}
 	}
 }

@@ -37,6 +37,9 @@ const (
 	EnvDLQURL            = "TXPIPE_DLQ_URL"
 	EnvStateMachineARN   = "TXPIPE_STATE_MACHINE_ARN"
 	EnvTimeShards        = "TXPIPE_TIME_SHARDS"
+	// EnvVolumes "off" stops the transactions store keeping the per-day
+	// volumes of GET /volumes (on by default; see dynamo.WithVolumes).
+	EnvVolumes = "TXPIPE_VOLUMES"
 )
 
 // FunctionEnv returns the environment variables the handler (a

@@ -16,6 +16,8 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -297,17 +299,24 @@ func NewEmulator(name string, start func(context.Context) (*Server, error)) *Emu
 
 // Run starts the emulator (not under -short), runs the tests, stops it
 // and exits with the tests' code.
-func (e *Emulator) Run(m *testing.M) {
+func (e *Emulator) Run(m *testing.M) { RunAll(m, e) }
+
+// RunAll is Run for the several emulators of one test package.
+func RunAll(m *testing.M, es ...*Emulator) {
 	flag.Parse()
-	e.short = testing.Short()
-	if !e.short {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		e.srv, e.err = e.start(ctx)
-		cancel()
+	for _, e := range es {
+		e.short = testing.Short()
+		if !e.short {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			e.srv, e.err = e.start(ctx)
+			cancel()
+		}
 	}
 	code := m.Run()
-	if e.srv != nil {
-		_ = e.srv.Close()
+	for _, e := range es {
+		if e.srv != nil {
+			_ = e.srv.Close()
+		}
 	}
 	os.Exit(code)
 }
@@ -328,4 +337,26 @@ func (e *Emulator) Server(t testing.TB) *Server {
 	t.Helper()
 	e.URL(t)
 	return e.srv
+}
+
+// Serialize returns the URL of a proxy that passes the requests to target
+// one at a time. moto runs a DynamoDB transaction on a copy of the table
+// and puts the copy back when it fails, undoing the writes of requests that
+// ran beside it; DynamoDB isolates a transaction from every other write,
+// which one request at a time models.
+func Serialize(t testing.TB, target string) string {
+	t.Helper()
+	u, err := url.Parse(target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rp := httputil.NewSingleHostReverseProxy(u)
+	var mu sync.Mutex
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		rp.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL
 }
