@@ -125,10 +125,13 @@ func TestVolumesContract(t *testing.T) {
 func TestVolumesUnderFaults(t *testing.T) {
 	var proxies []*serialProxy
 	storetest.TestVolumes(t, func(t *testing.T) storetest.VolumeStore {
-		s, p := volumeStore(t, 0.2, 0.2)
+		s, p := volumeStore(t, 0.3, 0.3)
 		proxies = append(proxies, p)
 		return s
 	})
+	if len(proxies) == 0 {
+		return // skipped (-short, or no moto outside CI)
+	}
 	var conflicts, lost int64
 	for _, p := range proxies {
 		conflicts += p.conflicts.Load()
