@@ -167,14 +167,9 @@ func csvHeaders(w http.ResponseWriter, filename string) {
 // handleErrorsCSV answers a file's row errors (those the record keeps, at
 // most txpipe.MaxReportedErrors) as CSV: line, column, value, message.
 func (s *Server) handleErrorsCSV(w http.ResponseWriter, r *http.Request) {
-	id, err := s.scopedFileID(r)
+	st, err := s.requestedStatus(r)
 	if err != nil {
 		s.writeError(w, r, err)
-		return
-	}
-	st, err := s.cfg.Statuses.GetStatus(r.Context(), id)
-	if err != nil {
-		s.writeError(w, r, unscoped(err, id))
 		return
 	}
 	csvHeaders(w, "errors-"+st.Public().FileID+".csv")

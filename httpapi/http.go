@@ -498,14 +498,9 @@ func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
-	id, err := s.scopedFileID(r)
+	st, err := s.requestedStatus(r)
 	if err != nil {
 		s.writeError(w, r, err)
-		return
-	}
-	st, err := s.cfg.Statuses.GetStatus(r.Context(), id)
-	if err != nil {
-		s.writeError(w, r, unscoped(err, id))
 		return
 	}
 	writeJSON(w, http.StatusOK, statusJSON(st.Effective(s.cfg.Now())))

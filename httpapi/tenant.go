@@ -68,6 +68,17 @@ func (s *Server) scopedFileID(r *http.Request) (string, error) {
 	return txpipe.ScopedFileID(tenant, id), nil
 }
 
+// requestedStatus reads the status record of the file the path names,
+// within the request's tenant; errors name the id as the client sent it.
+func (s *Server) requestedStatus(r *http.Request) (*txpipe.FileStatus, error) {
+	id, err := s.scopedFileID(r)
+	if err != nil {
+		return nil, err
+	}
+	st, err := s.cfg.Statuses.GetStatus(r.Context(), id)
+	return st, unscoped(err, id)
+}
+
 // unscoped rewrites a client error about the scoped file id to name the id
 // as the client knows it.
 func unscoped(err error, scoped string) error {

@@ -145,22 +145,12 @@ const ExpressLimit = 5 * time.Minute
 // (a step that succeeds on its last attempt, the next failing for good) and
 // then the whole failure path.
 func (def Definition) WorstCase() time.Duration {
-	worst := func(s Step) time.Duration {
-		n := max(s.Retry.MaxAttempts, 1)
-		d := time.Duration(n) * s.Timeout
-		for a := 2; a <= n; a++ {
-			p := s.Retry
-			p.FullJitter = false
-			d += p.Delay(a)
-		}
-		return d
-	}
 	var run, fail time.Duration
 	for _, s := range def.Steps {
-		run += worst(s)
+		run += s.worstCase()
 	}
 	for _, s := range def.OnFailure {
-		fail += worst(s)
+		fail += s.worstCase()
 	}
 	return run + fail
 }
@@ -230,7 +220,11 @@ func PipelineFor(writeCeiling int) Definition {
 
 // ChildWorstCase is the longest the Express child execution of a map step
 // can take: every attempt timing out, every retry waiting its longest.
-func (s Step) ChildWorstCase() time.Duration {
+func (s Step) ChildWorstCase() time.Duration { return s.worstCase() }
+
+// worstCase is the longest s can take: every attempt timing out, every
+// retry waiting its longest.
+func (s Step) worstCase() time.Duration {
 	n := max(s.Retry.MaxAttempts, 1)
 	d := time.Duration(n) * s.Timeout
 	for a := 2; a <= n; a++ {
