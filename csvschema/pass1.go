@@ -36,7 +36,7 @@ type batch struct {
 	buf  []byte
 	recs []batchRec
 	err  error // the scanner's error after these records (io.EOF at the end)
-	read int64 // bytes read by the scanner when the batch was cut
+	read int64 // bytes of the input (as stored) read when the batch was cut
 	cuts []int64
 
 	// results of checking
@@ -75,7 +75,7 @@ func fill(sc *scanner, b *batch, c *cutter) {
 			}
 		}
 	}
-	b.read = sc.read
+	b.read = sc.inputRead()
 }
 
 // work checks the rows of b and hashes their usable ids.
@@ -169,7 +169,10 @@ func (v *validation) firstPass(ctx context.Context, r io.Reader, set *hashSet) (
 	if err != nil {
 		return nil, err
 	}
-	v.read += sc.read
+	v.read += sc.inputRead()
+	if v.opt.Progress != nil {
+		v.opt.Progress(v.read) // the whole pass
+	}
 	if v.rep.Rows == 0 {
 		v.rep.add(&RowError{Line: headerLine, Err: ErrNoTransactions})
 	}

@@ -98,7 +98,7 @@ type scanner struct {
 	// input's bytes before buf[0], and rawOffset counts in the input.
 	rawLen  func(decoded []byte) int64
 	rawBase int64
-	rawRead func() int64 // bytes of the undecoded input read; set with rawLen
+	rawRead func() int64 // bytes of the undecoded input read; set with rawLen (also for progress: inputRead)
 }
 
 // newScanner returns a scanner of r splitting fields on sep, or on the
@@ -111,6 +111,16 @@ func newScanner(r io.Reader, sep byte) *scanner {
 // bytes, so a fill cannot add any.
 func (s *scanner) atMax() bool {
 	return s.start == 0 && s.end == len(s.buf) && len(s.buf) >= bufSize
+}
+
+// inputRead is how many bytes of the input, as stored, were read so far:
+// for progress against the file's size (a UTF-16 file decodes to about
+// half its bytes).
+func (s *scanner) inputRead() int64 {
+	if s.rawRead != nil {
+		return s.rawRead()
+	}
+	return s.read
 }
 
 // offset is the byte offset in r of the first unread byte.

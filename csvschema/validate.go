@@ -152,7 +152,7 @@ func ValidateWith(ctx context.Context, r io.Reader, opt Options) (*Report, error
 				closeReread()
 			}
 			in, err := openInput(rr, enc, in.dialect.Sheet)
-			closeReread = in.close
+			closeReread, v.rawRead = in.close, in.rawRead
 			return in.r, err
 		}
 	}
@@ -227,13 +227,13 @@ type validation struct {
 	prof    *compiled
 	xlsx    bool               // the file is a spreadsheet
 	rawLen  func([]byte) int64 // see input.rawLen
-	rawRead func() int64
+	rawRead func() int64       // see input.rawRead: of the reader being read
 	cut     cutter
 }
 
 func (v *validation) tick(ctx context.Context, sc *scanner) error {
 	if v.opt.Progress != nil {
-		v.opt.Progress(v.read + sc.read)
+		v.opt.Progress(v.read + sc.inputRead())
 	}
 	return ctx.Err()
 }
@@ -325,6 +325,7 @@ func (v *validation) resolveCandidates(ctx context.Context, reread func() (io.Re
 			return nil, fmt.Errorf("re-read for duplicate ids: %w", err)
 		}
 		sc := newScanner(r, v.sep)
+		sc.rawRead = v.rawRead
 		k := newChecker(v.sep, v.prof)
 		k.xlsx = v.xlsx
 		_, ok, err := readHeader(sc, k, func(*RowError) {})
@@ -368,7 +369,10 @@ func (v *validation) resolveCandidates(ctx context.Context, reread func() (io.Re
 				seen[h] = append(ids, firstSeen{id: string(rw.id), line: rec.line})
 			}
 		}
-		v.read += sc.read
+		v.read += sc.inputRead()
+		if v.opt.Progress != nil {
+			v.opt.Progress(v.read) // the whole pass
+		}
 		dups.ErrorCount += part.ErrorCount
 		dups.Errors = mergeErrors(dups.Errors, part.Errors)
 	}
