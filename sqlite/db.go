@@ -73,30 +73,11 @@ const (
 // a function of its hash and the number of shards, so it never changes.
 const DefaultShards = 2
 
-// DB is an open txpipe database. Its methods are safe for concurrent use.
-// Each file (the main one and each shard) has one write connection (SQLite
-// has one writer at a time, and a single connection keeps our own writers
-// from ever meeting SQLITE_BUSY) and a small pool of read connections.
-//
-// A transaction goes to the shard its id hash picks, so a batch is split
-// and its parts are written by the shards' writers in parallel, one
-// goroutine each: one SQLite connection runs on one thread, and a shard
-// does its B-tree work on another core.
-//
-// Writes of transactions are group-committed: PutTransactions returns once
-// its rows are written in its shards' open write transactions, and a
-// shard's transaction commits when any write to the main file needs to be
-// durable (a status record, a job's progress, a key's usage), when it
-// holds maxPendingRows rows, when it is maxPendingAge old, or after
-// idleCommit without writes. Every write to the main file that records a
-// run's state (a status, a job) first commits every shard's open
-// transaction, and SQLite commits in order, so a run's state is never on
-// disk without the rows it covers (a progress record's counts, shown while
-// a file is PROCESSING, and keys' usage are the exceptions: they commit no
-// shard; see UpdateProgress), and a crash only
-// loses rows that a resumed run writes again (PutTransactions is idempotent
-// per file). ListTransactions commits the open transactions first, so a
-// read sees every write that returned.
+// DB is an open txpipe database; its methods are safe for concurrent use.
+// Each file (main and shards) has one write connection and a few readers; a
+// batch is split by id hash and its shards written in parallel. Rows are
+// group-committed, and a run's state (status, job) is never on disk without
+// the rows it covers. docs/sqlite-writes.md gives the reasoning.
 type DB struct {
 	path   string
 	logger *slog.Logger
@@ -177,17 +158,9 @@ func (l *lostRows) forget(fileID string) {
 	delete(l.files, fileID)
 }
 
-// Group commit limits; see DB.
-//
-// A commit writes every page the transaction changed to the log, and a
-// large file's random ids and timestamps change nearly every page of a
-// shard's two indexes between two commits: a commit of a shard of 500,000
-// rows writes about 25 MB however few rows it holds. So a shard commits
-// rarely while a file is ingested: when a status or job write needs it
-// (the workflow writes one at the end of a file's transform step), after
-// maxPendingRows rows or maxPendingAge, or when writes pause for
-// idleCommit. Its page cache spills what does not fit to the log in the
-// meantime.
+// Group commit limits: a shard commits when a status or job write needs it,
+// after maxPendingRows rows or maxPendingAge, or after idleCommit without
+// writes (why so rarely: docs/sqlite-writes.md, "Group commit").
 const (
 	maxPendingRows = 1_000_000
 	maxPendingAge  = 30 * time.Second
@@ -444,16 +417,10 @@ func (f *file) commitLocked() error {
 const walRestartBytes = 128 << 20
 
 // restartLogLocked lets the write-ahead log start over once it is longer
-// than walRestartBytes; f.wmu is held and no write transaction is open.
-//
-// The background checkpoints copy the log into the database, but SQLite
-// only starts a log over when a write transaction begins with every frame
-// copied, and while a file is ingested its writer begins the next
-// transaction as soon as one commits: the log never started over, and grew
-// by every page each commit wrote (5.5 GB a shard after 3M rows of a
-// 10M-row file; every connection maps its index). A checkpoint here, between
-// a commit and the next BEGIN, copies what the background ones have not
-// (little) and lets the next transaction start the log over.
+// than walRestartBytes, by a checkpoint between a commit and the next BEGIN
+// (without it the log grew without end while a file was ingested:
+// docs/sqlite-writes.md, "The write-ahead log"). f.wmu is held and no write
+// transaction is open.
 func (f *file) restartLogLocked() {
 	info, err := os.Stat(f.path + "-wal")
 	if err != nil || info.Size() < walRestartBytes {
@@ -464,21 +431,12 @@ func (f *file) restartLogLocked() {
 	}
 }
 
-// update runs fn in f's write transaction, inside a savepoint, so an error
-// of fn undoes fn's writes only. It commits unless deferFile is set (the
-// file whose rows fn writes: the commit is deferred unless the group commit
-// limits are reached); rows counts fn's transactions.
-//
-// fn runs with a context that is not canceled: SQLite rolls back a whole
-// transaction when a statement in it is interrupted, and the transaction may
-// hold other callers' writes. ctx is checked before fn starts.
-//
-// With deferFile, fn runs without a savepoint (a savepoint makes SQLite
-// copy every page it changes to a sub-journal, a third of the cost of a
-// batch): if it fails, the whole write transaction is rolled back. Writes
-// reported as done that a rollback or a failed commit loses are recorded
-// in f.lost by file, and those files' rows refused until their runs write
-// them again (see DB.BeginRows).
+// update runs fn in f's write transaction: in a savepoint, then committed;
+// or, with deferFile (the file whose rows fn writes; rows counts them),
+// without a savepoint and left to the group commit, a failure rolling back
+// the whole transaction (files whose rows were lost are refused until
+// rewritten: DB.BeginRows). ctx is checked before fn, which runs
+// uncanceled. Why: docs/sqlite-writes.md, "update".
 func (f *file) update(ctx context.Context, deferFile string, rows int, fn func(ctx context.Context, tx *sql.Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return txpipe.Wrap(txpipe.ETRANSIENT, err)
