@@ -33,7 +33,7 @@
 // converted to int64 minor units with an overflow check: no floating point.
 // Timestamps are RFC 3339 date-times with a zone, normalised to UTC.
 // Statuses are completed, pending or failed in any case. Duplicate ids are
-// reported on their second and later occurrences (see hashSet for the cost
+// reported on their second and later occurrences (see docs/duplicates.md for the cost
 // and why the check is exact).
 //
 // # Speed and memory
@@ -44,5 +44,5 @@
 // string per row. `make bench` prints the figures against a bare
 // encoding/csv read. For a file (an io.Seeker), the memory is the 12 bytes
 // per row of the duplicate set plus about 3 MiB of buffers; for a stream
-// that cannot be re-read, the ids are kept (see hashSet).
+// that cannot be re-read, the ids are kept (see docs/duplicates.md).
 package csvschema

@@ -7,41 +7,12 @@ import (
 	"math/bits"
 )
 
-// hashSet is the first-pass duplicate check: an open-addressing set of 64-bit
-// hashes of the transaction ids, with linear probing.
-//
-// Cost: one 8-byte slot per table entry, and the table is kept at most 3/4
-// full, so at least 10.7 bytes per row. When Validate knows the file's
-// size it sizes the set once (rows estimated from the first batch, plus
-// 1/8) in compact mode (below: about 6 bytes a row, 6 MiB for 1M rows, 60
-// MiB for 10M). Without a size it grows by half each time it is 3/4 full (10.7 to 16 bytes
-// per row, plus the old table while growing).
-//
-// Exactness: equal ids have equal hashes, so a duplicate always finds its
-// hash in the set: no duplicate is ever accepted. A hash already in the set
-// makes the row a candidate only; candidates are resolved by comparing the
-// real ids on a second read of the file (resolveCandidates), so a unique id
-// whose hash collides with another's is never rejected. With a per-run random
-// seed, two distinct ids collide with probability 2^-64, so the candidates
-// are, in practice, the true duplicates.
-//
-// When the input cannot be read twice, the set keeps the ids themselves
-// (exact mode): then a row costs a 16-byte slot (hash and place of the id),
-// 1.3 to 2 of them per row, plus the id's length and 5 bytes, in 1 MiB
-// chunks: about 85 MiB peak for 1M rows of 23-byte ids. Pass a seekable
-// reader (a spooled file) to avoid it.
-//
-// Compact mode: once the set is sized for a file (reserve, before any id),
-// it keeps 32-bit fingerprints (the hash's low half) in tables whose slot
-// is chosen by the hash's high half: 4-byte slots, about 6 bytes a row
-// (360 MiB for 60M rows, a 5 GB file, against 720 MiB). An id is a
-// candidate when an equal fingerprint sits on its probe path: a true
-// duplicate always is, a unique id with probability about (probes) x 2^-32
-// (in practice none in 60M rows), and candidates are resolved exactly as
-// above. A fingerprint's home slot cannot be recomputed, so the tables do
-// not grow: when the last is 3/4 full another as large as all the others
-// is added (a few at most: the estimate is short by 2x for 2 tables), and an
-// id is looked up in all of them.
+// hashSet is the first-pass duplicate check: an open-addressing set of
+// 64-bit hashes of the ids (linear probing, at most 3/4 full). A hash seen
+// before makes a row a candidate only, resolved by comparing the real ids
+// on a second read (resolveCandidates), so the check is exact. Sized for a
+// file it keeps 32-bit fingerprints (about 6 bytes a row); an input that
+// cannot be read twice keeps the ids. Costs and why: docs/duplicates.md.
 type hashSet struct {
 	seed  maphash.Seed
 	slots []uint64 // 0 is empty; a hash of 0 is stored as 1
