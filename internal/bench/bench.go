@@ -243,8 +243,9 @@ func endToEnd(ctx context.Context, cfg Config, path string) ([]Result, error) {
 	}
 	defer os.RemoveAll(dataDir)
 	var months []time.Time
+	var fills []Result
 	if cfg.Prefill > 0 {
-		if months, err = prefillStore(ctx, dataDir, cfg, logger(cfg)); err != nil {
+		if months, fills, err = prefillStore(ctx, dataDir, cfg, logger(cfg)); err != nil {
 			return nil, err
 		}
 	}
@@ -337,6 +338,13 @@ func endToEnd(ctx context.Context, cfg Config, path string) ([]Result, error) {
 		return nil, fmt.Errorf("%d one-day queries found no rows", cfg.Queries)
 	}
 	out := []Result{e2e}
+	if len(fills) > 1 {
+		// The store's growth: the first and the last prefill file, each
+		// written into the store as it was then.
+		first, last := fills[0], fills[len(fills)-1]
+		last.Note = fmt.Sprintf("%s; %.2fx the first's rows per CPU-s", last.Note, first.CPU.Seconds()/last.CPU.Seconds()*float64(last.Rows)/float64(first.Rows))
+		out = append(out, first, last)
+	}
 	if len(lat) > 0 {
 		slices.Sort(lat)
 		note := fmt.Sprintf("%d queries, %d rows a page on average, %d days", len(lat), got/len(lat), days)
@@ -537,13 +545,14 @@ func uploadAndWait(ctx context.Context, c *httpapi.Client, path string, rows int
 // run writes them, without the upload, validation and status records (so
 // it is fast). It returns the months, latest first, and logs each file's
 // time and CPU: the ingest cost as the store grows.
-func prefillStore(ctx context.Context, dataDir string, cfg Config, logf func(string, ...any)) ([]time.Time, error) {
+func prefillStore(ctx context.Context, dataDir string, cfg Config, logf func(string, ...any)) ([]time.Time, []Result, error) {
 	db, err := sqlite.Open(ctx, filepath.Join(dataDir, "txpipe.db"), nil)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer db.Close()
 	var months []time.Time
+	var fills []Result
 	for i, left := 0, cfg.Prefill; left > 0; i++ {
 		n := min(left, 1_000_000)
 		month := time.Date(2023, time.December-time.Month(i), 1, 0, 0, 0, 0, time.UTC)
@@ -572,26 +581,28 @@ func prefillStore(ctx context.Context, dataDir string, cfg Config, logf func(str
 			}
 			if err != nil {
 				pr.CloseWithError(err)
-				return nil, fmt.Errorf("prefill file %d: %w", i, err)
+				return nil, nil, fmt.Errorf("prefill file %d: %w", i, err)
 			}
 			tx.FileID = fileID
 			if batch = append(batch, tx); len(batch) == workflow.MaxBatch {
 				if err := flush(); err != nil {
-					return nil, fmt.Errorf("prefill file %d: %w", i, err)
+					return nil, nil, fmt.Errorf("prefill file %d: %w", i, err)
 				}
 			}
 		}
 		if err := flush(); err != nil {
-			return nil, fmt.Errorf("prefill file %d: %w", i, err)
+			return nil, nil, fmt.Errorf("prefill file %d: %w", i, err)
 		}
 		if err := db.SyncRows(ctx, fileID); err != nil {
-			return nil, fmt.Errorf("prefill file %d: %w", i, err)
+			return nil, nil, fmt.Errorf("prefill file %d: %w", i, err)
 		}
-		logf("prefill: %d rows of %s in %.1f s, %.1f CPU-s, %d rows stored before", n, month.Format("2006-01"),
-			time.Since(t0).Seconds(), (selfCPU() - cpu0).Seconds(), cfg.Prefill-left)
+		r := Result{Name: fmt.Sprintf("prefill: file %d of %s", i+1, month.Format("2006-01")), Rows: n, Wall: time.Since(t0), CPU: selfCPU() - cpu0,
+			Note: fmt.Sprintf("PutTransactions, %d rows stored before", cfg.Prefill-left)}
+		fills = append(fills, r)
+		logf("prefill: %d rows of %s in %.1f s, %.1f CPU-s, %d rows stored before", n, month.Format("2006-01"), r.Wall.Seconds(), r.CPU.Seconds(), cfg.Prefill-left)
 		left -= n
 	}
-	return months, db.Close()
+	return months, fills, db.Close()
 }
 
 // selfCPU is this process's user+system CPU time so far.
