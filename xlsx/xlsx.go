@@ -34,21 +34,9 @@ const xlsxLimit = 16 << 20
 // still a control character to the rules. The returned closer stops the
 // conversion and removes excelize's temporary files.
 func Rows(r io.Reader, sheet string) (io.Reader, string, func(), error) {
-	var f *excelize.File
-	var err error
-	opts := excelize.Options{UnzipXMLSizeLimit: xlsxLimit}
-	if file, ok := r.(*os.File); ok {
-		// From the file itself: no copy in memory.
-		if _, serr := file.Seek(0, io.SeekCurrent); serr == nil {
-			f, err = excelize.OpenFile(file.Name(), opts)
-		} else {
-			f, err = excelize.OpenReader(r, opts)
-		}
-	} else {
-		f, err = excelize.OpenReader(r, opts)
-	}
+	f, err := open(r, excelize.Options{UnzipXMLSizeLimit: xlsxLimit})
 	if err != nil {
-		return nil, "", nil, &csvschema.RowError{Line: 1, Err: fmt.Errorf("%w: not an .xlsx workbook: %v", csvschema.ErrSheet, err)}
+		return nil, "", nil, err
 	}
 	sheets := f.GetSheetList()
 	if sheet == "" && len(sheets) > 0 {
@@ -107,6 +95,46 @@ func Rows(r io.Reader, sheet string) (io.Reader, string, func(), error) {
 	}
 	return pr, sheet, stop, nil
 }
+
+// open opens the workbook r from a file: r itself if it is one, else a
+// temporary copy of r (streamed through a 32 KiB buffer, removed once
+// open). excelize.OpenReader would hold the whole compressed workbook in
+// memory; from a file, excelize unzips each part, keeping in memory only
+// those under UnzipXMLSizeLimit (the sheets of a large workbook go to its
+// own temporary files). A workbook excelize cannot read is a RowError on
+// line 1; a failure to copy r is returned as it is (a read error, a full
+// disk: not the file's fault).
+func open(r io.Reader, opts excelize.Options) (*excelize.File, error) {
+	path := ""
+	if file, ok := r.(*os.File); ok {
+		if _, err := file.Seek(0, io.SeekCurrent); err == nil {
+			path = file.Name()
+		}
+	}
+	if path == "" {
+		tmp, err := os.CreateTemp("", "txpipe-workbook-*.xlsx")
+		if err != nil {
+			return nil, fmt.Errorf("copy workbook to a temporary file: %w", err)
+		}
+		defer os.Remove(tmp.Name())
+		_, err = io.Copy(tmp, onlyReader{r}) // not WriterTo: no ReadAll
+		if cerr := tmp.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return nil, fmt.Errorf("copy workbook to %s: %w", tmp.Name(), err)
+		}
+		path = tmp.Name()
+	}
+	f, err := excelize.OpenFile(path, opts)
+	if err != nil {
+		return nil, &csvschema.RowError{Line: 1, Err: fmt.Errorf("%w: not an .xlsx workbook: %v", csvschema.ErrSheet, err)}
+	}
+	return f, nil
+}
+
+// onlyReader hides everything of a reader but Read.
+type onlyReader struct{ io.Reader }
 
 // writeCell writes a cell as a CSV field, quoted when it must be.
 func writeCell(w *bufio.Writer, c string) {
