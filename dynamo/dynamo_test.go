@@ -167,3 +167,12 @@ func TestTransactionFiltersContract(t *testing.T) {
 	s := NewTransactionStore(c, newTxTable(t, c))
 	storetest.TestTransactionFilters(t, func(t *testing.T) storetest.TransactionStore { return s })
 }
+
+// TestTenantTransactions: a tenant's view of the table passes the contract,
+// and tenants' rows never meet (ids are per tenant).
+func TestTenantTransactions(t *testing.T) {
+	c := client(t)
+	s := NewTransactionStore(c, newTxTable(t, c))
+	storetest.TestTransactionStore(t, func(t *testing.T) storetest.TransactionStore { return storetest.AsTenant(s, "acme") })
+	storetest.TestTenantsApart(t, s)
+}

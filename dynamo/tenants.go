@@ -2,6 +2,8 @@ package dynamo
 
 import (
 	"context"
+	"sync"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -76,4 +78,43 @@ func (s *StatusStore) KeyTenant(ctx context.Context, keyID string) (tenant, role
 		return "", "", txpipe.Errorf(txpipe.EINTERNAL, "the tenant item of API key %s in %s holds tenant %q, role %q", keyID, s.table, tenant, role)
 	}
 	return tenant, role, nil
+}
+
+// tenantStores holds the tenants' views of a transactions table.
+type tenantStores struct {
+	mu    sync.Mutex
+	views map[string]*TransactionStore
+}
+
+// tenantPrefix starts every key of tenant's items in the transactions
+// table: transaction_id, time_bucket and its day markers. It starts with
+// NUL, which no transaction id holds, so the default tenant's keys (bare
+// ids, as before tenants) never meet another tenant's.
+func tenantPrefix(tenant string) string { return "\x00t\x00" + tenant + "\x00" }
+
+// forTenant returns the view of the table for tenant's transactions: s
+// itself for the default tenant (and in a view, which is one tenant's).
+func (s *TransactionStore) forTenant(tenant string) *TransactionStore {
+	tenant = txpipe.TenantOrDefault(tenant)
+	if tenant == txpipe.DefaultTenant || s.tenants == nil {
+		return s
+	}
+	s.tenants.mu.Lock()
+	defer s.tenants.mu.Unlock()
+	v, ok := s.tenants.views[tenant]
+	if !ok {
+		v = &TransactionStore{get: s.get, write: s.write, query: s.query, scan: s.scan, tx: s.tx, table: s.table, o: s.o,
+			marked: make(map[string]bool), prefix: tenantPrefix(tenant)}
+		s.tenants.views[tenant] = v
+	}
+	return v
+}
+
+// TenantVolumes is Volumes for tenant's transactions (each tenant's
+// aggregate items carry its prefix too).
+func (s *TransactionStore) TenantVolumes(ctx context.Context, tenant string, from, to time.Time) ([]txpipe.Volume, error) {
+	if err := txpipe.CheckTenant(txpipe.TenantOrDefault(tenant)); err != nil {
+		return nil, err
+	}
+	return s.forTenant(tenant).Volumes(ctx, from, to)
 }

@@ -191,17 +191,22 @@ type TransactionStore struct {
 
 	mu     sync.Mutex
 	marked map[string]bool // days whose marker this store has written
+
+	// prefix starts every key of a tenant's view (tenantPrefix); "" for
+	// the default tenant. tenants holds the views (nil in a view).
+	prefix  string
+	tenants *tenantStores
 }
 
 // NewTransactionStore returns the transactions table named table.
 func NewTransactionStore(client *dynamodb.Client, table string, opts ...Option) *TransactionStore {
 	return &TransactionStore{get: client, write: client, query: client, scan: client, tx: client, table: table, o: newOptions(opts),
-		marked: make(map[string]bool)}
+		marked: make(map[string]bool), tenants: &tenantStores{views: map[string]*TransactionStore{}}}
 }
 
 // timeBucket returns the by-time partition of a transaction.
 func (s *TransactionStore) timeBucket(ts time.Time, id string) string {
-	return dayOf(ts) + "#" + strconv.Itoa(shardOf(id, s.o.shards))
+	return s.prefix + dayOf(ts) + "#" + strconv.Itoa(shardOf(id, s.o.shards))
 }
 
 func dayOf(t time.Time) string { return t.UTC().Format(time.DateOnly) }
@@ -215,7 +220,7 @@ func shardOf(id string, shards int) int {
 func (s *TransactionStore) item(t *txpipe.Transaction, outcome string) map[string]types.AttributeValue {
 	ts := fmtTime(t.Timestamp)
 	return map[string]types.AttributeValue{
-		TxKey:           &types.AttributeValueMemberS{Value: t.ID},
+		TxKey:           &types.AttributeValueMemberS{Value: s.prefix + t.ID},
 		attrAmount:      &types.AttributeValueMemberS{Value: t.Amount},
 		attrAmountMinor: &types.AttributeValueMemberN{Value: strconv.FormatInt(t.AmountMinor, 10)},
 		attrCurrency:    &types.AttributeValueMemberS{Value: t.Currency},
@@ -292,8 +297,9 @@ func (s *TransactionStore) PutTransactions(ctx context.Context, txs []txpipe.Tra
 	if len(txs) == 0 {
 		return c, nil
 	}
-	if t := txpipe.TenantOfFileID(txs[0].FileID); t != txpipe.DefaultTenant {
-		return c, txpipe.Errorf(txpipe.EUNSUPPORTED, "the DynamoDB transactions table keeps the default tenant's transactions only, not tenant %s's", t)
+	// A tenant's rows are keyed apart (tenants.go).
+	if v := s.forTenant(txpipe.TenantOfFileID(txs[0].FileID)); v != s {
+		return v.PutTransactions(ctx, txs)
 	}
 	now := s.o.now().UTC()
 	keys := make([]map[string]types.AttributeValue, 0, len(txs))
@@ -307,7 +313,7 @@ func (s *TransactionStore) PutTransactions(ctx context.Context, txs []txpipe.Tra
 			return c, txpipe.Errorf(txpipe.EINVALID, "transaction id %q holds a NUL character", txs[i].ID)
 		}
 		seen[txs[i].ID] = true
-		keys = append(keys, map[string]types.AttributeValue{TxKey: &types.AttributeValueMemberS{Value: txs[i].ID}})
+		keys = append(keys, map[string]types.AttributeValue{TxKey: &types.AttributeValueMemberS{Value: s.prefix + txs[i].ID}})
 	}
 	if s.o.volumes {
 		return s.putCounted(ctx, txs, now)
@@ -327,7 +333,7 @@ func (s *TransactionStore) PutTransactions(ctx context.Context, txs []txpipe.Tra
 		if t.IngestedAt.IsZero() {
 			t.IngestedAt = now
 		}
-		old, ok := stored[t.ID]
+		old, ok := stored[s.prefix+t.ID]
 		outcome := outcomeInserted
 		switch {
 		case !ok:
@@ -368,7 +374,7 @@ func (s *TransactionStore) markDays(ctx context.Context, days map[string]bool) e
 	var writes []types.WriteRequest
 	for day := range days {
 		if !s.marked[day] {
-			writes = append(writes, types.WriteRequest{PutRequest: &types.PutRequest{Item: markerItem(day)}})
+			writes = append(writes, types.WriteRequest{PutRequest: &types.PutRequest{Item: markerItem(s.prefix, day)}})
 		}
 	}
 	s.mu.Unlock()
@@ -389,17 +395,18 @@ func (s *TransactionStore) markDays(ctx context.Context, days map[string]bool) e
 	return nil
 }
 
-// markerItem is the marker of day ("YYYY-MM-DD").
-func markerItem(day string) map[string]types.AttributeValue {
+// markerItem is the marker of day ("YYYY-MM-DD") of the tenant whose
+// keys start with prefix.
+func markerItem(prefix, day string) map[string]types.AttributeValue {
 	return map[string]types.AttributeValue{
-		TxKey:         &types.AttributeValueMemberS{Value: markerPrefix + day},
-		TimeBucketKey: &types.AttributeValueMemberS{Value: dayBucket},
+		TxKey:         &types.AttributeValueMemberS{Value: prefix + markerPrefix + day},
+		TimeBucketKey: &types.AttributeValueMemberS{Value: prefix + dayBucket},
 		TimeSortKey:   &types.AttributeValueMemberS{Value: day},
 	}
 }
 
 func isMarker(item map[string]types.AttributeValue) bool {
-	return strings.HasPrefix(str(item, TxKey), markerPrefix)
+	return strings.Contains(str(item, TxKey), markerPrefix)
 }
 
 // MarkStoredDays writes the marker of every UTC day that holds a
@@ -429,7 +436,7 @@ func (s *TransactionStore) MarkStoredDays(ctx context.Context) (int, error) {
 			}
 			if day := dayOf(ts); !done[day] {
 				done[day] = true
-				writes = append(writes, types.WriteRequest{PutRequest: &types.PutRequest{Item: markerItem(day)}})
+				writes = append(writes, types.WriteRequest{PutRequest: &types.PutRequest{Item: markerItem("", day)}})
 			}
 		}
 		if err := s.writeItems(ctx, writes); err != nil {
@@ -600,8 +607,11 @@ func decodeCursor(c string, from, to time.Time) (string, time.Time, error) {
 // time_key of the page's last item. A full page has a cursor (the next page
 // may then be empty); a short page is the last.
 func (s *TransactionStore) ListTransactions(ctx context.Context, q txpipe.TxQuery) (txpipe.TxPage, error) {
-	if t := txpipe.TenantOrDefault(q.Tenant); t != txpipe.DefaultTenant {
-		return txpipe.TxPage{}, txpipe.Errorf(txpipe.EUNSUPPORTED, "the DynamoDB transactions table keeps the default tenant's transactions only, not tenant %s's", t)
+	if err := txpipe.CheckTenant(txpipe.TenantOrDefault(q.Tenant)); err != nil {
+		return txpipe.TxPage{}, err
+	}
+	if v := s.forTenant(q.Tenant); v != s {
+		return v.ListTransactions(ctx, q)
 	}
 	if q.Merchant == "" && q.Currency == "" {
 		return s.listTransactions(ctx, q)
@@ -683,6 +693,7 @@ func (s *TransactionStore) listTransactions(ctx context.Context, q txpipe.TxQuer
 			if err != nil {
 				return txpipe.TxPage{}, txpipe.Errorf(txpipe.EINTERNAL, "list transactions from %s: %w", s.table, err)
 			}
+			t.ID = strings.TrimPrefix(t.ID, s.prefix)
 			page.Items = append(page.Items, t)
 			lastKey = str(item, TimeSortKey)
 		}
@@ -718,7 +729,7 @@ func (w *dayWalk) next(ctx context.Context, s *TransactionStore) (day string, ok
 			KeyConditionExpression:   aws.String("#b = :b AND #k BETWEEN :lo AND :hi"),
 			ExpressionAttributeNames: map[string]string{"#b": TimeBucketKey, "#k": TimeSortKey},
 			ExpressionAttributeValues: map[string]types.AttributeValue{
-				":b":  &types.AttributeValueMemberS{Value: dayBucket},
+				":b":  &types.AttributeValueMemberS{Value: s.prefix + dayBucket},
 				":lo": &types.AttributeValueMemberS{Value: w.first},
 				":hi": &types.AttributeValueMemberS{Value: w.last},
 			},
@@ -755,7 +766,7 @@ func (sh *shard) more() bool { return !sh.started || sh.next != nil }
 func (s *TransactionStore) queryDay(ctx context.Context, day, lo, hi string, n int) ([]map[string]types.AttributeValue, error) {
 	shards := make([]*shard, s.o.shards)
 	for i := range shards {
-		shards[i] = &shard{bucket: day + "#" + strconv.Itoa(i)}
+		shards[i] = &shard{bucket: s.prefix + day + "#" + strconv.Itoa(i)}
 	}
 	// A shard holds about n/shards of the day's next n items; ask for twice
 	// that so most merges need one request a shard.

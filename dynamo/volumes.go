@@ -218,7 +218,7 @@ func (s *TransactionStore) transact(ctx context.Context, txn *volTxn) error {
 		}
 		items = append(items, types.TransactWriteItem{Update: &types.Update{
 			TableName:                 aws.String(s.table),
-			Key:                       map[string]types.AttributeValue{TxKey: &types.AttributeValueMemberS{Value: volKey(day, shard)}},
+			Key:                       map[string]types.AttributeValue{TxKey: &types.AttributeValueMemberS{Value: s.prefix + volKey(day, shard)}},
 			UpdateExpression:          aws.String("ADD " + strings.Join(adds, ", ")),
 			ExpressionAttributeNames:  names,
 			ExpressionAttributeValues: vals,
@@ -292,7 +292,7 @@ func (s *TransactionStore) putCountedGroup(ctx context.Context, rows []txpipe.Tr
 	for attempt := 1; ; attempt++ {
 		keys := make([]map[string]types.AttributeValue, len(pending))
 		for i := range pending {
-			keys[i] = map[string]types.AttributeValue{TxKey: &types.AttributeValueMemberS{Value: pending[i].ID}}
+			keys[i] = map[string]types.AttributeValue{TxKey: &types.AttributeValueMemberS{Value: s.prefix + pending[i].ID}}
 		}
 		stored, err := s.getItems(ctx, keys)
 		if err != nil {
@@ -301,7 +301,7 @@ func (s *TransactionStore) putCountedGroup(ctx context.Context, rows []txpipe.Tr
 		var writes []volWrite
 		for i := range pending {
 			t := &pending[i]
-			old, ok := stored[t.ID]
+			old, ok := stored[s.prefix+t.ID]
 			switch {
 			case !ok:
 				writes = append(writes, volWrite{t: t, outcome: outcomeInserted})
@@ -379,7 +379,7 @@ func (s *TransactionStore) Volumes(ctx context.Context, from, to time.Time) ([]t
 			break
 		}
 		for sh := range volShards {
-			keys = append(keys, map[string]types.AttributeValue{TxKey: &types.AttributeValueMemberS{Value: volKey(day, sh)}})
+			keys = append(keys, map[string]types.AttributeValue{TxKey: &types.AttributeValueMemberS{Value: s.prefix + volKey(day, sh)}})
 		}
 	}
 	items, err := s.getItems(ctx, keys)
@@ -389,7 +389,7 @@ func (s *TransactionStore) Volumes(ctx context.Context, from, to time.Time) ([]t
 	type key struct{ day, currency string }
 	sums := map[key]*[2]int64{}
 	for id, item := range items {
-		rest := strings.TrimPrefix(id, volPrefix)
+		rest := strings.TrimPrefix(id, s.prefix+volPrefix)
 		day, _, _ := strings.Cut(rest, "\x00")
 		for name, v := range item {
 			n, ok := v.(*types.AttributeValueMemberN)

@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -174,4 +175,36 @@ func motoClientOf(t *testing.T, s *TransactionStore) *dynamodb.Client {
 		t.Fatal("store without a DynamoDB client")
 	}
 	return c
+}
+
+// TestTenantVolumes: with volumes kept, tenants' rows still never meet, and
+// each tenant's volumes count its own rows only.
+func TestTenantVolumes(t *testing.T) {
+	s, _ := volumeStore(t, 0, 0)
+	storetest.TestTenantsApart(t, s)
+	ctx := t.Context()
+	day := time.Date(2032, 2, 3, 10, 0, 0, 0, time.UTC)
+	for i, tenant := range []string{txpipe.DefaultTenant, "acme"} {
+		var txs []txpipe.Transaction
+		for k := range i + 1 {
+			txs = append(txs, txpipe.Transaction{ID: "v" + strconv.Itoa(k), Amount: "2.00", AmountMinor: 200, Currency: "EUR",
+				Timestamp: day, Merchant: "m", Status: txpipe.TxCompleted, FileID: txpipe.ScopedFileID(tenant, "vf")})
+		}
+		if _, err := s.PutTransactions(ctx, txs); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for tenant, want := range map[string]int64{txpipe.DefaultTenant: 1, "acme": 2, "beta": 0} {
+		v, err := s.TenantVolumes(ctx, tenant, day.Truncate(24*time.Hour), day.Truncate(24*time.Hour).Add(24*time.Hour))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var rows int64
+		for _, x := range v {
+			rows += x.Rows
+		}
+		if rows != want {
+			t.Errorf("%s's volume rows on %s = %d (%+v), want %d", tenant, day.Format(time.DateOnly), rows, v, want)
+		}
+	}
 }

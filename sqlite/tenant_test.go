@@ -12,6 +12,7 @@ import (
 
 	"github.com/txpipe/txpipe"
 	"github.com/txpipe/txpipe/sqlite"
+	"github.com/txpipe/txpipe/storetest"
 )
 
 func tenantTx(id, fileID string, day int) txpipe.Transaction {
@@ -211,4 +212,13 @@ func TestWebhooksPerTenant(t *testing.T) {
 func sqliteHash(s string) string {
 	sum := sha256.Sum256([]byte(s))
 	return hex.EncodeToString(sum[:])
+}
+
+// TestTenantTransactionsContract: a tenant's shard set passes the
+// transactions contract, and tenants' rows never meet.
+func TestTenantTransactionsContract(t *testing.T) {
+	db := reopen(t, filepath.Join(t.TempDir(), "txpipe.db"))
+	defer db.Close()
+	storetest.TestTransactionStore(t, func(t *testing.T) storetest.TransactionStore { return storetest.AsTenant(db, "acme") })
+	storetest.TestTenantsApart(t, db)
 }
