@@ -100,9 +100,11 @@ func newAPI(stack awscdk.Stack, validator awslambda.Function, env string, set se
 	method(api.Root().AddResource(jsii.String("upload"), nil), "POST", map[string]bool{
 		"method.request.header.Content-Type": true,
 	})
-	method(api.Root().AddResource(jsii.String("status"), nil).AddResource(jsii.String("{file_id}"), nil), "GET", map[string]bool{
+	status := api.Root().AddResource(jsii.String("status"), nil).AddResource(jsii.String("{file_id}"), nil)
+	method(status, "GET", map[string]bool{
 		"method.request.path.file_id": true,
 	})
+	consoleRoutes(api.Root(), status, method)
 	method(api.Root().AddResource(jsii.String("transactions"), nil), "GET", map[string]bool{
 		"method.request.querystring.from":   true,
 		"method.request.querystring.to":     true,

@@ -198,7 +198,8 @@ func NewStack(scope constructs.Construct, id string, cfg Config) (*Stack, error)
 	}
 	// Every function is told every name (internal/awsnames); each may use
 	// only what its grants below allow. The dead-letter queue is written by
-	// the state machine's SQS task, not by a function: no TXPIPE_DLQ_URL.
+	// the state machine's SQS task, not by a function; the validator reads
+	// it for the console (consoleDeadLetters).
 	common := map[string]*string{
 		awsnames.EnvTransactionsTable: transactions.TableName(),
 		awsnames.EnvStatusTable:       status.TableName(),
@@ -381,6 +382,7 @@ func NewStack(scope constructs.Construct, id string, cfg Config) (*Stack, error)
 
 	var accessLogs awslogs.LogGroup
 	s.API, accessLogs = newAPI(stack, s.Validator, env, set, cfg.APIGatewayAccount)
+	consoleDeadLetters(s.Validator, dlq)
 	set.applyToTransformer(s.Transformer)
 
 	outputs := []struct{ id, value, description string }{

@@ -337,6 +337,7 @@ func TestStack(t *testing.T) {
 			if fnName == "csv-validator-dev" {
 				want[awsnames.EnvStateMachineARN] = "arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:stateMachine:txpipe-dev"
 				want[EnvPresignRoleARN] = "<UploadPresignRole.Arn>"
+				want[awsnames.EnvDLQURL] = "<DeadLetterQueue>" // the console's /dlq
 			}
 			got := map[string]string{}
 			for k, v := range vars {
@@ -525,6 +526,16 @@ func TestStack(t *testing.T) {
 			"GET /profiles/{name}":    {"method.request.path.name": true},
 			"PUT /profiles/{name}":    {"method.request.path.name": true},
 			"DELETE /profiles/{name}": {"method.request.path.name": true},
+			// The console's paths.
+			"GET /whoami": {},
+			"GET /files": {"method.request.querystring.status": false, "method.request.querystring.name": false,
+				"method.request.querystring.limit": false, "method.request.querystring.cursor": false},
+			"GET /volumes": {"method.request.querystring.from": true, "method.request.querystring.to": true},
+			"GET /transactions.csv": {"method.request.querystring.from": true, "method.request.querystring.to": true,
+				"method.request.querystring.merchant": false, "method.request.querystring.currency": false},
+			"GET /status/{file_id}/errors.csv": {"method.request.path.file_id": true},
+			"GET /dlq":                         {},
+			"POST /dlq/{file_id}/redrive":      {"method.request.path.file_id": true},
 		}
 		if !jsonEqual(got, want) {
 			t.Errorf("methods and their required parameters\n got %v\nwant %v", got, want)
@@ -965,6 +976,7 @@ func TestStack(t *testing.T) {
 		add(validator, []string{"states:StartExecution"}, sm)
 		add(validator, []string{"s3:GetObject", "s3:DeleteObject"}, "<UploadsBucket.Arn>/incoming/*")
 		add(validator, []string{"sts:AssumeRole"}, "<UploadPresignRole.Arn>")
+		add(validator, []string{"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility"}, "<DeadLetterQueue.Arn>")
 		presign := grant{}
 		add(presign, []string{"s3:PutObject"}, "<UploadsBucket.Arn>/incoming/*")
 		transformer := lambdaBase("Transformer")

@@ -112,8 +112,17 @@ func build(ctx context.Context, name string, getenv func(string) string, stdout 
 		profiles := awsenv.Profiles(cfg, getenv, env[awsenv.Bucket])
 		api := &lambda.API{Telemetry: tel}
 		tenants := &lambda.KeyTenants{Lookup: statuses.KeyTenant}
+		// The console's dead letters: listed from the SQS queue, redriven to
+		// a new execution (only when the stack names the queue).
+		var deadLetters httpapi.DeadLetters
+		if u := getenv(awsenv.DLQURL); u != "" {
+			deadLetters = sqsdlq.New(sqs.NewFromConfig(cfg), u, sqsdlq.WithRunStarter(intake.Runs), sqsdlq.WithLogger(logger))
+		}
 		api.NewHandler = func(baseURL string) http.Handler {
 			return httpapi.NewServer(httpapi.Config{
+				Files:           statuses,
+				Volumes:         txs,
+				DeadLetters:     deadLetters,
 				Uploader:        lambda.CountUploads(intake, tel.Metrics),
 				Statuses:        statuses,
 				Transactions:    txs,
