@@ -297,9 +297,9 @@ func (c *countReader) Read(p []byte) (int, error) {
 }
 
 // Split marks the file PROCESSING and cuts the stored file into chunks of
-// whole rows (ChunkRows each, the last one shorter). The chunks Validate
-// found while it validated a two-step upload are kept (one pass over the
-// file); otherwise (a file the intake validated) Split finds them by
+// whole rows (ChunkRows each, the last one shorter). The chunks Validate or
+// the intake found while they validated the file are kept (one pass over
+// the file) when they are of ChunkRows rows; otherwise Split finds them by
 // decoding the file once. A file already COMPLETED gets no chunks and
 // keeps its counts.
 func (s *Tasks) Split(ctx context.Context, st RunState) (RunState, error) {
@@ -318,7 +318,7 @@ func (s *Tasks) Split(ctx context.Context, st RunState) (RunState, error) {
 			return st, fmt.Errorf("begin rows of file %s: %w", st.FileID, err)
 		}
 	}
-	if validChunks(found, st.HeaderEnd, st.Rows) {
+	if validChunks(found, st.HeaderEnd, st.Rows) && (s.ChunkRows <= 0 || found[0].Rows == min(s.ChunkRows, st.Rows)) {
 		st.Chunks = found
 		if st.Format == nil {
 			st.Format = &csvschema.Format{}

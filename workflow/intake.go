@@ -73,7 +73,9 @@ func (in *Intake) Submit(ctx context.Context, up Upload) (*txpipe.FileStatus, bo
 	if _, err := up.File.Seek(0, io.SeekStart); err != nil {
 		return nil, false, fmt.Errorf("rewind upload %s: %w", fileID, err)
 	}
-	rep, err := csvschema.ValidateWith(ctx, up.File, csvschema.Options{Format: up.Format})
+	// The validation records where the file can be cut into chunks, so
+	// Split need not read it again (see Tasks.Split).
+	rep, err := csvschema.ValidateWith(ctx, up.File, csvschema.Options{Format: up.Format, CutEvery: CutRows})
 	if err != nil {
 		if errors.Is(err, csvschema.ErrFormat) {
 			return nil, false, txpipe.Errorf(txpipe.EINVALID, "%v", err)
@@ -129,6 +131,10 @@ func (in *Intake) Submit(ctx context.Context, up Upload) (*txpipe.FileStatus, bo
 	state := RunState{FileID: fileID, FileKey: up.SHA256, Filename: up.Filename, Rows: rep.Rows, SizeBytes: up.Size}
 	if f := runFormat(up.Format, rep.Dialect); f != (csvschema.Format{}) {
 		state.Format = &f
+	}
+	if rep.HeaderEnd > 0 {
+		state.HeaderEnd = rep.HeaderEnd
+		state.Chunks = chunksAt(rep.HeaderEnd, rep.Cuts, CutRows, ChunkRowsFor(rep.Rows), rep.Rows, up.Size)
 	}
 	replaceableFrom := []string{txpipe.StatusAwaitingUpload, txpipe.StatusExpired}
 	if up.Format != (csvschema.Format{}) {

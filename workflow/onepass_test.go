@@ -309,3 +309,49 @@ func TestFiveGigabyteRunFitsStepFunctions(t *testing.T) {
 	}
 	t.Logf("%d chunks of %d rows: state %d bytes", n, per, total)
 }
+
+// recordStarts keeps the run states an intake starts.
+type recordStarts struct{ states []workflow.RunState }
+
+func (r *recordStarts) StartRun(_ context.Context, st workflow.RunState) error {
+	r.states = append(r.states, st)
+	return nil
+}
+
+// A file the intake validated (POST /upload, the local PUT) is cut while it
+// is validated too: Split keeps the intake's chunks without reading the
+// file, and they are the chunks Split finds by decoding it.
+func TestIntakeCutsChunks(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	starts := &recordStarts{}
+	in := &workflow.Intake{Files: e.files, Statuses: e.db, Runs: starts}
+	data := generate(t, 45_000, 24)
+	if _, _, err := in.Submit(ctx, upload(t, "m.csv", data)); err != nil {
+		t.Fatal(err)
+	}
+	if len(starts.states) != 1 {
+		t.Fatalf("%d runs started", len(starts.states))
+	}
+	st := starts.states[0]
+	files := &countingFiles{FileStore: e.files}
+	steps := &workflow.Tasks{Files: files, Transactions: e.db, Statuses: e.db}
+	split, err := steps.Split(ctx, st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := files.opens.Load(); got != 0 {
+		t.Errorf("Split opened the file %d times, want 0", got)
+	}
+	if len(split.Chunks) != 3 || split.Chunks[2].Rows != 5_000 {
+		t.Fatalf("chunks %+v, want 20,000 + 20,000 + 5,000 rows", split.Chunks)
+	}
+	st.Chunks = nil
+	again, err := steps.Split(ctx, st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if files.opens.Load() != 1 || fmt.Sprint(again.Chunks) != fmt.Sprint(split.Chunks) {
+		t.Errorf("decoded chunks %+v, the intake's %+v", again.Chunks, split.Chunks)
+	}
+}
