@@ -8,7 +8,7 @@ const FINAL = new Set(["COMPLETED", "FAILED", "REJECTED", "EXPIRED"]);
 const STATUSES = ["VALIDATED", "PROCESSING", "COMPLETED", "FAILED", "REJECTED", "AWAITING_UPLOAD", "EXPIRED"];
 const main = () => document.getElementById("main");
 
-let me = null; // {name, role} of the signed-in key
+let me = null; // {name, role, tenant} of the signed-in key
 let stopPage = () => {}; // stops the current page's timers
 
 // poller calls fn now and then every delay(result) ms while the page is
@@ -130,6 +130,12 @@ function duration(rec) {
   return Number.isFinite(ms) ? (ms / 1000).toFixed(1) + " s" : "";
 }
 
+// tenantQuery is the ?tenant= an admin key adds to read a file of another
+// tenant than its own (the lists show every tenant's files to admins).
+function tenantQuery(tenant) {
+  return tenant && me && tenant !== (me.tenant || "default") ? "?tenant=" + encodeURIComponent(tenant) : "";
+}
+
 function pageFiles(params) {
   const status = h("select", { id: "f-status" }, h("option", { value: "" }, "Any"), STATUSES.map((s) => h("option", { value: s }, s)));
   status.value = params.get("status") || "";
@@ -143,7 +149,7 @@ function pageFiles(params) {
     if (items.length === 0) { replace(body, h("p", {}, "No files match.")); return; }
     replace(body, table("Files, newest first",
       ["File", "Status", "Rows", "Inserted", "Updated", "Unchanged", "Rejected", "Duration", "Uploaded"],
-      items.map((f) => [h("a", { href: "#/files/" + encodeURIComponent(f.file_id) }, f.filename || f.file_id), statusBadge(f.status),
+      items.map((f) => [h("a", { href: "#/files/" + encodeURIComponent(f.file_id) + tenantQuery(f.tenant) }, f.filename || f.file_id), statusBadge(f.status),
         fmtInt(f.rows), fmtInt(f.inserted), fmtInt(f.updated), fmtInt(f.unchanged), fmtInt(f.error_count), duration(f), fmtTime(f.created_at)]),
       [2, 3, 4, 5, 6, 7]));
   };
@@ -183,7 +189,8 @@ function pageFiles(params) {
 
 // ---- one file ----
 
-function pageFile(id) {
+function pageFile(id, params) {
+  const tq = params && params.get("tenant") ? "?tenant=" + encodeURIComponent(params.get("tenant")) : "";
   // One h1: "File" until the record is read, then the file's name.
   const box = h("div", {}, heading("File"));
   replace(main(), box);
@@ -194,7 +201,7 @@ function pageFile(id) {
     if (json === lastJSON) return;
     lastJSON = json;
     const facts = h("dl", { class: "facts" },
-      [["Status", statusBadge(rec.status)], ["File id", rec.file_id], ["SHA-256", rec.sha256], ["Size", fmtBytes(rec.size_bytes || 0)],
+      [["Status", statusBadge(rec.status)], ["File id", rec.file_id], ["Tenant", rec.tenant || "default"], ["SHA-256", rec.sha256], ["Size", fmtBytes(rec.size_bytes || 0)],
         ["Rows", fmtInt(rec.rows)], ["Inserted / updated / unchanged", fmtInt(rec.inserted) + " / " + fmtInt(rec.updated) + " / " + fmtInt(rec.unchanged)],
         ["Rejected rows", fmtInt(rec.error_count)], ["Attempts", String(rec.attempts)], ["Uploaded", fmtTime(rec.created_at)],
         ["Last change", fmtTime(rec.updated_at)], ["Duration", duration(rec)]].map(([k, v]) => [h("dt", {}, k), h("dd", {}, v)]));
@@ -204,7 +211,7 @@ function pageFile(id) {
       const msg = h("span", { role: "status" });
       const btn = h("button", { type: "button", id: "redrive", onclick: async () => {
         btn.disabled = true;
-        try { await api("/dlq/" + encodeURIComponent(rec.file_id) + "/redrive", { method: "POST" }); msg.textContent = "Redriven: the run starts again."; }
+        try { await api("/dlq/" + encodeURIComponent(rec.file_id) + "/redrive" + tq, { method: "POST" }); msg.textContent = "Redriven: the run starts again."; }
         catch (e) { msg.textContent = "Redrive failed: " + e.message; btn.disabled = false; }
       } }, "Redrive");
       parts.push(h("p", {}, btn, " ", msg));
@@ -227,7 +234,7 @@ function pageFile(id) {
       };
       filter.addEventListener("input", draw);
       const dl = h("button", { type: "button", class: "secondary", id: "errors-csv", onclick: async () => {
-        try { saveBlob(await apiBlob("/status/" + encodeURIComponent(rec.file_id) + "/errors.csv"), "errors-" + rec.file_id + ".csv"); }
+        try { saveBlob(await apiBlob("/status/" + encodeURIComponent(rec.file_id) + "/errors.csv" + tq), "errors-" + rec.file_id + ".csv"); }
         catch (e) { rows.append(errorBox(e)); }
       } }, "Download errors CSV");
       parts.push(h("h2", {}, "Rejected rows"), h("div", { class: "row" }, h("label", { for: "err-filter" }, "Filter", filter), dl), rows);
@@ -239,7 +246,7 @@ function pageFile(id) {
   };
   return poller(async () => {
     try {
-      const rec = await api("/status/" + encodeURIComponent(id));
+      const rec = await api("/status/" + encodeURIComponent(id) + tq);
       render(rec);
       return rec;
     } catch (e) { replace(box, errorBox(e)); throw e; }
@@ -329,8 +336,8 @@ function pageDLQ() {
   const msg = h("p", { role: "status" });
   const all = h("button", { type: "button", id: "redrive-all", disabled: true }, "Redrive all");
   let items = [];
-  const redrive = async (id) => {
-    await api("/dlq/" + encodeURIComponent(id) + "/redrive", { method: "POST" });
+  const redrive = async (id, tenant) => {
+    await api("/dlq/" + encodeURIComponent(id) + "/redrive" + tenantQuery(tenant), { method: "POST" });
   };
   const load = async () => {
     let r;
@@ -339,10 +346,10 @@ function pageDLQ() {
     all.disabled = items.length === 0;
     replace(body, items.length === 0 ? h("p", {}, "The dead-letter queue is empty.") :
       table("Failed runs", ["File", "Failure", "Failed at", ""], items.map((d) => [
-        h("a", { href: "#/files/" + encodeURIComponent(d.file_id) }, d.filename || d.file_id), d.failure, fmtTime(d.sent_at),
+        h("a", { href: "#/files/" + encodeURIComponent(d.file_id) + tenantQuery(d.tenant) }, d.filename || d.file_id), d.failure, fmtTime(d.sent_at),
         h("button", { type: "button", class: "secondary", "aria-label": "Redrive " + (d.filename || d.file_id), onclick: async (ev) => {
           ev.target.disabled = true;
-          try { await redrive(d.file_id); msg.textContent = "Redriven " + (d.filename || d.file_id) + "."; } catch (e) { msg.textContent = "Redrive failed: " + e.message; }
+          try { await redrive(d.file_id, d.tenant); msg.textContent = "Redriven " + (d.filename || d.file_id) + "."; } catch (e) { msg.textContent = "Redrive failed: " + e.message; }
           load().catch(() => {});
         } }, "Redrive")])));
     return items;
@@ -352,7 +359,7 @@ function pageDLQ() {
     let ok = 0;
     const failed = [];
     for (const d of items) {
-      try { await redrive(d.file_id); ok++; } catch (e) { failed.push((d.filename || d.file_id) + ": " + e.message); }
+      try { await redrive(d.file_id, d.tenant); ok++; } catch (e) { failed.push((d.filename || d.file_id) + ": " + e.message); }
     }
     msg.textContent = "Redriven " + ok + " of " + items.length + "." + (failed.length ? " Not redriven: " + failed.join("; ") : "");
     load().catch(() => {});
@@ -371,10 +378,11 @@ function pageKeys() {
   const quota = h("input", { id: "k-quota", type: "number", min: 1, value: 1000 });
   const rate = h("input", { id: "k-rate", type: "number", min: 0.1, step: "any", value: 10 });
   const admin = h("input", { id: "k-admin", type: "checkbox" });
+  const tenant = h("input", { id: "k-tenant", type: "text", maxlength: 32, pattern: "[a-z0-9][a-z0-9_\\-]*", placeholder: "default" });
   const load = async () => {
     try {
       const r = await api("/keys");
-      replace(body, table("API keys, requests on " + r.day + " (UTC)", ["Name", "Role", "Quota a day", "Rate a second", "Requests today", "Created", ""],
+      replace(body, table("API keys, requests on " + r.day + " (UTC)", ["Name", "Role", "Tenant", "Quota a day", "Rate a second", "Requests today", "Created", ""],
         r.items.map((k) => {
           const q = h("input", { type: "number", min: 1, value: k.quota_per_day, "aria-label": "Quota a day of " + k.name, size: 8 });
           const rt = h("input", { type: "number", min: 0.1, step: "any", value: k.rate_per_second, "aria-label": "Rate a second of " + k.name, size: 5 });
@@ -393,14 +401,14 @@ function pageKeys() {
             try { await api("/keys/" + encodeURIComponent(k.id), { method: "DELETE" }); replace(msg, "Revoked " + k.name + "."); load(); }
             catch (e) { replace(msg, errorBox(e)); }
           } }, "Revoke");
-          return [k.name, k.role || "user", q, rt, fmtInt(k.requests_today) + " of " + fmtInt(k.quota_per_day), fmtTime(k.created_at), h("span", {}, save, " ", revoke)];
-        }), [4]));
+          return [k.name, k.role || "user", k.tenant || "default", q, rt, fmtInt(k.requests_today) + " of " + fmtInt(k.quota_per_day), fmtTime(k.created_at), h("span", {}, save, " ", revoke)];
+        }), [5]));
     } catch (e) { replace(body, errorBox(e)); }
   };
   const create = async (ev) => {
     ev.preventDefault();
     try {
-      const k = await api("/keys", { method: "POST", body: { name: name.value.trim(), quota_per_day: Number(quota.value), rate_per_second: Number(rate.value), role: admin.checked ? "admin" : "" } });
+      const k = await api("/keys", { method: "POST", body: { name: name.value.trim(), quota_per_day: Number(quota.value), rate_per_second: Number(rate.value), role: admin.checked ? "admin" : "", tenant: tenant.value.trim() } });
       replace(msg, h("p", {}, "Created the key " + k.name + ". Copy it now: it is shown only once."), h("p", { class: "secret", id: "new-secret" }, k.api_key));
       name.value = "";
       load();
@@ -409,7 +417,7 @@ function pageKeys() {
   replace(main(), heading("API keys"),
     h("form", { class: "row", onsubmit: create },
       h("label", { for: "k-name" }, "Name", name), h("label", { for: "k-quota" }, "Quota a day", quota),
-      h("label", { for: "k-rate" }, "Rate a second", rate), h("label", { for: "k-admin" }, "Admin", admin),
+      h("label", { for: "k-rate" }, "Rate a second", rate), h("label", { for: "k-tenant" }, "Tenant", tenant), h("label", { for: "k-admin" }, "Admin", admin),
       h("button", { type: "submit" }, "Create key")), msg, body);
   load();
   return () => {};
@@ -437,7 +445,7 @@ async function route() {
   let stop;
   switch (parts[0]) {
     case "upload": stop = pageUpload(); break;
-    case "files": stop = parts[1] ? pageFile(parts[1]) : pageFiles(params); break;
+    case "files": stop = parts[1] ? pageFile(parts[1], params) : pageFiles(params); break;
     case "transactions": stop = pageTransactions(params); break;
     case "volumes": stop = pageVolumes(params); break;
     case "dlq": stop = pageDLQ(); break;
