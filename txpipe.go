@@ -303,6 +303,17 @@ type FileQuery struct {
 	Tenant string
 }
 
+// PageSize is q.Limit within 1..MaxFileLimit, DefaultFileLimit for 0.
+func (q FileQuery) PageSize() int {
+	switch {
+	case q.Limit <= 0:
+		return DefaultFileLimit
+	case q.Limit > MaxFileLimit:
+		return MaxFileLimit
+	}
+	return q.Limit
+}
+
 // FilePage is one page of the file list. Its records carry no errors or
 // events (GET /status has them).
 type FilePage struct {

@@ -55,13 +55,7 @@ func decodeFileCursor(s string) (fileCursor, error) {
 // back short, or empty, with a next cursor when the walk's day budget ran
 // out; the walk ends a year back.
 func (s *StatusStore) ListFiles(ctx context.Context, q txpipe.FileQuery) (txpipe.FilePage, error) {
-	limit := q.Limit
-	switch {
-	case limit <= 0:
-		limit = txpipe.DefaultFileLimit
-	case limit > txpipe.MaxFileLimit:
-		limit = txpipe.MaxFileLimit
-	}
+	limit := q.PageSize()
 	today := s.o.now().UTC()
 	horizon := dayOf(today.AddDate(0, 0, -fileHorizonDays))
 	cur := fileCursor{Day: dayOf(today)}

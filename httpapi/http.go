@@ -469,32 +469,39 @@ func (s *Server) handleHealthz(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, Health{Status: "ok"})
 		return
 	}
-	if err := s.cfg.Health.Ping(r.Context()); err != nil {
+	h, err := s.storeHealth(r.Context())
+	if h.Status == "unavailable" {
 		s.log.ErrorContext(r.Context(), "health: store unreadable", "err", err)
-		writeJSON(w, http.StatusServiceUnavailable, Health{Status: "unavailable", Store: "cannot be read: " + txpipe.ErrorMessage(err)})
+		writeJSON(w, http.StatusServiceUnavailable, h)
 		return
 	}
-	if err := s.cfg.Health.CheckWritable(r.Context()); err != nil {
-		writeJSON(w, http.StatusOK, Health{Status: "degraded", Store: "refusing writes: " + txpipe.ErrorMessage(err)})
-		return
+	writeJSON(w, http.StatusOK, h)
+}
+
+// storeHealth checks the store: "unavailable" (with the error) when it
+// cannot be read, "degraded" when it refuses writes, else "ok".
+func (s *Server) storeHealth(ctx context.Context) (Health, error) {
+	if err := s.cfg.Health.Ping(ctx); err != nil {
+		return Health{Status: "unavailable", Store: "cannot be read: " + txpipe.ErrorMessage(err)}, err
 	}
-	writeJSON(w, http.StatusOK, Health{Status: "ok", Store: "ok"})
+	if err := s.cfg.Health.CheckWritable(ctx); err != nil {
+		return Health{Status: "degraded", Store: "refusing writes: " + txpipe.ErrorMessage(err)}, err
+	}
+	return Health{Status: "ok", Store: "ok"}, nil
 }
 
 // handleReadyz answers 200 when the server can take uploads, and 503 while
 // its store cannot be read or refuses writes.
 func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) {
+	h := Health{Status: "ok", Store: "ok"}
 	if s.cfg.Health != nil {
-		if err := s.cfg.Health.Ping(r.Context()); err != nil {
-			writeJSON(w, http.StatusServiceUnavailable, Health{Status: "unavailable", Store: "cannot be read: " + txpipe.ErrorMessage(err)})
-			return
-		}
-		if err := s.cfg.Health.CheckWritable(r.Context()); err != nil {
-			writeJSON(w, http.StatusServiceUnavailable, Health{Status: "degraded", Store: "refusing writes: " + txpipe.ErrorMessage(err)})
-			return
-		}
+		h, _ = s.storeHealth(r.Context())
 	}
-	writeJSON(w, http.StatusOK, Health{Status: "ok", Store: "ok"})
+	code := http.StatusOK
+	if h.Status != "ok" {
+		code = http.StatusServiceUnavailable
+	}
+	writeJSON(w, code, h)
 }
 
 func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {

@@ -41,13 +41,7 @@ func decodeFileCursor(s string) (fileCursor, error) {
 // descending), q.Limit at a time, filtered by status and by a part of the
 // filename (case-insensitive). The records carry no errors or events.
 func (db *DB) ListFiles(ctx context.Context, q txpipe.FileQuery) (txpipe.FilePage, error) {
-	limit := q.Limit
-	switch {
-	case limit <= 0:
-		limit = txpipe.DefaultFileLimit
-	case limit > txpipe.MaxFileLimit:
-		limit = txpipe.MaxFileLimit
-	}
+	limit := q.PageSize()
 	after := fileCursor{created: 1<<63 - 1, fileID: "\xff"}
 	if q.Cursor != "" {
 		c, err := decodeFileCursor(q.Cursor)
