@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"testing"
 
 	"golang.org/x/text/encoding"
@@ -74,6 +75,39 @@ func TestProgressCountsStoredBytes(t *testing.T) {
 			if last := calls[len(calls)-1]; last != c.passes*size {
 				t.Errorf("%s, %d workers: progress ends at %d, want %d (%d bytes, %d passes)", c.name, workers, last, c.passes*size, size, c.passes)
 			}
+		}
+	}
+}
+
+// readCounter counts the Read calls on a reader (and hides its Seek).
+type readCounter struct {
+	r     io.Reader
+	calls int
+}
+
+func (c *readCounter) Read(p []byte) (int, error) {
+	c.calls++
+	return c.r.Read(p)
+}
+
+// TestLargeFileLargeReads: the scanner's buffer starts small but grows
+// while the input fills it, so a large file is read in large pieces (it
+// once stayed at 512 bytes: a read call, a system call on a file, per 512
+// bytes, which halved the plain path's speed).
+func TestLargeFileLargeReads(t *testing.T) {
+	var b bytes.Buffer
+	b.WriteString("transaction_id,amount,currency,timestamp,merchant,status\n")
+	for i := 0; b.Len() < 4<<20; i++ {
+		fmt.Fprintf(&b, "tx-%07d,%d.25,EUR,2024-03-01T10:%02d:00Z,Corner Store %d,completed\n", i, i%900+1, i%60, i%97)
+	}
+	for _, workers := range []int{1, 3} {
+		c := &readCounter{r: bytes.NewReader(b.Bytes())}
+		rep, err := csvschema.ValidateWith(context.Background(), c, csvschema.Options{Workers: workers})
+		if err != nil || !rep.Valid() {
+			t.Fatalf("%v %v", err, rep.Items())
+		}
+		if max := 2 * (b.Len()/(256<<10) + 12); c.calls > max {
+			t.Errorf("%d workers: %d reads of a %d-byte file, want at most %d", workers, c.calls, b.Len(), max)
 		}
 	}
 }

@@ -13,9 +13,9 @@ const MaxRecordBytes = 64 << 10
 
 // bufSize is the scanner's largest buffer: a few records of the maximum
 // size, and large enough that refills are rare. The buffer starts at
-// minBufSize and doubles whenever a fill finds it full, so a small file
-// costs a small buffer (a fuzz input or a short upload does not allocate
-// and clear 256 KiB per pass).
+// minBufSize and doubles whenever a fill finds it full or the last read
+// filled it, so a small file costs a small buffer (a fuzz input or a short
+// upload does not allocate and clear 256 KiB per pass).
 const (
 	bufSize    = 256 << 10
 	minBufSize = 512
@@ -92,6 +92,7 @@ type scanner struct {
 	eof        bool
 	err        error // a read error, returned once the buffer is drained
 	bomChecked bool
+	filled     bool // the last read filled buf
 	sep        byte // the field separator; 0 until detected from the header
 	// rawLen, if set, is how many bytes of the undecoded input the given
 	// decoded text came from (a file not in UTF-8): then rawBase is the
@@ -151,7 +152,10 @@ func (s *scanner) fill() {
 		s.end -= s.start
 		s.start = 0
 	}
-	if s.end == len(s.buf) && len(s.buf) < bufSize {
+	if len(s.buf) < bufSize && (s.end == len(s.buf) || s.filled) {
+		// Full, or the last read filled it: the input is longer than the
+		// buffer, which doubles (a small file keeps a small buffer; a
+		// large one soon reads 256 KiB at a time).
 		b := make([]byte, min(2*len(s.buf), bufSize))
 		copy(b, s.buf[:s.end])
 		s.buf = b
@@ -159,6 +163,7 @@ func (s *scanner) fill() {
 	for tries := 0; s.end < len(s.buf) && tries < 100; tries++ {
 		n, err := s.r.Read(s.buf[s.end:])
 		s.end += n
+		s.filled = s.end == len(s.buf)
 		s.read += int64(n)
 		if err == io.EOF {
 			s.eof = true
