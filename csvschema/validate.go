@@ -31,6 +31,8 @@ type Report struct {
 	// (Decoder reads the same offsets). They are not set for a spreadsheet.
 	HeaderEnd int64
 	Cuts      []int64
+
+	onError func(*RowError) // Options.OnError
 }
 
 // Valid reports whether the file passed every rule.
@@ -46,6 +48,9 @@ func (r *Report) Items() []txpipe.ErrorItem {
 }
 
 func (r *Report) add(e *RowError) {
+	if r.onError != nil {
+		r.onError(e)
+	}
 	r.ErrorCount++
 	if len(r.Errors) < txpipe.MaxReportedErrors {
 		r.Errors = append(r.Errors, e)
@@ -72,6 +77,11 @@ type Options struct {
 	// offset after every CutEvery-th row, so the file can be cut into
 	// chunks of whole rows without being read again.
 	CutEvery int64
+	// OnError, if set, is called with every error found, not only the
+	// kept ones, from the goroutine that called ValidateWith: first the
+	// errors of the rows in line order, then the duplicate ids found on the
+	// second read, in line order.
+	OnError func(*RowError)
 }
 
 // maxDefaultWorkers caps the default number of workers, and so the batches
@@ -111,7 +121,7 @@ func ValidateWith(ctx context.Context, r io.Reader, opt Options) (*Report, error
 	if opt.SizeHint <= 0 {
 		opt.SizeHint = remaining(r)
 	}
-	v := &validation{opt: opt, rep: &Report{}, workers: opt.Workers, perPass: candidatesPerPass, size: opt.SizeHint, sep: sep, prof: prof}
+	v := &validation{opt: opt, rep: &Report{onError: opt.OnError}, workers: opt.Workers, perPass: candidatesPerPass, size: opt.SizeHint, sep: sep, prof: prof}
 	if v.workers <= 0 {
 		v.workers = min(runtime.GOMAXPROCS(0), maxDefaultWorkers)
 	}
@@ -319,7 +329,7 @@ func (v *validation) resolveCandidates(ctx context.Context, reread func() (io.Re
 		for _, h := range batch {
 			seen[h] = nil
 		}
-		part := &Report{}
+		part := &Report{onError: v.opt.OnError}
 		r, err := reread()
 		if err != nil {
 			return nil, fmt.Errorf("re-read for duplicate ids: %w", err)

@@ -164,8 +164,20 @@ func csvHeaders(w http.ResponseWriter, filename string) {
 	w.Header().Set("Content-Disposition", `attachment; filename="`+filename+`"`)
 }
 
-// handleErrorsCSV answers a file's row errors (those the record keeps, at
-// most txpipe.MaxReportedErrors) as CSV: line, column, value, message.
+// RowErrorStreamer lists every row error of a rejected file, beyond those
+// its status record keeps (*workflow.RowErrors validates the stored file
+// again).
+type RowErrorStreamer interface {
+	// StreamErrors calls fn with each error of st's file; a file whose
+	// bytes are not stored is ENOTFOUND.
+	StreamErrors(ctx context.Context, st *txpipe.FileStatus, fn func(txpipe.ErrorItem) error) error
+}
+
+// handleErrorsCSV answers a file's row errors as CSV: line, column, value,
+// message. When the file has more errors than its record keeps (at most
+// txpipe.MaxReportedErrors) and Config.RowErrors is set, every error is
+// streamed from the stored file, validated again; otherwise the kept ones,
+// followed by a line saying how many are not listed.
 func (s *Server) handleErrorsCSV(w http.ResponseWriter, r *http.Request) {
 	st, err := s.requestedStatus(r)
 	if err != nil {
@@ -175,8 +187,42 @@ func (s *Server) handleErrorsCSV(w http.ResponseWriter, r *http.Request) {
 	csvHeaders(w, "errors-"+st.Public().FileID+".csv")
 	cw := csv.NewWriter(w)
 	_ = writeCSVRow(cw, "line", "column", "value", "message")
+	write := func(e txpipe.ErrorItem) error {
+		return writeCSVRow(cw, strconv.Itoa(e.Line), e.Column, e.Value, e.Message)
+	}
+	if st.ErrorCount > int64(len(st.Errors)) && s.cfg.RowErrors != nil {
+		rc := http.NewResponseController(w)
+		n := 0
+		err := s.cfg.RowErrors.StreamErrors(r.Context(), st, func(e txpipe.ErrorItem) error {
+			if err := write(e); err != nil {
+				return err
+			}
+			if n++; n%1000 == 0 {
+				cw.Flush()
+				_ = rc.SetWriteDeadline(time.Now().Add(WriteTimeout))
+				return cw.Error()
+			}
+			return nil
+		})
+		switch {
+		case err == nil:
+			cw.Flush()
+			return
+		case n == 0 && txpipe.ErrorCode(err) == txpipe.ENOTFOUND:
+			// Not stored (rejected before the bytes were kept): the
+			// kept errors below.
+		default:
+			infoOf(r.Context()).err = err
+			_ = cw.Write([]string{"# export stopped: " + txpipe.ErrorMessage(err)})
+			cw.Flush()
+			return
+		}
+	}
 	for _, e := range st.Errors {
-		_ = writeCSVRow(cw, strconv.Itoa(e.Line), e.Column, e.Value, e.Message)
+		_ = write(e)
+	}
+	if more := st.ErrorCount - int64(len(st.Errors)); more > 0 {
+		_ = cw.Write([]string{"# " + strconv.FormatInt(more, 10) + " more errors not listed: the file's bytes are not stored"})
 	}
 	cw.Flush()
 }

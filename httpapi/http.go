@@ -110,6 +110,9 @@ type Config struct {
 	Volumes     VolumeReader // GET /volumes
 	DeadLetters DeadLetters  // GET /dlq, POST /dlq/{file_id}/redrive
 	KeyAdmin    KeyAdmin     // /keys, for admin keys
+	// RowErrors, if set, lists every error of a rejected file in
+	// GET /status/{file_id}/errors.csv, beyond the ones its record keeps.
+	RowErrors RowErrorStreamer
 	// Console, if set, is served at GET / and GET /console/ (the web
 	// console's page and assets; they hold no data and need no key).
 	Console http.Handler

@@ -158,6 +158,7 @@ func New(ctx context.Context, cfg Config, dataDir string, db *sqlite.DB, a Adapt
 	if f, ok := a.Statuses.(httpapi.FileLister); ok {
 		api.Files = f
 	}
+	api.RowErrors = &workflow.RowErrors{Files: a.Files, Profiles: profiles, TempDir: spoolDir}
 	if v, ok := a.Transactions.(httpapi.VolumeReader); ok {
 		api.Volumes = v
 	}

@@ -98,6 +98,14 @@ func (in *Intake) Submit(ctx context.Context, up Upload) (*txpipe.FileStatus, bo
 		st.Errors = rep.Items()
 		st.AddEvent(txpipe.StatusEvent{At: now, Status: txpipe.StatusRejected, Step: "Validate",
 			Message: fmt.Sprintf("%d rows, %d errors", rep.Rows, rep.ErrorCount)})
+		if rep.ErrorCount > int64(len(rep.Errors)) {
+			// More errors than the record keeps: the bytes are stored so
+			// every rejected row can be listed (RowErrors). A file that
+			// cannot be stored is still rejected; only that list is lost.
+			if err := in.storeFile(ctx, up); err != nil && in.Logger != nil {
+				in.Logger.WarnContext(ctx, "store rejected file for its errors", "file_id", fileID, "err", err)
+			}
+		}
 		got, created, err := in.record(ctx, st, replaceable)
 		if err != nil {
 			return nil, false, fmt.Errorf("record rejected file %s: %w", fileID, err)
@@ -105,16 +113,7 @@ func (in *Intake) Submit(ctx context.Context, up Upload) (*txpipe.FileStatus, bo
 		return got, created, nil
 	}
 
-	err = in.retry().Do(ctx, func(ctx context.Context) error {
-		if pp, ok := in.Files.(PathPutter); ok && up.Path != "" {
-			return pp.PutFileFromPath(ctx, up.SHA256, up.Path)
-		}
-		if _, err := up.File.Seek(0, io.SeekStart); err != nil {
-			return fmt.Errorf("rewind upload: %w", err)
-		}
-		return in.Files.PutFile(ctx, up.SHA256, up.File)
-	}, nil)
-	if err != nil {
+	if err := in.storeFile(ctx, up); err != nil {
 		return nil, false, fmt.Errorf("store file %s: %w", fileID, err)
 	}
 
@@ -260,4 +259,17 @@ func runFormat(f csvschema.Format, d txpipe.Dialect) csvschema.Format {
 		return csvschema.Format{}
 	}
 	return f
+}
+
+// storeFile stores the upload's bytes under their SHA-256, with retries.
+func (in *Intake) storeFile(ctx context.Context, up Upload) error {
+	return in.retry().Do(ctx, func(ctx context.Context) error {
+		if pp, ok := in.Files.(PathPutter); ok && up.Path != "" {
+			return pp.PutFileFromPath(ctx, up.SHA256, up.Path)
+		}
+		if _, err := up.File.Seek(0, io.SeekStart); err != nil {
+			return fmt.Errorf("rewind upload: %w", err)
+		}
+		return in.Files.PutFile(ctx, up.SHA256, up.File)
+	}, nil)
 }

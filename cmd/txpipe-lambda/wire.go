@@ -122,6 +122,7 @@ func build(ctx context.Context, name string, getenv func(string) string, stdout 
 			return httpapi.NewServer(httpapi.Config{
 				Files:           statuses,
 				Volumes:         txs,
+				RowErrors:       &workflow.RowErrors{Files: files, Profiles: profiles},
 				DeadLetters:     deadLetters,
 				Uploader:        lambda.CountUploads(intake, tel.Metrics),
 				Statuses:        statuses,
