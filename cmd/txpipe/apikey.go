@@ -65,5 +65,48 @@ is shown only once: only its hash is stored.`,
 		fmt.Fprintf(cmd.ErrOrStderr(), "created API key %q of tenant %q (%d requests a day, %g a second); it is shown only once\n", *name, *tenant, *quota, *rate)
 		return nil
 	}
-	return group("apikey", "Manage local API keys", create)
+	return group("apikey", "Manage API keys", create, newAPIKeyTenantCmd())
+}
+
+// newAPIKeyTenantCmd is `txpipe apikey tenant`: on AWS, record the tenant of
+// an API Gateway key (its id) in the status table.
+func newAPIKeyTenantCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "tenant --aws KEY_ID --tenant NAME [--admin] [--json]",
+		Short: "Record the tenant of an API Gateway key (AWS)",
+		Long: `Records in the status table named by $TXPIPE_STATUS_TABLE that the API Gateway
+key with id KEY_ID (aws apigateway get-api-keys shows it) belongs to a tenant,
+and whether it is an admin key. A key without a record is the default
+tenant's. Local keys get their tenant from "txpipe apikey create --tenant".`,
+		Args: wantArgs(1, "KEY_ID"),
+	}
+	onAWS := cmd.Flags().Bool("aws", false, "the AWS status table (required: local keys carry their tenant)")
+	tenant := cmd.Flags().String("tenant", "", "the tenant (a-z, 0-9, _ and -)")
+	admin := cmd.Flags().Bool("admin", false, "an admin key: it reads every tenant")
+	jsonOut := cmd.Flags().Bool("json", false, "print JSON")
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		switch {
+		case !*onAWS:
+			return usageErrorf("apikey tenant records API Gateway keys: pass --aws (local keys: apikey create --tenant)")
+		case txpipe.CheckTenant(*tenant) != nil:
+			return usageErrorf("--tenant: %s", txpipe.ErrorMessage(txpipe.CheckTenant(*tenant)))
+		}
+		role := txpipe.RoleUser
+		if *admin {
+			role = txpipe.RoleAdmin
+		}
+		statuses, err := awsStatusStore(cmd.Context())
+		if err != nil {
+			return err
+		}
+		if err := statuses.PutKeyTenant(cmd.Context(), args[0], *tenant, role); err != nil {
+			return err
+		}
+		if *jsonOut {
+			return printJSON(cmd.OutOrStdout(), map[string]string{"key_id": args[0], "tenant": *tenant, "role": role})
+		}
+		fmt.Fprintf(cmd.OutOrStdout(), "API key %s: tenant %s%s\n", args[0], *tenant, map[bool]string{true: ", admin"}[*admin])
+		return nil
+	}
+	return cmd
 }

@@ -10,14 +10,20 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+
 	"github.com/txpipe/txpipe"
+	"github.com/txpipe/txpipe/dynamo"
 	"github.com/txpipe/txpipe/httpapi"
+	"github.com/txpipe/txpipe/internal/awsenv"
+	"github.com/txpipe/txpipe/internal/awstest"
 	"github.com/txpipe/txpipe/server"
 	"github.com/txpipe/txpipe/sqlite"
 	"github.com/txpipe/txpipe/workflow"
@@ -393,5 +399,75 @@ func TestAPIKeyCreateTenant(t *testing.T) {
 	}
 	if code, _, errOut := clientCLI(t, "apikey", "create", "--name", "q", "--tenant", "Partner 1", "--data-dir", dataDir); code != exitUsage || !strings.Contains(errOut, "tenant") {
 		t.Errorf("apikey create with a bad tenant = %d %q, want exit 2 naming the tenant", code, errOut)
+	}
+}
+
+// TestServeOnAWSStoresTenants runs serve --aws (DynamoDB on the emulator)
+// with keys of two tenants: the same bytes are two files, two records (the
+// default's under its bare id) and two sets of rows with the same ids; a
+// third tenant sees none of it. `txpipe apikey tenant --aws` records an API
+// Gateway key's tenant in the status table.
+func TestServeOnAWSStoresTenants(t *testing.T) {
+	awsTestEnvWithVolumes(t)
+	s, _ := runServer(t, serveConfig{Config: server.Config{Addr: "127.0.0.1:0", Workers: 2}, DataDir: t.TempDir(), AWS: true})
+	base, admin := s.URL(), s.FirstKey()
+	ctx := t.Context()
+	keys := map[string]string{"default": admin}
+	for _, tenant := range []string{"acme", "beta"} {
+		var k httpapi.NewKeyAnswer
+		if code, body := apiCall(t, base, admin, http.MethodPost, "/keys", map[string]any{"name": tenant, "tenant": tenant}, &k); code != http.StatusCreated {
+			t.Fatalf("POST /keys: %d %s", code, body)
+		}
+		keys[tenant] = k.Secret
+	}
+	csv := tenantCSV("aws1", "aws2")
+	var id string
+	for _, tenant := range []string{"default", "acme"} {
+		c := &httpapi.Client{Endpoint: base, APIKey: keys[tenant]}
+		res, err := c.Upload(ctx, "same.csv", strings.NewReader(csv))
+		if err != nil || res.StatusCode != http.StatusAccepted {
+			t.Fatalf("%s upload: %v %+v", tenant, err, res)
+		}
+		id = res.Record.FileID
+		st, err := c.Wait(ctx, id, 50*time.Millisecond)
+		if err != nil || st.Status != txpipe.StatusCompleted || st.Inserted != 2 || st.Tenant != tenant {
+			t.Fatalf("%s's run: %+v, %v; want COMPLETED with 2 inserted", tenant, st, err)
+		}
+		page, err := c.Transactions(ctx, txpipe.TxQuery{From: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), To: time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC)})
+		if err != nil || len(page.Items) != 2 || page.Items[0].FileID != id {
+			t.Fatalf("%s's transactions: %+v, %v; want its 2 rows of file %s", tenant, page, err, id)
+		}
+		var vol httpapi.VolumesAnswer
+		if code, body := apiCall(t, base, keys[tenant], http.MethodGet, "/volumes?from=2026-03-01&to=2026-04-01", nil, &vol); code != 200 || len(vol.Items) != 2 {
+			t.Errorf("%s's volumes: %d %s; want 2 days", tenant, code, body)
+		}
+	}
+	beta := &httpapi.Client{Endpoint: base, APIKey: keys["beta"]}
+	if _, err := beta.Status(ctx, id); txpipe.ErrorCode(err) != txpipe.ENOTFOUND {
+		t.Errorf("beta's status of the file: %v, want not found", err)
+	}
+	if page, err := beta.Transactions(ctx, txpipe.TxQuery{From: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), To: time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC)}); err != nil || len(page.Items) != 0 {
+		t.Errorf("beta's transactions: %+v, %v; want none", page, err)
+	}
+	db := dynamodb.NewFromConfig(awstest.Config(os.Getenv("AWS_ENDPOINT_URL_DYNAMODB")))
+	statuses := dynamo.NewStatusStore(db, os.Getenv(awsenv.StatusTable))
+	for _, key := range []string{id, "acme#" + id} {
+		if st, err := statuses.GetStatus(ctx, key); err != nil || st.Status != txpipe.StatusCompleted {
+			t.Errorf("DynamoDB record %s: %+v, %v", key, st, err)
+		}
+	}
+
+	code, out, errOut := cli(t, nil, "apikey", "tenant", "--aws", "k0a1b2c3d4", "--tenant", "acme", "--admin", "--json")
+	if code != exitOK || !strings.Contains(out, `"tenant": "acme"`) {
+		t.Fatalf("apikey tenant --aws = %d %q %q", code, out, errOut)
+	}
+	if tenant, role, err := statuses.KeyTenant(ctx, "k0a1b2c3d4"); err != nil || tenant != "acme" || role != txpipe.RoleAdmin {
+		t.Errorf("KeyTenant = %q, %q, %v; want acme admin", tenant, role, err)
+	}
+	if tenant, role, err := statuses.KeyTenant(ctx, "unmapped"); err != nil || tenant != txpipe.DefaultTenant || role != "" {
+		t.Errorf("KeyTenant of an unmapped key = %q, %q, %v; want the default tenant", tenant, role, err)
+	}
+	if code, _, _ := cli(t, nil, "apikey", "tenant", "k0a1b2c3d4", "--tenant", "acme"); code != exitUsage {
+		t.Errorf("apikey tenant without --aws = %d, want 2", code)
 	}
 }

@@ -137,6 +137,19 @@ func awsDeadLetters(ctx context.Context, stderr io.Writer) (*sqsdlq.Queue, error
 		sqsdlq.WithLogger(logger)), nil
 }
 
+// awsStatusStore is the status table named by the environment.
+func awsStatusStore(ctx context.Context) (*dynamo.StatusStore, error) {
+	env, err := awsenv.Need(os.Getenv, awsenv.StatusTable)
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := config.LoadDefaultConfig(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("load AWS configuration: %w", err)
+	}
+	return dynamo.NewStatusStore(dynamodb.NewFromConfig(cfg), env[awsenv.StatusTable]), nil
+}
+
 // errNoDataDir is a data dir that has no txpipe database.
 var errNoDataDir = errors.New("no txpipe data dir")
 
