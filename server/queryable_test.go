@@ -48,7 +48,7 @@ func (nopNotifier) Notify(context.Context, txpipe.Notification) error { return n
 func TestEveryRowQueryableExactlyOnce(t *testing.T) {
 	rows := 200_000
 	if testing.Short() {
-		rows = 30_000 // two chunks
+		rows = 21_000 // two chunks: 20,000 rows and 1,000
 	}
 	dir := t.TempDir()
 	logger := slog.New(slog.DiscardHandler)
