@@ -198,6 +198,16 @@ func TestTenantIsolation(t *testing.T) {
 		}
 	}
 
+	// A two-step upload of beta (its signed URL names the tenant) is beta's
+	// file: a record of its own for bytes default has too.
+	two, err := client("beta").UploadTwoStep(ctx, "two.csv", strings.NewReader(shared), httpapi.UploadOptions{})
+	if err != nil || two.Record.FileID != id {
+		t.Fatalf("beta's two-step upload: %+v, %v; want file %s", two, err, id)
+	}
+	if st, err := client("beta").Wait(ctx, id, 20*time.Millisecond); err != nil || st.Tenant != "beta" || st.Inserted != 3 || st.Filename != "two.csv" {
+		t.Fatalf("beta's two-step run: %+v, %v; want beta's COMPLETED file", st, err)
+	}
+
 	// A file only acme has is beta's and default's 404, the same answer as
 	// for an id nobody has.
 	acmeBytes := tenantCSV("a1", "t1")
@@ -260,13 +270,13 @@ func TestTenantIsolation(t *testing.T) {
 	}
 	checkTx("default", "t1", "t2", "t3")
 	checkTx("acme", "a1", "t1", "t2", "t3") // acme-only.csv moved acme's t1 to day 2
-	checkTx("beta")
+	checkTx("beta", "t1", "t2", "t3")
 	if st, _ := client("acme").Status(ctx, acmeOnly); st == nil || st.Inserted != 1 || st.Updated != 1 {
 		t.Errorf("acme-only.csv = %+v, want a1 inserted and acme's t1 updated (default's t1 is not acme's)", st)
 	}
 	code, csvBody := apiCall(t, base, keys["beta"], http.MethodGet, "/transactions.csv?from=2026-01-01T00:00:00Z&to=2027-01-01T00:00:00Z", nil, nil)
-	if code != 200 || strings.Count(csvBody, "\n") != 1 {
-		t.Errorf("beta's CSV export = %d %q, want the header only", code, csvBody)
+	if code != 200 || strings.Count(csvBody, "\n") != 4 {
+		t.Errorf("beta's CSV export = %d %q, want its 3 rows", code, csvBody)
 	}
 	code, csvBody = apiCall(t, base, keys["acme"], http.MethodGet, "/transactions.csv?from=2026-01-01T00:00:00Z&to=2027-01-01T00:00:00Z", nil, nil)
 	if code != 200 || strings.Count(csvBody, "\n") != 5 || strings.Contains(csvBody, "#") {
@@ -284,8 +294,8 @@ func TestTenantIsolation(t *testing.T) {
 		}
 		return n
 	}
-	if d, a, b, adminAcme := volRows(keys["default"], ""), volRows(keys["acme"], ""), volRows(keys["beta"], ""), volRows(admin, "&tenant=acme"); d != 3 || a != 4 || b != 0 || adminAcme != 4 {
-		t.Errorf("volume rows: default %d, acme %d, beta %d, admin ?tenant=acme %d; want 3, 4, 0, 4", d, a, b, adminAcme)
+	if d, a, b, adminAcme := volRows(keys["default"], ""), volRows(keys["acme"], ""), volRows(keys["beta"], ""), volRows(admin, "&tenant=acme"); d != 3 || a != 4 || b != 3 || adminAcme != 4 {
+		t.Errorf("volume rows: default %d, acme %d, beta %d, admin ?tenant=acme %d; want 3, 4, 3, 4", d, a, b, adminAcme)
 	}
 
 	// File lists: a tenant's own; the admin's all, or one tenant's.
@@ -304,11 +314,11 @@ func TestTenantIsolation(t *testing.T) {
 	if got := listFiles(keys["acme"], ""); strings.Join(got, ",") != "acme:acme-only.csv,acme:shared.csv" {
 		t.Errorf("acme's files = %v", got)
 	}
-	if got := listFiles(keys["beta"], ""); len(got) != 0 {
-		t.Errorf("beta's files = %v, want none", got)
+	if got := listFiles(keys["beta"], ""); strings.Join(got, ",") != "beta:two.csv" {
+		t.Errorf("beta's files = %v, want its two-step file only", got)
 	}
-	if got := listFiles(admin, ""); len(got) != 3 {
-		t.Errorf("admin's files = %v, want all 3", got)
+	if got := listFiles(admin, ""); len(got) != 4 {
+		t.Errorf("admin's files = %v, want all 4", got)
 	}
 	if got := listFiles(admin, "?tenant=default"); strings.Join(got, ",") != "default:shared.csv" {
 		t.Errorf("admin's files of default = %v", got)
