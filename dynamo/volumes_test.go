@@ -208,3 +208,32 @@ func TestTenantVolumes(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkVolumesYear reads the volumes of a year with rows on every day
+// (366 marked days: 2,928 aggregate keys, 30 BatchGetItem requests) from
+// moto. The figure is moto's, not DynamoDB's: it counts the requests a
+// chart costs, which the store makes 8 at a time.
+// Run it with: go test ./dynamo -run '^$' -bench VolumesYear -benchtime 5x
+func BenchmarkVolumesYear(b *testing.B) {
+	c := dynamodb.NewFromConfig(awstest.Config(awstest.Serialize(b, motoEmulator.URL(b))))
+	s := NewTransactionStore(c, newTxTable(b, c), WithVolumes())
+	start := time.Date(2024, 1, 1, 12, 0, 0, 0, time.UTC)
+	var rows []txpipe.Transaction
+	for d := range 366 {
+		rows = append(rows, txpipe.Transaction{ID: "y-" + start.AddDate(0, 0, d).Format(time.DateOnly), Amount: "1.00", AmountMinor: 100,
+			Currency: []string{"USD", "EUR", "JPY"}[d%3], Timestamp: start.AddDate(0, 0, d), Merchant: "m", Status: txpipe.TxCompleted, FileID: "f"})
+	}
+	if _, err := s.PutTransactions(b.Context(), rows); err != nil {
+		b.Fatal(err)
+	}
+	from, to := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+	for b.Loop() {
+		v, err := s.Volumes(b.Context(), from, to)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if len(v) != 366 {
+			b.Fatalf("%d volumes, want 366", len(v))
+		}
+	}
+}
