@@ -70,7 +70,8 @@ export function table(caption, heads, rows, num = []) {
   return h("div", { class: "table-wrap" },
     h("table", {},
       h("caption", { class: "visually-hidden" }, caption),
-      h("thead", {}, h("tr", {}, heads.map((t, i) => h("th", { scope: "col", class: num.includes(i) ? "num" : null }, t)))),
+      h("thead", {}, h("tr", {}, heads.map((t, i) => h("th", { scope: "col", class: num.includes(i) ? "num" : null },
+        t || h("span", { class: "visually-hidden" }, "Actions"))))),
       h("tbody", {}, rows.map((r) => h("tr", {}, r.map((c, i) => h("td", { class: num.includes(i) ? "num" : "wrap" }, c)))))));
 }
 
