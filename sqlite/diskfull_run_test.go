@@ -99,12 +99,12 @@ func TestRunOnFullDiskFinishes(t *testing.T) {
 	// completes it, all in the same process.
 	select {
 	case <-obs.failing:
-	case <-time.After(30 * time.Second):
+	case <-time.After(2 * time.Minute):
 		st, _ := db.GetStatus(ctx, fileID)
 		t.Fatalf("no transform attempt failed on a full disk; status %+v", st)
 	}
 	free()
-	deadline := time.Now().Add(60 * time.Second)
+	deadline := time.Now().Add(3 * time.Minute)
 	redriven := false
 	for {
 		st, err := db.GetStatus(ctx, fileID)
