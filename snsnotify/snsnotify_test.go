@@ -19,19 +19,16 @@ var emulator = awstest.NewEmulator("moto_server", awstest.StartMoto)
 
 func TestMain(m *testing.M) { emulator.Run(m) }
 
-// TestNotifyReachesSubscriber publishes through the real SNS API of the
-// emulator to a topic with an SQS subscriber, and checks what the
-// subscriber receives: the notification JSON and the status attribute.
-func TestNotifyReachesSubscriber(t *testing.T) {
-	cfg := awstest.Config(emulator.URL(t))
-	snsc, sqsc := sns.NewFromConfig(cfg), sqs.NewFromConfig(cfg)
+// subscribedQueue creates a topic and an SQS queue subscribed to it (with
+// the subscription attributes given, such as a filter policy).
+func subscribedQueue(t *testing.T, snsc *sns.Client, sqsc *sqs.Client, topicName, queueName string, subAttrs map[string]string) (*sns.CreateTopicOutput, *sqs.CreateQueueOutput) {
+	t.Helper()
 	ctx := t.Context()
-
-	topic, err := snsc.CreateTopic(ctx, &sns.CreateTopicInput{Name: aws.String("txpipe-results-test")})
+	topic, err := snsc.CreateTopic(ctx, &sns.CreateTopicInput{Name: aws.String(topicName)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	q, err := sqsc.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String("txpipe-results-subscriber")})
+	q, err := sqsc.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(queueName)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -41,9 +38,22 @@ func TestNotifyReachesSubscriber(t *testing.T) {
 	}
 	if _, err := snsc.Subscribe(ctx, &sns.SubscribeInput{
 		TopicArn: topic.TopicArn, Protocol: aws.String("sqs"), Endpoint: aws.String(attrs.Attributes["QueueArn"]),
+		Attributes: subAttrs,
 	}); err != nil {
 		t.Fatal(err)
 	}
+	return topic, q
+}
+
+// TestNotifyReachesSubscriber publishes through the real SNS API of the
+// emulator to a topic with an SQS subscriber, and checks what the
+// subscriber receives: the notification JSON and the status attribute.
+func TestNotifyReachesSubscriber(t *testing.T) {
+	cfg := awstest.Config(emulator.URL(t))
+	snsc, sqsc := sns.NewFromConfig(cfg), sqs.NewFromConfig(cfg)
+	ctx := t.Context()
+
+	topic, q := subscribedQueue(t, snsc, sqsc, "txpipe-results-test", "txpipe-results-subscriber", nil)
 
 	n := txpipe.Notification{
 		FileID: "f123", Tenant: txpipe.DefaultTenant, Status: txpipe.StatusCompleted, Filename: "march.csv", Rows: 10,
@@ -94,24 +104,8 @@ func TestTenantFilterPolicy(t *testing.T) {
 	cfg := awstest.Config(emulator.URL(t))
 	snsc, sqsc := sns.NewFromConfig(cfg), sqs.NewFromConfig(cfg)
 	ctx := t.Context()
-	topic, err := snsc.CreateTopic(ctx, &sns.CreateTopicInput{Name: aws.String("txpipe-results-tenants")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	q, err := sqsc.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String("txpipe-results-acme")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	attrs, err := sqsc.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: q.QueueUrl, AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameQueueArn}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := snsc.Subscribe(ctx, &sns.SubscribeInput{
-		TopicArn: topic.TopicArn, Protocol: aws.String("sqs"), Endpoint: aws.String(attrs.Attributes["QueueArn"]),
-		Attributes: map[string]string{"FilterPolicy": `{"tenant": ["acme"]}`},
-	}); err != nil {
-		t.Fatal(err)
-	}
+	topic, q := subscribedQueue(t, snsc, sqsc, "txpipe-results-tenants", "txpipe-results-acme",
+		map[string]string{"FilterPolicy": `{"tenant": ["acme"]}`})
 	notifier := New(snsc, aws.ToString(topic.TopicArn))
 	for _, tenant := range []string{txpipe.DefaultTenant, "beta", "acme"} {
 		if err := notifier.Notify(ctx, txpipe.Notification{FileID: "f-" + tenant, Tenant: tenant, Status: txpipe.StatusCompleted}); err != nil {

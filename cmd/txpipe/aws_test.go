@@ -234,13 +234,13 @@ func TestAWSStoresNeedTheirNames(t *testing.T) {
 	}
 }
 
-// TestServeOnAWSStores runs `txpipe serve --aws` (the local engine over the
-// AWS adapters, against the emulators) and the newcomer's path through it:
-// upload with --wait, status, transactions.
-func TestServeOnAWSStores(t *testing.T) {
-	awsTestEnv(t)
+// runServeAWS runs `txpipe serve --aws` with the given workers against the
+// emulators set up by the caller, stopped when the test ends, and returns
+// it with the API key its banner printed.
+func runServeAWS(t *testing.T, workers int) (*server.Server, string) {
+	t.Helper()
 	var out bytes.Buffer
-	cfg := serveConfig{Config: server.Config{Addr: "127.0.0.1:0", MaxBodyBytes: 100 << 20, Workers: 2}, DataDir: t.TempDir(), AWS: true}
+	cfg := serveConfig{Config: server.Config{Addr: "127.0.0.1:0", MaxBodyBytes: 100 << 20, Workers: workers}, DataDir: t.TempDir(), AWS: true}
 	s, err := openServer(context.Background(), cfg, slog.New(slog.DiscardHandler), &out)
 	if err != nil {
 		t.Fatalf("serve --aws: %v", err)
@@ -248,18 +248,27 @@ func TestServeOnAWSStores(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- s.Run(ctx) }()
-	defer func() {
+	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
 			t.Errorf("Run: %v", err)
 		}
 		s.Close()
-	}()
+	})
 	m := regexp.MustCompile(`\(shown only once\): (\S+)`).FindStringSubmatch(out.String())
 	if m == nil {
 		t.Fatalf("serve --aws printed no API key: %q", out.String())
 	}
-	env := map[string]string{envEndpoint: s.URL(), envAPIKey: m[1]}
+	return s, m[1]
+}
+
+// TestServeOnAWSStores runs `txpipe serve --aws` (the local engine over the
+// AWS adapters, against the emulators) and the newcomer's path through it:
+// upload with --wait, status, transactions.
+func TestServeOnAWSStores(t *testing.T) {
+	awsTestEnv(t)
+	s, key := runServeAWS(t, 2)
+	env := map[string]string{envEndpoint: s.URL(), envAPIKey: key}
 
 	file := filepath.Join(t.TempDir(), "transactions.csv")
 	f, err := os.Create(file)
@@ -287,7 +296,7 @@ func TestServeOnAWSStores(t *testing.T) {
 	if err != nil || got.Status != txpipe.StatusCompleted {
 		t.Fatalf("status in DynamoDB: %+v, %v", got, err)
 	}
-	c := &httpapi.Client{Endpoint: s.URL(), APIKey: m[1]}
+	c := &httpapi.Client{Endpoint: s.URL(), APIKey: key}
 	// A range of a century: only the days holding data are queried.
 	q := txpipe.TxQuery{From: time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC), To: time.Date(2100, 1, 1, 0, 0, 0, 0, time.UTC), Limit: 1000}
 	n := 0

@@ -119,16 +119,7 @@ func TestCrashResumesFromCheckpoint(t *testing.T) {
 
 	p2 := startServe(t, bin, dataDir, flags...)
 	p2.apiKey = p.apiKey
-	var st txpipe.FileStatus
-	for deadline := time.Now().Add(5 * time.Minute); ; time.Sleep(100 * time.Millisecond) {
-		st = p2.status(t, accepted.FileID)
-		if txpipe.IsFinal(st.Status) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("file still %s five minutes after the restart", st.Status)
-		}
-	}
+	st := p2.waitFinal(t, accepted.FileID, 5*time.Minute)
 	if st.Status != txpipe.StatusCompleted {
 		t.Fatalf("status = %s (%s), want COMPLETED", st.Status, st.Failure)
 	}

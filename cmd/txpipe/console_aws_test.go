@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/csv"
 	"encoding/json"
 	"io"
@@ -10,7 +9,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -21,7 +19,6 @@ import (
 	"github.com/txpipe/txpipe"
 	"github.com/txpipe/txpipe/httpapi"
 	"github.com/txpipe/txpipe/internal/txgen"
-	"github.com/txpipe/txpipe/server"
 	"github.com/txpipe/txpipe/workflow"
 )
 
@@ -32,27 +29,7 @@ import (
 // Step Functions execution, as `txpipe dlq redrive --aws`).
 func TestConsoleAPIOnAWSStores(t *testing.T) {
 	sfnc, smARN := awsTestEnvWithVolumes(t)
-	var out bytes.Buffer
-	cfg := serveConfig{Config: server.Config{Addr: "127.0.0.1:0", MaxBodyBytes: 100 << 20, Workers: 1}, DataDir: t.TempDir(), AWS: true}
-	s, err := openServer(context.Background(), cfg, slog.New(slog.DiscardHandler), &out)
-	if err != nil {
-		t.Fatalf("serve --aws: %v", err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-		s.Close()
-	}()
-	m := regexp.MustCompile(`\(shown only once\): (\S+)`).FindStringSubmatch(out.String())
-	if m == nil {
-		t.Fatalf("serve --aws printed no API key: %q", out.String())
-	}
-	key := m[1]
+	s, key := runServeAWS(t, 1)
 	call := func(method, path string, wantCode int) []byte {
 		t.Helper()
 		req, err := http.NewRequestWithContext(t.Context(), method, s.URL()+path, nil)

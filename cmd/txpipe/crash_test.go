@@ -111,6 +111,21 @@ func (p *process) status(t *testing.T, fileID string) txpipe.FileStatus {
 	return st
 }
 
+// waitFinal polls fileID's status until it is final, failing the test if
+// it is not within d of the call.
+func (p *process) waitFinal(t *testing.T, fileID string, d time.Duration) txpipe.FileStatus {
+	t.Helper()
+	for deadline := time.Now().Add(d); ; time.Sleep(100 * time.Millisecond) {
+		st := p.status(t, fileID)
+		if txpipe.IsFinal(st.Status) {
+			return st
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("file still %s %s after the restart", st.Status, d)
+		}
+	}
+}
+
 // TestCrashRecovery kills a real `txpipe serve` with SIGKILL while it
 // writes a large file's rows, restarts it, and checks that the file ends
 // COMPLETED with every row stored exactly once and counts that add up.
@@ -173,16 +188,7 @@ func TestCrashRecovery(t *testing.T) {
 	// Restart on the same data dir: the run resumes by itself.
 	p2 := startServe(t, bin, dataDir)
 	p2.apiKey = p.apiKey
-	var st txpipe.FileStatus
-	for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(100 * time.Millisecond) {
-		st = p2.status(t, accepted.FileID)
-		if txpipe.IsFinal(st.Status) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("file still %s two minutes after the restart", st.Status)
-		}
-	}
+	st := p2.waitFinal(t, accepted.FileID, 2*time.Minute)
 	if st.Status != txpipe.StatusCompleted {
 		t.Fatalf("status = %s (%s), want COMPLETED", st.Status, st.Failure)
 	}
