@@ -143,6 +143,36 @@ func BenchmarkValidate(b *testing.B) {
 	allocsPerRow(b, rows, validate)
 }
 
+// BenchmarkValidateWorkers is BenchmarkValidate with one and two workers
+// whatever GOMAXPROCS is: with -cpu 1 and a CPU profile (go tool pprof
+// -tags), it shows the CPU of each part of the parallel pass without the
+// other load of the machine (the reader's and the merger's are serial).
+func BenchmarkValidateWorkers(b *testing.B) {
+	path, rows, size := benchFile(b)
+	for _, workers := range []int{1, 2} {
+		b.Run(fmt.Sprintf("workers=%d", workers), func(b *testing.B) {
+			cpu := cpuTime()
+			for range b.N {
+				f, err := os.Open(path)
+				if err != nil {
+					b.Fatal(err)
+				}
+				rep, err := csvschema.ValidateWith(context.Background(), f, csvschema.Options{Workers: workers})
+				f.Close()
+				if err != nil {
+					b.Fatal(err)
+				}
+				if !rep.Valid() || rep.Rows != int64(rows) {
+					b.Fatalf("report: valid %v rows %d, want %d; %v", rep.Valid(), rep.Rows, rows, rep.Errors)
+				}
+			}
+			cpu = cpuTime() - cpu
+			b.StopTimer()
+			report(b, rows, size, cpu)
+		})
+	}
+}
+
 // BenchmarkDecode is the transform step's read: every row decoded into a
 // Transaction.
 func BenchmarkDecode(b *testing.B) {

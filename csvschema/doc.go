@@ -38,9 +38,12 @@
 //
 // # Speed and memory
 //
-// Validate splits records on one goroutine, checks them on GOMAXPROCS
-// workers in batches, and merges the batches in order on the caller's
-// goroutine; it allocates nothing per valid row. Decode allocates one
+// Validate cuts the input into chunks of whole records on one goroutine
+// (jumping from quote to quote to find the last record end), splits and
+// checks the chunks' records on GOMAXPROCS workers, adds the id hashes to
+// a duplicate set partitioned among as many goroutines, and merges the
+// chunks' counts and errors in order on the caller's goroutine; it
+// allocates nothing per valid row. Decode allocates one
 // string per row. `make bench` prints the figures against a bare
 // encoding/csv read. For a file (an io.Seeker), the memory is the 12 bytes
 // per row of the duplicate set plus about 3 MiB of buffers; for a stream

@@ -11,3 +11,10 @@ func FixHashSeed() (restore func()) {
 	fixedSeed.Store(&s)
 	return func() { fixedSeed.Store(nil) }
 }
+
+// SetChunkLimit has the parallel first pass cut its input into chunks of at
+// most n bytes where a record ends before that (0: as large as the buffer).
+func SetChunkLimit(n int) (restore func()) {
+	old := chunkLimit.Swap(int64(n))
+	return func() { chunkLimit.Store(old) }
+}

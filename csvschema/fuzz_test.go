@@ -22,7 +22,8 @@ type onlyReader struct{ io.Reader }
 
 // FuzzValidate checks, on any input: no panic; every error has a line and a
 // reason, and the kept errors are ordered and bounded; the exact in-memory
-// duplicate check agrees with the two-pass one; a valid file decodes into
+// duplicate check agrees with the two-pass one; the parallel pass cutting
+// the input into small chunks agrees with the one-worker pass; a valid file decodes into
 // its rows, and once written back normalised it validates and decodes to
 // the same transactions.
 func FuzzValidate(f *testing.F) {
@@ -61,6 +62,19 @@ func FuzzValidate(f *testing.F) {
 				t.Fatalf("error %d: parallel %v, one worker %v", i, a, b)
 			}
 		}
+		// The parallel pass in small chunks (records split by the workers)
+		// agrees with the one-worker pass, cuts included.
+		seqCuts, err := csvschema.ValidateWith(ctx, bytes.NewReader(data), csvschema.Options{Workers: 1, CutEvery: 3})
+		if err != nil {
+			t.Fatalf("Validate with one worker, cutting: %v", err)
+		}
+		restore := csvschema.SetChunkLimit(1 + len(data)%61)
+		chunked, err := csvschema.ValidateWith(ctx, bytes.NewReader(data), csvschema.Options{Workers: 2, CutEvery: 3})
+		restore()
+		if err != nil {
+			t.Fatalf("Validate in small chunks: %v", err)
+		}
+		sameReport(t, "small chunks", chunked, seqCuts)
 		rep2, err := csvschema.ValidateWith(ctx, onlyReader{bytes.NewReader(data)}, csvschema.Options{Workers: 3})
 		if err != nil {
 			t.Fatalf("Validate without seeking: %v", err)

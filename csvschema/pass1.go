@@ -1,19 +1,21 @@
 package csvschema
 
 import (
+	"bytes"
 	"context"
 	"io"
+	"runtime/pprof"
 	"slices"
 	"sync"
+	"sync/atomic"
 )
 
-// The first pass reads the file in batches of records. One goroutine (the
-// reader) splits records off the stream and copies them into a batch;
-// workers check the batches' rows in parallel and hash their ids; the
-// calling goroutine (the merger) takes the batches back in order, counts
-// their rows and errors, and adds the id hashes to the duplicate set. With
-// one worker all three steps run in turn on the calling goroutine. At most
-// 2*workers+2 batches (each about batchBytes) are in memory.
+// The first pass reads the file in batches of records. With one worker,
+// the calling goroutine splits records off the stream and copies them into
+// a batch (fill), checks them and hashes their ids (work), and takes the
+// batch into the report and the duplicate set (merge), in turn. With more,
+// the steps overlap: see parallel. At most 2*workers+2 input buffers (each
+// about batchBytes) are in memory.
 
 const (
 	batchRows  = 4096
@@ -35,9 +37,16 @@ type batch struct {
 	seq  int
 	buf  []byte
 	recs []batchRec
-	err  error // the scanner's error after these records (io.EOF at the end)
-	read int64 // bytes of the input (as stored) read when the batch was cut
-	cuts []int64
+	// A chunk batch holds whole records of the input as read (nextChunk):
+	// buf from line line and input offset base, split by the worker
+	// (workChunk); or, if tooLong, one record longer than the scanner's
+	// buffer on line line, the input offset after it base.
+	chunk, tooLong bool
+	line           int
+	base           int64
+	err            error // the scanner's error after these records (io.EOF at the end)
+	read           int64 // bytes of the input (as stored) read when the batch was cut
+	cuts           []int64
 
 	// results of checking
 	rows   int64
@@ -45,11 +54,21 @@ type batch struct {
 	hashes []uint64 // of the usable ids, in row order
 	hlines []int    // their lines
 	ids    []byte   // exact mode: the usable ids, each after a length byte
+	ends   []int64  // chunk batches, when cutting: the input offset after each record
+	est    int      // the input's likely rows, from this batch (expectedRows); 0 if unknown
+	// parts are the hashes of the usable ids by partition of the
+	// duplicate set (parallel hash mode: see inserters), each in row order.
+	parts [][]uint64
+	refs  atomic.Int32 // parties yet to finish with the batch (parallel)
 }
 
 func (b *batch) reset() {
 	b.buf, b.recs, b.err, b.cuts = b.buf[:0], b.recs[:0], nil, b.cuts[:0]
-	b.rows, b.errs, b.hashes, b.hlines, b.ids = 0, nil, b.hashes[:0], b.hlines[:0], b.ids[:0]
+	b.rows, b.errs, b.hashes, b.hlines, b.ids, b.est = 0, nil, b.hashes[:0], b.hlines[:0], b.ids[:0], 0
+	b.chunk, b.tooLong, b.line, b.base, b.ends = false, false, 0, 0, b.ends[:0]
+	for i := range b.parts {
+		b.parts[i] = b.parts[i][:0]
+	}
 }
 
 // cutter records where a file can be cut into chunks of whole rows: the
@@ -102,19 +121,43 @@ func work(k *checker, set *hashSet, b *batch) {
 	}
 }
 
+// expectedRows estimates the rows of an input of size bytes from the bytes
+// per row of a checked batch, 0 if the batch has none. Rows shorter than
+// minRowBytes cannot be valid, which bounds the estimate. It sizes the
+// duplicate set once, so that it does not grow.
+func expectedRows(b *batch, size int64) int {
+	if size <= 0 {
+		return 0
+	}
+	var n, bytes int64
+	if b.chunk {
+		n, bytes = b.rows, int64(len(b.buf))
+	} else {
+		n, bytes = int64(len(b.recs)), int64(len(b.buf)+len(b.recs))
+	}
+	if n == 0 || b.tooLong {
+		return 0
+	}
+	perRow := max(bytes/n, minRowBytes)
+	return int(size / perRow * 9 / 8)
+}
+
 // merge takes a checked batch into the report and the duplicate set; it
 // returns the candidate hashes seen again.
 func (v *validation) merge(set *hashSet, b *batch, cands []uint64) []uint64 {
-	if !v.sized && v.size > 0 && len(b.recs) > 0 {
-		// Size the set once for the rows the file likely has, from the
-		// bytes per row of the first batch; rows shorter than minRowBytes
-		// cannot be valid, which bounds the estimate.
+	if !v.sized && b.est > 0 && b.parts == nil { // (inserters size their own parts)
 		v.sized = true
-		perRow := max(int64(len(b.buf)+len(b.recs))/int64(len(b.recs)), minRowBytes)
-		set.reserve(int(v.size / perRow * 9 / 8))
+		set.reserve(b.est)
 	}
 	v.rep.Rows += b.rows
 	v.rep.Cuts = append(v.rep.Cuts, b.cuts...)
+	if v.cut.every > 0 {
+		for _, e := range b.ends {
+			if v.cut.rows++; v.cut.rows%v.cut.every == 0 {
+				v.rep.Cuts = append(v.rep.Cuts, e)
+			}
+		}
+	}
 	var dups []*RowError
 	if set.exact {
 		for i, o := 0, 0; o < len(b.ids); i++ {
@@ -124,7 +167,7 @@ func (v *validation) merge(set *hashSet, b *batch, cands []uint64) []uint64 {
 				dups = append(dups, dupError(b.hlines[i], id, first))
 			}
 		}
-	} else {
+	} else if b.parts == nil {
 		for _, h := range b.hashes {
 			if set.addHash(h) {
 				cands = append(cands, h)
@@ -199,6 +242,7 @@ func (v *validation) sequential(ctx context.Context, sc *scanner, k *checker, se
 		b.reset()
 		fill(sc, b, &v.cut)
 		work(k, set, b)
+		b.est = expectedRows(b, v.size)
 		cands = v.merge(set, b, cands)
 		if b.err != nil {
 			if b.err == io.EOF {
@@ -212,23 +256,139 @@ func (v *validation) sequential(ctx context.Context, sc *scanner, k *checker, se
 	}
 }
 
+// workChunk splits the records of a chunk batch as scanner.next does,
+// checks them and hashes their usable ids (into b.parts by partition when
+// the batch has parts).
+func workChunk(k *checker, set *hashSet, b *batch, cutting bool) {
+	report := func(e *RowError) { b.errs = append(b.errs, e) }
+	if b.tooLong {
+		b.rows++
+		report(&RowError{Line: b.line, Err: ErrRecordTooLong})
+		if cutting {
+			b.ends = append(b.ends, b.base)
+		}
+		return
+	}
+	var rw row
+	data, line := b.buf, b.line
+	for pos := 0; pos < len(data); {
+		rest := data[pos:]
+		st := scanState{fieldStart: true, sep: k.sep}
+		i := st.scanTo(rest)
+		consumed := i + 1
+		if i < 0 {
+			i, consumed = len(rest), len(rest) // the last record has no line end
+		}
+		recLine := line
+		if st.sawQuote {
+			line += bytes.Count(rest[:consumed], []byte{'\n'})
+		} else if consumed > i {
+			line++
+		}
+		pos += consumed
+		d := rest[:i]
+		if len(d) > 0 && d[len(d)-1] == '\r' {
+			d = d[:len(d)-1]
+		}
+		tooLong := len(d) > MaxRecordBytes
+		if !tooLong && isBlank(d) {
+			continue
+		}
+		b.rows++
+		if cutting {
+			b.ends = append(b.ends, b.base+int64(pos))
+		}
+		if tooLong {
+			report(&RowError{Line: recLine, Err: ErrRecordTooLong})
+			continue
+		}
+		k.check(d, recLine, &rw, report)
+		if !idUsable(k, &rw) {
+			continue
+		}
+		switch {
+		case set.exact:
+			b.ids = append(b.ids, byte(len(rw.id)))
+			b.ids = append(b.ids, rw.id...)
+			b.hlines = append(b.hlines, recLine)
+		case b.parts != nil:
+			h := set.hash(rw.id)
+			p := partOf(h, len(b.parts))
+			b.parts[p] = append(b.parts[p], h)
+		default:
+			b.hashes = append(b.hashes, set.hash(rw.id))
+			b.hlines = append(b.hlines, recLine)
+		}
+	}
+}
+
+// partOf is the partition of the duplicate set a hash belongs to: from
+// bits the set's slot (the high bits) and fingerprint (the low 32) do not
+// use.
+func partOf(h uint64, parts int) int {
+	return int(uint32(h>>32)&0xffff) % parts
+}
+
+// The parallel first pass. One goroutine (the reader) cuts the input into
+// chunks of whole records (nextChunk: it finds the last record end of a
+// buffer by jumping from quote to quote, and copies the buffer) and hands
+// them out in order; workers split and check the records of a chunk and
+// hash its usable ids, by partition of the duplicate set; in hash mode one
+// goroutine per partition (an inserter) adds the batches' hashes of its
+// partition to its own table in whatever order the batches come (the
+// order does not matter there: a hash met twice is a candidate, resolved
+// on the second read), without a lock, and the caller's goroutine (the
+// merger) takes the batches back in order for the counts, errors and cuts.
+// In exact mode the merger adds the ids in order, as they must be. A batch
+// goes back to the free list when the merger and every inserter are done
+// with it. For an input whose offsets are counted through a decoder
+// (cutting a file that is not UTF-8) the reader splits and copies the
+// records itself (fill), as the one-worker pass does.
 func (v *validation) parallel(ctx context.Context, sc *scanner, hk *checker, set *hashSet) ([]uint64, error) {
 	var wg sync.WaitGroup
 	defer wg.Wait() // runs after cancel: no goroutine outlives the pass
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	nbuf := 2*v.workers + 2
-	free := make(chan *batch, nbuf)
-	for range nbuf {
-		free <- &batch{}
+	chunked := sc.rawLen == nil
+	cutting := v.cut.every > 0
+	nparts := 0
+	if !set.exact {
+		nparts = v.workers
 	}
-	todo := make(chan *batch, nbuf)
-	done := make(chan *batch, nbuf)
+	// The input buffers (the memory: about batchBytes each) go back to
+	// the reader as soon as a worker is done with one; the batches (their
+	// results: a few KiB) wait for the merger, in order, and the inserters.
+	nbuf, nbatch := 2*v.workers+2, 8*v.workers+8
+	bufs := make(chan []byte, nbuf)
+	for range nbuf {
+		bufs <- nil
+	}
+	free := make(chan *batch, nbatch)
+	for range nbatch {
+		b := &batch{}
+		if nparts > 0 {
+			b.parts = make([][]uint64, nparts)
+		}
+		free <- b
+	}
+	todo := make(chan *batch, nbatch)
+	done := make(chan *batch, nbatch)
+	ins := make([]chan *batch, nparts)
+	for p := range ins {
+		ins[p] = make(chan *batch, nbatch)
+	}
+	release := func(b *batch) {
+		if b.refs.Add(-1) == 0 {
+			free <- b // never blocks: it holds every batch
+		}
+	}
 
 	wg.Add(1)
 	go func() { // reader
 		defer wg.Done()
 		defer close(todo)
+		labelRole(ctx, "reader")
+		var c chunk
 		for seq := 0; ; seq++ {
 			var b *batch
 			select {
@@ -237,8 +397,25 @@ func (v *validation) parallel(ctx context.Context, sc *scanner, hk *checker, set
 				return
 			}
 			b.reset()
+			select {
+			case b.buf = <-bufs:
+				b.buf = b.buf[:0]
+			case <-ctx.Done():
+				return
+			}
 			b.seq = seq
-			fill(sc, b, &v.cut)
+			if chunked {
+				b.chunk = true
+				if err := sc.nextChunk(&c); err != nil {
+					b.err = err
+				} else {
+					b.line, b.base, b.tooLong = c.line, c.base, c.tooLong
+					b.buf = append(b.buf, c.data...)
+				}
+				b.read = sc.inputRead()
+			} else {
+				fill(sc, b, &v.cut)
+			}
 			select {
 			case todo <- b:
 			case <-ctx.Done():
@@ -249,23 +426,73 @@ func (v *validation) parallel(ctx context.Context, sc *scanner, hk *checker, set
 			}
 		}
 	}()
+	var workers sync.WaitGroup
 	for range v.workers {
 		wg.Add(1)
+		workers.Add(1)
 		go func() {
 			defer wg.Done()
+			defer workers.Done()
+			labelRole(ctx, "worker")
 			k := hk.clone()
 			for b := range todo {
-				work(k, set, b)
+				if b.chunk {
+					workChunk(k, set, b, cutting)
+				} else {
+					work(k, set, b)
+				}
+				b.est = expectedRows(b, v.size)
+				bufs <- b.buf // never blocks: it can hold every buffer
+				b.buf = nil
+				b.refs.Store(int32(1 + nparts))
 				select {
 				case done <- b:
 				case <-ctx.Done():
 					return
 				}
+				for _, c := range ins {
+					c <- b // never blocks: a channel can hold every batch
+				}
 			}
 		}()
 	}
+	cands := make([][]uint64, nparts)
+	var inserting sync.WaitGroup
+	for p := range nparts {
+		wg.Add(1)
+		inserting.Add(1)
+		go func() { // inserter of partition p
+			defer wg.Done()
+			defer inserting.Done()
+			labelRole(ctx, "inserter")
+			part := newHashSet(set.seed, false)
+			sized := false
+			for b := range ins[p] {
+				if !sized && b.est > 0 {
+					sized = true
+					part.reserve(b.est/nparts + 1)
+				}
+				for _, h := range b.parts[p] {
+					if part.addHash(h) {
+						cands[p] = append(cands[p], h)
+					}
+				}
+				release(b)
+			}
+		}()
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		workers.Wait()
+		for _, c := range ins {
+			close(c)
+		}
+	}()
 
-	var cands []uint64
+	labelRole(ctx, "merger")
+	defer pprof.SetGoroutineLabels(ctx)
+	var merged []uint64
 	pending := map[int]*batch{}
 	for next := 0; ; {
 		b, ok := pending[next]
@@ -283,16 +510,29 @@ func (v *validation) parallel(ctx context.Context, sc *scanner, hk *checker, set
 			delete(pending, next)
 		}
 		next++
-		cands = v.merge(set, b, cands)
-		if b.err != nil {
-			if b.err == io.EOF {
-				return cands, nil
+		merged = v.merge(set, b, merged)
+		err := b.err
+		read := b.read
+		release(b)
+		if err != nil {
+			if err != io.EOF {
+				return nil, err
 			}
-			return nil, b.err
+			inserting.Wait() // they end once the workers have handed them every batch
+			for _, c := range cands {
+				merged = append(merged, c...)
+			}
+			return merged, nil
 		}
-		if err := v.progress(ctx, b.read); err != nil {
+		if err := v.progress(ctx, read); err != nil {
 			return nil, err
 		}
-		free <- b
 	}
+}
+
+// labelRole labels the calling goroutine's CPU profile samples with its
+// part in the parallel pass (go tool pprof -tags shows the CPU of each:
+// the reader's and the merger's are serial).
+func labelRole(ctx context.Context, role string) {
+	pprof.SetGoroutineLabels(pprof.WithLabels(ctx, pprof.Labels("csvschema", role)))
 }

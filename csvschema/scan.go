@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"sync/atomic"
 )
 
 // MaxRecordBytes is the longest record accepted, line end excluded. A longer
@@ -100,6 +101,8 @@ type scanner struct {
 	rawLen  func(decoded []byte) int64
 	rawBase int64
 	rawRead func() int64 // bytes of the undecoded input read; set with rawLen (also for progress: inputRead)
+
+	stretches []int // lastRecordEnd's scratch
 }
 
 // newScanner returns a scanner of r splitting fields on sep, or on the
@@ -291,4 +294,135 @@ func isBlank(d []byte) bool {
 		}
 	}
 	return true
+}
+
+// lastRecordEnd returns the index of the last '\n' of data that ends a
+// record, data starting at the start of a record; -1 if no record ends in
+// data. It follows scanTo's states but jumps from quote to quote, so a
+// stretch without quotes costs one bytes.IndexByte however many records it
+// holds: a quote opens a quoted field only at a field's start (data's
+// first byte, or after the separator or a line end outside quotes); inside,
+// "" is a quote and the next lone quote closes the field. stretches is
+// scratch space, returned for reuse.
+func lastRecordEnd(data []byte, sep byte, stretches []int) (int, []int) {
+	stretches = stretches[:0] // unquoted stretches [a, b) before the current one
+	unq := 0                  // start of the current unquoted stretch
+	i := 0
+	for {
+		q := bytes.IndexByte(data[i:], '"')
+		if q < 0 {
+			if nl := bytes.LastIndexByte(data[unq:], '\n'); nl >= 0 {
+				return unq + nl, stretches
+			}
+			break
+		}
+		q += i
+		if q > 0 && data[q-1] != sep && data[q-1] != '\n' {
+			i = q + 1 // a quote inside an unquoted field: an ordinary byte
+			continue
+		}
+		stretches = append(stretches, unq, q)
+		j := q + 1
+		for {
+			c := bytes.IndexByte(data[j:], '"')
+			if c < 0 {
+				return lastEnd(data, stretches), stretches // data ends inside the quotes
+			}
+			j += c + 1
+			if j < len(data) && data[j] == '"' {
+				j++ // an escaped quote
+				continue
+			}
+			break
+		}
+		// j is just past the closing quote (or data's last byte is a quote
+		// that may be the first of an escaped pair: then the record goes
+		// on past data, and the stretches before decide).
+		i, unq = j, j
+	}
+	return lastEnd(data, stretches), stretches
+}
+
+// lastEnd returns the last '\n' in the stretches [a, b) of data, -1 if none.
+func lastEnd(data []byte, stretches []int) int {
+	for k := len(stretches) - 2; k >= 0; k -= 2 {
+		a, b := stretches[k], stretches[k+1]
+		if nl := bytes.LastIndexByte(data[a:b], '\n'); nl >= 0 {
+			return a + nl
+		}
+	}
+	return -1
+}
+
+// chunk is a run of whole records as the scanner hands them out for
+// workers to split (nextChunk).
+type chunk struct {
+	data []byte // whole records, line ends included; valid until the next call
+	line int    // physical line of data[0]
+	base int64  // input offset of data[0] (see offset)
+	// tooLong is set instead of data for a record longer than the buffer,
+	// skipped by the scanner (see skipLong): its line is line, and the
+	// offset after it is base.
+	tooLong bool
+}
+
+// chunkLimit, when set (by tests), is the most bytes nextChunk hands out
+// when that holds a whole record, so that tests cut small inputs into many
+// chunks.
+var chunkLimit atomic.Int64
+
+// nextChunk returns the whole records held in the buffer, at least one,
+// reading more first if less than half a buffer is left. The records are
+// not split: a worker splits them as next would, from the start of data (a
+// record's start) with the same states. The last chunk of a stream may end
+// without a line end. At the end it returns io.EOF, or the read error.
+// Blank lines are in data; they are not records. It is only used after the
+// header was read with next (the byte-order mark and the separator are
+// known).
+func (s *scanner) nextChunk(c *chunk) error {
+	for {
+		data := s.buf[s.start:s.end]
+		if !s.eof && len(data) < len(s.buf)/2 {
+			s.fill()
+			data = s.buf[s.start:s.end]
+		}
+		if len(data) == 0 {
+			if s.eof {
+				if s.err != nil {
+					return s.err
+				}
+				return io.EOF
+			}
+			continue
+		}
+		i := -1
+		if n := int(chunkLimit.Load()); n > 0 && n < len(data) {
+			i, s.stretches = lastRecordEnd(data[:n], s.sep, s.stretches)
+		}
+		if i < 0 {
+			i, s.stretches = lastRecordEnd(data, s.sep, s.stretches)
+		}
+		if i < 0 {
+			if !s.eof {
+				if s.atMax() {
+					// A record longer than the buffer: next skips it.
+					var rec record
+					line := s.line
+					if err := s.next(&rec); err != nil {
+						return err
+					}
+					*c = chunk{line: line, base: s.offset(), tooLong: true}
+					return nil
+				}
+				s.fill()
+				continue
+			}
+			i = len(data) - 1 // the last record has no line end
+		}
+		data = data[:i+1]
+		*c = chunk{data: data, line: s.line, base: s.offset()}
+		s.line += bytes.Count(data, []byte{'\n'})
+		s.start += len(data)
+		return nil
+	}
 }
