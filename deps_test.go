@@ -2,6 +2,8 @@ package txpipe_test
 
 import (
 	"fmt"
+	"go/build"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path"
@@ -156,5 +158,57 @@ func TestLambdaBinaryHasNoPrometheus(t *testing.T) {
 	}
 	if strings.Contains(string(out), "prometheus") {
 		t.Errorf("the Lambda binary links Prometheus:\n%s", out)
+	}
+}
+
+// integrationOnly are the packages whose every test needs an emulator, a
+// browser, a built binary or a flag: all their test files carry
+// `//go:build integration`, so `go test -short ./...` links no test binary
+// for them (linking is most of the quick loop's time); scripts/test.sh and
+// CI pass -tags integration.
+var integrationOnly = []string{"./dynamo", "./snsnotify", "./sqsdlq", "./cmd/txpipe-lambda", "./internal/soak"}
+
+// TestQuickLoopIsLight keeps the quick build (no tags) as documented: the
+// integrationOnly packages have no test file in it (and some under the tag:
+// their tests still exist), and no test in it drives a browser.
+func TestQuickLoopIsLight(t *testing.T) {
+	quick, full := build.Default, build.Default
+	full.BuildTags = []string{"integration"}
+	for _, dir := range integrationOnly {
+		q, err := quick.ImportDir(dir, 0)
+		if err != nil {
+			t.Fatalf("%s: %v", dir, err)
+		}
+		if files := append(q.TestGoFiles, q.XTestGoFiles...); len(files) > 0 {
+			t.Errorf("%s: %v lack //go:build integration: go test -short ./... links this package's test binary", dir, files)
+		}
+		f, err := full.ImportDir(dir, 0)
+		if err != nil {
+			t.Fatalf("%s: %v", dir, err)
+		}
+		if len(f.TestGoFiles)+len(f.XTestGoFiles) == 0 {
+			t.Errorf("%s has no test under -tags integration: drop it from integrationOnly", dir)
+		}
+	}
+	err := fs.WalkDir(os.DirFS("."), ".", func(dir string, d fs.DirEntry, err error) error {
+		if err != nil || !d.IsDir() {
+			return err
+		}
+		if dir != "." && (strings.HasPrefix(d.Name(), ".") || d.Name() == "node_modules" || d.Name() == "testdata" || d.Name() == "infra") {
+			return fs.SkipDir
+		}
+		p, err := quick.ImportDir(dir, 0)
+		if err != nil {
+			return nil // no Go files here
+		}
+		for _, imp := range append(p.TestImports, p.XTestImports...) {
+			if strings.HasPrefix(imp, "github.com/chromedp/") {
+				t.Errorf("./%s: a test outside the integration tag imports %s (a browser test)", dir, imp)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }

@@ -1,3 +1,5 @@
+//go:build integration
+
 package dynamo
 
 import (
@@ -20,7 +22,7 @@ import (
 // with the processor time each item cost this process (the SDK and the
 // adapter) and the emulator, which tells which of them is the ceiling.
 //
-//	go test ./dynamo -run '^$' -bench PutTransactions -benchtime 20x -cpuprofile cpu.out
+//	go test -tags integration ./dynamo -run '^$' -bench PutTransactions -benchtime 20x -cpuprofile cpu.out
 func BenchmarkPutTransactions(b *testing.B) {
 	c := client(b)
 	s := NewTransactionStore(c, newTxTable(b, c))

@@ -1,3 +1,5 @@
+//go:build integration
+
 package dynamo
 
 import (
@@ -213,7 +215,7 @@ func TestTenantVolumes(t *testing.T) {
 // (366 marked days: 2,928 aggregate keys, 30 BatchGetItem requests) from
 // moto. The figure is moto's, not DynamoDB's: it counts the requests a
 // chart costs, which the store makes 8 at a time.
-// Run it with: go test ./dynamo -run '^$' -bench VolumesYear -benchtime 5x
+// Run it with: go test -tags integration ./dynamo -run '^$' -bench VolumesYear -benchtime 5x
 func BenchmarkVolumesYear(b *testing.B) {
 	c := dynamodb.NewFromConfig(awstest.Config(awstest.Serialize(b, motoEmulator.URL(b))))
 	s := NewTransactionStore(c, newTxTable(b, c), WithVolumes())

@@ -1,3 +1,5 @@
+//go:build integration
+
 package main
 
 import (
@@ -30,7 +32,7 @@ import (
 // 256 MiB (the function has 512 MB). It takes minutes (dynalite writes about
 // 4,000 items a second), so it runs only when asked:
 //
-//	TXPIPE_RSS_ROWS=1000000 go test ./cmd/txpipe-lambda -run TestTransformerPeakRSS -v -timeout 30m
+//	TXPIPE_RSS_ROWS=1000000 go test -tags integration ./cmd/txpipe-lambda -run TestTransformerPeakRSS -v -timeout 30m
 func TestTransformerPeakRSS(t *testing.T) {
 	rows, _ := strconv.Atoi(os.Getenv("TXPIPE_RSS_ROWS"))
 	if rows <= 0 {

@@ -48,6 +48,15 @@ func TestServeMountsConsole(t *testing.T) {
 			t.Errorf("GET %s: %s %s, want 200 with %s", c.path, resp.Status, b, c.want)
 		}
 	}
+	// The API keeps its key check beside the console.
+	resp, err = http.Get(url + "/files")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("GET /files without a key: %s, want 401", resp.Status)
+	}
 	// A key made without --admin cannot manage keys.
 	code, out, errOut := cli(t, map[string]string{envDataDir: dataDir}, "apikey", "create", "--name", "uploader")
 	if code != 0 {

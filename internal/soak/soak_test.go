@@ -1,3 +1,5 @@
+//go:build integration
+
 package soak
 
 import (
@@ -24,7 +26,7 @@ var (
 // restarts and a failing webhook receiver (see the package doc), then
 // checks files, rows and notifications are exact:
 //
-//	go test ./internal/soak -run TestSoak -soak 30m -timeout 90m -v
+//	go test -tags integration ./internal/soak -run TestSoak -soak 30m -timeout 90m -v
 func TestSoak(t *testing.T) {
 	if *soakFor <= 0 {
 		t.Skip("run with -soak DURATION")
