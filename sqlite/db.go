@@ -121,6 +121,8 @@ type file struct {
 	wvol      volumeDelta         // the volumes the writes in wtx change, written at its commit
 	wclosed   bool
 
+	gens *generations // a shard's generations (gens.go); nil for the main file
+
 	lost   *lostRows // shared by the database's files
 	failed error     // the last write failure, until a commit succeeds
 }
@@ -238,7 +240,7 @@ func Open(ctx context.Context, path string, logger *slog.Logger) (*DB, error) {
 		return nil, err
 	}
 	for i := range n {
-		s, err := openFile(ctx, shardPath(path, i), logger, lost, shardWriterCacheKiB, shardReaderConns, "migrations/transactions")
+		s, err := openShard(ctx, shardPath(path, i), logger, lost)
 		if err != nil {
 			for _, s := range db.shards {
 				s.close()

@@ -4,9 +4,28 @@ package sqlite
 // collide. Use it on a new database only.
 func SetIDHash(db *DB, f func(id string) int64) { db.idHash = f }
 
+// SetGenerationBits makes every generation of db's shards 2^bits rows, so
+// a test reaches several with few rows. Use it on a new database only.
+func SetGenerationBits(db *DB, bits int) {
+	for _, s := range db.shards {
+		s.gens.bits = bits
+	}
+}
+
+// Generations returns the number of generations each shard of db has.
+func Generations(db *DB) []int {
+	var out []int
+	for _, s := range db.shards {
+		s.gens.mu.RLock()
+		out = append(out, len(s.gens.list))
+		s.gens.mu.RUnlock()
+	}
+	return out
+}
+
 // ListPlan returns SQLite's query plan of the transactions query.
 func ListPlan(db *DB) (string, error) {
-	rows, err := db.shards[0].read.Query("EXPLAIN QUERY PLAN "+listSQL, 0, 0, 1, 0, 0, 0, "", "", "", "", "", 100)
+	rows, err := db.shards[0].read.Query("EXPLAIN QUERY PLAN "+listSQL, 0, 0, 0, 1, 0, 0, 0, "", "", "", "", "", 100)
 	if err != nil {
 		return "", err
 	}

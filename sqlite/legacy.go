@@ -71,6 +71,12 @@ func (db *DB) moveLegacyRows(ctx context.Context) error {
 			moved, present = moved+m, present+p
 		}
 	}
+	// The moved rows are generation 0 of their shards.
+	for _, s := range db.shards {
+		if err := s.loadGenerations(ctx); err != nil {
+			return err
+		}
+	}
 	// Every row is in a committed shard transaction: the old table goes.
 	err := db.main.update(ctx, "", 0, func(ctx context.Context, tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, `DROP TABLE transactions`); err != nil {
@@ -138,7 +144,7 @@ func (f *file) insertLegacy(ctx context.Context, hash func(string) int64, rows [
 		for _, r := range rows {
 			h := hash(r.id)
 			var one int
-			err := tx.QueryRowContext(ctx, `SELECT 1 FROM transactions WHERE id_hash = ? AND transaction_id = ?
+			err := tx.QueryRowContext(ctx, `SELECT 1 FROM transactions WHERE gen = 0 AND id_hash = ? AND transaction_id = ?
 				UNION ALL SELECT 1 FROM transactions WHERE id_hash IS NULL AND transaction_id = ? LIMIT 1`, h, r.id, r.id).Scan(&one)
 			if err == nil {
 				present++
@@ -149,7 +155,7 @@ func (f *file) insertLegacy(ctx context.Context, hash func(string) int64, rows [
 			}
 			args := []any{r.id, r.amount, r.amountMinor, r.currency, r.ts, r.tsNS, r.merchant, r.status, r.fileID, r.ingested, r.outcome}
 			res, err := tx.ExecContext(ctx, `INSERT INTO transactions (id_hash, `+txColumns+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)
-				ON CONFLICT (id_hash) DO NOTHING`, append([]any{h}, args...)...)
+				ON CONFLICT (gen, id_hash) DO NOTHING`, append([]any{h}, args...)...)
 			if err != nil {
 				return err
 			}

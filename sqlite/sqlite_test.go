@@ -328,8 +328,8 @@ func TestListUsesTimeIndex(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(plan, "USING INDEX transactions_ts (") {
-		t.Errorf("transactions query plan:\n%s\nwant a search of index transactions_ts", plan)
+	if !strings.Contains(plan, "USING INDEX transactions_gen_ts (gen=? AND ") {
+		t.Errorf("transactions query plan:\n%s\nwant a search of index transactions_gen_ts by generation", plan)
 	}
 	t.Logf("plan:\n%s", plan)
 }

@@ -99,7 +99,7 @@ func (db *DB) forTenant(ctx context.Context, tenant string, create bool) (*DB, e
 		}
 		for i := range len(db.shards) {
 			p := tenantShardPath(db.path, tenant, i)
-			f, err := openFile(ctx, p, db.logger, db.lost, shardWriterCacheKiB, shardReaderConns, "migrations/transactions")
+			f, err := openShard(ctx, p, db.logger, db.lost)
 			if err != nil {
 				for _, f := range set {
 					f.close()

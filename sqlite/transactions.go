@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -30,27 +31,27 @@ const txColumns = "transaction_id, amount, amount_minor, currency, ts, ts_ns, me
 // 1, so a batch of any size needs a handful of prepared statements.
 const insertChunk = 256
 
-const insertCols = 12
+const insertCols = 13
 
 func insertSQL(rows int) string {
 	var b strings.Builder
-	b.WriteString("INSERT OR FAIL INTO transactions (id_hash, " + txColumns + ") VALUES ")
+	b.WriteString("INSERT OR FAIL INTO transactions (gen, id_hash, " + txColumns + ") VALUES ")
 	for i := range rows {
 		if i > 0 {
 			b.WriteByte(',')
 		}
-		b.WriteString("(?,?,?,?,?,?,?,?,?,?,?,?)")
+		b.WriteString("(?,?,?,?,?,?,?,?,?,?,?,?,?)")
 	}
-	b.WriteString(" ON CONFLICT (id_hash) DO NOTHING")
+	b.WriteString(" ON CONFLICT (gen, id_hash) DO NOTHING")
 	return b.String()
 }
 
 const updateSQL = `UPDATE OR FAIL transactions SET amount = ?, amount_minor = ?, currency = ?, ts = ?, ts_ns = ?,
 	merchant = ?, status = ?, file_id = ?, ingested_at = ?, outcome = ? WHERE seq = ?`
 
-const storedColumns = "seq, transaction_id, amount, amount_minor, currency, ts, ts_ns, merchant, status, file_id, outcome"
+const storedColumns = "seq, transaction_id, amount, amount_minor, currency, ts, ts_ns, merchant, status, file_id, outcome, gen, id_hash"
 
-const lookupSQL = `SELECT ` + storedColumns + ` FROM transactions WHERE id_hash IN (SELECT value FROM json_each(?))`
+const lookupSQL = `SELECT ` + storedColumns + ` FROM transactions WHERE gen = ? AND id_hash IN (SELECT value FROM json_each(?))`
 
 const lookupUnhashedSQL = `SELECT ` + storedColumns + ` FROM transactions WHERE id_hash IS NULL AND transaction_id = ?`
 
@@ -77,11 +78,13 @@ type stored struct {
 	status      string
 	fileID      string
 	outcome     int
+	gen         int64
+	hash        sql.NullInt64
 }
 
 func scanStored(r interface{ Scan(...any) error }) (stored, error) {
 	var s stored
-	err := r.Scan(&s.seq, &s.id, &s.amount, &s.amountMinor, &s.currency, &s.ts, &s.tsNS, &s.merchant, &s.status, &s.fileID, &s.outcome)
+	err := r.Scan(&s.seq, &s.id, &s.amount, &s.amountMinor, &s.currency, &s.ts, &s.tsNS, &s.merchant, &s.status, &s.fileID, &s.outcome, &s.gen, &s.hash)
 	return s, err
 }
 
@@ -242,12 +245,33 @@ func (f *file) put(ctx context.Context, fileID string, rows []putRow) (txpipe.Co
 		fileID = "(no file id)" // a deferred write names its file
 	}
 	err = f.update(ctx, fileID, len(rows), func(ctx context.Context, tx *sql.Tx) error {
-		// Rows inserted by this batch get a seq above the largest before it.
+		// Rows inserted by this batch get a seq above the largest before it,
+		// and go to the generation that seq names (gens.go).
 		var before int64
 		if err := tx.StmtContext(ctx, st.maxSeq).QueryRowContext(ctx).Scan(&before); err != nil {
 			return fmt.Errorf("read last seq: %w", err)
 		}
-		all, err := insertNew(ctx, tx, st, rows)
+		g := f.gens.open(f.gens.of(before))
+		// A row whose hash an older generation's filter holds is looked up
+		// there; the others are new unless g holds them, which its unique
+		// index tells as they are inserted.
+		cands := map[int64][]int{}
+		maybeOld := make([]bool, len(rows))
+		for _, o := range f.gens.others(g.n) {
+			for i := range rows {
+				if o.filter.has(rows[i].hash) {
+					cands[o.n] = append(cands[o.n], i)
+					maybeOld[i] = true
+				}
+			}
+		}
+		lo, hi := rows[0].sec, rows[0].sec
+		for i := range rows {
+			g.filter.add(rows[i].hash)
+			lo, hi = min(lo, rows[i].sec), max(hi, rows[i].sec)
+		}
+		f.gens.widen(g.n, lo, hi)
+		all, err := insertNew(ctx, tx, st, rows, maybeOld, g.n)
 		if err != nil {
 			return err
 		}
@@ -255,15 +279,22 @@ func (f *file) put(ctx context.Context, fileID string, rows []putRow) (txpipe.Co
 			f.wvol = volumeDelta{}
 		}
 		vol := f.wvol
-		if all {
+		if all && len(cands) == 0 {
 			c = txpipe.Counts{Inserted: int64(len(rows))}
 			for i := range rows {
 				vol.add(rows[i].sec, rows[i].t.Currency, 1, rows[i].t.AmountMinor)
 			}
-		} else if c, err = upsertRest(ctx, tx, st, rows, before, vol); err != nil {
-			return err
+			return nil
 		}
-		return nil
+		// Rows insertNew tried are known inserted when it inserted all.
+		known := make([]bool, len(rows))
+		if all {
+			for i := range rows {
+				known[i] = !maybeOld[i]
+			}
+		}
+		c, err = upsertRest(ctx, tx, st, rows, known, before, g.n, cands, f.gens, vol)
+		return err
 	})
 	if err != nil {
 		return txpipe.Counts{}, err
@@ -271,13 +302,14 @@ func (f *file) put(ctx context.Context, fileID string, rows []putRow) (txpipe.Co
 	return c, nil
 }
 
-// insertNew inserts the rows of the batch (sorted by hash) whose hash is
-// not stored yet, and reports whether it inserted all it tried. Of rows
-// sharing a hash, only the first is tried.
-func insertNew(ctx context.Context, tx *sql.Tx, st *putStmts, rows []putRow) (all bool, err error) {
+// insertNew inserts into generation gen the rows of the batch (sorted by
+// hash) not marked skip whose hash gen does not hold yet, and reports
+// whether it inserted every row it was given to try. Of rows sharing a
+// hash, only the first is tried.
+func insertNew(ctx context.Context, tx *sql.Tx, st *putStmts, rows []putRow, skip []bool, gen int64) (all bool, err error) {
 	args := make([]any, 0, insertChunk*insertCols)
 	pending := 0
-	var tried, inserted int64
+	var tried, inserted, want int64
 	flush := func(n int) error {
 		res, err := tx.StmtContext(ctx, st.insert[n]).ExecContext(ctx, args[:n*insertCols]...)
 		if err != nil {
@@ -294,12 +326,16 @@ func insertNew(ctx context.Context, tx *sql.Tx, st *putStmts, rows []putRow) (al
 		return nil
 	}
 	for i := range rows {
+		if skip[i] {
+			continue
+		}
+		want++
 		if i > 0 && rows[i].hash == rows[i-1].hash {
 			continue
 		}
 		r := &rows[i]
 		t := r.t
-		args = append(args, r.hash, t.ID, t.Amount, t.AmountMinor, t.Currency, r.sec, r.nsec, t.Merchant, t.Status, t.FileID, r.ingested, outcomeInserted)
+		args = append(args, gen, r.hash, t.ID, t.Amount, t.AmountMinor, t.Currency, r.sec, r.nsec, t.Merchant, t.Status, t.FileID, r.ingested, outcomeInserted)
 		pending++
 		if pending == insertChunk {
 			if err := flush(insertChunk); err != nil {
@@ -314,58 +350,104 @@ func insertNew(ctx context.Context, tx *sql.Tx, st *putStmts, rows []putRow) (al
 			}
 		}
 	}
-	return inserted == tried && tried == int64(len(rows)), nil
+	return inserted == tried && tried == want, nil
 }
 
-// upsertRest finishes a batch some of whose rows insertNew did not insert
-// (stored before, or their hash is another id's): rows with a seq above
-// before are the ones it inserted; the others are compared and updated.
-func upsertRest(ctx context.Context, tx *sql.Tx, st *putStmts, rows []putRow, before int64, vol volumeDelta) (txpipe.Counts, error) {
+// upsertRest finishes a batch some of whose rows are not known inserted
+// (known): they are looked up in generation gen and in the older
+// generations their hash may be in (cands: rows by generation); rows with a
+// seq above before are the ones insertNew inserted, the others are compared
+// and updated, or inserted now.
+func upsertRest(ctx context.Context, tx *sql.Tx, st *putStmts, rows []putRow, known []bool, before, gen int64, cands map[int64][]int, gens *generations, vol volumeDelta) (txpipe.Counts, error) {
 	var c txpipe.Counts
-	var hashes strings.Builder
-	hashes.WriteByte('[')
-	for i := range rows {
-		if i > 0 {
-			hashes.WriteByte(',')
-		}
-		hashes.WriteString(strconv.FormatInt(rows[i].hash, 10))
-	}
-	hashes.WriteByte(']')
 	have := make(map[string]stored, len(rows))
-	q, err := tx.StmtContext(ctx, st.lookup).QueryContext(ctx, hashes.String())
-	if err != nil {
-		return c, fmt.Errorf("look up: %w", err)
-	}
-	for q.Next() {
-		s, err := scanStored(q)
-		if err != nil {
-			q.Close()
-			return c, fmt.Errorf("look up: %w", err)
+	taken := map[int64]bool{} // hashes stored, by whichever id
+	read := func(g int64, idx []int) error {
+		if len(idx) == 0 {
+			return nil
 		}
-		have[s.id] = s
+		var hashes strings.Builder
+		hashes.WriteByte('[')
+		for k, i := range idx {
+			if k > 0 {
+				hashes.WriteByte(',')
+			}
+			hashes.WriteString(strconv.FormatInt(rows[i].hash, 10))
+		}
+		hashes.WriteByte(']')
+		q, err := tx.StmtContext(ctx, st.lookup).QueryContext(ctx, g, hashes.String())
+		if err != nil {
+			return fmt.Errorf("look up in generation %d: %w", g, err)
+		}
+		defer q.Close()
+		for q.Next() {
+			s, err := scanStored(q)
+			if err != nil {
+				return fmt.Errorf("look up in generation %d: %w", g, err)
+			}
+			have[s.id] = s
+			taken[s.hash.Int64] = true
+		}
+		if err := q.Err(); err != nil {
+			return fmt.Errorf("look up in generation %d: %w", g, err)
+		}
+		return nil
 	}
-	if err := q.Err(); err != nil {
-		return c, fmt.Errorf("look up: %w", err)
+	var unknown []int
+	for i := range rows {
+		if !known[i] {
+			unknown = append(unknown, i)
+		}
 	}
-	q.Close()
+	if err := read(gen, unknown); err != nil {
+		return c, err
+	}
+	for _, g := range slices.Sorted(maps.Keys(cands)) {
+		if err := read(g, cands[g]); err != nil {
+			return c, err
+		}
+	}
 
 	for i := range rows {
 		r := &rows[i]
 		t := r.t
+		if known[i] {
+			c.Inserted++
+			vol.add(r.sec, t.Currency, 1, t.AmountMinor)
+			continue
+		}
 		s, ok := have[t.ID]
 		if ok && s.seq > before {
 			c.Inserted++ // by insertNew
 			vol.add(r.sec, t.Currency, 1, t.AmountMinor)
 			continue
 		}
+		if !ok && !taken[r.hash] {
+			// Not stored, and its hash is free: an older generation's
+			// filter named it in vain.
+			res, err := tx.StmtContext(ctx, st.insert[1]).ExecContext(ctx,
+				gen, r.hash, t.ID, t.Amount, t.AmountMinor, t.Currency, r.sec, r.nsec, t.Merchant, t.Status, t.FileID, r.ingested, outcomeInserted)
+			if err != nil {
+				return c, fmt.Errorf("insert %s: %w", t.ID, err)
+			}
+			taken[r.hash] = true
+			if n, err := res.RowsAffected(); err != nil {
+				return c, fmt.Errorf("insert %s: %w", t.ID, err)
+			} else if n == 1 {
+				c.Inserted++
+				vol.add(r.sec, t.Currency, 1, t.AmountMinor)
+				continue
+			}
+		}
 		if !ok {
 			// The hash is another id's: look for the id among the rows
 			// stored without a hash.
+			var err error
 			s, err = scanStored(tx.StmtContext(ctx, st.lookupUnhashed).QueryRowContext(ctx, t.ID))
 			switch {
 			case errors.Is(err, sql.ErrNoRows):
 				if _, err := tx.StmtContext(ctx, st.insert[1]).ExecContext(ctx,
-					nil, t.ID, t.Amount, t.AmountMinor, t.Currency, r.sec, r.nsec, t.Merchant, t.Status, t.FileID, r.ingested, outcomeInserted); err != nil {
+					gen, nil, t.ID, t.Amount, t.AmountMinor, t.Currency, r.sec, r.nsec, t.Merchant, t.Status, t.FileID, r.ingested, outcomeInserted); err != nil {
 					return c, fmt.Errorf("insert %s: %w", t.ID, err)
 				}
 				c.Inserted++
@@ -393,6 +475,9 @@ func upsertRest(ctx context.Context, tx *sql.Tx, st *putStmts, rows []putRow, be
 		c.Updated++
 		vol.add(s.ts, s.currency, -1, -s.amountMinor)
 		vol.add(r.sec, t.Currency, 1, t.AmountMinor)
+		// The row stays in its generation, whose time range now covers
+		// its new timestamp.
+		gens.widen(s.gen, r.sec, r.sec)
 		if _, err := tx.StmtContext(ctx, st.update).ExecContext(ctx,
 			t.Amount, t.AmountMinor, t.Currency, r.sec, r.nsec, t.Merchant, t.Status, t.FileID, r.ingested, outcomeUpdated, s.seq); err != nil {
 			return c, fmt.Errorf("update %s: %w", t.ID, err)
@@ -430,7 +515,7 @@ func decodeCursor(s string) (cursor, error) {
 }
 
 const listSQL = `SELECT ` + txColumns + ` FROM transactions
-	WHERE (ts, ts_ns) >= (?, ?) AND (ts, ts_ns) < (?, ?) AND (ts, ts_ns, transaction_id) > (?, ?, ?)
+	WHERE gen = ? AND (ts, ts_ns) >= (?, ?) AND (ts, ts_ns) < (?, ?) AND (ts, ts_ns, transaction_id) > (?, ?, ?)
 	AND (? = '' OR merchant = ?) AND (? = '' OR currency = ?)
 	ORDER BY ts, ts_ns, transaction_id LIMIT ?`
 
@@ -464,15 +549,25 @@ func (db *DB) ListTransactions(ctx context.Context, q txpipe.TxQuery) (txpipe.Tx
 	if after.sec > lo.sec || (after.sec == lo.sec && after.nsec > lo.nsec) {
 		lo = after
 	}
-	// The shards answer in parallel, each with its first rows after the
-	// cursor; the page is the first limit+1 of their merge. Ids are spread
-	// evenly over the shards, so each is first asked for a little more than
-	// its share; a shard that had more rows than it was asked for bounds
-	// what the merge knows, and is asked again for limit+1 if the page goes
-	// past that bound.
-	n := len(db.shards)
-	share := (limit+1)/n + (limit+1)/(4*n) + 64
-	if share > limit+1 || n == 1 {
+	// Each generation of each shard (a source) that may hold rows of the
+	// range answers with its first rows after the cursor, the shards in
+	// parallel; the page is the first limit+1 of their merge. Rows are
+	// spread over the sources, so each is first asked for a little more
+	// than its share; a source that had more rows than it was asked for
+	// bounds what the merge knows, and is asked again for limit+1 if the
+	// page goes past that bound.
+	var sources []source
+	for _, s := range db.shards {
+		for _, g := range s.gens.overlapping(lo.sec, q.To.Unix()) {
+			sources = append(sources, source{s, g})
+		}
+	}
+	n := len(sources)
+	if n == 0 {
+		return txpipe.TxPage{}, nil
+	}
+	share := min((limit+1)/n+(limit+1)/(4*n)+8, limit+1)
+	if n == 1 {
 		share = limit + 1
 	}
 	parts := make([][]txpipe.Transaction, n)
@@ -481,14 +576,18 @@ func (db *DB) ListTransactions(ctx context.Context, q txpipe.TxQuery) (txpipe.Tx
 		asked[k] = share
 	}
 	for {
-		errs := make([]error, n)
+		errs := make([]error, len(db.shards))
 		var wg sync.WaitGroup
-		for k, s := range db.shards {
-			if parts[k] != nil {
-				continue
-			}
+		for i, s := range db.shards {
 			wg.Go(func() {
-				parts[k], errs[k] = s.list(ctx, lo, after, q, asked[k])
+				for k, src := range sources {
+					if src.shard != s || parts[k] != nil {
+						continue
+					}
+					if parts[k], errs[i] = s.list(ctx, src.gen, lo, after, q, asked[k]); errs[i] != nil {
+						return
+					}
+				}
 			})
 		}
 		wg.Wait()
@@ -500,7 +599,7 @@ func (db *DB) ListTransactions(ctx context.Context, q txpipe.TxQuery) (txpipe.Tx
 		if len(items) > 0 {
 			last := &items[len(items)-1]
 			for k := range parts {
-				// A shard that returned all it was asked for may have rows
+				// A source that returned all it was asked for may have rows
 				// before the page's last one that it did not return.
 				if asked[k] <= limit && len(parts[k]) == asked[k] && compareTx(&parts[k][len(parts[k])-1], last) < 0 {
 					parts[k], asked[k], again = nil, limit+1, true
@@ -527,11 +626,17 @@ func (db *DB) ListTransactions(ctx context.Context, q txpipe.TxQuery) (txpipe.Tx
 	}
 }
 
-// list returns shard f's first n transactions that pass q's filters after
-// the cursor after, from lo (the larger of the cursor and the range's
-// start) to before q.To.
-func (f *file) list(ctx context.Context, lo, after cursor, q txpipe.TxQuery, n int) ([]txpipe.Transaction, error) {
-	rows, err := f.read.QueryContext(ctx, listSQL,
+// source is a generation of a shard.
+type source struct {
+	shard *file
+	gen   int64
+}
+
+// list returns the first n transactions of generation gen of shard f that
+// pass q's filters after the cursor after, from lo (the larger of the
+// cursor and the range's start) to before q.To.
+func (f *file) list(ctx context.Context, gen int64, lo, after cursor, q txpipe.TxQuery, n int) ([]txpipe.Transaction, error) {
+	rows, err := f.read.QueryContext(ctx, listSQL, gen,
 		lo.sec, lo.nsec, q.To.Unix(), q.To.Nanosecond(),
 		after.sec, after.nsec, after.id, q.Merchant, q.Merchant, q.Currency, q.Currency, n)
 	if err != nil {
@@ -565,7 +670,7 @@ func compareTx(a, b *txpipe.Transaction) int {
 }
 
 // mergeByTime merges lists sorted by compareTx into the first n of their
-// union. An id is in one shard only, so no two items are equal.
+// union. An id is stored once, so no two items are equal.
 func mergeByTime(lists [][]txpipe.Transaction, n int) []txpipe.Transaction {
 	total := 0
 	for _, l := range lists {

@@ -1,0 +1,154 @@
+package sqlite_test
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/txpipe/txpipe"
+	"github.com/txpipe/txpipe/sqlite"
+	"github.com/txpipe/txpipe/storetest"
+)
+
+// openSmallGenerations opens a new database whose generations are 2^bits
+// rows, so a few rows make many.
+func openSmallGenerations(t *testing.T, bits int) *sqlite.DB {
+	db := openDB(t)
+	sqlite.SetGenerationBits(db, bits)
+	return db
+}
+
+// The store's contract holds when every few rows start a generation.
+func TestTransactionStoreSmallGenerations(t *testing.T) {
+	storetest.TestTransactionStore(t, func(t *testing.T) storetest.TransactionStore { return openSmallGenerations(t, 1) })
+}
+
+func TestTransactionStoreSmallGenerationsHashCollisions(t *testing.T) {
+	storetest.TestTransactionStore(t, func(t *testing.T) storetest.TransactionStore {
+		db := openSmallGenerations(t, 2)
+		sqlite.SetIDHash(db, func(id string) int64 { return int64(len(id) % 3) })
+		return db
+	})
+}
+
+func TestTransactionFiltersSmallGenerations(t *testing.T) {
+	storetest.TestTransactionFilters(t, func(t *testing.T) storetest.TransactionStore { return openSmallGenerations(t, 1) })
+}
+
+// TestGenerationsStoreEachIDOnce writes a file over many generations, then
+// a file that repeats a third of its ids unchanged, changes a third (moving
+// their timestamps to another month) and adds new ones; before and after a
+// reopen, which rebuilds the generations' filters from the rows: the counts
+// are exact, every id is listed once, with its latest values, in the
+// ranges of its latest timestamp.
+func TestGenerationsStoreEachIDOnce(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "txpipe.db")
+	db := reopen(t, path)
+	sqlite.SetGenerationBits(db, 4)
+	ctx := t.Context()
+	rng := rand.New(rand.NewPCG(1, 2))
+	jan := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
+	const n = 3000
+	tx := func(id int, file string, ts time.Time, minor int64) txpipe.Transaction {
+		return txpipe.Transaction{
+			ID: fmt.Sprintf("tx-%06d", id), Amount: fmt.Sprintf("%d.%02d", minor/100, minor%100), AmountMinor: minor,
+			Currency: "EUR", Timestamp: ts, Merchant: "m", Status: txpipe.TxCompleted, FileID: file,
+		}
+	}
+	put := func(db *sqlite.DB, txs []txpipe.Transaction) txpipe.Counts {
+		t.Helper()
+		var c txpipe.Counts
+		for start := 0; start < len(txs); start += 50 {
+			got, err := db.PutTransactions(ctx, txs[start:min(len(txs), start+50)])
+			if err != nil {
+				t.Fatal(err)
+			}
+			c = c.Add(got)
+		}
+		return c
+	}
+	var first []txpipe.Transaction
+	for i := range n {
+		first = append(first, tx(i, "file-a", jan.Add(time.Duration(rng.Int64N(int64(30*24*time.Hour)))), 100+int64(i)))
+	}
+	if c := put(db, first); c != (txpipe.Counts{Inserted: n}) {
+		t.Fatalf("first file: %+v, want %d inserted", c, n)
+	}
+	for k, g := range sqlite.Generations(db) {
+		if g < 10 {
+			t.Fatalf("shard %d has %d generations after %d rows, want many (generations of 16 rows)", k, g, n)
+		}
+	}
+	// The second file: ids 0-999 unchanged, 1000-1999 changed and moved to
+	// March, 3000-3999 new; in random order.
+	mar := time.Date(2024, 3, 1, 0, 0, 0, 0, time.UTC)
+	var second []txpipe.Transaction
+	want := map[string]txpipe.Transaction{}
+	for _, t := range first {
+		want[t.ID] = t
+	}
+	for i := range 1000 {
+		same := first[i]
+		same.FileID = "file-b" // unchanged: stays file-a's
+		second = append(second, same)
+		moved := tx(1000+i, "file-b", mar.Add(time.Duration(i)*time.Minute), 7)
+		second = append(second, moved)
+		want[moved.ID] = moved
+		added := tx(n+i, "file-b", mar.Add(time.Duration(i)*time.Second), 9)
+		second = append(second, added)
+		want[added.ID] = added
+	}
+	rng.Shuffle(len(second), func(i, j int) { second[i], second[j] = second[j], second[i] })
+	wantCounts := txpipe.Counts{Inserted: 1000, Updated: 1000, Unchanged: 1000}
+	if c := put(db, second); c != wantCounts {
+		t.Fatalf("second file: %+v, want %+v", c, wantCounts)
+	}
+	check := func(db *sqlite.DB) {
+		t.Helper()
+		seen := map[string]bool{}
+		for _, r := range []struct{ from, to time.Time }{{jan, mar}, {mar, mar.AddDate(0, 1, 0)}} {
+			q := txpipe.TxQuery{From: r.from, To: r.to, Limit: 1000}
+			for {
+				page, err := db.ListTransactions(ctx, q)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, got := range page.Items {
+					w, ok := want[got.ID]
+					switch {
+					case !ok:
+						t.Fatalf("listed %s, never written", got.ID)
+					case seen[got.ID]:
+						t.Fatalf("%s listed twice", got.ID)
+					case !got.Timestamp.Equal(w.Timestamp) || got.AmountMinor != w.AmountMinor || got.FileID != w.FileID:
+						t.Fatalf("%s listed at %v, %d minor units, file %s; want %v, %d, %s", got.ID, got.Timestamp, got.AmountMinor, got.FileID, w.Timestamp, w.AmountMinor, w.FileID)
+					}
+					seen[got.ID] = true
+				}
+				if page.NextCursor == "" {
+					break
+				}
+				q.Cursor = page.NextCursor
+			}
+		}
+		if len(seen) != len(want) {
+			t.Fatalf("listed %d ids, want %d", len(seen), len(want))
+		}
+	}
+	check(db)
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	db = reopen(t, path)
+	defer db.Close()
+	sqlite.SetGenerationBits(db, 4)
+	check(db)
+	// The second file's run resumed: the counts of its first write again,
+	// nothing written twice.
+	if c := put(db, second); c != wantCounts {
+		t.Fatalf("second file written again after a reopen: %+v, want %+v", c, wantCounts)
+	}
+	check(db)
+}
