@@ -256,6 +256,7 @@ func endToEnd(ctx context.Context, cfg Config, path string) ([]Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	started := time.Now()
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
@@ -282,6 +283,7 @@ func endToEnd(ctx context.Context, cfg Config, path string) ([]Result, error) {
 	if err := json.NewDecoder(bufio.NewReader(stdout)).Decode(&start); err != nil {
 		return nil, fmt.Errorf("txpipe serve did not print where it listens: %w\n%s", err, logs.Bytes())
 	}
+	opened := Result{Name: "serve start: open the store", Wall: time.Since(started), Note: fmt.Sprintf("%d rows stored", cfg.Prefill)}
 	go io.Copy(io.Discard, stdout)
 	base := start.Address
 	if !strings.HasPrefix(base, "http") {
@@ -338,6 +340,9 @@ func endToEnd(ctx context.Context, cfg Config, path string) ([]Result, error) {
 		return nil, fmt.Errorf("%d one-day queries found no rows", cfg.Queries)
 	}
 	out := []Result{e2e}
+	if cfg.Prefill > 0 {
+		out = append(out, opened)
+	}
 	if len(fills) > 1 {
 		// The store's growth: the first and the last prefill file, each
 		// written into the store as it was then.
