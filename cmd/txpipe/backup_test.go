@@ -14,6 +14,7 @@ import (
 // a new one and serves it: the file's record and its transactions are
 // there; restore refuses a data dir that has a database.
 func TestBackupRestore(t *testing.T) {
+	t.Parallel()
 	dataDir := t.TempDir()
 	url, key := startServer(t, dataDir)
 	c := &httpapi.Client{Endpoint: url, APIKey: key}
@@ -25,14 +26,14 @@ func TestBackupRestore(t *testing.T) {
 		t.Fatal(err)
 	}
 	backup := filepath.Join(t.TempDir(), "bk")
-	if code, out, errOut := cli(t, map[string]string{envDataDir: dataDir}, "backup", backup); code != exitOK {
+	if code, out, errOut := localCLI(t, dataDir, "backup", backup); code != exitOK {
 		t.Fatalf("backup = %d %q %q", code, out, errOut)
 	}
 	restored := filepath.Join(t.TempDir(), "restored")
-	if code, out, errOut := cli(t, map[string]string{envDataDir: restored}, "restore", backup); code != exitOK {
+	if code, out, errOut := localCLI(t, restored, "restore", backup); code != exitOK {
 		t.Fatalf("restore = %d %q %q", code, out, errOut)
 	}
-	if code, _, _ := cli(t, map[string]string{envDataDir: restored}, "restore", backup); code != exitUsage {
+	if code, _, _ := localCLI(t, restored, "restore", backup); code != exitUsage {
 		t.Errorf("restore into a data dir with a database = %d, want %d", code, exitUsage)
 	}
 	url2, _ := startServer(t, restored)

@@ -15,6 +15,7 @@ import (
 // that the console's API paths answer (the browser tests drive the pages,
 // in the console package).
 func TestServeMountsConsole(t *testing.T) {
+	t.Parallel()
 	dataDir := t.TempDir()
 	url, key := startServer(t, dataDir)
 	resp, err := http.Get(url + "/")
@@ -58,7 +59,7 @@ func TestServeMountsConsole(t *testing.T) {
 		t.Errorf("GET /files without a key: %s, want 401", resp.Status)
 	}
 	// A key made without --admin cannot manage keys.
-	code, out, errOut := cli(t, map[string]string{envDataDir: dataDir}, "apikey", "create", "--name", "uploader")
+	code, out, errOut := localCLI(t, dataDir, "apikey", "create", "--name", "uploader")
 	if code != 0 {
 		t.Fatalf("apikey create: %d %s", code, errOut)
 	}

@@ -14,6 +14,7 @@ import (
 // listed, a redrive while its job still exists changes nothing, and a
 // redrive after it records a fresh job and empties the queue.
 func TestDLQListAndRedrive(t *testing.T) {
+	t.Parallel()
 	dataDir := t.TempDir()
 	db := openDB(t, dataDir)
 	ctx := context.Background()
@@ -22,9 +23,8 @@ func TestDLQListAndRedrive(t *testing.T) {
 	if err := db.SendDeadLetter(ctx, st); err != nil {
 		t.Fatal(err)
 	}
-	env := map[string]string{envDataDir: dataDir}
 
-	code, out, errOut := cli(t, env, "dlq", "list", "--json")
+	code, out, errOut := localCLI(t, dataDir, "dlq", "list", "--json")
 	var list struct {
 		Items []deadLetter `json:"items"`
 	}
@@ -37,7 +37,7 @@ func TestDLQListAndRedrive(t *testing.T) {
 	if err := db.EnqueueJob(ctx, workflow.Job{FileID: "f1", Phase: workflow.PhaseFail, Step: 1, State: st, DueAt: time.Now()}); err != nil {
 		t.Fatal(err)
 	}
-	code, _, errOut = cli(t, env, "dlq", "redrive", "f1")
+	code, _, errOut = localCLI(t, dataDir, "dlq", "redrive", "f1")
 	if code != exitUsage || !strings.Contains(errOut, "still running") {
 		t.Fatalf("redrive with a live job = %d %q, want exit 2 and why", code, errOut)
 	}
@@ -48,7 +48,7 @@ func TestDLQListAndRedrive(t *testing.T) {
 	if err := db.DeleteJob(ctx, "f1"); err != nil {
 		t.Fatal(err)
 	}
-	code, out, errOut = cli(t, env, "dlq", "redrive", "f1", "--json") // flags after the argument
+	code, out, errOut = localCLI(t, dataDir, "dlq", "redrive", "f1", "--json") // flags after the argument
 	if code != exitOK || !strings.Contains(out, `"redriven": true`) {
 		t.Fatalf("redrive = %d %q %q", code, out, errOut)
 	}
@@ -60,11 +60,11 @@ func TestDLQListAndRedrive(t *testing.T) {
 		t.Fatalf("job after redrive = %+v, %v; want a fresh run of f1 without its error", job, err)
 	}
 
-	code, _, _ = cli(t, env, "dlq", "redrive", "nope")
+	code, _, _ = localCLI(t, dataDir, "dlq", "redrive", "nope")
 	if n, _ := db.JobCount(ctx); code != exitRejected || n != 1 {
 		t.Errorf("redrive of an unknown file = %d and %d jobs, want 1 (not found) and no new job", code, n)
 	}
-	if code, _, _ := cli(t, env, "dlq", "list", "-h"); code != exitOK {
+	if code, _, _ := localCLI(t, dataDir, "dlq", "list", "-h"); code != exitOK {
 		t.Errorf("dlq list -h = %d, want 0", code)
 	}
 }

@@ -2,12 +2,27 @@ package main
 
 import (
 	"encoding/json"
+	"flag"
 	"os"
 	"strings"
 	"testing"
 
 	"github.com/spf13/cobra"
 )
+
+// TestMain runs up to 8 parallel tests at once unless -parallel is given:
+// they spend their time waiting on their own in-process servers (polls,
+// back-offs), not on a CPU, so the default of GOMAXPROCS leaves the cores
+// idle.
+func TestMain(m *testing.M) {
+	flag.Parse()
+	set := false
+	flag.Visit(func(f *flag.Flag) { set = set || f.Name == "test.parallel" })
+	if !set {
+		_ = flag.Set("test.parallel", "8")
+	}
+	os.Exit(m.Run())
+}
 
 // allCommands returns the command path of every txpipe command.
 func allCommands() [][]string {

@@ -24,6 +24,7 @@ import (
 // is delivered signed once the receiver is up; redeliver of an unknown id
 // exits 1.
 func TestWebhookOutboxEndToEnd(t *testing.T) {
+	t.Parallel()
 	var down atomic.Bool
 	down.Store(true)
 	var mu sync.Mutex
@@ -60,7 +61,6 @@ func TestWebhookOutboxEndToEnd(t *testing.T) {
 	if _, err := c.Wait(t.Context(), res.Record.FileID, 20*time.Millisecond); err != nil {
 		t.Fatal(err)
 	}
-	env := map[string]string{envDataDir: dataDir}
 	var listed struct {
 		Webhooks []struct {
 			URL    string `json:"url"`
@@ -70,7 +70,7 @@ func TestWebhookOutboxEndToEnd(t *testing.T) {
 	}
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		code, stdout, stderr := cli(t, env, "webhook", "list", "--json")
+		code, stdout, stderr := localCLI(t, dataDir, "webhook", "list", "--json")
 		if code != exitOK || json.Unmarshal([]byte(stdout), &listed) != nil {
 			t.Fatalf("webhook list --json = %d %q %q", code, stdout, stderr)
 		}
@@ -90,7 +90,7 @@ func TestWebhookOutboxEndToEnd(t *testing.T) {
 	}
 	down.Store(false)
 	// Redelivering makes it due now rather than after its back-off.
-	if code, stdout, stderr := cli(t, env, "webhook", "redeliver", "1"); code != exitOK {
+	if code, stdout, stderr := localCLI(t, dataDir, "webhook", "redeliver", "1"); code != exitOK {
 		t.Fatalf("webhook redeliver 1 = %d %q %q", code, stdout, stderr)
 	}
 	deadline = time.Now().Add(10 * time.Second)
@@ -109,10 +109,10 @@ func TestWebhookOutboxEndToEnd(t *testing.T) {
 	if h := got[0]; !strings.HasPrefix(h.Get(webhook.HeaderSignature), "v1=") || h.Get(webhook.HeaderTimestamp) == "" {
 		t.Errorf("delivery headers %v, want a signature and a timestamp", h)
 	}
-	if code, _, stderr := cli(t, env, "webhook", "redeliver", "999"); code != exitRejected || !strings.Contains(stderr, "no webhook delivery 999") {
+	if code, _, stderr := localCLI(t, dataDir, "webhook", "redeliver", "999"); code != exitRejected || !strings.Contains(stderr, "no webhook delivery 999") {
 		t.Errorf("redeliver of an unknown id = %d %q, want %d", code, stderr, exitRejected)
 	}
-	if code, _, _ := cli(t, env, "webhook", "redeliver", "x"); code != exitUsage {
+	if code, _, _ := localCLI(t, dataDir, "webhook", "redeliver", "x"); code != exitUsage {
 		t.Errorf("redeliver x = %d, want %d", code, exitUsage)
 	}
 }
