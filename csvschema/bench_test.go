@@ -7,6 +7,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
+	"runtime/metrics"
 	"strconv"
 	"testing"
 	"time"
@@ -151,6 +153,7 @@ func BenchmarkValidateWorkers(b *testing.B) {
 	path, rows, size := benchFile(b)
 	for _, workers := range []int{1, 2} {
 		b.Run(fmt.Sprintf("workers=%d", workers), func(b *testing.B) {
+			idle0 := idleTime()
 			cpu := cpuTime()
 			for range b.N {
 				f, err := os.Open(path)
@@ -169,8 +172,20 @@ func BenchmarkValidateWorkers(b *testing.B) {
 			cpu = cpuTime() - cpu
 			b.StopTimer()
 			report(b, rows, size, cpu)
+			// The share of the Ps' time (GOMAXPROCS x wall) in which they
+			// had no goroutine to run: what the pipeline leaves idle,
+			// whatever else runs on the machine.
+			idle := idleTime() - idle0
+			b.ReportMetric(idle.Seconds()/(b.Elapsed().Seconds()*float64(runtime.GOMAXPROCS(0))), "P-idle")
 		})
 	}
+}
+
+// idleTime is the runtime's estimate of the time the Ps spent idle.
+func idleTime() time.Duration {
+	m := []metrics.Sample{{Name: "/cpu/classes/idle:cpu-seconds"}}
+	metrics.Read(m)
+	return time.Duration(m[0].Value.Float64() * float64(time.Second))
 }
 
 // BenchmarkDecode is the transform step's read: every row decoded into a

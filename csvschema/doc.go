@@ -38,12 +38,12 @@
 //
 // # Speed and memory
 //
-// Validate cuts the input into chunks of whole records on one goroutine
-// (jumping from quote to quote to find the last record end), splits and
-// checks the chunks' records on GOMAXPROCS workers, adds the id hashes to
-// a duplicate set partitioned among as many goroutines, and merges the
-// chunks' counts and errors in order on the caller's goroutine; it
-// allocates nothing per valid row. Decode allocates one
+// Validate runs GOMAXPROCS workers that each in turn cut the next chunk of
+// whole records off the input (jumping from quote to quote to find the
+// last record end), then split and check its records in parallel; the id
+// hashes go to a duplicate set partitioned among as many goroutines, and
+// the chunks' counts and errors are merged in order on the caller's
+// goroutine. It allocates nothing per valid row. Decode allocates one
 // string per row. `make bench` prints the figures against a bare
 // encoding/csv read. For a file (an io.Seeker), the memory is the 12 bytes
 // per row of the duplicate set plus about 3 MiB of buffers; for a stream

@@ -20,6 +20,9 @@ type hashSet struct {
 	// compact mode
 	fps [][]uint32 // fingerprint tables, 0 is empty; inserts go to the last
 	fpn int        // entries in the last table
+	// touched keeps addHashes's reads of slots ahead of their inserts
+	// from being optimised away.
+	touched uint32
 	// exact mode
 	exact bool
 	offs  []uint64 // per slot: 1 + the id's place in ids: chunk<<chunkBits | offset
@@ -98,6 +101,34 @@ tables:
 		}
 	}
 	return false // not reached: the last table always has an empty slot
+}
+
+// addHashes is addHash for each of hs; it appends the hashes already in the
+// set to cands. In compact mode it reads the first slot of a group of
+// hashes before inserting them, so that their cache misses (the table is
+// megabytes, each hash lands anywhere) overlap instead of coming one
+// after the other.
+func (s *hashSet) addHashes(hs, cands []uint64) []uint64 {
+	const group = 8
+	for len(hs) > 0 {
+		g := hs[:min(group, len(hs))]
+		hs = hs[len(g):]
+		if len(s.fps) == 1 {
+			tab := s.fps[0]
+			var touch uint32
+			for _, h := range g {
+				hi, _ := bits.Mul64(h, uint64(len(tab)))
+				touch |= tab[hi]
+			}
+			s.touched += touch
+		}
+		for _, h := range g {
+			if s.addHash(h) {
+				cands = append(cands, h)
+			}
+		}
+	}
+	return cands
 }
 
 func (s *hashSet) full() bool { return s.n >= len(s.slots)/4*3 }

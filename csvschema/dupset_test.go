@@ -89,3 +89,39 @@ func TestCompactSetOverflow(t *testing.T) {
 		t.Errorf("%d entries, want %d", set.n, n)
 	}
 }
+
+// BenchmarkAddHashes adds 1M distinct hashes to a compact set sized for
+// them, one at a time and in groups (addHashes reads a group's slots
+// before inserting it).
+func BenchmarkAddHashes(b *testing.B) {
+	const n = 1 << 20
+	set := newHashSet(maphash.MakeSeed(), false)
+	hs := make([]uint64, n)
+	for i := range hs {
+		hs[i] = set.hash(fmt.Appendf(nil, "id-%d", i))
+	}
+	for _, grouped := range []bool{false, true} {
+		b.Run(fmt.Sprintf("grouped=%v", grouped), func(b *testing.B) {
+			for range b.N {
+				set := newHashSet(set.seed, false)
+				set.reserve(n)
+				var cands []uint64
+				if grouped {
+					for i := 0; i < n; i += 1000 {
+						cands = set.addHashes(hs[i:min(i+1000, n)], cands)
+					}
+				} else {
+					for _, h := range hs {
+						if set.addHash(h) {
+							cands = append(cands, h)
+						}
+					}
+				}
+				if len(cands) != 0 {
+					b.Fatalf("%d candidates among distinct ids", len(cands))
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/n, "ns/hash")
+		})
+	}
+}

@@ -168,11 +168,7 @@ func (v *validation) merge(set *hashSet, b *batch, cands []uint64) []uint64 {
 			}
 		}
 	} else if b.parts == nil {
-		for _, h := range b.hashes {
-			if set.addHash(h) {
-				cands = append(cands, h)
-			}
-		}
+		cands = set.addHashes(b.hashes, cands)
 	}
 	errs := b.errs
 	if len(dups) > 0 {
@@ -329,21 +325,22 @@ func partOf(h uint64, parts int) int {
 	return int(uint32(h>>32)&0xffff) % parts
 }
 
-// The parallel first pass. One goroutine (the reader) cuts the input into
-// chunks of whole records (nextChunk: it finds the last record end of a
-// buffer by jumping from quote to quote, and copies the buffer) and hands
-// them out in order; workers split and check the records of a chunk and
-// hash its usable ids, by partition of the duplicate set; in hash mode one
-// goroutine per partition (an inserter) adds the batches' hashes of its
+// The parallel first pass. Each worker in turn, under a lock, cuts the
+// next chunk of whole records off the input into its own buffer
+// (nextChunk: it finds the last record end of the scanner's buffer by
+// jumping from quote to quote, and copies the records once), then, in
+// parallel with the others, splits and checks the chunk's records and
+// hashes their usable ids, by partition of the duplicate set. In hash mode
+// one goroutine per partition (an inserter) adds the batches' hashes of its
 // partition to its own table in whatever order the batches come (the
 // order does not matter there: a hash met twice is a candidate, resolved
-// on the second read), without a lock, and the caller's goroutine (the
-// merger) takes the batches back in order for the counts, errors and cuts.
-// In exact mode the merger adds the ids in order, as they must be. A batch
+// on the second read), without a lock; the caller's goroutine (the merger)
+// takes the batches back in order for the counts, errors and cuts. In
+// exact mode the merger adds the ids in order, as they must be. A batch
 // goes back to the free list when the merger and every inserter are done
 // with it. For an input whose offsets are counted through a decoder
-// (cutting a file that is not UTF-8) the reader splits and copies the
-// records itself (fill), as the one-worker pass does.
+// (cutting a file that is not UTF-8) the reading worker splits and copies
+// the records itself (fill), as the one-worker pass does.
 func (v *validation) parallel(ctx context.Context, sc *scanner, hk *checker, set *hashSet) ([]uint64, error) {
 	var wg sync.WaitGroup
 	defer wg.Wait() // runs after cancel: no goroutine outlives the pass
@@ -355,14 +352,10 @@ func (v *validation) parallel(ctx context.Context, sc *scanner, hk *checker, set
 	if !set.exact {
 		nparts = v.workers
 	}
-	// The input buffers (the memory: about batchBytes each) go back to
-	// the reader as soon as a worker is done with one; the batches (their
-	// results: a few KiB) wait for the merger, in order, and the inserters.
-	nbuf, nbatch := 2*v.workers+2, 8*v.workers+8
-	bufs := make(chan []byte, nbuf)
-	for range nbuf {
-		bufs <- nil
-	}
+	// The batches (their results: a few KiB each) wait for the merger, in
+	// order, and the inserters; each worker reads into its own buffer
+	// (the memory: about batchBytes each).
+	nbatch := 8*v.workers + 8
 	free := make(chan *batch, nbatch)
 	for range nbatch {
 		b := &batch{}
@@ -371,7 +364,6 @@ func (v *validation) parallel(ctx context.Context, sc *scanner, hk *checker, set
 		}
 		free <- b
 	}
-	todo := make(chan *batch, nbatch)
 	done := make(chan *batch, nbatch)
 	ins := make([]chan *batch, nparts)
 	for p := range ins {
@@ -383,49 +375,44 @@ func (v *validation) parallel(ctx context.Context, sc *scanner, hk *checker, set
 		}
 	}
 
-	wg.Add(1)
-	go func() { // reader
-		defer wg.Done()
-		defer close(todo)
-		labelRole(ctx, "reader")
-		var c chunk
-		for seq := 0; ; seq++ {
-			var b *batch
-			select {
-			case b = <-free:
-			case <-ctx.Done():
-				return
-			}
-			b.reset()
-			select {
-			case b.buf = <-bufs:
-				b.buf = b.buf[:0]
-			case <-ctx.Done():
-				return
-			}
-			b.seq = seq
-			if chunked {
-				b.chunk = true
-				if err := sc.nextChunk(&c); err != nil {
-					b.err = err
-				} else {
-					b.line, b.base, b.tooLong = c.line, c.base, c.tooLong
-					b.buf = append(b.buf, c.data...)
-				}
-				b.read = sc.inputRead()
-			} else {
-				fill(sc, b, &v.cut)
-			}
-			select {
-			case todo <- b:
-			case <-ctx.Done():
-				return
-			}
-			if b.err != nil {
-				return
-			}
+	// read fills b with the next records, in turn: the workers take the
+	// reading in turn, under rmu, so that no goroutine waits for another
+	// to be scheduled to hand it records. It returns false once the
+	// input has ended (the batch with the end, or the read error, was
+	// handed out).
+	var (
+		rmu    sync.Mutex
+		seq    int
+		ended  bool
+		rchunk chunk
+	)
+	readerLabels := pprof.WithLabels(ctx, pprof.Labels("csvschema", "reader"))
+	workerLabels := pprof.WithLabels(ctx, pprof.Labels("csvschema", "worker"))
+	read := func(b *batch) bool {
+		rmu.Lock()
+		defer rmu.Unlock()
+		pprof.SetGoroutineLabels(readerLabels)
+		defer pprof.SetGoroutineLabels(workerLabels)
+		if ended {
+			return false
 		}
-	}()
+		b.seq = seq
+		seq++
+		if chunked {
+			b.chunk = true
+			if err := sc.nextChunk(&rchunk); err != nil {
+				b.err = err
+			} else {
+				b.line, b.base, b.tooLong = rchunk.line, rchunk.base, rchunk.tooLong
+				b.buf = append(b.buf, rchunk.data...)
+			}
+			b.read = sc.inputRead()
+		} else {
+			fill(sc, b, &v.cut)
+		}
+		ended = b.err != nil
+		return true
+	}
 	var workers sync.WaitGroup
 	for range v.workers {
 		wg.Add(1)
@@ -433,17 +420,29 @@ func (v *validation) parallel(ctx context.Context, sc *scanner, hk *checker, set
 		go func() {
 			defer wg.Done()
 			defer workers.Done()
-			labelRole(ctx, "worker")
+			pprof.SetGoroutineLabels(workerLabels)
 			k := hk.clone()
-			for b := range todo {
+			var buf []byte
+			for {
+				var b *batch
+				select {
+				case b = <-free:
+				case <-ctx.Done():
+					return
+				}
+				b.reset()
+				b.buf = buf[:0]
+				if !read(b) {
+					free <- b
+					return
+				}
 				if b.chunk {
 					workChunk(k, set, b, cutting)
 				} else {
 					work(k, set, b)
 				}
 				b.est = expectedRows(b, v.size)
-				bufs <- b.buf // never blocks: it can hold every buffer
-				b.buf = nil
+				buf, b.buf = b.buf, nil
 				b.refs.Store(int32(1 + nparts))
 				select {
 				case done <- b:
@@ -472,11 +471,7 @@ func (v *validation) parallel(ctx context.Context, sc *scanner, hk *checker, set
 					sized = true
 					part.reserve(b.est/nparts + 1)
 				}
-				for _, h := range b.parts[p] {
-					if part.addHash(h) {
-						cands[p] = append(cands[p], h)
-					}
-				}
+				cands[p] = part.addHashes(b.parts[p], cands[p])
 				release(b)
 			}
 		}()
@@ -531,8 +526,9 @@ func (v *validation) parallel(ctx context.Context, sc *scanner, hk *checker, set
 }
 
 // labelRole labels the calling goroutine's CPU profile samples with its
-// part in the parallel pass (go tool pprof -tags shows the CPU of each:
-// the reader's and the merger's are serial).
+// part in the parallel pass (go tool pprof -tags shows the CPU of each;
+// "reader" is the workers' reading, serial under a lock, and "merger" is
+// serial too).
 func labelRole(ctx context.Context, role string) {
 	pprof.SetGoroutineLabels(pprof.WithLabels(ctx, pprof.Labels("csvschema", role)))
 }
