@@ -19,6 +19,7 @@ import (
 //
 //	go test ./httpapi -run TestConcurrentUploads -v
 func TestConcurrentUploads(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("slow; run without -short")
 	}

@@ -31,6 +31,7 @@ func slowUpload(t *testing.T, e *env, body string, size int) net.Conn {
 // after the upload idle timeout (it stayed open indefinitely, holding a
 // spool file).
 func TestSlowUploadBodyIsCut(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOptions{uploadIdle: 300 * time.Millisecond})
 	conn := slowUpload(t, e, header, 100_000)
 	start := time.Now()
@@ -48,6 +49,7 @@ func TestSlowUploadBodyIsCut(t *testing.T) {
 // turn (and is answered 503 when none comes), while other requests are
 // served at once.
 func TestUploadCap(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("waits UploadQueueWait (10 s)")
 	}
@@ -69,6 +71,7 @@ func TestUploadCap(t *testing.T) {
 // TestServerLimits: the server's own limits are set (idle keep-alive
 // connections, headers, reads, writes).
 func TestServerLimits(t *testing.T) {
+	t.Parallel()
 	s := httpapi.NewHTTPServer(http.NotFoundHandler(), nil)
 	if s.ReadHeaderTimeout == 0 || s.ReadTimeout == 0 || s.WriteTimeout == 0 || s.IdleTimeout == 0 || s.MaxHeaderBytes == 0 {
 		t.Errorf("server limits %v %v %v %v %d, want all set", s.ReadHeaderTimeout, s.ReadTimeout, s.WriteTimeout, s.IdleTimeout, s.MaxHeaderBytes)
@@ -84,6 +87,7 @@ func TestServerLimits(t *testing.T) {
 // TestShutdownDrainsUploads: an upload in flight when the server shuts
 // down is taken in and answered; Shutdown returns after it.
 func TestShutdownDrainsUploads(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOptions{})
 	body := validCSV("drain", 500)
 	half := len(body) / 2

@@ -14,6 +14,7 @@ import (
 // /healthz reports the store degraded; once space is freed both recover and
 // uploads are taken again, without a restart.
 func TestDiskFull(t *testing.T) {
+	t.Parallel()
 	dir := disktest.Small(t, 16<<20)
 	e := newEnv(t, envOptions{dir: dir})
 

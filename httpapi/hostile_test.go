@@ -14,6 +14,7 @@ import (
 // TestSecondFilePartRefused: two "file" parts are refused with 400 (the
 // second was silently ignored), and nothing is started.
 func TestSecondFilePartRefused(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOptions{})
 	var buf bytes.Buffer
 	mw := multipart.NewWriter(&buf)
@@ -48,6 +49,7 @@ func TestSecondFilePartRefused(t *testing.T) {
 // TestDotDotFilename: a file named ".." (or a path ending in it) is stored
 // under the default name, never as "..".
 func TestDotDotFilename(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOptions{})
 	for i, name := range []string{"..", "a/..", `..\..`, "../"} {
 		var buf bytes.Buffer

@@ -50,6 +50,7 @@ func formBody(t *testing.T, file []byte, fields map[string]string, late bool) (s
 }
 
 func TestProfilesEndpoints(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOptions{})
 	bankYAML := readTestdata(t, "bank.profile.yaml")
 	put := func(name string, body []byte) answer {
@@ -97,6 +98,7 @@ func TestProfilesEndpoints(t *testing.T) {
 // field before or after the file), and its status record names the
 // profile and the dialect.
 func TestUploadWithProfile(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOptions{})
 	bank := readTestdata(t, "semicolon-windows1252.csv")
 	if a := do(t, request(t, "PUT", e.url+"/profiles/bank", e.key, "application/yaml", bytes.NewReader(readTestdata(t, "bank.profile.yaml")))); a.code != http.StatusCreated {
@@ -153,6 +155,7 @@ func TestUploadWithProfile(t *testing.T) {
 // run say how, as for POST /upload. A format the bytes could not be read
 // with is refused before they are sent. The Go client sends it too.
 func TestTwoStepUploadWithFormat(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOptions{})
 	bank := readTestdata(t, "semicolon-windows1252.csv")
 	bankYAML := readTestdata(t, "bank.profile.yaml")

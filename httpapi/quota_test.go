@@ -16,6 +16,7 @@ import (
 // TestQuotaExactUnderConcurrency: 60 concurrent requests of a key with a
 // quota of 25 admit exactly 25, and the saved count is 25.
 func TestQuotaExactUnderConcurrency(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOptions{})
 	key := e.newKey(t, txpipe.APIKey{Name: "q", RatePerSecond: 1e6, Burst: 1e6, QuotaPerDay: 25})
 	var wg sync.WaitGroup
@@ -56,6 +57,7 @@ func TestQuotaExactUnderConcurrency(t *testing.T) {
 // TestRefusedRequestsSpendNothing: requests refused by the rate limit do
 // not count against the daily quota, and status reads never do.
 func TestRefusedRequestsSpendNothing(t *testing.T) {
+	t.Parallel()
 	now := time.Date(2026, 3, 4, 12, 0, 0, 0, time.UTC)
 	var mu sync.Mutex
 	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
@@ -99,6 +101,7 @@ func TestRefusedRequestsSpendNothing(t *testing.T) {
 // TestQuotaSurvivesRestart: the count is saved and a new server on the
 // same store goes on from it.
 func TestQuotaSurvivesRestart(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOptions{})
 	key := e.newKey(t, txpipe.APIKey{Name: "q", RatePerSecond: 1e6, Burst: 1e6, QuotaPerDay: 5})
 	for i := range 3 {
@@ -125,6 +128,7 @@ func TestQuotaSurvivesRestart(t *testing.T) {
 // TestWaitBacksOff: waiting 3 s on a file that stays PROCESSING polls a
 // handful of times, not every 50 ms.
 func TestWaitBacksOff(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("slow; run without -short")
 	}

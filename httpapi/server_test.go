@@ -246,6 +246,7 @@ func spoolEmpty(t testing.TB, e *env) {
 }
 
 func TestUpload(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOptions{})
 	good := validCSV("up", 3)
 
@@ -366,6 +367,7 @@ func TestUpload(t *testing.T) {
 }
 
 func TestAuth(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOptions{})
 	for _, path := range []string{"/status/abc", "/transactions?from=2026-01-01T00:00:00Z&to=2026-01-02T00:00:00Z"} {
 		wantCode(t, "no key "+path, do(t, request(t, "GET", e.url+path, "", "", nil)), http.StatusUnauthorized, txpipe.EUNAUTHORIZED)
@@ -393,6 +395,7 @@ func TestAuth(t *testing.T) {
 }
 
 func TestBodyLimit(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOptions{maxBody: 4 << 10})
 	big := validCSV("big", 400) // about 17 KiB
 	if len(big) <= 4<<10 {
@@ -429,6 +432,7 @@ func TestBodyLimit(t *testing.T) {
 }
 
 func TestRateLimit(t *testing.T) {
+	t.Parallel()
 	now := time.Date(2026, 3, 4, 12, 0, 0, 0, time.UTC)
 	e := newEnv(t, envOptions{now: func() time.Time { return now }})
 	key := e.newKey(t, txpipe.APIKey{Name: "slow", RatePerSecond: 0.5, Burst: 2, QuotaPerDay: 1000})
@@ -450,6 +454,7 @@ func TestRateLimit(t *testing.T) {
 const txQuery = "/transactions?from=2026-01-01T00:00:00Z&to=2026-01-02T00:00:00Z"
 
 func TestQuota(t *testing.T) {
+	t.Parallel()
 	// 17:29:30.5 UTC: 6 h 30 min 29.5 s to midnight UTC, rounded up.
 	now := time.Date(2026, 3, 4, 17, 29, 30, 500_000_000, time.UTC)
 	e := newEnv(t, envOptions{now: func() time.Time { return now }})
@@ -474,6 +479,7 @@ func TestQuota(t *testing.T) {
 }
 
 func TestStatus(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOptions{})
 	res, err := e.client().Upload(t.Context(), "s.csv", strings.NewReader(validCSV("status", 2)))
 	if err != nil {
@@ -501,6 +507,7 @@ func TestStatus(t *testing.T) {
 }
 
 func TestTransactions(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOptions{})
 	base := time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC)
 	var txs []txpipe.Transaction
@@ -596,6 +603,7 @@ func last(s []string) string {
 }
 
 func TestHealthzAndMetrics(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOptions{})
 	a := do(t, request(t, "GET", e.url+"/healthz", "", "", nil))
 	wantCode(t, "healthz", a, http.StatusOK, "")
@@ -629,6 +637,7 @@ func TestHealthzAndMetrics(t *testing.T) {
 // TestServerErrorsHideCauses checks that an internal failure answers a
 // generic message and logs the cause.
 func TestServerErrorsHideCauses(t *testing.T) {
+	t.Parallel()
 	logs := &syncBuffer{}
 	h := httpapi.NewServer(httpapi.Config{
 		Statuses: failingStatuses{}, Logger: slog.New(slog.NewJSONHandler(logs, nil)),
@@ -657,6 +666,7 @@ func (failingStatuses) GetStatus(ctx context.Context, id string) (*txpipe.FileSt
 }
 
 func TestSpans(t *testing.T) {
+	t.Parallel()
 	rec := tracetest.NewSpanRecorder()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
 	defer tp.Shutdown(context.Background())

@@ -43,6 +43,7 @@ func put(t *testing.T, rawURL string, headers map[string]any, body io.Reader, si
 }
 
 func TestTwoStepUpload(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOptions{})
 	data := validCSV("two", 50)
 
@@ -123,6 +124,7 @@ func TestTwoStepUpload(t *testing.T) {
 }
 
 func TestTwoStepUploadRefusesOtherBytes(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOptions{})
 	data := validCSV("other", 20)
 	a := declare(t, e, declJSON("x.csv", len(data), sha(data)))
@@ -176,6 +178,7 @@ func TestTwoStepUploadRefusesOtherBytes(t *testing.T) {
 }
 
 func TestTwoStepUploadExpires(t *testing.T) {
+	t.Parallel()
 	var now atomic.Int64
 	now.Store(time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC).UnixNano())
 	clock := func() time.Time { return time.Unix(0, now.Load()) }
@@ -214,6 +217,7 @@ func TestTwoStepUploadExpires(t *testing.T) {
 }
 
 func TestDeclareRefusals(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOptions{maxUpload: 1000})
 	good := sha("x")
 	cases := []struct {
@@ -239,6 +243,7 @@ func TestDeclareRefusals(t *testing.T) {
 }
 
 func TestUploadUseUploadsAbove(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOptions{useUploadsAbove: 1000})
 	data := validCSV("big", 100) // > 1000 bytes
 	a := do(t, request(t, http.MethodPost, e.url+"/upload", e.key, "text/csv", strings.NewReader(data)))
@@ -251,6 +256,7 @@ func TestUploadUseUploadsAbove(t *testing.T) {
 }
 
 func TestUploadPreflight(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOptions{origins: []string{"https://console.example"}})
 	req := request(t, http.MethodOptions, e.url+"/uploads/abc", "", "", nil)
 	req.Header.Set("Origin", "https://console.example")
@@ -268,6 +274,7 @@ func TestUploadPreflight(t *testing.T) {
 }
 
 func TestClientUploadFile(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, envOptions{useUploadsAbove: 1000})
 	c := e.client()
 

@@ -88,6 +88,7 @@ func str(p *string) string {
 }
 
 func TestASLPipelineStructure(t *testing.T) {
+	t.Parallel()
 	def := workflow.Pipeline()
 	m := decode(t, def)
 
@@ -230,6 +231,7 @@ func reflectEqual(a, b any) bool {
 }
 
 func TestASLRetryFromPolicy(t *testing.T) {
+	t.Parallel()
 	policy := workflow.RetryPolicy{
 		MaxAttempts: 5,
 		Interval:    2 * time.Second,
@@ -298,6 +300,7 @@ func TestASLRetryFromPolicy(t *testing.T) {
 // The default pipeline's retry matches DefaultRetry: 3 attempts means 2
 // retries, and the local engine's policy is the one Step Functions runs.
 func TestASLPipelineRetryIsDefaultRetry(t *testing.T) {
+	t.Parallel()
 	m := decode(t, workflow.Pipeline())
 	p := workflow.DefaultRetry()
 	for _, name := range []string{workflow.StepValidate, workflow.StepSplit, workflow.StepFinish, workflow.StepNotify, workflow.StepMarkFailed, workflow.StepTransform} {
@@ -331,6 +334,7 @@ func TestASLPipelineRetryIsDefaultRetry(t *testing.T) {
 }
 
 func TestASLEveryStateReachable(t *testing.T) {
+	t.Parallel()
 	m := decode(t, workflow.Pipeline())
 	reached := map[string]bool{}
 	queue := []string{m.StartAt}
@@ -370,6 +374,7 @@ func TestASLEveryStateReachable(t *testing.T) {
 }
 
 func TestASLDeterministic(t *testing.T) {
+	t.Parallel()
 	a, err := workflow.ASL(workflow.Pipeline())
 	if err != nil {
 		t.Fatal(err)
@@ -386,6 +391,7 @@ func TestASLDeterministic(t *testing.T) {
 }
 
 func TestSubstitutions(t *testing.T) {
+	t.Parallel()
 	got, err := workflow.Substitutions(workflow.Pipeline())
 	if err != nil {
 		t.Fatal(err)
@@ -413,6 +419,7 @@ func TestSubstitutions(t *testing.T) {
 }
 
 func TestASLRejectsInvalidDefinitions(t *testing.T) {
+	t.Parallel()
 	ok := workflow.Step{Name: "A", Function: workflow.FunctionTransformer, Retry: workflow.DefaultRetry(), Timeout: time.Second}
 	with := func(f func(*workflow.Step)) workflow.Step {
 		s := ok
@@ -451,6 +458,7 @@ func TestASLRejectsInvalidDefinitions(t *testing.T) {
 // TestASLValidator checks the pipeline's States Language with the
 // asl-validator npm package (installed by scripts/test.sh).
 func TestASLValidator(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("slow; run without -short")
 	}

@@ -46,6 +46,7 @@ func (w *stallWriter) SyncRows(ctx context.Context, fileID string) error {
 // yet stored and at most one chunk's rows again per worker, and the file's
 // counts and stored rows are exact.
 func TestMapResumesFromCheckpoint(t *testing.T) {
+	t.Parallel()
 	const rows, chunkRows, workers = 3000, 300, 2
 	e := newEnv(t)
 	ctx := context.Background()

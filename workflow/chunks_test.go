@@ -14,6 +14,7 @@ import (
 // default is read by every chunk as the intake read it, and a chunk written
 // twice (a duplicated or retried child) changes no count.
 func TestChunksKeepFormatAndCountsExact(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	e.run(t)
 	ctx := context.Background()
@@ -45,6 +46,7 @@ func TestChunksKeepFormatAndCountsExact(t *testing.T) {
 // Split cuts at row boundaries, whatever the row lengths and quoting: the
 // chunks cover every byte after the header once, and each decodes alone.
 func TestSplitCutsWholeRows(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	ctx := context.Background()
 	var b bytes.Buffer

@@ -13,6 +13,7 @@ import (
 // times out; and every Lambda function times out strictly before the tasks
 // that invoke it, so Step Functions never retries an attempt still running.
 func TestPipelineLimits(t *testing.T) {
+	t.Parallel()
 	def := workflow.Pipeline()
 	maps := 0
 	for _, s := range append(def.Steps, def.OnFailure...) {
@@ -47,6 +48,7 @@ func TestPipelineLimits(t *testing.T) {
 }
 
 func TestConcurrencyFor(t *testing.T) {
+	t.Parallel()
 	for _, c := range []struct{ ceiling, want int }{{0, 2}, {4000, 2}, {1000, 1}, {40000, 20}, {100, 1}} {
 		if got := workflow.ConcurrencyFor(c.ceiling); got != c.want {
 			t.Errorf("ConcurrencyFor(%d) = %d, want %d", c.ceiling, got, c.want)

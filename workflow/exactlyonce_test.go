@@ -29,6 +29,7 @@ func (c *countingStarter) StartRun(ctx context.Context, st workflow.RunState) er
 // transaction (the local server), and the record's conditional write
 // followed by the start (the way of the AWS stores).
 func TestConcurrentIdenticalUploadsOneRun(t *testing.T) {
+	t.Parallel()
 	for _, atomicStart := range []bool{true, false} {
 		name := map[bool]string{true: "record-and-job", false: "record-then-start"}[atomicStart]
 		t.Run(name, func(t *testing.T) {
@@ -97,6 +98,7 @@ func TestConcurrentIdenticalUploadsOneRun(t *testing.T) {
 // started by the next upload of the same bytes once it is StaleValidated
 // old, and only once.
 func TestLostStartRestarted(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	starter := &countingStarter{Starter: e.engine}
 	e.intake.Runs = starter

@@ -114,6 +114,7 @@ func twoStep(t *testing.T, e *env, data []byte, chunkRows int64, format *csvsche
 // row boundaries while it validates, and Split keeps them without opening
 // the file. The chunks are the ones Split finds by decoding the file.
 func TestValidateCutsChunksInOnePass(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	data := generate(t, 2500, 21)
 	split, rec, up, files := twoStep(t, e, data, 300, nil)
@@ -145,6 +146,7 @@ func TestValidateCutsChunksInOnePass(t *testing.T) {
 // upload from S3 (not by keeping every id in memory); the second read does
 // not disturb the SHA-256 check, and the lines are exact.
 func TestValidateRereadsUploadForDuplicates(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	data := generate(t, 2000, 22)
 	lines := strings.SplitAfter(string(data), "\n")
@@ -168,6 +170,7 @@ func TestValidateRereadsUploadForDuplicates(t *testing.T) {
 // same transactions as the file in one chunk, by Validate's cuts (a
 // two-step upload) and by Split's (a file the intake took in).
 func TestNonUTF8FilesSplitIntoChunks(t *testing.T) {
+	t.Parallel()
 	// Letters beyond ASCII, quoted separators and quotes, CRLF.
 	var sb strings.Builder
 	sb.WriteString("transaction_id,amount,currency,timestamp,merchant,status\r\n")
@@ -276,6 +279,7 @@ func storedRows(t *testing.T, e *env) string {
 // children's outputs) stays within Step Functions' 256 KiB, with room left
 // for the format and its profile.
 func TestFiveGigabyteRunFitsStepFunctions(t *testing.T) {
+	t.Parallel()
 	const rows, size = 60_000_000, 5 << 30
 	per := workflow.ChunkRowsFor(rows)
 	n := (rows + per - 1) / per
@@ -322,6 +326,7 @@ func (r *recordStarts) StartRun(_ context.Context, st workflow.RunState) error {
 // is validated too: Split keeps the intake's chunks without reading the
 // file, and they are the chunks Split finds by decoding it.
 func TestIntakeCutsChunks(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	ctx := context.Background()
 	starts := &recordStarts{}

@@ -169,6 +169,7 @@ func countStored(t *testing.T, e *env) int {
 }
 
 func TestPipelineCompletes(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	e.run(t)
 	ctx := context.Background()
@@ -238,6 +239,7 @@ func TestPipelineCompletes(t *testing.T) {
 }
 
 func TestRejectedFileWritesNothing(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	e.run(t)
 	ctx := context.Background()
@@ -263,6 +265,7 @@ func TestRejectedFileWritesNothing(t *testing.T) {
 }
 
 func TestFailingStepIsRetriedThenDeadLetteredThenRedriven(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	e.writer.failFrom.Store(1)
 	e.run(t)
@@ -317,6 +320,7 @@ func TestFailingStepIsRetriedThenDeadLetteredThenRedriven(t *testing.T) {
 // A chunk interrupted after some batches and retried writes every row
 // once, and the file's counts still add up to its rows.
 func TestInterruptedTransformResumesWithExactCounts(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	e.writer.failOnce.Store(4) // the 4th batch of 100 fails once, after 300 rows were written
 	e.run(t)

@@ -41,6 +41,7 @@ func (r *progressRecorder) UpdateProgress(ctx context.Context, st *txpipe.FileSt
 // TestTransformRecordsProgress: while rows are written, the PROCESSING
 // record carries the counts so far (what `upload --wait` shows).
 func TestTransformRecordsProgress(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	db, err := sqlite.Open(t.Context(), filepath.Join(dir, "txpipe.db"), nil)
 	if err != nil {
