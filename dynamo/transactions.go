@@ -273,25 +273,12 @@ func sameValues(item map[string]types.AttributeValue, t *txpipe.Transaction) boo
 		str(item, attrStatus) == t.Status
 }
 
-// PutTransactions implements workflow.TransactionWriter.
-//
-// It reads the stored items of txs (consistent BatchGetItem, 100 keys a
-// request) and classifies each transaction: not stored is inserted; stored
-// by the same file reports the outcome its first write recorded; equal
-// values are unchanged and not rewritten; anything else is updated. Then it
-// writes only the inserted and updated items (BatchWriteItem, 25 a request,
-// several in flight), retrying unprocessed items with back-off and jitter.
-// Items that stay unprocessed fail the call with an ETRANSIENT error; as the
-// written items record their file and outcome, the retried call reports the
-// same counts.
-//
-// Before it writes the rows of a UTC day it writes that day's marker (once
-// per day while the store remembers it), so the rows of a day are never
-// stored without the marker that makes ListTransactions visit the day.
-//
-// Two files writing the same transaction at the same moment are not
-// serialised (BatchWriteItem has no conditions): the last write wins and
-// both may count it as inserted or updated.
+// PutTransactions implements workflow.TransactionWriter: it reads the
+// stored items of txs, classifies each row (inserted, the outcome of its
+// file's first write, unchanged, updated), marks the rows' days, then writes
+// only the inserted and updated items; items left unwritten after the
+// retries fail the call with ETRANSIENT. docs/dynamodb-keys.md ("Writing a
+// batch", "Limits") has the requests, retries and the concurrent-writer case.
 func (s *TransactionStore) PutTransactions(ctx context.Context, txs []txpipe.Transaction) (txpipe.Counts, error) {
 	var c txpipe.Counts
 	if len(txs) == 0 {

@@ -65,30 +65,13 @@ const errorAll = "States.ALL"
 // its input on.
 var resultNull = json.RawMessage("null")
 
-// ASL returns the Amazon States Language JSON of def, for a Standard
-// Step Functions state machine:
-//
-//   - each of def.Steps is a Task invoking its function's Lambda through the
-//     optimised integration (arn:aws:states:::lambda:invoke) with the
-//     payload {"step": <name>, "state": <the run state>} (a StepInput),
-//     whose result's Payload (a RunState) replaces the state; it is retried
-//     on the errors of its RetryPolicy, and a Catch on every other error
-//     puts the error at $.error and goes to the first OnFailure step;
-//   - a step with Map is a Distributed Map over $.chunks whose items run in
-//     Express child executions, at most MaxConcurrency at once: each child
-//     is one Task invoking the function with {"step", "chunk", "state"} and
-//     the step's retries; the children's outputs go to $.chunk_results;
-//   - a step with EndIfRejected is followed by a Choice that ends the run
-//     in the Succeed state StateRejected when $.rejected is true;
-//   - the OnFailure steps run in order, each retried by its policy; a
-//     FunctionDeadLetter step is an SQS sendMessage of the state to the
-//     dead-letter queue; an OnFailure step that still fails passes the
-//     state, unchanged, on to the next one, so the dead-letter queue gets it
-//     even when marking the file failed did not work;
-//   - the failure path ends in the Fail state StateRunFailed.
-//
-// ARNs and the queue URL are "${Name}" placeholders (see Substitution). The
-// output is deterministic: the same def gives the same bytes.
+// ASL returns the Amazon States Language JSON of def, for a Standard Step
+// Functions state machine: each step a Lambda Task with its retries and a
+// Catch to the OnFailure steps (the dead-letter step an SQS sendMessage), a
+// Map step a Distributed Map of Express children, EndIfRejected a Choice to
+// StateRejected. ARNs and the queue URL are "${Name}" placeholders (see
+// Substitution); the same def gives the same bytes. docs/workflow.md has
+// the states one by one.
 func ASL(def Definition) ([]byte, error) {
 	if len(def.Steps) == 0 {
 		return nil, fmt.Errorf("workflow %s: no steps", def.Name)

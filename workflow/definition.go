@@ -183,19 +183,10 @@ func ConcurrencyFor(writeCeiling int) int {
 func Pipeline() Definition { return PipelineFor(DefaultWriteCeiling) }
 
 // PipelineFor is txpipe's workflow, for a DynamoDB write ceiling of
-// writeCeiling units a second:
+// writeCeiling units a second (docs/workflow.md says what each step does):
 //
 //	Validate -> (rejected: end) -> Split -> Transform (a map over chunks)
 //	-> Finish -> Notify; on failure MarkFailed -> SendToDeadLetterQueue.
-//
-// Validate takes in the bytes of a two-step upload in one pass, recording
-// where the file can be cut into chunks of whole rows (a no-op when the
-// intake validated them already); Split keeps those chunks (or finds them
-// by reading a file the intake took in); Transform writes each chunk (idempotently, so a retried
-// chunk never adds or double-counts a row); Finish adds the chunks' counts
-// into the status record. On AWS the run is a Standard execution (no time
-// limit) and each chunk an Express child, whose worst case (ChildWorstCase)
-// stays within ExpressLimit.
 func PipelineFor(writeCeiling int) Definition {
 	return Definition{
 		Name:    "txpipe",

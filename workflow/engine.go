@@ -288,17 +288,11 @@ func (e *Engine) save(ctx context.Context, j *Job, log *slog.Logger) {
 	}
 }
 
-// runMap runs a map step: its function once per chunk of j's state, in
-// parallel across the engine's workers, each chunk retried by the step's
-// policy on transient errors. The first error that remains stops the other
-// chunks and is the step's.
-//
-// Over a JobCheckpointer, each finished chunk's result is recorded in the
-// job (the chunk's rows are durable by then: TransformChunk syncs them
-// before it returns), so a map interrupted by a crash or a shutdown resumes
-// with the chunks that have no result: at most the chunks in flight (one
-// per worker) are written again. Chunks are idempotent, so a chunk written
-// again, or whose result was lost, keeps the counts exact.
+// runMap runs a map step: its function once per chunk of j's state across
+// the engine's workers, each retried by the step's policy; the first error
+// that remains stops the others. Over a JobCheckpointer each finished
+// chunk's result is recorded, so a resumed map writes only the chunks
+// without one (docs/workflow.md).
 func (e *Engine) runMap(ctx context.Context, step Step, j Job) (RunState, error) {
 	st := j.State
 	ctx, cancel := context.WithCancel(ctx)

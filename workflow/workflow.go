@@ -82,18 +82,11 @@ type StepInput struct {
 // TransactionWriter is the write side of the transactions table.
 type TransactionWriter interface {
 	// PutTransactions upserts txs (all of one file, at most MaxBatch) and
-	// returns how many it inserted, updated (a stored transaction with the
-	// same ID but other values) and left unchanged (equal values).
-	//
-	// It is idempotent per file: writing a transaction again with the same
-	// FileID (a retried or resumed run) reports the outcome of its first
-	// write, so a file's counts add up to its rows however often its run
-	// restarts. An unchanged transaction keeps its FileID and IngestedAt.
-	//
-	// A store may commit a batch after it returns, but no later than the
-	// next status or job write it stores or read it answers; a crash may
-	// lose batches whose file's progress was not recorded after them, which
-	// a resumed run writes again.
+	// returns how many it inserted, updated and left unchanged. Writing a
+	// row again with the same FileID reports its first write's outcome, so
+	// a file's counts stay exact however often its run restarts. A store
+	// may commit after it returns, no later than its next status or job
+	// write or read (docs/workflow.md, "Writing rows").
 	PutTransactions(ctx context.Context, txs []txpipe.Transaction) (txpipe.Counts, error)
 }
 
