@@ -1,0 +1,44 @@
+package sqlite
+
+import (
+	"math/rand/v2"
+	"strconv"
+	"testing"
+)
+
+// A generation's filter never misses a hash it holds, and names a hash it
+// does not hold rarely (the cost of one index lookup each time): at its
+// capacity, with hashes of real ids.
+func TestHashFilter(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	gs := &generations{bits: genBits}
+	f := newHashFilter(gs.capacity())
+	ids := func(n int, prefix string) []int64 {
+		out := make([]int64, n)
+		for i := range out {
+			out[i] = idHash(prefix + string(rune('a'+rng.IntN(26))) + strconv.FormatInt(rng.Int64(), 10))
+		}
+		return out
+	}
+	held := ids(gs.capacity(), "held-")
+	for _, h := range held {
+		f.add(h)
+	}
+	for _, h := range held {
+		if !f.has(h) {
+			t.Fatalf("filter misses hash %d it was given", h)
+		}
+	}
+	other := ids(1_000_000, "other-")
+	fp := 0
+	for _, h := range other {
+		if f.has(h) {
+			fp++
+		}
+	}
+	rate := float64(fp) / float64(len(other))
+	t.Logf("false positives: %d of %d (%.3f%%) at %d bits a hash", fp, len(other), 100*rate, filterBitsPerKey)
+	if rate > 0.003 {
+		t.Errorf("false positive rate %.3f%%, want at most 0.3%%", 100*rate)
+	}
+}
