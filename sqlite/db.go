@@ -240,7 +240,7 @@ func Open(ctx context.Context, path string, logger *slog.Logger) (*DB, error) {
 		return nil, err
 	}
 	for i := range n {
-		s, err := openShard(ctx, shardPath(path, i), logger, lost)
+		s, err := openFile(ctx, shardPath(path, i), logger, lost, shardWriterCacheKiB, shardReaderConns, "migrations/transactions")
 		if err != nil {
 			for _, s := range db.shards {
 				s.close()
@@ -251,6 +251,13 @@ func Open(ctx context.Context, path string, logger *slog.Logger) (*DB, error) {
 		db.shards = append(db.shards, s)
 	}
 	if err := db.moveLegacyRows(ctx); err != nil {
+		for _, s := range db.shards {
+			s.close()
+		}
+		main.close()
+		return nil, err
+	}
+	if err := loadShardGenerations(ctx, db.shards); err != nil {
 		for _, s := range db.shards {
 			s.close()
 		}

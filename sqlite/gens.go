@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math"
@@ -104,7 +105,7 @@ func loadGenerations(ctx context.Context, q interface {
 }
 
 // openShard opens the transactions shard at path and loads its
-// generations.
+// generations (Open loads those of its shards together, in parallel).
 func openShard(ctx context.Context, path string, logger *slog.Logger, lost *lostRows) (*file, error) {
 	f, err := openFile(ctx, path, logger, lost, shardWriterCacheKiB, shardReaderConns, "migrations/transactions")
 	if err != nil {
@@ -117,7 +118,18 @@ func openShard(ctx context.Context, path string, logger *slog.Logger, lost *lost
 	return f, nil
 }
 
-// loadGenerations (re)reads f's generations; no write may be in progress.
+// loadShardGenerations loads the generations of shards, in parallel.
+func loadShardGenerations(ctx context.Context, shards []*file) error {
+	errs := make([]error, len(shards))
+	var wg sync.WaitGroup
+	for i, s := range shards {
+		wg.Go(func() { errs[i] = s.loadGenerations(ctx) })
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// loadGenerations reads f's generations; no write may be in progress.
 func (f *file) loadGenerations(ctx context.Context) error {
 	gs, err := loadGenerations(ctx, f.write)
 	if err != nil {

@@ -71,12 +71,6 @@ func (db *DB) moveLegacyRows(ctx context.Context) error {
 			moved, present = moved+m, present+p
 		}
 	}
-	// The moved rows are generation 0 of their shards.
-	for _, s := range db.shards {
-		if err := s.loadGenerations(ctx); err != nil {
-			return err
-		}
-	}
 	// Every row is in a committed shard transaction: the old table goes.
 	err := db.main.update(ctx, "", 0, func(ctx context.Context, tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, `DROP TABLE transactions`); err != nil {
