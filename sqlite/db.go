@@ -121,7 +121,8 @@ type file struct {
 	wvol      volumeDelta         // the volumes the writes in wtx change, written at its commit
 	wclosed   bool
 
-	gens *generations // a shard's generations (gens.go); nil for the main file
+	gens     *generations // a shard's generations (gens.go); nil for the main file
+	listStmt *sql.Stmt    // a shard's transactions query, on read
 
 	lost   *lostRows // shared by the database's files
 	failed error     // the last write failure, until a commit succeeds
@@ -339,6 +340,9 @@ func (f *file) close() error {
 	}
 	f.stmts, f.puts = nil, nil
 	f.mu.Unlock()
+	if f.listStmt != nil {
+		f.listStmt.Close()
+	}
 	if f.read != nil {
 		errs = append(errs, f.read.Close())
 	}

@@ -136,6 +136,11 @@ func (f *file) loadGenerations(ctx context.Context) error {
 		return fmt.Errorf("open %s: %w", f.path, err)
 	}
 	f.gens = gs
+	if f.listStmt == nil {
+		if f.listStmt, err = f.read.PrepareContext(ctx, listSQL); err != nil {
+			return fmt.Errorf("open %s: prepare the transactions query: %w", f.path, translate(err))
+		}
+	}
 	return nil
 }
 

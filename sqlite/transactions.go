@@ -566,7 +566,7 @@ func (db *DB) ListTransactions(ctx context.Context, q txpipe.TxQuery) (txpipe.Tx
 	if n == 0 {
 		return txpipe.TxPage{}, nil
 	}
-	share := min((limit+1)/n+(limit+1)/(4*n)+8, limit+1)
+	share := min((limit+1)/n+(limit+1)/(4*n)+4, limit+1)
 	if n == 1 {
 		share = limit + 1
 	}
@@ -636,7 +636,7 @@ type source struct {
 // pass q's filters after the cursor after, from lo (the larger of the
 // cursor and the range's start) to before q.To.
 func (f *file) list(ctx context.Context, gen int64, lo, after cursor, q txpipe.TxQuery, n int) ([]txpipe.Transaction, error) {
-	rows, err := f.read.QueryContext(ctx, listSQL, gen,
+	rows, err := f.listStmt.QueryContext(ctx, gen,
 		lo.sec, lo.nsec, q.To.Unix(), q.To.Nanosecond(),
 		after.sec, after.nsec, after.id, q.Merchant, q.Merchant, q.Currency, q.Currency, n)
 	if err != nil {
