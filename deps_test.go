@@ -162,11 +162,12 @@ func TestLambdaBinaryHasNoPrometheus(t *testing.T) {
 }
 
 // integrationOnly are the packages whose every test needs an emulator, a
-// browser, a built binary or a flag: all their test files carry
+// browser, a built binary or a flag, or is a load test (server: 200,000
+// rows through the whole local server): all their test files carry
 // `//go:build integration`, so `go test -short ./...` links no test binary
 // for them (linking is most of the quick loop's time); scripts/test.sh and
 // CI pass -tags integration.
-var integrationOnly = []string{"./dynamo", "./snsnotify", "./sqsdlq", "./cmd/txpipe-lambda", "./internal/soak"}
+var integrationOnly = []string{"./dynamo", "./snsnotify", "./sqsdlq", "./cmd/txpipe-lambda", "./internal/soak", "./server"}
 
 // TestQuickLoopIsLight keeps the quick build (no tags) as documented: the
 // integrationOnly packages have no test file in it (and some under the tag:
