@@ -326,9 +326,9 @@ func partOf(h uint64, parts int) int {
 }
 
 // The parallel first pass. Each worker in turn, under a lock, cuts the
-// next chunk of whole records off the input into its own buffer
-// (nextChunk: it finds the last record end of the scanner's buffer by
-// jumping from quote to quote, and copies the records once), then, in
+// next chunk of whole records off the input (nextChunk: it finds the last
+// record end of the scanner's buffer by jumping from quote to quote, and
+// takes that buffer, giving the scanner its previous one), then, in
 // parallel with the others, splits and checks the chunk's records and
 // hashes their usable ids, by partition of the duplicate set. In hash mode
 // one goroutine per partition (an inserter) adds the batches' hashes of its
@@ -353,8 +353,8 @@ func (v *validation) parallel(ctx context.Context, sc *scanner, hk *checker, set
 		nparts = v.workers
 	}
 	// The batches (their results: a few KiB each) wait for the merger, in
-	// order, and the inserters; each worker reads into its own buffer
-	// (the memory: about batchBytes each).
+	// order, and the inserters; each worker holds one input buffer (the
+	// memory: about bufSize each).
 	nbatch := 8*v.workers + 8
 	free := make(chan *batch, nbatch)
 	for range nbatch {
@@ -388,7 +388,7 @@ func (v *validation) parallel(ctx context.Context, sc *scanner, hk *checker, set
 	)
 	readerLabels := pprof.WithLabels(ctx, pprof.Labels("csvschema", "reader"))
 	workerLabels := pprof.WithLabels(ctx, pprof.Labels("csvschema", "worker"))
-	read := func(b *batch) bool {
+	read := func(b *batch, own *[]byte) bool {
 		rmu.Lock()
 		defer rmu.Unlock()
 		pprof.SetGoroutineLabels(readerLabels)
@@ -399,16 +399,20 @@ func (v *validation) parallel(ctx context.Context, sc *scanner, hk *checker, set
 		b.seq = seq
 		seq++
 		if chunked {
+			// The worker takes the scanner's buffer, records and all, and
+			// gives it its own (see nextChunk).
 			b.chunk = true
-			if err := sc.nextChunk(&rchunk); err != nil {
+			if err := sc.nextChunk(&rchunk, own); err != nil {
 				b.err = err
 			} else {
 				b.line, b.base, b.tooLong = rchunk.line, rchunk.base, rchunk.tooLong
-				b.buf = append(b.buf, rchunk.data...)
+				b.buf = rchunk.data
 			}
 			b.read = sc.inputRead()
 		} else {
+			b.buf = (*own)[:0]
 			fill(sc, b, &v.cut)
+			*own = b.buf
 		}
 		ended = b.err != nil
 		return true
@@ -422,7 +426,7 @@ func (v *validation) parallel(ctx context.Context, sc *scanner, hk *checker, set
 			defer workers.Done()
 			pprof.SetGoroutineLabels(workerLabels)
 			k := hk.clone()
-			var buf []byte
+			var own []byte // the input buffer this worker holds
 			for {
 				var b *batch
 				select {
@@ -431,8 +435,7 @@ func (v *validation) parallel(ctx context.Context, sc *scanner, hk *checker, set
 					return
 				}
 				b.reset()
-				b.buf = buf[:0]
-				if !read(b) {
+				if !read(b, &own) {
 					free <- b
 					return
 				}
@@ -442,7 +445,7 @@ func (v *validation) parallel(ctx context.Context, sc *scanner, hk *checker, set
 					work(k, set, b)
 				}
 				b.est = expectedRows(b, v.size)
-				buf, b.buf = b.buf, nil
+				b.buf = nil // a slice of own
 				b.refs.Store(int32(1 + nparts))
 				select {
 				case done <- b:

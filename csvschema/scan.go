@@ -379,7 +379,13 @@ var chunkLimit atomic.Int64
 // Blank lines are in data; they are not records. It is only used after the
 // header was read with next (the byte-order mark and the separator are
 // known).
-func (s *scanner) nextChunk(c *chunk) error {
+//
+// If spare is not nil, the records are not copied: data is a slice of the
+// scanner's buffer, which the caller takes in *spare, and the scanner goes
+// on in *spare's old buffer (made as large as its own if it is not), with
+// only the unread bytes after data (part of a record) copied into it.
+// Only for an input read without a decoder's offsets (rawLen nil).
+func (s *scanner) nextChunk(c *chunk, spare *[]byte) error {
 	for {
 		data := s.buf[s.start:s.end]
 		if !s.eof && len(data) < len(s.buf)/2 {
@@ -423,6 +429,16 @@ func (s *scanner) nextChunk(c *chunk) error {
 		*c = chunk{data: data, line: s.line, base: s.offset()}
 		s.line += bytes.Count(data, []byte{'\n'})
 		s.start += len(data)
+		if spare != nil {
+			nb := *spare
+			if cap(nb) < len(s.buf) {
+				nb = make([]byte, len(s.buf))
+			}
+			nb = nb[:max(len(s.buf), len(nb))]
+			*spare = s.buf
+			s.end = copy(nb, s.buf[s.start:s.end])
+			s.buf, s.start = nb, 0
+		}
 		return nil
 	}
 }
