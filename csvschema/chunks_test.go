@@ -81,9 +81,10 @@ func TestChunksAgree(t *testing.T) {
 			long++
 		}
 	}
+	var format csvschema.Format
 	run := func(r io.Reader, workers int) *csvschema.Report {
 		t.Helper()
-		rep, err := csvschema.ValidateWith(context.Background(), r, csvschema.Options{Workers: workers, CutEvery: 7, OnError: onError})
+		rep, err := csvschema.ValidateWith(context.Background(), r, csvschema.Options{Workers: workers, CutEvery: 7, OnError: onError, Format: format})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -103,4 +104,9 @@ func TestChunksAgree(t *testing.T) {
 		sameReport(t, fmt.Sprintf("limit %d, 3 workers, exact", limit), run(onlyReader{bytes.NewReader(data)}, 3), want)
 		restore()
 	}
+	// A file cut while decoded (its offsets counted in the input's own
+	// bytes): the reading worker splits the records (fill), and the ids
+	// still go to the partitioned set.
+	format = csvschema.Format{Encoding: csvschema.EncISO88591}
+	sameReport(t, "ISO-8859-1, 2 workers", run(bytes.NewReader(data), 2), run(bytes.NewReader(data), 1))
 }

@@ -173,6 +173,14 @@ func FuzzCuts(f *testing.F) {
 		if err != nil {
 			return // a format the input cannot be read in
 		}
+		// The parallel pass, its input cut into small chunks, agrees.
+		restore := csvschema.SetChunkLimit(1 + len(data)%53)
+		par, err := csvschema.ValidateWith(context.Background(), bytes.NewReader(data), csvschema.Options{Format: fm, CutEvery: n, Workers: 2})
+		restore()
+		if err != nil {
+			t.Fatalf("one worker read the input, two did not: %v", err)
+		}
+		sameReport(t, "two workers, small chunks", par, rep)
 		prev := rep.HeaderEnd
 		for _, c := range rep.Cuts {
 			if c < prev || c > int64(len(data)) {

@@ -52,8 +52,8 @@ type batch struct {
 	rows   int64
 	errs   []*RowError
 	hashes []uint64 // of the usable ids, in row order
-	hlines []int    // their lines
 	ids    []byte   // exact mode: the usable ids, each after a length byte
+	hlines []int    // exact mode: their lines
 	ends   []int64  // chunk batches, when cutting: the input offset after each record
 	est    int      // the input's likely rows, from this batch (expectedRows); 0 if unknown
 	// parts are the hashes of the usable ids by partition of the
@@ -111,13 +111,25 @@ func work(k *checker, set *hashSet, b *batch) {
 		if !idUsable(k, &rw) {
 			continue
 		}
-		if set.exact {
-			b.ids = append(b.ids, byte(len(rw.id)))
-			b.ids = append(b.ids, rw.id...)
-		} else {
-			b.hashes = append(b.hashes, set.hash(rw.id))
-		}
-		b.hlines = append(b.hlines, r.line)
+		b.addID(set, rw.id, r.line)
+	}
+}
+
+// addID takes a usable id of the batch for the duplicate check: in exact
+// mode the id, else its hash, into b.parts by partition when the batch has
+// parts (the parallel pass's inserters), else into b.hashes.
+func (b *batch) addID(set *hashSet, id []byte, line int) {
+	switch {
+	case set.exact:
+		b.ids = append(b.ids, byte(len(id)))
+		b.ids = append(b.ids, id...)
+		b.hlines = append(b.hlines, line)
+	case b.parts != nil:
+		h := set.hash(id)
+		p := partOf(h, len(b.parts))
+		b.parts[p] = append(b.parts[p], h)
+	default:
+		b.hashes = append(b.hashes, set.hash(id))
 	}
 }
 
@@ -302,19 +314,7 @@ func workChunk(k *checker, set *hashSet, b *batch, cutting bool) {
 		if !idUsable(k, &rw) {
 			continue
 		}
-		switch {
-		case set.exact:
-			b.ids = append(b.ids, byte(len(rw.id)))
-			b.ids = append(b.ids, rw.id...)
-			b.hlines = append(b.hlines, recLine)
-		case b.parts != nil:
-			h := set.hash(rw.id)
-			p := partOf(h, len(b.parts))
-			b.parts[p] = append(b.parts[p], h)
-		default:
-			b.hashes = append(b.hashes, set.hash(rw.id))
-			b.hlines = append(b.hlines, recLine)
-		}
+		b.addID(set, rw.id, recLine)
 	}
 }
 
