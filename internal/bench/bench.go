@@ -52,8 +52,9 @@ type Config struct {
 	SmallFiles, SmallRows, SmallClients int
 	// TwoStep sends the measured file through POST /uploads and its upload
 	// URL (as any file over 100 MB is) instead of POST /upload.
-	TwoStep bool
-	Log     io.Writer
+	TwoStep     bool
+	KeepDataDir bool // leave the end-to-end data dir in Dir (its path is logged)
+	Log         io.Writer
 }
 
 // BareReadArg is the argument that makes the bench program do one bare read
@@ -277,7 +278,11 @@ func endToEnd(ctx context.Context, cfg Config, path string) ([]Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer os.RemoveAll(dataDir)
+	if cfg.KeepDataDir {
+		logger(cfg)("data dir kept: %s", dataDir)
+	} else {
+		defer os.RemoveAll(dataDir)
+	}
 	var months []time.Time
 	var fills []Result
 	if cfg.Prefill > 0 {

@@ -34,6 +34,7 @@ func main() {
 	flag.IntVar(&cfg.SmallFiles, "small-files", 1000, "small files uploaded concurrently after the queries (0: none)")
 	flag.IntVar(&cfg.SmallRows, "small-rows", 100, "rows of each small file")
 	flag.IntVar(&cfg.SmallClients, "small-clients", 50, "concurrent clients uploading the small files")
+	flag.BoolVar(&cfg.KeepDataDir, "keep", false, "keep the end-to-end run's data dir (its path is printed)")
 	flag.BoolVar(&cfg.TwoStep, "two-step", false, "send the measured file through POST /uploads (as any file over 100 MB is)")
 	flag.BoolVar(&cfg.SkipE2E, "no-e2e", false, "leave out the end-to-end upload and the queries")
 	flag.BoolVar(&cfg.OnlyE2E, "only-e2e", false, "only the end-to-end upload and the queries (to profile them)")
