@@ -23,6 +23,20 @@ func Generations(db *DB) []int {
 	return out
 }
 
+// SealedGenerations returns the number of generations of each shard of db
+// whose filter is in its generations table.
+func SealedGenerations(db *DB) ([]int, error) {
+	var out []int
+	for _, s := range db.shards {
+		var n int
+		if err := s.read.QueryRow(`SELECT count(*) FROM generations`).Scan(&n); err != nil {
+			return nil, err
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}
+
 // ListPlan returns SQLite's query plan of the transactions query.
 func ListPlan(db *DB) (string, error) {
 	rows, err := db.shards[0].read.Query("EXPLAIN QUERY PLAN "+listSQL, 0, 0, 0, 1, 0, 0, 0, "", "", "", "", "", 100)

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"database/sql"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -30,6 +31,7 @@ const filterBitsPerKey = 16
 // Both may hold more than the generation (a write rolled back): never less.
 type generation struct {
 	n            int64
+	persisted    bool // sealed: its row in the generations table is current
 	filter       *hashFilter
 	minTS, maxTS int64 // Unix seconds; minTS > maxTS while empty
 }
@@ -43,65 +45,141 @@ type generations struct {
 	list []*generation
 }
 
-// loadGenerations reads the generations of the shard through q (the write
-// connection, or its transaction, so that no write is missed): each
-// generation's id hashes into its filter, and its time range.
-func loadGenerations(ctx context.Context, q interface {
-	QueryContext(context.Context, string, ...any) (*sql.Rows, error)
-}) (*generations, error) {
-	rows, err := q.QueryContext(ctx, `SELECT gen, id_hash FROM transactions INDEXED BY transactions_gen_id ORDER BY gen, id_hash`)
+// loadGenerations reads the generations of the shard on conn (the write
+// connection, before any write): a sealed generation from its row in the
+// generations table, any other from its rows (its id hashes into its
+// filter, and its time range); generations read from their rows that are
+// sealed are then written to the table, so the next open reads them fast.
+func loadGenerations(ctx context.Context, conn *sql.DB, bits int) (*generations, error) {
+	gs := &generations{bits: bits}
+	saved := map[int64]*generation{}
+	rows, err := conn.QueryContext(ctx, `SELECT gen, min_ts, max_ts, filter FROM generations`)
 	if err != nil {
 		return nil, fmt.Errorf("read generations: %w", translate(err))
 	}
-	gs := &generations{bits: genBits}
-	var (
-		cur    int64 = -1
-		hashes []int64
-	)
-	flush := func() {
-		if cur < 0 {
-			return
-		}
-		g := &generation{n: cur, filter: newHashFilter(max(len(hashes), gs.capacity())), minTS: math.MaxInt64, maxTS: math.MinInt64}
-		for _, h := range hashes {
-			g.filter.add(h)
-		}
-		gs.list = append(gs.list, g)
-		hashes = hashes[:0]
-	}
 	for rows.Next() {
-		var n int64
-		var h sql.NullInt64
-		if err := rows.Scan(&n, &h); err != nil {
+		g := &generation{persisted: true}
+		var blob []byte
+		if err := rows.Scan(&g.n, &g.minTS, &g.maxTS, &blob); err != nil {
 			rows.Close()
 			return nil, fmt.Errorf("read generations: %w", translate(err))
 		}
-		if n != cur {
-			flush()
-			cur = n
+		if g.filter, err = decodeHashFilter(blob); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("read generation %d: %w", g.n, err)
 		}
-		if h.Valid {
-			hashes = append(hashes, h.Int64)
-		}
+		saved[g.n] = g
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("read generations: %w", translate(err))
 	}
 	rows.Close()
-	flush()
-	for _, g := range gs.list {
-		var lo, hi sql.NullInt64
-		if err := queryRow(ctx, q, `SELECT min(ts) FROM transactions WHERE gen = ?`, g.n).Scan(&lo); err != nil {
-			return nil, fmt.Errorf("read the time range of generation %d: %w", g.n, translate(err))
+	// The generations of the rows, one index seek each.
+	for n := int64(math.MinInt64); ; {
+		err := conn.QueryRowContext(ctx, `SELECT gen FROM transactions WHERE gen > ? ORDER BY gen LIMIT 1`, n).Scan(&n)
+		if errors.Is(err, sql.ErrNoRows) {
+			break
 		}
-		if err := queryRow(ctx, q, `SELECT max(ts) FROM transactions WHERE gen = ?`, g.n).Scan(&hi); err != nil {
-			return nil, fmt.Errorf("read the time range of generation %d: %w", g.n, translate(err))
+		if err != nil {
+			return nil, fmt.Errorf("read generations: %w", translate(err))
 		}
-		if lo.Valid && hi.Valid {
-			g.minTS, g.maxTS = lo.Int64, hi.Int64
+		if g, ok := saved[n]; ok {
+			gs.list = append(gs.list, g)
+			continue
+		}
+		g, err := readGeneration(ctx, conn, n, gs.capacity())
+		if err != nil {
+			return nil, err
+		}
+		gs.list = append(gs.list, g)
+	}
+	// Seal what was read from rows, but the newest.
+	if k := len(gs.list); k > 1 {
+		tx, err := conn.BeginTx(ctx, nil)
+		if err != nil {
+			return nil, fmt.Errorf("seal generations: %w", translate(err))
+		}
+		if err := gs.seal(ctx, tx, gs.list[k-1].n); err != nil {
+			tx.Rollback()
+			return nil, err
+		}
+		if err := tx.Commit(); err != nil {
+			return nil, fmt.Errorf("seal generations: %w", translate(err))
 		}
 	}
 	return gs, nil
+}
+
+// readGeneration reads generation n from its rows.
+func readGeneration(ctx context.Context, conn *sql.DB, n int64, capacity int) (*generation, error) {
+	var count int
+	if err := conn.QueryRowContext(ctx, `SELECT count(*) FROM transactions WHERE gen = ?`, n).Scan(&count); err != nil {
+		return nil, fmt.Errorf("read generation %d: %w", n, translate(err))
+	}
+	g := &generation{n: n, filter: newHashFilter(max(count, capacity)), minTS: math.MaxInt64, maxTS: math.MinInt64}
+	rows, err := conn.QueryContext(ctx, `SELECT id_hash FROM transactions WHERE gen = ? AND id_hash IS NOT NULL`, n)
+	if err != nil {
+		return nil, fmt.Errorf("read generation %d: %w", n, translate(err))
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var h int64
+		if err := rows.Scan(&h); err != nil {
+			return nil, fmt.Errorf("read generation %d: %w", n, translate(err))
+		}
+		g.filter.add(h)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read generation %d: %w", n, translate(err))
+	}
+	var lo, hi sql.NullInt64
+	if err := conn.QueryRowContext(ctx, `SELECT min(ts) FROM transactions WHERE gen = ?`, n).Scan(&lo); err != nil {
+		return nil, fmt.Errorf("read the time range of generation %d: %w", n, translate(err))
+	}
+	if err := conn.QueryRowContext(ctx, `SELECT max(ts) FROM transactions WHERE gen = ?`, n).Scan(&hi); err != nil {
+		return nil, fmt.Errorf("read the time range of generation %d: %w", n, translate(err))
+	}
+	if lo.Valid && hi.Valid {
+		g.minTS, g.maxTS = lo.Int64, hi.Int64
+	}
+	return g, nil
+}
+
+// seal writes, in tx, the generations older than n that are not written
+// yet. The writer calls it for the generation it writes into: no row will
+// go to an older one again (seqs only grow), so their filters are final.
+func (gs *generations) seal(ctx context.Context, tx *sql.Tx, n int64) error {
+	for _, g := range gs.others(n) {
+		if g.n > n || g.persisted {
+			continue
+		}
+		gs.mu.RLock()
+		lo, hi := g.minTS, g.maxTS
+		gs.mu.RUnlock()
+		if lo > hi {
+			lo, hi = 0, -1
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO generations (gen, min_ts, max_ts, filter) VALUES (?, ?, ?, ?)`,
+			g.n, lo, hi, g.filter.encode()); err != nil {
+			return fmt.Errorf("seal generation %d: %w", g.n, err)
+		}
+		g.persisted = true
+	}
+	return nil
+}
+
+// unseal drops the row of generation g, which the writer is about to
+// insert into (after a rollback took back the rows of a newer one), so a
+// later open reads it from its rows.
+func (gs *generations) unseal(ctx context.Context, tx *sql.Tx, g *generation) error {
+	if !g.persisted {
+		return nil
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM generations WHERE gen = ?`, g.n); err != nil {
+		return fmt.Errorf("unseal generation %d: %w", g.n, err)
+	}
+	g.persisted = false
+	return nil
 }
 
 // openShard opens the transactions shard at path and loads its
@@ -131,7 +209,11 @@ func loadShardGenerations(ctx context.Context, shards []*file) error {
 
 // loadGenerations reads f's generations; no write may be in progress.
 func (f *file) loadGenerations(ctx context.Context) error {
-	gs, err := loadGenerations(ctx, f.write)
+	bits := genBits
+	if f.gens != nil {
+		bits = f.gens.bits
+	}
+	gs, err := loadGenerations(ctx, f.write, bits)
 	if err != nil {
 		return fmt.Errorf("open %s: %w", f.path, err)
 	}
@@ -151,35 +233,6 @@ func (gs *generations) capacity() int { return 1<<gs.bits + workflow.MaxBatch }
 // of returns the generation of the rows of a batch written after the row
 // with seq before.
 func (gs *generations) of(before int64) int64 { return before >> gs.bits }
-
-type rowQuerier interface {
-	QueryContext(context.Context, string, ...any) (*sql.Rows, error)
-}
-
-// queryRow is QueryRowContext for a rowQuerier.
-func queryRow(ctx context.Context, q rowQuerier, query string, args ...any) scanner {
-	rows, err := q.QueryContext(ctx, query, args...)
-	return scanner{rows, err}
-}
-
-type scanner struct {
-	rows *sql.Rows
-	err  error
-}
-
-func (s scanner) Scan(dest ...any) error {
-	if s.err != nil {
-		return s.err
-	}
-	defer s.rows.Close()
-	if !s.rows.Next() {
-		if err := s.rows.Err(); err != nil {
-			return err
-		}
-		return sql.ErrNoRows
-	}
-	return s.rows.Scan(dest...)
-}
 
 // open returns generation n, adding it (empty) if it is new. The writer
 // calls it.
@@ -215,16 +268,30 @@ func (gs *generations) others(n int64) []*generation {
 	return out
 }
 
-// widen extends generation n's time range to include [lo, hi].
-func (gs *generations) widen(n, lo, hi int64) {
+// widen extends generation n's time range to include [lo, hi], in its
+// row too (in tx) if it is sealed.
+func (gs *generations) widen(ctx context.Context, tx *sql.Tx, n, lo, hi int64) error {
 	gs.mu.Lock()
-	defer gs.mu.Unlock()
 	i, found := slices.BinarySearchFunc(gs.list, n, func(g *generation, n int64) int { return cmp.Compare(g.n, n) })
 	if !found {
-		return // not loaded: cannot happen for a stored row
+		gs.mu.Unlock()
+		return fmt.Errorf("generation %d of a stored row is not loaded", n)
 	}
 	g := gs.list[i]
+	if lo >= g.minTS && hi <= g.maxTS {
+		gs.mu.Unlock()
+		return nil
+	}
 	g.minTS, g.maxTS = min(g.minTS, lo), max(g.maxTS, hi)
+	persisted := g.persisted
+	gs.mu.Unlock()
+	if !persisted {
+		return nil
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE generations SET min_ts = min(min_ts, ?), max_ts = max(max_ts, ?) WHERE gen = ?`, lo, hi, n); err != nil {
+		return fmt.Errorf("widen generation %d: %w", n, err)
+	}
+	return nil
 }
 
 // overlapping returns the numbers of the generations that may hold rows
@@ -262,6 +329,30 @@ func (f *hashFilter) at(h int64) (*[8]uint32, uint32) {
 	u := uint64(h) ^ 1<<63
 	i := (u >> 32) * uint64(len(f.blocks)) >> 32
 	return &f.blocks[i], uint32((u * 0xbf58476d1ce4e5b9) >> 32)
+}
+
+// encode is the filter's blocks, little-endian.
+func (f *hashFilter) encode() []byte {
+	b := make([]byte, 0, len(f.blocks)*32)
+	for i := range f.blocks {
+		for _, w := range f.blocks[i] {
+			b = binary.LittleEndian.AppendUint32(b, w)
+		}
+	}
+	return b
+}
+
+func decodeHashFilter(b []byte) (*hashFilter, error) {
+	if len(b) == 0 || len(b)%32 != 0 {
+		return nil, fmt.Errorf("filter of %d bytes, want a multiple of 32", len(b))
+	}
+	f := &hashFilter{blocks: make([][8]uint32, len(b)/32)}
+	for i := range f.blocks {
+		for j := range f.blocks[i] {
+			f.blocks[i][j] = binary.LittleEndian.Uint32(b[(i*8+j)*4:])
+		}
+	}
+	return f, nil
 }
 
 func (f *hashFilter) add(h int64) {

@@ -265,12 +265,20 @@ func (f *file) put(ctx context.Context, fileID string, rows []putRow) (txpipe.Co
 				}
 			}
 		}
+		if err := f.gens.unseal(ctx, tx, g); err != nil {
+			return err
+		}
+		if err := f.gens.seal(ctx, tx, g.n); err != nil {
+			return err
+		}
 		lo, hi := rows[0].sec, rows[0].sec
 		for i := range rows {
 			g.filter.add(rows[i].hash)
 			lo, hi = min(lo, rows[i].sec), max(hi, rows[i].sec)
 		}
-		f.gens.widen(g.n, lo, hi)
+		if err := f.gens.widen(ctx, tx, g.n, lo, hi); err != nil {
+			return err
+		}
 		all, err := insertNew(ctx, tx, st, rows, maybeOld, g.n)
 		if err != nil {
 			return err
@@ -477,7 +485,9 @@ func upsertRest(ctx context.Context, tx *sql.Tx, st *putStmts, rows []putRow, kn
 		vol.add(r.sec, t.Currency, 1, t.AmountMinor)
 		// The row stays in its generation, whose time range now covers
 		// its new timestamp.
-		gens.widen(s.gen, r.sec, r.sec)
+		if err := gens.widen(ctx, tx, s.gen, r.sec, r.sec); err != nil {
+			return c, err
+		}
 		if _, err := tx.StmtContext(ctx, st.update).ExecContext(ctx,
 			t.Amount, t.AmountMinor, t.Currency, r.sec, r.nsec, t.Merchant, t.Status, t.FileID, r.ingested, outcomeUpdated, s.seq); err != nil {
 			return c, fmt.Errorf("update %s: %w", t.ID, err)
