@@ -7,7 +7,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -51,7 +50,10 @@ const updateSQL = `UPDATE OR FAIL transactions SET amount = ?, amount_minor = ?,
 
 const storedColumns = "seq, transaction_id, amount, amount_minor, currency, ts, ts_ns, merchant, status, file_id, outcome, gen, id_hash"
 
-const lookupSQL = `SELECT ` + storedColumns + ` FROM transactions WHERE gen = ? AND id_hash IN (SELECT value FROM json_each(?))`
+// lookupSQL finds rows by (generation, id hash) pairs, a JSON array of
+// two-element arrays.
+const lookupSQL = `SELECT ` + storedColumns + ` FROM transactions
+	WHERE (gen, id_hash) IN (SELECT value ->> 0, value ->> 1 FROM json_each(?))`
 
 const lookupUnhashedSQL = `SELECT ` + storedColumns + ` FROM transactions WHERE id_hash IS NULL AND transaction_id = ?`
 
@@ -368,53 +370,51 @@ func insertNew(ctx context.Context, tx *sql.Tx, st *putStmts, rows []putRow, ski
 // and updated, or inserted now.
 func upsertRest(ctx context.Context, tx *sql.Tx, st *putStmts, rows []putRow, known []bool, before, gen int64, cands map[int64][]int, gens *generations, vol volumeDelta) (txpipe.Counts, error) {
 	var c txpipe.Counts
-	have := make(map[string]stored, len(rows))
+	have := map[string]stored{}
 	taken := map[int64]bool{} // hashes stored, by whichever id
-	read := func(g int64, idx []int) error {
-		if len(idx) == 0 {
-			return nil
+	// One query for the rows not known inserted, in generation gen, and
+	// for the rows older generations' filters named, there.
+	var pairs strings.Builder
+	pairs.WriteByte('[')
+	add := func(g int64, i int) {
+		if pairs.Len() > 1 {
+			pairs.WriteByte(',')
 		}
-		var hashes strings.Builder
-		hashes.WriteByte('[')
-		for k, i := range idx {
-			if k > 0 {
-				hashes.WriteByte(',')
-			}
-			hashes.WriteString(strconv.FormatInt(rows[i].hash, 10))
-		}
-		hashes.WriteByte(']')
-		q, err := tx.StmtContext(ctx, st.lookup).QueryContext(ctx, g, hashes.String())
-		if err != nil {
-			return fmt.Errorf("look up in generation %d: %w", g, err)
-		}
-		defer q.Close()
-		for q.Next() {
-			s, err := scanStored(q)
-			if err != nil {
-				return fmt.Errorf("look up in generation %d: %w", g, err)
-			}
-			have[s.id] = s
-			taken[s.hash.Int64] = true
-		}
-		if err := q.Err(); err != nil {
-			return fmt.Errorf("look up in generation %d: %w", g, err)
-		}
-		return nil
+		pairs.WriteByte('[')
+		pairs.WriteString(strconv.FormatInt(g, 10))
+		pairs.WriteByte(',')
+		pairs.WriteString(strconv.FormatInt(rows[i].hash, 10))
+		pairs.WriteByte(']')
 	}
-	var unknown []int
 	for i := range rows {
 		if !known[i] {
-			unknown = append(unknown, i)
+			add(gen, i)
 		}
 	}
-	if err := read(gen, unknown); err != nil {
-		return c, err
-	}
-	for _, g := range slices.Sorted(maps.Keys(cands)) {
-		if err := read(g, cands[g]); err != nil {
-			return c, err
+	for g, idx := range cands {
+		for _, i := range idx {
+			add(g, i)
 		}
 	}
+	pairs.WriteByte(']')
+	q, err := tx.StmtContext(ctx, st.lookup).QueryContext(ctx, pairs.String())
+	if err != nil {
+		return c, fmt.Errorf("look up: %w", err)
+	}
+	for q.Next() {
+		s, err := scanStored(q)
+		if err != nil {
+			q.Close()
+			return c, fmt.Errorf("look up: %w", err)
+		}
+		have[s.id] = s
+		taken[s.hash.Int64] = true
+	}
+	if err := q.Err(); err != nil {
+		q.Close()
+		return c, fmt.Errorf("look up: %w", err)
+	}
+	q.Close()
 
 	for i := range rows {
 		r := &rows[i]
