@@ -53,7 +53,8 @@ type Config struct {
 	// TwoStep sends the measured file through POST /uploads and its upload
 	// URL (as any file over 100 MB is) instead of POST /upload.
 	TwoStep     bool
-	KeepDataDir bool // leave the end-to-end data dir in Dir (its path is logged)
+	KeepDataDir bool   // leave the end-to-end data dir in Dir (its path is logged)
+	DataDir     string // an end-to-end data dir kept by an earlier run with Prefill rows: reused as it is, kept
 	Log         io.Writer
 }
 
@@ -274,18 +275,27 @@ func runProc(ctx context.Context, name string, rows int, prefix, env []string, b
 // polls its status until COMPLETED (every row committed and queryable),
 // then times one-day range queries.
 func endToEnd(ctx context.Context, cfg Config, path string) ([]Result, error) {
-	dataDir, err := os.MkdirTemp(cfg.Dir, "txbench-data-")
-	if err != nil {
-		return nil, err
-	}
-	if cfg.KeepDataDir {
-		logger(cfg)("data dir kept: %s", dataDir)
-	} else {
-		defer os.RemoveAll(dataDir)
-	}
 	var months []time.Time
 	var fills []Result
-	if cfg.Prefill > 0 {
+	dataDir := cfg.DataDir
+	if dataDir != "" {
+		// Its prefill's months, as prefillStore made them.
+		for i := 0; i*1_000_000 < cfg.Prefill; i++ {
+			months = append(months, time.Date(2023, time.December-time.Month(i), 1, 0, 0, 0, 0, time.UTC))
+		}
+	} else {
+		var err error
+		if dataDir, err = os.MkdirTemp(cfg.Dir, "txbench-data-"); err != nil {
+			return nil, err
+		}
+		if cfg.KeepDataDir {
+			logger(cfg)("data dir kept: %s", dataDir)
+		} else {
+			defer os.RemoveAll(dataDir)
+		}
+	}
+	if cfg.Prefill > 0 && cfg.DataDir == "" {
+		var err error
 		if months, fills, err = prefillStore(ctx, dataDir, cfg, logger(cfg)); err != nil {
 			return nil, err
 		}

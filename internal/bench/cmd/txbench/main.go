@@ -34,6 +34,7 @@ func main() {
 	flag.IntVar(&cfg.SmallFiles, "small-files", 1000, "small files uploaded concurrently after the queries (0: none)")
 	flag.IntVar(&cfg.SmallRows, "small-rows", 100, "rows of each small file")
 	flag.IntVar(&cfg.SmallClients, "small-clients", 50, "concurrent clients uploading the small files")
+	flag.StringVar(&cfg.DataDir, "data-dir", "", "reuse this data dir, kept by an earlier run with -keep and the same -prefill (its rows are not written again)")
 	flag.BoolVar(&cfg.KeepDataDir, "keep", false, "keep the end-to-end run's data dir (its path is printed)")
 	flag.BoolVar(&cfg.TwoStep, "two-step", false, "send the measured file through POST /uploads (as any file over 100 MB is)")
 	flag.BoolVar(&cfg.SkipE2E, "no-e2e", false, "leave out the end-to-end upload and the queries")
