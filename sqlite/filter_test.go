@@ -1,7 +1,9 @@
 package sqlite
 
 import (
+	"cmp"
 	"math/rand/v2"
+	"slices"
 	"strconv"
 	"testing"
 )
@@ -41,4 +43,34 @@ func TestHashFilter(t *testing.T) {
 	if rate > 0.003 {
 		t.Errorf("false positive rate %.3f%%, want at most 0.3%%", 100*rate)
 	}
+}
+
+// BenchmarkFilterChecks: a shard's batch (500 rows, sorted by hash) asked
+// of the filters of 48 older generations (50M rows stored over two
+// shards), as PutTransactions does.
+func BenchmarkFilterChecks(b *testing.B) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	gs := &generations{bits: genBits}
+	for n := range int64(49) {
+		g := gs.open(n)
+		for range 1 << genBits {
+			g.filter.add(int64(rng.Uint64()))
+		}
+	}
+	rows := make([]putRow, 500)
+	named := 0
+	for b.Loop() {
+		for i := range rows {
+			rows[i].hash = int64(rng.Uint64())
+		}
+		slices.SortFunc(rows, func(a, b putRow) int { return cmp.Compare(a.hash, b.hash) })
+		_, maybe := gs.named(48, rows)
+		for _, m := range maybe {
+			if m {
+				named++
+			}
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(rows)), "ns/row")
+	b.ReportMetric(float64(named)/float64(b.N*len(rows)), "named/row")
 }

@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"context"
 	"database/sql"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -33,16 +32,18 @@ type generation struct {
 	n            int64
 	persisted    bool // sealed: its row in the generations table is current
 	filter       *hashFilter
-	minTS, maxTS int64 // Unix seconds; minTS > maxTS while empty
+	blob         []byte // the filter as read, while loading
+	minTS, maxTS int64  // Unix seconds; minTS > maxTS while empty
 }
 
 // generations is a shard's list of generations, oldest first. The shard's
 // writer changes it (under wmu, and mu for the list and time ranges);
 // readers take the time ranges under mu.
 type generations struct {
-	bits int // genBits
-	mu   sync.RWMutex
-	list []*generation
+	bits   int // genBits
+	mu     sync.RWMutex
+	list   []*generation
+	groups []*filterGroup // the filters of the generations of capacity() rows
 }
 
 // loadGenerations reads the generations of the shard on conn (the write
@@ -64,10 +65,7 @@ func loadGenerations(ctx context.Context, conn *sql.DB, bits int) (*generations,
 			rows.Close()
 			return nil, fmt.Errorf("read generations: %w", translate(err))
 		}
-		if g.filter, err = decodeHashFilter(blob); err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("read generation %d: %w", g.n, err)
-		}
+		g.blob = blob
 		saved[g.n] = g
 	}
 	if err := rows.Err(); err != nil {
@@ -84,10 +82,14 @@ func loadGenerations(ctx context.Context, conn *sql.DB, bits int) (*generations,
 			return nil, fmt.Errorf("read generations: %w", translate(err))
 		}
 		if g, ok := saved[n]; ok {
+			if g.filter, err = gs.decodeFilter(g, g.blob); err != nil {
+				return nil, fmt.Errorf("read generation %d: %w", g.n, err)
+			}
+			g.blob = nil
 			gs.list = append(gs.list, g)
 			continue
 		}
-		g, err := readGeneration(ctx, conn, n, gs.capacity())
+		g, err := gs.readGeneration(ctx, conn, n)
 		if err != nil {
 			return nil, err
 		}
@@ -111,12 +113,17 @@ func loadGenerations(ctx context.Context, conn *sql.DB, bits int) (*generations,
 }
 
 // readGeneration reads generation n from its rows.
-func readGeneration(ctx context.Context, conn *sql.DB, n int64, capacity int) (*generation, error) {
+func (gs *generations) readGeneration(ctx context.Context, conn *sql.DB, n int64) (*generation, error) {
 	var count int
 	if err := conn.QueryRowContext(ctx, `SELECT count(*) FROM transactions WHERE gen = ?`, n).Scan(&count); err != nil {
 		return nil, fmt.Errorf("read generation %d: %w", n, translate(err))
 	}
-	g := &generation{n: n, filter: newHashFilter(max(count, capacity)), minTS: math.MaxInt64, maxTS: math.MinInt64}
+	g := &generation{n: n, minTS: math.MaxInt64, maxTS: math.MinInt64}
+	if count <= gs.capacity() {
+		g.filter = gs.newFilter(g)
+	} else {
+		g.filter = newHashFilter(count) // generation 0 of a migrated store
+	}
 	rows, err := conn.QueryContext(ctx, `SELECT id_hash FROM transactions WHERE gen = ? AND id_hash IS NOT NULL`, n)
 	if err != nil {
 		return nil, fmt.Errorf("read generation %d: %w", n, translate(err))
@@ -248,8 +255,9 @@ func (gs *generations) open(n int64) *generation {
 	if found {
 		return gs.list[i]
 	}
-	g := &generation{n: n, filter: newHashFilter(gs.capacity()), minTS: math.MaxInt64, maxTS: math.MinInt64}
+	g := &generation{n: n, minTS: math.MaxInt64, maxTS: math.MinInt64}
 	gs.mu.Lock()
+	g.filter = gs.newFilter(g)
 	gs.list = slices.Insert(gs.list, i, g)
 	gs.mu.Unlock()
 	return g
@@ -306,69 +314,4 @@ func (gs *generations) overlapping(from, to int64) []int64 {
 		}
 	}
 	return out
-}
-
-// hashFilter is a split-block Bloom filter of id hashes (the layout of
-// Parquet's): a hash sets 8 bits in one 256-bit block. The block is picked
-// by the hash's top bits, in the order PutTransactions sorts a batch, so a
-// batch walks each filter forward.
-type hashFilter struct {
-	blocks [][8]uint32
-}
-
-var filterSalts = [8]uint32{0x47b6137b, 0x44974d91, 0x8824ad5b, 0xa2b7289d, 0x705495c7, 0x2df1424b, 0x9efc4947, 0x5c6bfb31}
-
-func newHashFilter(keys int) *hashFilter {
-	n := max((keys*filterBitsPerKey+255)/256, 1)
-	return &hashFilter{blocks: make([][8]uint32, n)}
-}
-
-// at returns h's block and the bits it sets there. Signed order of hashes
-// is the order of their blocks.
-func (f *hashFilter) at(h int64) (*[8]uint32, uint32) {
-	u := uint64(h) ^ 1<<63
-	i := (u >> 32) * uint64(len(f.blocks)) >> 32
-	return &f.blocks[i], uint32((u * 0xbf58476d1ce4e5b9) >> 32)
-}
-
-// encode is the filter's blocks, little-endian.
-func (f *hashFilter) encode() []byte {
-	b := make([]byte, 0, len(f.blocks)*32)
-	for i := range f.blocks {
-		for _, w := range f.blocks[i] {
-			b = binary.LittleEndian.AppendUint32(b, w)
-		}
-	}
-	return b
-}
-
-func decodeHashFilter(b []byte) (*hashFilter, error) {
-	if len(b) == 0 || len(b)%32 != 0 {
-		return nil, fmt.Errorf("filter of %d bytes, want a multiple of 32", len(b))
-	}
-	f := &hashFilter{blocks: make([][8]uint32, len(b)/32)}
-	for i := range f.blocks {
-		for j := range f.blocks[i] {
-			f.blocks[i][j] = binary.LittleEndian.Uint32(b[(i*8+j)*4:])
-		}
-	}
-	return f, nil
-}
-
-func (f *hashFilter) add(h int64) {
-	b, x := f.at(h)
-	for i, s := range filterSalts {
-		b[i] |= 1 << ((x * s) >> 27)
-	}
-}
-
-// has reports whether h may have been added; false means it was not.
-func (f *hashFilter) has(h int64) bool {
-	b, x := f.at(h)
-	for i, s := range filterSalts {
-		if b[i]&(1<<((x*s)>>27)) == 0 {
-			return false
-		}
-	}
-	return true
 }

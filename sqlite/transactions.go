@@ -257,16 +257,7 @@ func (f *file) put(ctx context.Context, fileID string, rows []putRow) (txpipe.Co
 		// A row whose hash an older generation's filter holds is looked up
 		// there; the others are new unless g holds them, which its unique
 		// index tells as they are inserted.
-		cands := map[int64][]int{}
-		maybeOld := make([]bool, len(rows))
-		for _, o := range f.gens.others(g.n) {
-			for i := range rows {
-				if o.filter.has(rows[i].hash) {
-					cands[o.n] = append(cands[o.n], i)
-					maybeOld[i] = true
-				}
-			}
-		}
+		cands, maybeOld := f.gens.named(g.n, rows)
 		if err := f.gens.unseal(ctx, tx, g); err != nil {
 			return err
 		}
