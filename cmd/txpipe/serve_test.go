@@ -63,15 +63,37 @@ func cli(t *testing.T, env map[string]string, args ...string) (int, string, stri
 	return code, stdout.String(), stderr.String()
 }
 
+// TestEnvironmentStandsInForFlags: without flags, the client commands take
+// the endpoint and the API key, and the local store commands the data dir,
+// from the environment, as the README's first steps do (the other tests
+// pass flags so that they can run in parallel).
+func TestEnvironmentStandsInForFlags(t *testing.T) {
+	dataDir := t.TempDir()
+	url, key := startServer(t, dataDir)
+	env := map[string]string{envEndpoint: url, envAPIKey: key, envDataDir: dataDir}
+	code, out, errOut := cli(t, env, "upload", csvFile(t, "env", 3, time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC)))
+	if code != exitOK || !fileIDLine.MatchString(out) {
+		t.Fatalf("upload with the environment = %d %q %q, want 0 and a file id", code, out, errOut)
+	}
+	if code, out, errOut := cli(t, env, "status", strings.TrimSpace(out)); code != exitOK || !strings.Contains(out, "env.csv") {
+		t.Errorf("status with the environment = %d %q %q", code, out, errOut)
+	}
+	if code, out, errOut := cli(t, env, "dlq", "list", "--json"); code != exitOK || !strings.Contains(out, `"items": []`) {
+		t.Errorf("dlq list with the environment = %d %q %q", code, out, errOut)
+	}
+}
+
 // TestLocalPipelineEndToEnd is the newcomer's path: serve, upload a file
 // with the CLI, wait for it, read its status and its transactions.
 func TestLocalPipelineEndToEnd(t *testing.T) {
+	t.Parallel()
 	dataDir := t.TempDir()
 	url, key := startServer(t, dataDir)
 	if key == "" {
 		t.Fatal("the first start printed no API key")
 	}
-	env := map[string]string{envEndpoint: url, envAPIKey: key, envDataDir: dataDir}
+	conn := []string{"--endpoint", url, "--api-key", key}
+	client := func(args ...string) (int, string, string) { return clientCLI(t, append(args, conn...)...) }
 
 	file := filepath.Join(t.TempDir(), "transactions.csv")
 	f, err := os.Create(file)
@@ -83,7 +105,7 @@ func TestLocalPipelineEndToEnd(t *testing.T) {
 	}
 	f.Close()
 
-	code, out, errOut := cli(t, env, "upload", "--wait", "--json", file)
+	code, out, errOut := client("upload", "--wait", "--json", file)
 	if code != exitOK {
 		t.Fatalf("upload --wait = %d\n%s\n%s", code, out, errOut)
 	}
@@ -95,7 +117,7 @@ func TestLocalPipelineEndToEnd(t *testing.T) {
 		t.Fatalf("after --wait: %+v, want COMPLETED with 5000 rows inserted", st)
 	}
 
-	code, out, _ = cli(t, env, "status", "--json", st.FileID)
+	code, out, _ = client("status", "--json", st.FileID)
 	var again txpipe.FileStatus
 	if code != exitOK || json.Unmarshal([]byte(out), &again) != nil || again.FileID != st.FileID || again.Status != txpipe.StatusCompleted {
 		t.Fatalf("status = %d %q", code, out)
@@ -134,7 +156,7 @@ func TestLocalPipelineEndToEnd(t *testing.T) {
 	}
 
 	// The CLI lists a time range too.
-	code, out, _ = cli(t, env, "transactions", "--json", "--from", "2000-01-01T00:00:00Z", "--to", "2100-01-01T00:00:00Z", "--limit", "3")
+	code, out, _ = client("transactions", "--json", "--from", "2000-01-01T00:00:00Z", "--to", "2100-01-01T00:00:00Z", "--limit", "3")
 	if code != exitOK || !strings.Contains(out, st.FileID) {
 		t.Errorf("transactions = %d %q", code, out)
 	}
@@ -142,13 +164,13 @@ func TestLocalPipelineEndToEnd(t *testing.T) {
 	// A rejected file: exit 1 and the errors.
 	bad := filepath.Join(t.TempDir(), "bad.csv")
 	os.WriteFile(bad, []byte("transaction_id,amount,currency,timestamp,merchant,status\nt1,1.00,DEM,2026-01-01T00:00:00Z,Shop,completed\n"), 0o600)
-	code, out, errOut = cli(t, env, "upload", bad)
+	code, out, errOut = client("upload", bad)
 	if code != exitRejected || !strings.Contains(out+errOut, "currency") {
 		t.Errorf("upload of a bad file = %d\n%s\n%s", code, out, errOut)
 	}
 
 	// Nothing failed, so the dead-letter queue is empty.
-	code, out, _ = cli(t, env, "dlq", "list", "--json")
+	code, out, _ = localCLI(t, dataDir, "dlq", "list", "--json")
 	if code != exitOK || !strings.Contains(out, `"items": []`) {
 		t.Errorf("dlq list = %d %q", code, out)
 	}
