@@ -332,6 +332,9 @@ func (f *file) close() error {
 		errs = append(errs, f.commitLocked())
 	}
 	f.wclosed = true
+	if f.gens != nil {
+		f.gens.release()
+	}
 	f.wmu.Unlock()
 	f.mu.Lock()
 	f.closing = true

@@ -25,6 +25,7 @@ const groupSize = 8
 
 type filterGroup struct {
 	blocks [][groupSize][8]uint32
+	free   func() // returns the blocks' memory (allocGroupBlocks)
 	gens   [groupSize]*generation
 	used   int
 }
@@ -44,7 +45,8 @@ func newHashFilter(keys int) *hashFilter {
 func (gs *generations) newFilter(g *generation) *hashFilter {
 	n := filterBlocks(gs.capacity())
 	if k := len(gs.groups); k == 0 || gs.groups[k-1].used == groupSize || len(gs.groups[k-1].blocks) != n {
-		gs.groups = append(gs.groups, &filterGroup{blocks: make([][groupSize][8]uint32, n)})
+		blocks, free := allocGroupBlocks(n)
+		gs.groups = append(gs.groups, &filterGroup{blocks: blocks, free: free})
 	}
 	grp := gs.groups[len(gs.groups)-1]
 	grp.gens[grp.used] = g
@@ -154,4 +156,17 @@ func (gs *generations) named(n int64, rows []putRow) (byGen map[int64][]int, may
 		}
 	}
 	return byGen, maybe
+}
+
+// release returns the filters' memory when the shard closes; the writer is
+// closed, so nothing uses them again.
+func (gs *generations) release() {
+	gs.mu.Lock()
+	defer gs.mu.Unlock()
+	for _, grp := range gs.groups {
+		grp.free()
+		grp.blocks = nil
+	}
+	gs.groups = nil
+	gs.list = nil
 }
