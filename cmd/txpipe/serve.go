@@ -26,8 +26,6 @@ type serveConfig struct {
 	Webhooks []string
 	AWS      bool // AWS adapters (named by TXPIPE_* environment variables) instead of the embedded ones
 	JSON     bool // print the start-up facts as one JSON document
-
-	webhookPoll time.Duration // how often the webhook outbox is read; the deliverer's default if 0 (tests shorten it)
 }
 
 func newServeCmd() *cobra.Command {

@@ -55,7 +55,7 @@ func localServer(ctx context.Context, cfg serveConfig, logger *slog.Logger) (*se
 		}
 	}
 	notifier := webhook.New(nil, logger, webhook.Options{})
-	deliverer := webhook.NewDeliverer(db, logger, webhook.DelivererOptions{Poll: cfg.webhookPoll})
+	deliverer := webhook.NewDeliverer(db, logger, webhook.DelivererOptions{})
 	return server.New(ctx, cfg.Config, cfg.DataDir, db, server.Adapters{
 		Transactions: db, Statuses: db, Files: files, Notifier: notifier, DeadLetters: db,
 		DeadLetterCount: db.DeadLetterCount,
