@@ -342,7 +342,22 @@ func endToEnd(ctx context.Context, cfg Config, path string) ([]Result, error) {
 	}
 	// A key without the default rate limit, so the polls and the queries
 	// are not paced by it.
-	key, err := benchKey(ctx, base, start.APIKey)
+	admin := start.APIKey
+	if cfg.DataDir != "" {
+		// A kept data dir's serve prints no key: the bench makes its own.
+		out, err := exec.CommandContext(ctx, cfg.Txpipe, "apikey", "create", "--name", "bench-admin", "--admin", "--data-dir", dataDir, "--json").Output()
+		if err != nil {
+			return nil, fmt.Errorf("txpipe apikey create: %w", err)
+		}
+		var k struct {
+			Secret string `json:"api_key"`
+		}
+		if err := json.Unmarshal(out, &k); err != nil || k.Secret == "" {
+			return nil, fmt.Errorf("txpipe apikey create printed %q: %v", out, err)
+		}
+		admin = k.Secret
+	}
+	key, err := benchKey(ctx, base, admin)
 	if err != nil {
 		return nil, err
 	}
