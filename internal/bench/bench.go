@@ -345,7 +345,7 @@ func endToEnd(ctx context.Context, cfg Config, path string) ([]Result, error) {
 	admin := start.APIKey
 	if cfg.DataDir != "" {
 		// A kept data dir's serve prints no key: the bench makes its own.
-		out, err := exec.CommandContext(ctx, cfg.Txpipe, "apikey", "create", "--name", "bench-admin", "--admin", "--data-dir", dataDir, "--json").Output()
+		out, err := exec.CommandContext(ctx, cfg.Txpipe, "apikey", "create", "--name", fmt.Sprintf("bench-admin-%d", time.Now().UnixNano()), "--admin", "--data-dir", dataDir, "--json").Output()
 		if err != nil {
 			return nil, fmt.Errorf("txpipe apikey create: %w", err)
 		}
@@ -714,7 +714,7 @@ func percentile(sorted []time.Duration, p int) time.Duration {
 
 // benchKey creates a key with a high rate limit with the admin key.
 func benchKey(ctx context.Context, base, admin string) (string, error) {
-	body, _ := json.Marshal(httpapi.NewKeyRequest{Name: "bench", QuotaPerDay: 1 << 40, RatePerSecond: 10000})
+	body, _ := json.Marshal(httpapi.NewKeyRequest{Name: fmt.Sprintf("bench-%d", time.Now().UnixNano()), QuotaPerDay: 1 << 40, RatePerSecond: 10000})
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/keys", bytes.NewReader(body))
 	if err != nil {
 		return "", err
