@@ -123,6 +123,7 @@ type file struct {
 
 	gens     *generations // a shard's generations (gens.go); nil for the main file
 	listStmt *sql.Stmt    // a shard's transactions query, on read
+	gensStmt *sql.Stmt    // a shard's generations query, on read
 
 	lost   *lostRows // shared by the database's files
 	failed error     // the last write failure, until a commit succeeds
@@ -345,6 +346,7 @@ func (f *file) close() error {
 	f.mu.Unlock()
 	if f.listStmt != nil {
 		f.listStmt.Close()
+		f.gensStmt.Close()
 	}
 	if f.read != nil {
 		errs = append(errs, f.read.Close())

@@ -229,6 +229,9 @@ func (f *file) loadGenerations(ctx context.Context) error {
 		if f.listStmt, err = f.read.PrepareContext(ctx, listSQL); err != nil {
 			return fmt.Errorf("open %s: prepare the transactions query: %w", f.path, translate(err))
 		}
+		if f.gensStmt, err = f.read.PrepareContext(ctx, gensSQL); err != nil {
+			return fmt.Errorf("open %s: prepare the generations query: %w", f.path, translate(err))
+		}
 	}
 	return nil
 }
@@ -302,16 +305,33 @@ func (gs *generations) widen(ctx context.Context, tx *sql.Tx, n, lo, hi int64) e
 	return nil
 }
 
-// overlapping returns the numbers of the generations that may hold rows
-// with from <= ts <= to (Unix seconds).
-func (gs *generations) overlapping(from, to int64) []int64 {
-	gs.mu.RLock()
-	defer gs.mu.RUnlock()
+// gensSQL lists a shard's generations, one index seek each, with the time
+// range of those that are sealed (NULL for the others).
+const gensSQL = `WITH RECURSIVE g(n) AS (
+		SELECT min(gen) FROM transactions
+		UNION ALL SELECT (SELECT min(gen) FROM transactions WHERE gen > g.n) FROM g WHERE g.n IS NOT NULL)
+	SELECT g.n, s.min_ts, s.max_ts FROM g LEFT JOIN generations s ON s.gen = g.n WHERE g.n IS NOT NULL`
+
+// overlapping returns the generations of shard f that may hold rows with
+// from <= ts <= to (Unix seconds), as committed: read from the file, not
+// from the writer's memory, so another process's database handle sees the
+// generations this one's writer made.
+func (f *file) overlapping(ctx context.Context, from, to int64) ([]int64, error) {
+	rows, err := f.gensStmt.QueryContext(ctx)
+	if err != nil {
+		return nil, translate(err)
+	}
+	defer rows.Close()
 	var out []int64
-	for _, g := range gs.list {
-		if g.minTS <= to && g.maxTS >= from {
-			out = append(out, g.n)
+	for rows.Next() {
+		var n int64
+		var lo, hi sql.NullInt64
+		if err := rows.Scan(&n, &lo, &hi); err != nil {
+			return nil, translate(err)
+		}
+		if !lo.Valid || (lo.Int64 <= to && hi.Int64 >= from) {
+			out = append(out, n)
 		}
 	}
-	return out
+	return out, translate(rows.Err())
 }

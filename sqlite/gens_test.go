@@ -241,3 +241,52 @@ func TestGenerationsSealedFilters(t *testing.T) {
 		t.Fatalf("listed %d transactions, want 2,500 (each id once)", n)
 	}
 }
+
+// TestGenerationsSeenByAnotherHandle: a second handle on the same files
+// (another process, as the crash tests' checks and the CLI are) lists the
+// rows of generations the first one's writer made after it opened.
+func TestGenerationsSeenByAnotherHandle(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "txpipe.db")
+	ctx := t.Context()
+	writer := reopen(t, path)
+	defer writer.Close()
+	sqlite.SetGenerationBits(writer, 3)
+	reader := reopen(t, path)
+	defer reader.Close()
+	day := time.Date(2024, 7, 1, 0, 0, 0, 0, time.UTC)
+	count := func() int {
+		q := txpipe.TxQuery{From: day, To: day.AddDate(0, 0, 1), Limit: 1000}
+		n := 0
+		for {
+			page, err := reader.ListTransactions(ctx, q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			n += len(page.Items)
+			if page.NextCursor == "" {
+				return n
+			}
+			q.Cursor = page.NextCursor
+		}
+	}
+	for round := 1; round <= 3; round++ {
+		var txs []txpipe.Transaction
+		for i := range 20 {
+			id := (round-1)*20 + i
+			txs = append(txs, txpipe.Transaction{ID: fmt.Sprintf("seen-%03d", id), Amount: "1.00", AmountMinor: 100, Currency: "EUR",
+				Timestamp: day.Add(time.Duration(id) * time.Minute), Merchant: "m", Status: txpipe.TxCompleted, FileID: "f"})
+		}
+		if _, err := writer.PutTransactions(ctx, txs); err != nil {
+			t.Fatal(err)
+		}
+		if err := writer.Sync(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if n := count(); n != 20*round {
+			t.Fatalf("round %d: the other handle lists %d rows, want %d", round, n, 20*round)
+		}
+	}
+	if g := sqlite.Generations(writer); g[0] < 3 && g[1] < 3 {
+		t.Fatalf("generations %v, want several per shard", g)
+	}
+}

@@ -559,7 +559,11 @@ func (db *DB) ListTransactions(ctx context.Context, q txpipe.TxQuery) (txpipe.Tx
 	// page goes past that bound.
 	var sources []source
 	for _, s := range db.shards {
-		for _, g := range s.gens.overlapping(lo.sec, q.To.Unix()) {
+		gens, err := s.overlapping(ctx, lo.sec, q.To.Unix())
+		if err != nil {
+			return txpipe.TxPage{}, fmt.Errorf("list transactions: %w", err)
+		}
+		for _, g := range gens {
 			sources = append(sources, source{s, g})
 		}
 	}
