@@ -73,7 +73,11 @@ func read(t *testing.T, r io.Reader) (string, uint64) {
 func TestRowsFromAReaderNotAFile(t *testing.T) {
 	tmp := t.TempDir()
 	t.Setenv("TMPDIR", tmp)
-	path := workbook(t, 20_000)
+	rows := 20_000
+	if testing.Short() {
+		rows = 5_000 // 140 KB: still far above the ~25 KB the two reads' allocations differ by
+	}
+	path := workbook(t, rows)
 	data, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
@@ -84,7 +88,7 @@ func TestRowsFromAReaderNotAFile(t *testing.T) {
 	}
 	defer f.Close()
 	fromFile, fileAlloc := read(t, f)
-	if n := strings.Count(fromFile, "\n"); n != 20_001 || !strings.HasPrefix(fromFile, "transaction_id,amount,") {
+	if n := strings.Count(fromFile, "\n"); n != rows+1 || !strings.HasPrefix(fromFile, "transaction_id,amount,") {
 		t.Fatalf("from the file: %d lines: %.80q", n, fromFile)
 	}
 	pr, pw := io.Pipe()
