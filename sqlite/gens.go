@@ -36,9 +36,9 @@ type generation struct {
 	minTS, maxTS int64  // Unix seconds; minTS > maxTS while empty
 }
 
-// generations is a shard's list of generations, oldest first. The shard's
-// writer changes it (under wmu, and mu for the list and time ranges);
-// readers take the time ranges under mu.
+// generations is the shard writer's list of generations, oldest first,
+// used and changed under wmu (mu guards the list and the time ranges too).
+// Queries read the generations from the file (file.overlapping).
 type generations struct {
 	bits   int // genBits
 	mu     sync.RWMutex
