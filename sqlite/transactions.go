@@ -552,11 +552,10 @@ func (db *DB) ListTransactions(ctx context.Context, q txpipe.TxQuery) (txpipe.Tx
 	}
 	// Each generation of each shard (a source) that may hold rows of the
 	// range answers with its first rows after the cursor, the shards in
-	// parallel; the page is the first limit+1 of their merge. Rows are
-	// spread over the sources, so each is first asked for a little more
-	// than its share; a source that had more rows than it was asked for
-	// bounds what the merge knows, and is asked again for limit+1 if the
-	// page goes past that bound.
+	// parallel; the page is the first limit+1 of their merge. A source
+	// that had more rows than it was asked for bounds what the merge
+	// knows, and is asked again for limit+1 if the page goes past that
+	// bound.
 	var sources []source
 	for _, s := range db.shards {
 		gens, err := s.overlapping(ctx, lo.sec, q.To.Unix())
@@ -564,21 +563,26 @@ func (db *DB) ListTransactions(ctx context.Context, q txpipe.TxQuery) (txpipe.Tx
 			return txpipe.TxPage{}, fmt.Errorf("list transactions: %w", err)
 		}
 		for _, g := range gens {
-			sources = append(sources, source{s, g})
+			sources = append(sources, source{s, g.n, g.share})
 		}
 	}
 	n := len(sources)
 	if n == 0 {
 		return txpipe.TxPage{}, nil
 	}
-	share := min((limit+1)/n+(limit+1)/(4*n)+4, limit+1)
-	if n == 1 {
-		share = limit + 1
+	// Each is first asked for a little more than its likely part of the
+	// page, by the part of its rows the range likely holds.
+	var total float64
+	for _, src := range sources {
+		total += src.share
 	}
 	parts := make([][]txpipe.Transaction, n)
 	asked := make([]int, n)
-	for k := range asked {
-		asked[k] = share
+	for k, src := range sources {
+		asked[k] = limit + 1
+		if n > 1 && total > 0 {
+			asked[k] = min(int(float64(limit+1)*src.share/total*1.25)+4, limit+1)
+		}
 	}
 	for {
 		errs := make([]error, len(db.shards))
@@ -631,10 +635,12 @@ func (db *DB) ListTransactions(ctx context.Context, q txpipe.TxQuery) (txpipe.Tx
 	}
 }
 
-// source is a generation of a shard.
+// source is a generation of a shard, with the part of its rows the
+// query's range likely holds.
 type source struct {
 	shard *file
 	gen   int64
+	share float64
 }
 
 // list returns the first n transactions of generation gen of shard f that
