@@ -11,6 +11,7 @@ import (
 // TestBackupWhileInUse copies a database in use (rows still in the group
 // commit) and opens the copy: the same status records and rows.
 func TestBackupWhileInUse(t *testing.T) {
+	t.Parallel()
 	db := reopen(t, filepath.Join(t.TempDir(), "txpipe.db"))
 	defer db.Close()
 	ctx := t.Context()

@@ -28,16 +28,19 @@ func openDB(t testing.TB) *sqlite.DB {
 }
 
 func TestTransactionStore(t *testing.T) {
+	t.Parallel()
 	storetest.TestTransactionStore(t, func(t *testing.T) storetest.TransactionStore { return openDB(t) })
 }
 
 func TestStatusStore(t *testing.T) {
+	t.Parallel()
 	storetest.TestStatusStore(t, func(t *testing.T) workflow.StatusStore { return openDB(t) })
 }
 
 // TestTransactionStoreHashCollisions runs the contract with a hash of ids
 // that collides all the time, so every path of a collision is taken.
 func TestTransactionStoreHashCollisions(t *testing.T) {
+	t.Parallel()
 	storetest.TestTransactionStore(t, func(t *testing.T) storetest.TransactionStore {
 		db := openDB(t)
 		sqlite.SetIDHash(db, func(id string) int64 { return int64(len(id) % 3) })
@@ -46,16 +49,19 @@ func TestTransactionStoreHashCollisions(t *testing.T) {
 }
 
 func TestFileList(t *testing.T) {
+	t.Parallel()
 	storetest.TestFileList(t, func(t *testing.T) storetest.FileLister { return openDB(t) })
 }
 
 func TestTransactionFilters(t *testing.T) {
+	t.Parallel()
 	storetest.TestTransactionFilters(t, func(t *testing.T) storetest.TransactionStore { return openDB(t) })
 }
 
 // TestMigrationNumbersUnique: two migrations with one number would see the
 // second skipped (its version is already applied), silently.
 func TestMigrationNumbersUnique(t *testing.T) {
+	t.Parallel()
 	for _, dir := range []string{"migrations/main", "migrations/transactions"} {
 		entries, err := os.ReadDir(dir)
 		if err != nil {

@@ -33,6 +33,7 @@ func (n *notifications) Notify(ctx context.Context, m txpipe.Notification) error
 // written: once space is freed the run finishes in the same process (it hung
 // in PROCESSING until a restart), with exact counts.
 func TestRunOnFullDiskFinishes(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("slow; run without -short")
 	}

@@ -32,6 +32,7 @@ func fullBatch(fileID string, i int) []txpipe.Transaction {
 // the run writes them again, and once space is freed the store takes writes
 // again without a restart, with exact counts.
 func TestDiskFullThenFreed(t *testing.T) {
+	t.Parallel()
 	dir := disktest.Small(t, 24<<20)
 	path := filepath.Join(dir, "txpipe.db")
 	db := reopen(t, path)
@@ -149,6 +150,7 @@ func countRows(t *testing.T, db *sqlite.DB, from, to time.Time) int {
 // says the data directory is not writable, not "unable to open database
 // file" from inside a migration.
 func TestReadOnlyDataDir(t *testing.T) {
+	t.Parallel()
 	dir := disktest.Small(t, 1<<20)
 	disktest.ReadOnly(t, dir, true)
 	defer disktest.ReadOnly(t, dir, false)

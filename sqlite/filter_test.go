@@ -12,6 +12,7 @@ import (
 // does not hold rarely (the cost of one index lookup each time): at its
 // capacity, with hashes of real ids.
 func TestHashFilter(t *testing.T) {
+	t.Parallel()
 	rng := rand.New(rand.NewPCG(3, 4))
 	gs := &generations{bits: genBits}
 	f := newHashFilter(gs.capacity())

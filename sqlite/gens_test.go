@@ -22,10 +22,15 @@ func openSmallGenerations(t *testing.T, bits int) *sqlite.DB {
 
 // The store's contract holds when every few rows start a generation.
 func TestTransactionStoreSmallGenerations(t *testing.T) {
+	t.Parallel()
 	storetest.TestTransactionStore(t, func(t *testing.T) storetest.TransactionStore { return openSmallGenerations(t, 1) })
 }
 
 func TestTransactionStoreSmallGenerationsHashCollisions(t *testing.T) {
+	t.Parallel()
+	if testing.Short() {
+		t.Skip("the contract with small generations runs once under -short (TestTransactionStoreSmallGenerations)")
+	}
 	storetest.TestTransactionStore(t, func(t *testing.T) storetest.TransactionStore {
 		db := openSmallGenerations(t, 2)
 		sqlite.SetIDHash(db, func(id string) int64 { return int64(len(id) % 3) })
@@ -34,6 +39,10 @@ func TestTransactionStoreSmallGenerationsHashCollisions(t *testing.T) {
 }
 
 func TestTransactionFiltersSmallGenerations(t *testing.T) {
+	t.Parallel()
+	if testing.Short() {
+		t.Skip("the contract with small generations runs once under -short (TestTransactionStoreSmallGenerations)")
+	}
 	storetest.TestTransactionFilters(t, func(t *testing.T) storetest.TransactionStore { return openSmallGenerations(t, 1) })
 }
 
@@ -44,6 +53,7 @@ func TestTransactionFiltersSmallGenerations(t *testing.T) {
 // are exact, every id is listed once, with its latest values, in the
 // ranges of its latest timestamp.
 func TestGenerationsStoreEachIDOnce(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "txpipe.db")
 	db := reopen(t, path)
 	sqlite.SetGenerationBits(db, 4)
@@ -159,6 +169,7 @@ func TestGenerationsStoreEachIDOnce(t *testing.T) {
 // generation 0) is read from its rows the next time: the ids written into
 // it since are found, never stored twice.
 func TestGenerationsSealedFilters(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "txpipe.db")
 	ctx := t.Context()
 	day := time.Date(2024, 5, 1, 0, 0, 0, 0, time.UTC)
@@ -246,6 +257,7 @@ func TestGenerationsSealedFilters(t *testing.T) {
 // (another process, as the crash tests' checks and the CLI are) lists the
 // rows of generations the first one's writer made after it opened.
 func TestGenerationsSeenByAnotherHandle(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "txpipe.db")
 	ctx := t.Context()
 	writer := reopen(t, path)

@@ -97,6 +97,7 @@ func lastMigration(t *testing.T, dir string) int {
 // second open changes nothing, and a write after the move finds the moved
 // rows (an unchanged row is not stored twice).
 func TestLegacyDataDirs(t *testing.T) {
+	t.Parallel()
 	for _, fx := range legacyFixtures {
 		t.Run(fx.dir, func(t *testing.T) {
 			ctx := context.Background()
@@ -229,6 +230,7 @@ func TestLegacyDataDirs(t *testing.T) {
 // A move interrupted by a crash (one shard written, the main file's table
 // still there) is finished by the next open, with every row once.
 func TestLegacyMoveResumed(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	done, half := t.TempDir(), t.TempDir()
 	copyDir(t, filepath.Join("testdata", "legacy", "preshard", "data"), done)

@@ -7,5 +7,6 @@ import (
 )
 
 func TestProfileStore(t *testing.T) {
+	t.Parallel()
 	storetest.TestProfileStore(t, openDB(t))
 }

@@ -25,6 +25,7 @@ func reopen(t *testing.T, path string) *sqlite.DB {
 }
 
 func TestMigrationsAppliedOnceAndDataSurvivesReopen(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "txpipe.db")
 	db := reopen(t, path)
 	v, err := db.SchemaVersion(t.Context())
@@ -73,6 +74,7 @@ func TestMigrationsAppliedOnceAndDataSurvivesReopen(t *testing.T) {
 }
 
 func TestGroupCommitVisibleToOtherConnections(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "txpipe.db")
 	db := reopen(t, path)
 	defer db.Close()
@@ -107,6 +109,7 @@ func job(fileID string, due time.Time) workflow.Job {
 }
 
 func TestJobQueue(t *testing.T) {
+	t.Parallel()
 	ctx := t.Context()
 	db := openDB(t)
 	t0 := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
@@ -197,6 +200,7 @@ func TestJobQueue(t *testing.T) {
 }
 
 func TestDeadLetters(t *testing.T) {
+	t.Parallel()
 	ctx := t.Context()
 	db := openDB(t)
 	if letters, err := db.ListDeadLetters(ctx); err != nil || len(letters) != 0 {
@@ -249,6 +253,7 @@ func TestDeadLetters(t *testing.T) {
 }
 
 func TestAPIKeysAndUsageSurviveReopen(t *testing.T) {
+	t.Parallel()
 	ctx := t.Context()
 	path := filepath.Join(t.TempDir(), "txpipe.db")
 	db := reopen(t, path)
@@ -323,6 +328,7 @@ func TestAPIKeysAndUsageSurviveReopen(t *testing.T) {
 }
 
 func TestListUsesTimeIndex(t *testing.T) {
+	t.Parallel()
 	db := openDB(t)
 	plan, err := sqlite.ListPlan(db)
 	if err != nil {
@@ -338,6 +344,7 @@ func TestListUsesTimeIndex(t *testing.T) {
 // evenly over the shards and all in one shard (every id hashing alike):
 // each row is listed once, in order.
 func TestListMergesShards(t *testing.T) {
+	t.Parallel()
 	for _, skewed := range []bool{false, true} {
 		t.Run(map[bool]string{false: "even", true: "one shard"}[skewed], func(t *testing.T) {
 			db := openDB(t)
@@ -402,6 +409,7 @@ func TestListMergesShards(t *testing.T) {
 // UpdateStatus(st, PROCESSING) does; rows written before it are committed by
 // the next status write that is not progress.
 func TestUpdateProgress(t *testing.T) {
+	t.Parallel()
 	db := openDB(t)
 	ctx := t.Context()
 	now := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)

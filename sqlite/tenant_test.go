@@ -38,6 +38,7 @@ func txIDs(t *testing.T, db *sqlite.DB, tenant string) []string {
 // shard files: the same ids are inserted once per tenant, listed and
 // summed per tenant, and survive a reopen and a backup.
 func TestTenantTransactionsApart(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	path := filepath.Join(dir, "txpipe.db")
 	db := reopen(t, path)
@@ -118,6 +119,7 @@ func TestTenantTransactionsApart(t *testing.T) {
 // before tenants (schema version 5: no tenant columns) with a key, a file
 // and a webhook, and finds them all the default tenant's.
 func TestSingleTenantDataDirIsTheDefaultTenant(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "txpipe.db")
 	db := reopen(t, path)
 	ctx := t.Context()
@@ -171,6 +173,7 @@ func TestSingleTenantDataDirIsTheDefaultTenant(t *testing.T) {
 // TestWebhooksPerTenant: a run's result is delivered to its tenant's
 // webhooks only, and a URL serves one tenant.
 func TestWebhooksPerTenant(t *testing.T) {
+	t.Parallel()
 	db := reopen(t, filepath.Join(t.TempDir(), "txpipe.db"))
 	defer db.Close()
 	ctx := t.Context()
@@ -217,6 +220,7 @@ func sqliteHash(s string) string {
 // TestTenantTransactionsContract: a tenant's shard set passes the
 // transactions contract, and tenants' rows never meet.
 func TestTenantTransactionsContract(t *testing.T) {
+	t.Parallel()
 	db := reopen(t, filepath.Join(t.TempDir(), "txpipe.db"))
 	defer db.Close()
 	storetest.TestTransactionStore(t, func(t *testing.T) storetest.TransactionStore { return storetest.AsTenant(db, "acme") })

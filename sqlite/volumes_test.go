@@ -20,6 +20,7 @@ func volTx(id, fileID, currency string, ts time.Time, minor int64) txpipe.Transa
 // update that moves a row to another day and currency, a repeated write of
 // the same file, and unchanged rows of another file.
 func TestVolumes(t *testing.T) {
+	t.Parallel()
 	for _, collide := range []bool{false, true} {
 		t.Run(fmt.Sprintf("collisions=%v", collide), func(t *testing.T) {
 			db := openDB(t)
@@ -71,6 +72,7 @@ func TestVolumes(t *testing.T) {
 }
 
 func TestFormatMinor(t *testing.T) {
+	t.Parallel()
 	for _, c := range []struct {
 		minor    int64
 		currency string
@@ -86,6 +88,7 @@ func TestFormatMinor(t *testing.T) {
 // aggregate's primary key, so its cost follows the days asked, not the
 // rows stored.
 func TestVolumesReadsTheAggregate(t *testing.T) {
+	t.Parallel()
 	plan, err := sqlite.VolumesPlan(openDB(t))
 	if err != nil {
 		t.Fatal(err)
@@ -96,5 +99,6 @@ func TestVolumesReadsTheAggregate(t *testing.T) {
 }
 
 func TestVolumesContract(t *testing.T) {
+	t.Parallel()
 	storetest.TestVolumes(t, func(t *testing.T) storetest.VolumeStore { return openDB(t) })
 }
