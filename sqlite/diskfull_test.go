@@ -131,16 +131,23 @@ func TestDiskFullThenFreed(t *testing.T) {
 // countRows counts the transactions with from <= timestamp < to.
 func countRows(t *testing.T, db *sqlite.DB, from, to time.Time) int {
 	t.Helper()
-	n := 0
+	return len(listRows(t, db, from, to))
+}
+
+// listRows lists the transactions with from <= timestamp < to, page by
+// page, as a client does.
+func listRows(t *testing.T, db *sqlite.DB, from, to time.Time) []txpipe.Transaction {
+	t.Helper()
+	var out []txpipe.Transaction
 	q := txpipe.TxQuery{From: from, To: to, Limit: txpipe.MaxTxLimit}
 	for {
 		page, err := db.ListTransactions(t.Context(), q)
 		if err != nil {
 			t.Fatal(err)
 		}
-		n += len(page.Items)
+		out = append(out, page.Items...)
 		if page.NextCursor == "" {
-			return n
+			return out
 		}
 		q.Cursor = page.NextCursor
 	}

@@ -8,7 +8,9 @@ func SetIDHash(db *DB, f func(id string) int64) { db.idHash = f }
 // a test reaches several with few rows. Use it on a new database only.
 func SetGenerationBits(db *DB, bits int) {
 	for _, s := range db.shards {
+		s.wmu.Lock()
 		s.gens.bits = bits
+		s.wmu.Unlock()
 	}
 }
 
@@ -16,9 +18,9 @@ func SetGenerationBits(db *DB, bits int) {
 func Generations(db *DB) []int {
 	var out []int
 	for _, s := range db.shards {
-		s.gens.mu.RLock()
+		s.wmu.Lock()
 		out = append(out, len(s.gens.list))
-		s.gens.mu.RUnlock()
+		s.wmu.Unlock()
 	}
 	return out
 }

@@ -41,7 +41,7 @@ func newHashFilter(keys int) *hashFilter {
 }
 
 // newFilter returns an empty filter of capacity() hashes for g, in the
-// last group (or a new one). gs.mu is held for writing, or not needed yet.
+// last group (or a new one).
 func (gs *generations) newFilter(g *generation) *hashFilter {
 	n := filterBlocks(gs.capacity())
 	if k := len(gs.groups); k == 0 || gs.groups[k-1].used == groupSize || len(gs.groups[k-1].blocks) != n {
@@ -129,8 +129,6 @@ func (f *hashFilter) has(h int64) bool {
 func (gs *generations) named(n int64, rows []putRow) (byGen map[int64][]int, maybe []bool) {
 	byGen = map[int64][]int{}
 	maybe = make([]bool, len(rows))
-	gs.mu.RLock()
-	defer gs.mu.RUnlock()
 	for _, grp := range gs.groups {
 		nb := len(grp.blocks)
 		for i := range rows {
@@ -161,8 +159,6 @@ func (gs *generations) named(n int64, rows []putRow) (byGen map[int64][]int, may
 // release returns the filters' memory when the shard closes; the writer is
 // closed, so nothing uses them again.
 func (gs *generations) release() {
-	gs.mu.Lock()
-	defer gs.mu.Unlock()
 	for _, grp := range gs.groups {
 		grp.free()
 		grp.blocks = nil

@@ -32,16 +32,15 @@ type generation struct {
 	n            int64
 	persisted    bool // sealed: its row in the generations table is current
 	filter       *hashFilter
-	blob         []byte // the filter as read, while loading
-	minTS, maxTS int64  // Unix seconds; minTS > maxTS while empty
+	minTS, maxTS int64 // Unix seconds; minTS > maxTS while empty
 }
 
-// generations is the shard writer's list of generations, oldest first,
-// used and changed under wmu (mu guards the list and the time ranges too).
-// Queries read the generations from the file (file.overlapping).
+// generations is the shard writer's list of generations, oldest first:
+// loaded by Open, then used and changed only by the writer, under the
+// file's wmu. Queries read the generations from the file
+// (file.overlapping).
 type generations struct {
 	bits   int // genBits
-	mu     sync.RWMutex
 	list   []*generation
 	groups []*filterGroup // the filters of the generations of capacity() rows
 }
@@ -53,20 +52,23 @@ type generations struct {
 // sealed are then written to the table, so the next open reads them fast.
 func loadGenerations(ctx context.Context, conn *sql.DB, bits int) (*generations, error) {
 	gs := &generations{bits: bits}
-	saved := map[int64]*generation{}
+	type savedRow struct {
+		minTS, maxTS int64
+		filter       []byte
+	}
+	saved := map[int64]savedRow{}
 	rows, err := conn.QueryContext(ctx, `SELECT gen, min_ts, max_ts, filter FROM generations`)
 	if err != nil {
 		return nil, fmt.Errorf("read generations: %w", translate(err))
 	}
 	for rows.Next() {
-		g := &generation{persisted: true}
-		var blob []byte
-		if err := rows.Scan(&g.n, &g.minTS, &g.maxTS, &blob); err != nil {
+		var n int64
+		var r savedRow
+		if err := rows.Scan(&n, &r.minTS, &r.maxTS, &r.filter); err != nil {
 			rows.Close()
 			return nil, fmt.Errorf("read generations: %w", translate(err))
 		}
-		g.blob = blob
-		saved[g.n] = g
+		saved[n] = r
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("read generations: %w", translate(err))
@@ -81,11 +83,11 @@ func loadGenerations(ctx context.Context, conn *sql.DB, bits int) (*generations,
 		if err != nil {
 			return nil, fmt.Errorf("read generations: %w", translate(err))
 		}
-		if g, ok := saved[n]; ok {
-			if g.filter, err = gs.decodeFilter(g, g.blob); err != nil {
-				return nil, fmt.Errorf("read generation %d: %w", g.n, err)
+		if r, ok := saved[n]; ok {
+			g := &generation{n: n, persisted: true, minTS: r.minTS, maxTS: r.maxTS}
+			if g.filter, err = gs.decodeFilter(g, r.filter); err != nil {
+				return nil, fmt.Errorf("read generation %d: %w", n, err)
 			}
-			g.blob = nil
 			gs.list = append(gs.list, g)
 			continue
 		}
@@ -156,13 +158,11 @@ func (gs *generations) readGeneration(ctx context.Context, conn *sql.DB, n int64
 // yet. The writer calls it for the generation it writes into: no row will
 // go to an older one again (seqs only grow), so their filters are final.
 func (gs *generations) seal(ctx context.Context, tx *sql.Tx, n int64) error {
-	for _, g := range gs.others(n) {
-		if g.n > n || g.persisted {
+	for _, g := range gs.list {
+		if g.n >= n || g.persisted {
 			continue
 		}
-		gs.mu.RLock()
 		lo, hi := g.minTS, g.maxTS
-		gs.mu.RUnlock()
 		if lo > hi {
 			lo, hi = 0, -1
 		}
@@ -244,59 +244,39 @@ func (gs *generations) capacity() int { return 1<<gs.bits + workflow.MaxBatch }
 // with seq before.
 func (gs *generations) of(before int64) int64 { return before >> gs.bits }
 
-// open returns generation n, adding it (empty) if it is new. The writer
-// calls it.
+// find returns the index of generation n in the list, or where it goes.
+func (gs *generations) find(n int64) (int, bool) {
+	return slices.BinarySearchFunc(gs.list, n, func(g *generation, n int64) int { return cmp.Compare(g.n, n) })
+}
+
+// open returns generation n, adding it (empty) if it is new.
 func (gs *generations) open(n int64) *generation {
-	gs.mu.RLock()
 	if k := len(gs.list); k > 0 && gs.list[k-1].n == n {
-		g := gs.list[k-1]
-		gs.mu.RUnlock()
-		return g
+		return gs.list[k-1]
 	}
-	i, found := slices.BinarySearchFunc(gs.list, n, func(g *generation, n int64) int { return cmp.Compare(g.n, n) })
-	gs.mu.RUnlock()
+	i, found := gs.find(n)
 	if found {
 		return gs.list[i]
 	}
 	g := &generation{n: n, minTS: math.MaxInt64, maxTS: math.MinInt64}
-	gs.mu.Lock()
 	g.filter = gs.newFilter(g)
 	gs.list = slices.Insert(gs.list, i, g)
-	gs.mu.Unlock()
 	return g
-}
-
-// others returns the generations other than n. The writer calls it.
-func (gs *generations) others(n int64) []*generation {
-	gs.mu.RLock()
-	defer gs.mu.RUnlock()
-	out := make([]*generation, 0, len(gs.list))
-	for _, g := range gs.list {
-		if g.n != n {
-			out = append(out, g)
-		}
-	}
-	return out
 }
 
 // widen extends generation n's time range to include [lo, hi], in its
 // row too (in tx) if it is sealed.
 func (gs *generations) widen(ctx context.Context, tx *sql.Tx, n, lo, hi int64) error {
-	gs.mu.Lock()
-	i, found := slices.BinarySearchFunc(gs.list, n, func(g *generation, n int64) int { return cmp.Compare(g.n, n) })
+	i, found := gs.find(n)
 	if !found {
-		gs.mu.Unlock()
 		return fmt.Errorf("generation %d of a stored row is not loaded", n)
 	}
 	g := gs.list[i]
 	if lo >= g.minTS && hi <= g.maxTS {
-		gs.mu.Unlock()
 		return nil
 	}
 	g.minTS, g.maxTS = min(g.minTS, lo), max(g.maxTS, hi)
-	persisted := g.persisted
-	gs.mu.Unlock()
-	if !persisted {
+	if !g.persisted {
 		return nil
 	}
 	if _, err := tx.ExecContext(ctx, `UPDATE generations SET min_ts = min(min_ts, ?), max_ts = max(max_ts, ?) WHERE gen = ?`, lo, hi, n); err != nil {

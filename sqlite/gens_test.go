@@ -57,7 +57,6 @@ func TestGenerationsStoreEachIDOnce(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "txpipe.db")
 	db := reopen(t, path)
 	sqlite.SetGenerationBits(db, 4)
-	ctx := t.Context()
 	rng := rand.New(rand.NewPCG(1, 2))
 	jan := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
 	const n = 3000
@@ -67,23 +66,11 @@ func TestGenerationsStoreEachIDOnce(t *testing.T) {
 			Currency: "EUR", Timestamp: ts, Merchant: "m", Status: txpipe.TxCompleted, FileID: file,
 		}
 	}
-	put := func(db *sqlite.DB, txs []txpipe.Transaction) txpipe.Counts {
-		t.Helper()
-		var c txpipe.Counts
-		for start := 0; start < len(txs); start += 50 {
-			got, err := db.PutTransactions(ctx, txs[start:min(len(txs), start+50)])
-			if err != nil {
-				t.Fatal(err)
-			}
-			c = c.Add(got)
-		}
-		return c
-	}
 	var first []txpipe.Transaction
 	for i := range n {
 		first = append(first, tx(i, "file-a", jan.Add(time.Duration(rng.Int64N(int64(30*24*time.Hour)))), 100+int64(i)))
 	}
-	if c := put(db, first); c != (txpipe.Counts{Inserted: n}) {
+	if c := putInBatches(t, db, first); c != (txpipe.Counts{Inserted: n}) {
 		t.Fatalf("first file: %+v, want %d inserted", c, n)
 	}
 	for k, g := range sqlite.Generations(db) {
@@ -112,35 +99,24 @@ func TestGenerationsStoreEachIDOnce(t *testing.T) {
 	}
 	rng.Shuffle(len(second), func(i, j int) { second[i], second[j] = second[j], second[i] })
 	wantCounts := txpipe.Counts{Inserted: 1000, Updated: 1000, Unchanged: 1000}
-	if c := put(db, second); c != wantCounts {
+	if c := putInBatches(t, db, second); c != wantCounts {
 		t.Fatalf("second file: %+v, want %+v", c, wantCounts)
 	}
 	check := func(db *sqlite.DB) {
 		t.Helper()
 		seen := map[string]bool{}
 		for _, r := range []struct{ from, to time.Time }{{jan, mar}, {mar, mar.AddDate(0, 1, 0)}} {
-			q := txpipe.TxQuery{From: r.from, To: r.to, Limit: 1000}
-			for {
-				page, err := db.ListTransactions(ctx, q)
-				if err != nil {
-					t.Fatal(err)
+			for _, got := range listRows(t, db, r.from, r.to) {
+				w, ok := want[got.ID]
+				switch {
+				case !ok:
+					t.Fatalf("listed %s, never written", got.ID)
+				case seen[got.ID]:
+					t.Fatalf("%s listed twice", got.ID)
+				case !got.Timestamp.Equal(w.Timestamp) || got.AmountMinor != w.AmountMinor || got.FileID != w.FileID:
+					t.Fatalf("%s listed at %v, %d minor units, file %s; want %v, %d, %s", got.ID, got.Timestamp, got.AmountMinor, got.FileID, w.Timestamp, w.AmountMinor, w.FileID)
 				}
-				for _, got := range page.Items {
-					w, ok := want[got.ID]
-					switch {
-					case !ok:
-						t.Fatalf("listed %s, never written", got.ID)
-					case seen[got.ID]:
-						t.Fatalf("%s listed twice", got.ID)
-					case !got.Timestamp.Equal(w.Timestamp) || got.AmountMinor != w.AmountMinor || got.FileID != w.FileID:
-						t.Fatalf("%s listed at %v, %d minor units, file %s; want %v, %d, %s", got.ID, got.Timestamp, got.AmountMinor, got.FileID, w.Timestamp, w.AmountMinor, w.FileID)
-					}
-					seen[got.ID] = true
-				}
-				if page.NextCursor == "" {
-					break
-				}
-				q.Cursor = page.NextCursor
+				seen[got.ID] = true
 			}
 		}
 		if len(seen) != len(want) {
@@ -157,7 +133,7 @@ func TestGenerationsStoreEachIDOnce(t *testing.T) {
 	check(db)
 	// The second file's run resumed: the counts of its first write again,
 	// nothing written twice.
-	if c := put(db, second); c != wantCounts {
+	if c := putInBatches(t, db, second); c != wantCounts {
 		t.Fatalf("second file written again after a reopen: %+v, want %+v", c, wantCounts)
 	}
 	check(db)
@@ -181,37 +157,9 @@ func TestGenerationsSealedFilters(t *testing.T) {
 		}
 		return out
 	}
-	put := func(db *sqlite.DB, txs []txpipe.Transaction) txpipe.Counts {
-		t.Helper()
-		var c txpipe.Counts
-		for start := 0; start < len(txs); start += 50 {
-			got, err := db.PutTransactions(ctx, txs[start:min(len(txs), start+50)])
-			if err != nil {
-				t.Fatal(err)
-			}
-			c = c.Add(got)
-		}
-		return c
-	}
-	count := func(db *sqlite.DB) int {
-		t.Helper()
-		n := 0
-		q := txpipe.TxQuery{From: day, To: day.AddDate(0, 0, 1), Limit: 1000}
-		for {
-			page, err := db.ListTransactions(ctx, q)
-			if err != nil {
-				t.Fatal(err)
-			}
-			n += len(page.Items)
-			if page.NextCursor == "" {
-				return n
-			}
-			q.Cursor = page.NextCursor
-		}
-	}
 	db := reopen(t, path)
 	sqlite.SetGenerationBits(db, 4)
-	if c := put(db, file("a", 0, 2000)); c.Inserted != 2000 {
+	if c := putInBatches(t, db, file("a", 0, 2000)); c.Inserted != 2000 {
 		t.Fatalf("file a: %+v", c)
 	}
 	if err := db.Sync(ctx); err != nil {
@@ -235,7 +183,7 @@ func TestGenerationsSealedFilters(t *testing.T) {
 		b[i].FileID = "b"
 	}
 	want := txpipe.Counts{Inserted: 500, Unchanged: 500}
-	if c := put(db, b); c != want {
+	if c := putInBatches(t, db, b); c != want {
 		t.Fatalf("file b: %+v, want %+v", c, want)
 	}
 	db.Close()
@@ -245,10 +193,10 @@ func TestGenerationsSealedFilters(t *testing.T) {
 	db = reopen(t, path)
 	defer db.Close()
 	sqlite.SetGenerationBits(db, 4)
-	if c := put(db, b); c != want {
+	if c := putInBatches(t, db, b); c != want {
 		t.Fatalf("file b again: %+v, want %+v (its first write's counts)", c, want)
 	}
-	if n := count(db); n != 2500 {
+	if n := countRows(t, db, day, day.AddDate(0, 0, 1)); n != 2500 {
 		t.Fatalf("listed %d transactions, want 2,500 (each id once)", n)
 	}
 }
@@ -266,21 +214,6 @@ func TestGenerationsSeenByAnotherHandle(t *testing.T) {
 	reader := reopen(t, path)
 	defer reader.Close()
 	day := time.Date(2024, 7, 1, 0, 0, 0, 0, time.UTC)
-	count := func() int {
-		q := txpipe.TxQuery{From: day, To: day.AddDate(0, 0, 1), Limit: 1000}
-		n := 0
-		for {
-			page, err := reader.ListTransactions(ctx, q)
-			if err != nil {
-				t.Fatal(err)
-			}
-			n += len(page.Items)
-			if page.NextCursor == "" {
-				return n
-			}
-			q.Cursor = page.NextCursor
-		}
-	}
 	for round := 1; round <= 3; round++ {
 		var txs []txpipe.Transaction
 		for i := range 20 {
@@ -294,11 +227,26 @@ func TestGenerationsSeenByAnotherHandle(t *testing.T) {
 		if err := writer.Sync(ctx); err != nil {
 			t.Fatal(err)
 		}
-		if n := count(); n != 20*round {
+		if n := countRows(t, reader, day, day.AddDate(0, 0, 1)); n != 20*round {
 			t.Fatalf("round %d: the other handle lists %d rows, want %d", round, n, 20*round)
 		}
 	}
 	if g := sqlite.Generations(writer); g[0] < 3 && g[1] < 3 {
 		t.Fatalf("generations %v, want several per shard", g)
 	}
+}
+
+// putInBatches writes txs in batches of 50 rows (many batches, so small
+// generations fill and seal as they go) and sums the counts.
+func putInBatches(t *testing.T, db *sqlite.DB, txs []txpipe.Transaction) txpipe.Counts {
+	t.Helper()
+	var c txpipe.Counts
+	for start := 0; start < len(txs); start += 50 {
+		got, err := db.PutTransactions(t.Context(), txs[start:min(len(txs), start+50)])
+		if err != nil {
+			t.Fatal(err)
+		}
+		c = c.Add(got)
+	}
+	return c
 }
