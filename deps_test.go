@@ -21,8 +21,8 @@ import (
 func TestCoreDependencies(t *testing.T) {
 	core := []string{".", "./csvschema", "./iso4217", "./workflow"}
 	forbidden := []string{"github.com/aws/", "net/http", "database/sql"}
-	// The .xlsx reader (package xlsx, excelize) plugs into csvschema from
-	// the binaries: excelize imports net/http.
+	// The .xlsx reader (package xlsx) plugs into csvschema from the
+	// binaries.
 	allowedVia := map[string]string{}
 	isForbidden := func(dep string) string {
 		for _, bad := range forbidden {
@@ -133,6 +133,20 @@ func TestBinariesReadWorkbooks(t *testing.T) {
 	for _, bin := range []string{"./cmd/txpipe", "./cmd/txpipe-lambda"} {
 		if !slices.Contains(graph.closure(bin), module+"/xlsx") {
 			t.Errorf("%s does not import %s/xlsx: it would refuse .xlsx uploads", bin, module)
+		}
+	}
+}
+
+// TestBinariesDoNotLinkExcelize: package xlsx reads workbooks itself;
+// excelize (its tests' reference) would cost every run of the binaries
+// its package initialisation, 20-30 ms of CPU (docs/performance.md).
+func TestBinariesDoNotLinkExcelize(t *testing.T) {
+	graph := importGraph(t)
+	for _, bin := range []string{"./cmd/txpipe", "./cmd/txpipe-lambda"} {
+		for _, dep := range graph.closure(bin) {
+			if strings.HasPrefix(dep, "github.com/xuri/") {
+				t.Errorf("%s links %s", bin, dep)
+			}
 		}
 	}
 }

@@ -12,7 +12,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"regexp"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
@@ -26,15 +25,28 @@ const MaxBytes = 64 << 10
 // ErrInvalid is the reason of a profile that cannot be read or used.
 var ErrInvalid = errors.New("invalid profile")
 
-var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
-
 // CheckName reports whether name can name a stored profile: 1 to 64
 // letters, digits, '.', '_' or '-', starting with a letter or digit.
 func CheckName(name string) error {
-	if !nameRE.MatchString(name) {
+	if !validName(name) {
 		return fmt.Errorf("%w: name %q: use 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit", ErrInvalid, name)
 	}
 	return nil
+}
+
+// validName is ^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$, without a regular
+// expression compiled at every start of the binaries.
+func validName(name string) bool {
+	if len(name) == 0 || len(name) > 64 {
+		return false
+	}
+	for i, c := range []byte(name) {
+		alnum := 'A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9'
+		if !alnum && (i == 0 || c != '.' && c != '_' && c != '-') {
+			return false
+		}
+	}
+	return true
 }
 
 // Parse reads a profile from YAML and checks it.

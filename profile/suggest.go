@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/txpipe/txpipe"
@@ -13,17 +14,20 @@ import (
 
 // synonyms are header names that usually hold a field, normalised (see
 // norm), in English, German, French, Spanish and Dutch bank and card exports.
-var synonyms = map[string][]string{
-	"transaction_id": {"transactionid", "id", "txid", "txnid", "transactionnumber", "reference", "ref", "referencenumber",
-		"buchungsreferenz", "referenz", "transaktionsid", "belegnummer", "buchungsnummer", "reference", "numerodoperation", "referencia", "kenmerk"},
-	"amount":   {"amount", "betrag", "umsatz", "montant", "importe", "bedrag", "value", "sum", "total", "amountgross", "buchungsbetrag"},
-	"currency": {"currency", "wahrung", "waehrung", "ccy", "cur", "devise", "monnaie", "moneda", "valuta", "currencycode"},
-	"timestamp": {"timestamp", "date", "datetime", "time", "buchungstag", "buchungsdatum", "datum", "bookingdate", "transactiondate",
-		"valuedate", "wertstellung", "dateoperation", "fecha", "createdat", "postedat"},
-	"merchant": {"merchant", "payee", "empfanger", "empfaenger", "zahlungsempfanger", "beguenstigter", "begunstigter", "auftraggeber",
-		"name", "description", "counterparty", "handler", "commercant", "beneficiaire", "comercio", "tegenpartij", "merchantname"},
-	"status": {"status", "state", "zustand", "buchungsstatus", "statut", "estado"},
-}
+// Built at first use, not at every start of the binaries.
+var synonyms = sync.OnceValue(func() map[string][]string {
+	return map[string][]string{
+		"transaction_id": {"transactionid", "id", "txid", "txnid", "transactionnumber", "reference", "ref", "referencenumber",
+			"buchungsreferenz", "referenz", "transaktionsid", "belegnummer", "buchungsnummer", "reference", "numerodoperation", "referencia", "kenmerk"},
+		"amount":   {"amount", "betrag", "umsatz", "montant", "importe", "bedrag", "value", "sum", "total", "amountgross", "buchungsbetrag"},
+		"currency": {"currency", "wahrung", "waehrung", "ccy", "cur", "devise", "monnaie", "moneda", "valuta", "currencycode"},
+		"timestamp": {"timestamp", "date", "datetime", "time", "buchungstag", "buchungsdatum", "datum", "bookingdate", "transactiondate",
+			"valuedate", "wertstellung", "dateoperation", "fecha", "createdat", "postedat"},
+		"merchant": {"merchant", "payee", "empfanger", "empfaenger", "zahlungsempfanger", "beguenstigter", "begunstigter", "auftraggeber",
+			"name", "description", "counterparty", "handler", "commercant", "beneficiaire", "comercio", "tegenpartij", "merchantname"},
+		"status": {"status", "state", "zustand", "buchungsstatus", "statut", "estado"},
+	}
+})
 
 var folds = strings.NewReplacer("ä", "a", "ö", "o", "ü", "u", "ß", "ss", "é", "e", "è", "e", "ê", "e", "à", "a", "ç", "c", "ñ", "n", "á", "a", "í", "i", "ó", "o", "ú", "u")
 
@@ -46,7 +50,7 @@ func score(f, h string) float64 {
 		return 0
 	}
 	best := 0.0
-	for _, s := range synonyms[f] {
+	for _, s := range synonyms()[f] {
 		var sc float64
 		switch {
 		case n == s:
@@ -176,12 +180,16 @@ func Suggest(headers []string, samples [][]string) *Suggestion {
 	return s
 }
 
-var (
-	plainAmountRE = regexp.MustCompile(`^\d+(\.\d+)?$`)
-	commaRE       = regexp.MustCompile(`^\d+(,\d+)?$`)
-	dotGroupsRE   = regexp.MustCompile(`^\d{1,3}(\.\d{3})*(,\d+)?$`)
-	commaGroupsRE = regexp.MustCompile(`^\d{1,3}(,\d{3})*(\.\d+)?$`)
-)
+// amountREs are the amount formats guessAmount tells apart (plain,
+// decimal comma, dot groups, comma groups), compiled at first use.
+var amountREs = sync.OnceValue(func() [4]*regexp.Regexp {
+	return [4]*regexp.Regexp{
+		regexp.MustCompile(`^\d+(\.\d+)?$`),
+		regexp.MustCompile(`^\d+(,\d+)?$`),
+		regexp.MustCompile(`^\d{1,3}(\.\d{3})*(,\d+)?$`),
+		regexp.MustCompile(`^\d{1,3}(,\d{3})*(\.\d+)?$`),
+	}
+})
 
 // guessAmount returns the format all vals fit, plain decimals first.
 func guessAmount(vals []string) (csvschema.AmountFormat, bool) {
@@ -193,14 +201,15 @@ func guessAmount(vals []string) (csvschema.AmountFormat, bool) {
 		}
 		return true
 	}
+	re := amountREs()
 	switch {
-	case all(plainAmountRE):
+	case all(re[0]):
 		return csvschema.AmountFormat{}, true
-	case all(commaRE):
+	case all(re[1]):
 		return csvschema.AmountFormat{Decimal: ","}, true
-	case all(dotGroupsRE):
+	case all(re[2]):
 		return csvschema.AmountFormat{Decimal: ",", Thousands: "."}, true
-	case all(commaGroupsRE):
+	case all(re[3]):
 		return csvschema.AmountFormat{Decimal: ".", Thousands: ","}, true
 	}
 	return csvschema.AmountFormat{}, false

@@ -12,33 +12,32 @@ import (
 	"os"
 	"strings"
 
-	"github.com/xuri/excelize/v2"
-
 	"github.com/txpipe/txpipe/csvschema"
 )
 
 func init() { csvschema.RegisterSheetReader(Rows) }
 
-// xlsxLimit bounds the unzipped size of a workbook's parts: larger
-// worksheets go to temporary files (excelize's UnzipXMLSizeLimit), so
-// memory holds about this much whatever the sheet's rows.
+// xlsxLimit bounds the unzipped size of a workbook's parts held in
+// memory: worksheets are read as they are unzipped, a table of shared
+// strings over it goes to a temporary file, so memory holds about this
+// much whatever the sheet's rows.
 const xlsxLimit = 16 << 20
 
 // Rows reads the sheet of a workbook (the first if sheet is "") row
-// by row with excelize's row iterator, and yields it as comma-separated
+// by row (workbook.go), and yields it as comma-separated
 // records, one physical line per sheet row (empty rows too), so the
 // engine's line numbers are the sheet's row numbers. Cells are their raw
 // text: numbers as stored (no float formatting), dates as serial day
 // numbers, which the checker reads as dates. A line feed inside a cell is
 // written as a carriage return, which keeps the row on its line and is
 // still a control character to the rules. The returned closer stops the
-// conversion and removes excelize's temporary files.
+// conversion and removes the temporary files.
 func Rows(r io.Reader, sheet string) (io.Reader, string, func(), error) {
-	f, err := open(r, excelize.Options{UnzipXMLSizeLimit: xlsxLimit})
+	f, err := open(r)
 	if err != nil {
 		return nil, "", nil, err
 	}
-	sheets := f.GetSheetList()
+	sheets := f.sheetList()
 	if sheet == "" && len(sheets) > 0 {
 		sheet = sheets[0]
 	}
@@ -47,25 +46,25 @@ func Rows(r io.Reader, sheet string) (io.Reader, string, func(), error) {
 		found = found || s == sheet
 	}
 	if !found {
-		f.Close()
+		f.close()
 		return nil, "", nil, &csvschema.RowError{Line: 1, Err: fmt.Errorf("%w: no sheet %q; the workbook has %s", csvschema.ErrSheet, sheet, strings.Join(quoteAll(sheets), ", "))}
 	}
-	rows, err := f.Rows(sheet)
+	rows, err := f.rows(sheet)
 	if err != nil {
-		f.Close()
+		f.close()
 		return nil, "", nil, &csvschema.RowError{Line: 1, Err: fmt.Errorf("%w: sheet %q: %v", csvschema.ErrSheet, sheet, err)}
 	}
 	pr, pw := io.Pipe()
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		defer f.Close()
-		defer rows.Close()
+		defer f.close()
+		defer rows.close()
 		w := bufio.NewWriterSize(pw, 64<<10)
 		var err error
-		for rows.Next() {
+		for rows.next() {
 			var cells []string
-			if cells, err = rows.Columns(excelize.Options{RawCellValue: true}); err != nil {
+			if cells, err = rows.columns(); err != nil {
 				break
 			}
 			for i, c := range cells {
@@ -79,7 +78,7 @@ func Rows(r io.Reader, sheet string) (io.Reader, string, func(), error) {
 			}
 		}
 		if err == nil {
-			err = rows.Error()
+			err = rows.err
 		}
 		if err == nil {
 			err = w.Flush()
@@ -98,13 +97,10 @@ func Rows(r io.Reader, sheet string) (io.Reader, string, func(), error) {
 
 // open opens the workbook r from a file: r itself if it is one, else a
 // temporary copy of r (streamed through a 32 KiB buffer, removed once
-// open). excelize.OpenReader would hold the whole compressed workbook in
-// memory; from a file, excelize unzips each part, keeping in memory only
-// those under UnzipXMLSizeLimit (the sheets of a large workbook go to its
-// own temporary files). A workbook excelize cannot read is a RowError on
-// line 1; a failure to copy r is returned as it is (a read error, a full
-// disk: not the file's fault).
-func open(r io.Reader, opts excelize.Options) (*excelize.File, error) {
+// open): a zip archive is read from its end. A workbook that cannot be
+// read is a RowError on line 1; a failure to copy r is returned as it is
+// (a read error, a full disk: not the file's fault).
+func open(r io.Reader) (*workbook, error) {
 	path := ""
 	if file, ok := r.(*os.File); ok {
 		if _, err := file.Seek(0, io.SeekCurrent); err == nil {
@@ -126,7 +122,7 @@ func open(r io.Reader, opts excelize.Options) (*excelize.File, error) {
 		}
 		path = tmp.Name()
 	}
-	f, err := excelize.OpenFile(path, opts)
+	f, err := openWorkbook(path)
 	if err != nil {
 		return nil, &csvschema.RowError{Line: 1, Err: fmt.Errorf("%w: not an .xlsx workbook: %v", csvschema.ErrSheet, err)}
 	}
