@@ -29,6 +29,7 @@ import (
 	"github.com/txpipe/txpipe/httpapi"
 	"github.com/txpipe/txpipe/localfs"
 	"github.com/txpipe/txpipe/sqlite"
+	"github.com/txpipe/txpipe/sqlite/sqlitetest"
 	"github.com/txpipe/txpipe/telemetry/prom"
 	"github.com/txpipe/txpipe/workflow"
 )
@@ -61,6 +62,7 @@ func newEnv(t testing.TB, opt envOptions) *env {
 	dir := opt.dir
 	if dir == "" {
 		dir = t.TempDir()
+		sqlitetest.Seed(t, dir)
 	}
 	db, err := sqlite.Open(t.Context(), filepath.Join(dir, "txpipe.db"), slog.New(slog.DiscardHandler))
 	if err != nil {

@@ -16,6 +16,7 @@ import (
 	"github.com/txpipe/txpipe/lambda"
 	"github.com/txpipe/txpipe/s3store"
 	"github.com/txpipe/txpipe/sqlite"
+	"github.com/txpipe/txpipe/sqlite/sqlitetest"
 	"github.com/txpipe/txpipe/workflow"
 )
 
@@ -103,7 +104,7 @@ func (n *notes) Notify(ctx context.Context, m txpipe.Notification) error {
 // queue; one that ended through the workflow's own failure path is left
 // alone.
 func TestTimedOutExecutionIsFailedAndDeadLettered(t *testing.T) {
-	db, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "txpipe.db"), nil)
+	db, err := sqlite.Open(t.Context(), sqlitetest.Seed(t, t.TempDir()), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -25,6 +25,7 @@ import (
 	"github.com/txpipe/txpipe/lambda"
 	"github.com/txpipe/txpipe/s3store"
 	"github.com/txpipe/txpipe/sqlite"
+	"github.com/txpipe/txpipe/sqlite/sqlitetest"
 	"github.com/txpipe/txpipe/workflow"
 )
 
@@ -187,7 +188,7 @@ func TestStateMachineOnS3(t *testing.T) {
 		t.Fatal(err)
 	}
 	store := s3store.New(client, bucket)
-	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "txpipe.db"), nil)
+	db, err := sqlite.Open(ctx, sqlitetest.Seed(t, t.TempDir()), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

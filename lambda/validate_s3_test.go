@@ -6,7 +6,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"net/http"
-	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -19,6 +18,7 @@ import (
 	"github.com/txpipe/txpipe/internal/txgen"
 	"github.com/txpipe/txpipe/s3store"
 	"github.com/txpipe/txpipe/sqlite"
+	"github.com/txpipe/txpipe/sqlite/sqlitetest"
 	"github.com/txpipe/txpipe/workflow"
 )
 
@@ -38,7 +38,7 @@ func TestValidateFromS3FindsDuplicatesOnSecondRead(t *testing.T) {
 		t.Fatal(err)
 	}
 	store := s3store.New(client, bucket)
-	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "txpipe.db"), nil)
+	db, err := sqlite.Open(ctx, sqlitetest.Seed(t, t.TempDir()), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,30 +1,21 @@
 package sqlite_test
 
 import (
-	"log/slog"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/txpipe/txpipe/sqlite"
+	"github.com/txpipe/txpipe/sqlite/sqlitetest"
 	"github.com/txpipe/txpipe/storetest"
 	"github.com/txpipe/txpipe/workflow"
 )
 
-// openDB opens a new database in a temporary directory, closed when t ends.
+// openDB opens a new, empty database (a copy of one sqlite.Open made; the
+// tests of a new data dir open it themselves), closed when t ends.
 func openDB(t testing.TB) *sqlite.DB {
 	t.Helper()
-	db, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "txpipe.db"), slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := db.Close(); err != nil {
-			t.Errorf("Close: %v", err)
-		}
-	})
-	return db
+	return sqlitetest.Open(t)
 }
 
 func TestTransactionStore(t *testing.T) {

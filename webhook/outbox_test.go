@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/txpipe/txpipe"
 	"github.com/txpipe/txpipe/sqlite"
+	"github.com/txpipe/txpipe/sqlite/sqlitetest"
 	"github.com/txpipe/txpipe/webhook"
 )
 
@@ -92,7 +92,7 @@ func deliveries(t *testing.T, db *sqlite.DB, state string) []webhook.Delivery {
 // fails, across a restart of the process, dead after MaxAttempts, and
 // delivered after a redeliver.
 func TestOutboxDurableSignedRetried(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "txpipe.db")
+	path := sqlitetest.Seed(t, t.TempDir())
 	db, err := sqlite.Open(t.Context(), path, nil)
 	if err != nil {
 		t.Fatal(err)

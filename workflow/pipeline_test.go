@@ -18,6 +18,7 @@ import (
 	"github.com/txpipe/txpipe/internal/txgen"
 	"github.com/txpipe/txpipe/localfs"
 	"github.com/txpipe/txpipe/sqlite"
+	"github.com/txpipe/txpipe/sqlite/sqlitetest"
 	"github.com/txpipe/txpipe/workflow"
 )
 
@@ -88,7 +89,7 @@ func newEnv(t *testing.T) *env {
 	t.Helper()
 	dir := t.TempDir()
 	ctx := context.Background()
-	db, err := sqlite.Open(ctx, filepath.Join(dir, "txpipe.db"), nil)
+	db, err := sqlite.Open(ctx, sqlitetest.Seed(t, dir), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

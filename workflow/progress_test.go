@@ -10,6 +10,7 @@ import (
 	"github.com/txpipe/txpipe"
 	"github.com/txpipe/txpipe/localfs"
 	"github.com/txpipe/txpipe/sqlite"
+	"github.com/txpipe/txpipe/sqlite/sqlitetest"
 	"github.com/txpipe/txpipe/workflow"
 )
 
@@ -43,7 +44,7 @@ func (r *progressRecorder) UpdateProgress(ctx context.Context, st *txpipe.FileSt
 func TestTransformRecordsProgress(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	db, err := sqlite.Open(t.Context(), filepath.Join(dir, "txpipe.db"), nil)
+	db, err := sqlite.Open(t.Context(), sqlitetest.Seed(t, dir), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
