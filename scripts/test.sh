@@ -9,8 +9,16 @@ cd "$(dirname "$0")/.."
 root=$PWD
 export PATH="$root/node_modules/.bin:$root/.bin:$PATH"
 
-step "installing test tools"
+# One build configuration for vet, the builds and the tests (pure Go, as
+# shipped), so each package compiles once per architecture.
+export CGO_ENABLED=0
+
+step "installing test tools (compiling both modules meanwhile)"
+# The compile (the longest part on a new machine) overlaps the downloads.
+( go vet -tags integration ./...; cd infra && go vet ./... ) >/dev/null 2>&1 &
+warm=$!
 npm ci --no-audit --no-fund --loglevel=error
+(cd infra && npm ci --no-audit --no-fund --loglevel=error)
 GOBIN="$root/.bin" go install honnef.co/go/tools/cmd/staticcheck@v0.8.2
 # SNS and SQS run on moto (goaws cannot speak the SDK v2 SQS JSON protocol).
 # This project's machine image ships it; elsewhere pip installs it.
@@ -23,6 +31,8 @@ fi
 if [ ! -x /usr/bin/chromium ]; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
 fi
+
+wait "$warm" || true # a failure shows again, in context, in the steps below
 
 step "gofmt"
 unformatted=$(git ls-files -co --exclude-standard '*.go' | xargs -r gofmt -l)
@@ -45,8 +55,8 @@ staticcheck -tags integration ./...
 (cd infra && go vet ./... && staticcheck ./...)
 
 step "CGO_ENABLED=0 builds (amd64, arm64)"
-CGO_ENABLED=0 go build -o /dev/null ./...
-CGO_ENABLED=0 GOOS=linux GOARCH=arm64 go build -o /dev/null ./...
+go build -o /dev/null ./...
+GOOS=linux GOARCH=arm64 go build -trimpath -o /dev/null ./... # -trimpath as the Lambda binary: shared compiles
 make --no-print-directory lambda-binary LAMBDA_BIN="$(mktemp -d)/bootstrap" # fails over the 25 MB budget
 
 step "tests"
@@ -54,5 +64,5 @@ go test -tags integration -count=1 -timeout 15m ./...
 (cd infra && go test -count=1 -timeout 10m ./...)
 
 step "cdk synth (offline, as the README's deploy steps run it)"
-(cd infra && npm ci --no-audit --no-fund --loglevel=error && npx --no-install cdk synth --quiet -o "$(mktemp -d)" >/dev/null)
+(cd infra && npx --no-install cdk synth --quiet -o "$(mktemp -d)" >/dev/null)
 step "done"

@@ -2,11 +2,14 @@ package sqlite_test
 
 import (
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"runtime/pprof"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -15,6 +18,7 @@ import (
 
 	"github.com/txpipe/txpipe"
 	"github.com/txpipe/txpipe/httpapi"
+	"github.com/txpipe/txpipe/sqlite"
 	"github.com/txpipe/txpipe/workflow"
 )
 
@@ -283,4 +287,58 @@ func genBatchIn(rng *rand.Rand, fileID string, txs []txpipe.Transaction, from ti
 	for i := range txs {
 		txs[i].Timestamp = from.Add(time.Duration(rng.Int64N(int64(span/time.Second))) * time.Second)
 	}
+}
+
+// BenchmarkListOneDayStored asks for one page (100 rows) of a random day, as
+// txbench's range query does over HTTP, of the data dir TXPIPE_BENCH_DATA
+// (kept by `txbench -keep`, with TXPIPE_BENCH_PREFILL rows stored before its
+// 2024 file: the prefill's months go back from December 2023), and reports
+// the latency's p50 and p99. TXPIPE_BENCH_CPUPROFILE names a CPU profile.
+// Run it with: TXPIPE_BENCH_DATA=DIR TXPIPE_BENCH_PREFILL=50000000 go test ./sqlite -run '^$' -bench ListOneDayStored -benchtime 1000x
+func BenchmarkListOneDayStored(b *testing.B) {
+	dir := os.Getenv("TXPIPE_BENCH_DATA")
+	if dir == "" {
+		b.Skip("TXPIPE_BENCH_DATA names no data dir")
+	}
+	prefill, _ := strconv.Atoi(os.Getenv("TXPIPE_BENCH_PREFILL"))
+	db, err := sqlite.Open(b.Context(), filepath.Join(dir, "txpipe.db"), slog.New(slog.DiscardHandler))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	day0 := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
+	months := (prefill + 999_999) / 1_000_000
+	first := time.Date(2023, time.December-time.Month(months-1), 1, 0, 0, 0, 0, time.UTC)
+	days := 366
+	if months > 0 {
+		days += int(day0.Sub(first) / (24 * time.Hour))
+		day0 = first
+	}
+	if p := os.Getenv("TXPIPE_BENCH_CPUPROFILE"); p != "" {
+		f, err := os.Create(p)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			b.Fatal(err)
+		}
+		defer func() { pprof.StopCPUProfile(); f.Close() }()
+	}
+	rng := rand.New(rand.NewPCG(1, 15))
+	var lat []time.Duration
+	got := 0
+	for b.Loop() {
+		from := day0.AddDate(0, 0, rng.IntN(days))
+		start := time.Now()
+		page, err := db.ListTransactions(b.Context(), txpipe.TxQuery{From: from, To: from.AddDate(0, 0, 1)})
+		if err != nil {
+			b.Fatal(err)
+		}
+		lat = append(lat, time.Since(start))
+		got += len(page.Items)
+	}
+	slices.Sort(lat)
+	b.ReportMetric(float64(got)/float64(len(lat)), "rows/op")
+	b.ReportMetric(float64(lat[len(lat)*50/100].Microseconds())/1000, "p50-ms")
+	b.ReportMetric(float64(lat[min(len(lat)-1, len(lat)*99/100)].Microseconds())/1000, "p99-ms")
 }
