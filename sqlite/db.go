@@ -121,9 +121,10 @@ type file struct {
 	wvol      volumeDelta         // the volumes the writes in wtx change, written at its commit
 	wclosed   bool
 
-	gens     *generations // a shard's generations (gens.go); nil for the main file
-	listStmt *sql.Stmt    // a shard's transactions query, on read
-	gensStmt *sql.Stmt    // a shard's generations query, on read
+	gens      *generations      // a shard's generations (gens.go); nil for the main file
+	listStmts map[int]*sql.Stmt // a shard's transactions queries by their arms, on read (guarded by mu)
+	gensStmt  *sql.Stmt         // a shard's generations query, on read
+	arms      int               // the most generations one transactions query merges, if not maxArms
 
 	lost   *lostRows // shared by the database's files
 	failed error     // the last write failure, until a commit succeeds
@@ -342,10 +343,12 @@ func (f *file) close() error {
 	for _, s := range f.stmts {
 		s.Close()
 	}
-	f.stmts, f.puts = nil, nil
+	for _, s := range f.listStmts {
+		s.Close()
+	}
+	f.stmts, f.puts, f.listStmts = nil, nil, nil
 	f.mu.Unlock()
-	if f.listStmt != nil {
-		f.listStmt.Close()
+	if f.gensStmt != nil {
 		f.gensStmt.Close()
 	}
 	if f.read != nil {

@@ -14,6 +14,14 @@ func SetGenerationBits(db *DB, bits int) {
 	}
 }
 
+// SetListArms makes db's transactions queries merge at most n generations
+// each.
+func SetListArms(db *DB, n int) {
+	for _, s := range db.shards {
+		s.arms = n
+	}
+}
+
 // Generations returns the number of generations each shard of db has.
 func Generations(db *DB) []int {
 	var out []int
@@ -39,9 +47,10 @@ func SealedGenerations(db *DB) ([]int, error) {
 	return out, nil
 }
 
-// ListPlan returns SQLite's query plan of the transactions query.
+// ListPlan returns SQLite's query plan of the transactions query merging
+// two generations.
 func ListPlan(db *DB) (string, error) {
-	rows, err := db.shards[0].read.Query("EXPLAIN QUERY PLAN "+listSQL, 0, 0, 0, 1, 0, 0, 0, "", "", "", "", "", 100)
+	rows, err := db.shards[0].read.Query("EXPLAIN QUERY PLAN "+listSQL(2), 0, 0, 0, 1, 0, 0, 0, "", "", 100, 0, 1)
 	if err != nil {
 		return "", err
 	}

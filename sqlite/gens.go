@@ -225,10 +225,8 @@ func (f *file) loadGenerations(ctx context.Context) error {
 		return fmt.Errorf("open %s: %w", f.path, err)
 	}
 	f.gens = gs
-	if f.listStmt == nil {
-		if f.listStmt, err = f.read.PrepareContext(ctx, listSQL); err != nil {
-			return fmt.Errorf("open %s: prepare the transactions query: %w", f.path, translate(err))
-		}
+	if f.gensStmt == nil {
+		f.listStmts = map[int]*sql.Stmt{}
 		if f.gensStmt, err = f.read.PrepareContext(ctx, gensSQL); err != nil {
 			return fmt.Errorf("open %s: prepare the generations query: %w", f.path, translate(err))
 		}
@@ -295,38 +293,24 @@ const gensSQL = `WITH RECURSIVE g(n) AS (
 // overlapping returns the generations of shard f that may hold rows with
 // from <= ts <= to (Unix seconds), as committed: read from the file, not
 // from the writer's memory, so another process's database handle sees the
-// generations this one's writer made. Each comes with the share of its
-// rows the range likely holds: a sealed generation holds about 2^genBits
-// rows spread over its time range; an unsealed one is taken as spread over
-// a year.
-func (f *file) overlapping(ctx context.Context, from, to int64) ([]genShare, error) {
+// generations this one's writer made. An unsealed generation's time range
+// is not stored: it may hold any.
+func (f *file) overlapping(ctx context.Context, from, to int64) ([]int64, error) {
 	rows, err := f.gensStmt.QueryContext(ctx)
 	if err != nil {
 		return nil, translate(err)
 	}
 	defer rows.Close()
-	var out []genShare
+	var out []int64
 	for rows.Next() {
 		var n int64
 		var lo, hi sql.NullInt64
 		if err := rows.Scan(&n, &lo, &hi); err != nil {
 			return nil, translate(err)
 		}
-		if !lo.Valid {
-			out = append(out, genShare{n, min(1, float64(to-from+1)/(366*86400))})
-			continue
-		}
-		if lo.Int64 <= to && hi.Int64 >= from {
-			span := float64(min(hi.Int64, to) - max(lo.Int64, from) + 1)
-			out = append(out, genShare{n, span / float64(hi.Int64-lo.Int64+1)})
+		if !lo.Valid || (lo.Int64 <= to && hi.Int64 >= from) {
+			out = append(out, n)
 		}
 	}
 	return out, translate(rows.Err())
-}
-
-// genShare is a generation and the fraction of its rows a range likely
-// holds.
-type genShare struct {
-	n     int64
-	share float64
 }

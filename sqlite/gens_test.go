@@ -1,9 +1,12 @@
 package sqlite_test
 
 import (
+	"cmp"
 	"fmt"
 	"math/rand/v2"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -24,6 +27,68 @@ func openSmallGenerations(t *testing.T, bits int) *sqlite.DB {
 func TestTransactionStoreSmallGenerations(t *testing.T) {
 	t.Parallel()
 	storetest.TestTransactionStore(t, func(t *testing.T) storetest.TransactionStore { return openSmallGenerations(t, 1) })
+}
+
+// TestListMergesGenerations pages through rows spread over about 30
+// generations a shard, each page merged by one query a shard and by several
+// (more generations than a query merges): every row once, in time order,
+// with small and large pages.
+func TestListMergesGenerations(t *testing.T) {
+	t.Parallel()
+	db := openSmallGenerations(t, 4)
+	rng := rand.New(rand.NewPCG(5, 6))
+	jan := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
+	var txs []txpipe.Transaction
+	ids := rng.Perm(1500)
+	for i := range 1500 {
+		// Each batch of 50 in its own month; some share a timestamp.
+		month := jan.AddDate(0, i/50%12, 0)
+		txs = append(txs, txpipe.Transaction{
+			ID: fmt.Sprintf("tx-%05d", ids[i]), Amount: "1.00", AmountMinor: 100, Currency: "EUR",
+			Timestamp: month.Add(time.Duration(rng.IntN(40*24)) * time.Hour), Merchant: "m", Status: txpipe.TxCompleted, FileID: "f",
+		})
+	}
+	putInBatches(t, db, txs)
+	if err := db.Sync(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if g := sqlite.Generations(db); slices.Min(g) < 25 {
+		t.Fatalf("generations a shard = %v, want 25 or more", g)
+	}
+	want := slices.Clone(txs)
+	slices.SortFunc(want, func(a, b txpipe.Transaction) int {
+		return cmp.Or(a.Timestamp.Compare(b.Timestamp), strings.Compare(a.ID, b.ID))
+	})
+	from, to := jan.AddDate(0, 2, 10), jan.AddDate(0, 9, 3)
+	want = slices.DeleteFunc(want, func(x txpipe.Transaction) bool { return x.Timestamp.Before(from) || !x.Timestamp.Before(to) })
+	for _, arms := range []int{0, 1, 7} {
+		sqlite.SetListArms(db, arms)
+		for _, limit := range []int{37, 1000} {
+			var got []string
+			q := txpipe.TxQuery{From: from, To: to, Limit: limit}
+			for {
+				page, err := db.ListTransactions(t.Context(), q)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, x := range page.Items {
+					got = append(got, x.ID)
+				}
+				if page.NextCursor == "" {
+					break
+				}
+				q.Cursor = page.NextCursor
+			}
+			if len(got) != len(want) {
+				t.Fatalf("arms %d, limit %d: %d rows listed, want %d", arms, limit, len(got), len(want))
+			}
+			for i := range want {
+				if got[i] != want[i].ID {
+					t.Fatalf("arms %d, limit %d: row %d is %s, want %s", arms, limit, i, got[i], want[i].ID)
+				}
+			}
+		}
+	}
 }
 
 func TestTransactionStoreSmallGenerationsHashCollisions(t *testing.T) {

@@ -515,10 +515,27 @@ func decodeCursor(s string) (cursor, error) {
 	return cursor{sec: sec, nsec: nsec, id: parts[3]}, nil
 }
 
-const listSQL = `SELECT ` + txColumns + ` FROM transactions
-	WHERE gen = ? AND (ts, ts_ns) >= (?, ?) AND (ts, ts_ns) < (?, ?) AND (ts, ts_ns, transaction_id) > (?, ?, ?)
-	AND (? = '' OR merchant = ?) AND (? = '' OR currency = ?)
-	ORDER BY ts, ts_ns, transaction_id LIMIT ?`
+// listArm reads one generation's rows of the range after the cursor, in the
+// index's (time) order; listSQL merges arms (parameters ?11 on are their
+// generations).
+const listArm = `SELECT ` + txColumns + ` FROM transactions
+	WHERE gen = ?%d AND (ts, ts_ns) >= (?1, ?2) AND (ts, ts_ns) < (?3, ?4) AND (ts, ts_ns, transaction_id) > (?5, ?6, ?7)
+	AND (?8 = '' OR merchant = ?8) AND (?9 = '' OR currency = ?9)`
+
+// maxArms is the most generations one query merges (SQLite's limit on a
+// compound SELECT is 500), unless the shard's arms is set (by tests).
+const maxArms = 256
+
+// listSQL is the query of the first ?10 rows of arms generations merged by
+// time: SQLite merges the ordered arms as coroutines, so it reads about as
+// many rows as it returns, whichever generations hold them.
+func listSQL(arms int) string {
+	q := make([]string, arms)
+	for i := range q {
+		q[i] = fmt.Sprintf(listArm, 11+i)
+	}
+	return strings.Join(q, " UNION ALL ") + " ORDER BY ts, ts_ns, transaction_id LIMIT ?10"
+}
 
 // ListTransactions returns the transactions with q.From <= timestamp <
 // q.To, oldest first (ties by id), q.Limit at a time (100 when 0, at most
@@ -550,126 +567,168 @@ func (db *DB) ListTransactions(ctx context.Context, q txpipe.TxQuery) (txpipe.Tx
 	if after.sec > lo.sec || (after.sec == lo.sec && after.nsec > lo.nsec) {
 		lo = after
 	}
-	// Each generation of each shard (a source) that may hold rows of the
-	// range answers with its first rows after the cursor, the shards in
-	// parallel; the page is the first limit+1 of their merge. A source
-	// that had more rows than it was asked for bounds what the merge
-	// knows, and is asked again for limit+1 if the page goes past that
-	// bound.
-	var sources []source
+	// Each shard merges its generations that may hold rows of the range;
+	// the page is the first limit+1 rows of the shards' merge, each shard's
+	// rows read only as the merge takes them.
+	var heads []*txRows
+	defer func() {
+		for _, h := range heads {
+			h.close()
+		}
+	}()
 	for _, s := range db.shards {
 		gens, err := s.overlapping(ctx, lo.sec, q.To.Unix())
 		if err != nil {
 			return txpipe.TxPage{}, fmt.Errorf("list transactions: %w", err)
 		}
-		for _, g := range gens {
-			sources = append(sources, source{s, g.n, g.share})
+		// More generations than one query merges: each query's rows are
+		// read at once, so the query holds one connection at a time.
+		most := cmp.Or(s.arms, maxArms)
+		many := len(gens) > most
+		for len(gens) > 0 {
+			arms := gens[:min(len(gens), most)]
+			gens = gens[len(arms):]
+			h, err := s.list(ctx, arms, lo, after, q, limit+1, many)
+			if err != nil {
+				return txpipe.TxPage{}, fmt.Errorf("list transactions: %w", err)
+			}
+			heads = append(heads, h)
 		}
 	}
-	n := len(sources)
-	if n == 0 {
-		return txpipe.TxPage{}, nil
-	}
-	// Each is first asked for a little more than its likely part of the
-	// page, by the part of its rows the range likely holds.
-	var total float64
-	for _, src := range sources {
-		total += src.share
-	}
-	parts := make([][]txpipe.Transaction, n)
-	asked := make([]int, n)
-	for k, src := range sources {
-		asked[k] = limit + 1
-		if n > 1 && total > 0 {
-			asked[k] = min(int(float64(limit+1)*src.share/total*1.25)+4, limit+1)
+	var page txpipe.TxPage
+	for len(page.Items) <= limit {
+		best := -1
+		for k, h := range heads {
+			if h.ok && (best < 0 || compareTx(&h.head, &heads[best].head) < 0) {
+				best = k
+			}
 		}
-	}
-	for {
-		errs := make([]error, len(db.shards))
-		var wg sync.WaitGroup
-		for i, s := range db.shards {
-			wg.Go(func() {
-				for k, src := range sources {
-					if src.shard != s || parts[k] != nil {
-						continue
-					}
-					if parts[k], errs[i] = s.list(ctx, src.gen, lo, after, q, asked[k]); errs[i] != nil {
-						return
-					}
-				}
-			})
+		if best < 0 {
+			break
 		}
-		wg.Wait()
-		if err := errors.Join(errs...); err != nil {
+		page.Items = append(page.Items, heads[best].head)
+		if err := heads[best].next(); err != nil {
 			return txpipe.TxPage{}, fmt.Errorf("list transactions: %w", err)
 		}
-		items := mergeByTime(slices.Clone(parts), limit+1)
-		again := false
-		if len(items) > 0 {
-			last := &items[len(items)-1]
-			for k := range parts {
-				// A source that returned all it was asked for may have rows
-				// before the page's last one that it did not return.
-				if asked[k] <= limit && len(parts[k]) == asked[k] && compareTx(&parts[k][len(parts[k])-1], last) < 0 {
-					parts[k], asked[k], again = nil, limit+1, true
-				}
-			}
-			if !again && len(items) < limit+1 {
-				for k := range parts {
-					if asked[k] <= limit && len(parts[k]) == asked[k] {
-						parts[k], asked[k], again = nil, limit+1, true
-					}
-				}
-			}
-		}
-		if again {
-			continue
-		}
-		page := txpipe.TxPage{Items: items}
-		if len(page.Items) > limit {
-			page.Items = page.Items[:limit]
-			last := page.Items[limit-1]
-			page.NextCursor = cursor{sec: last.Timestamp.Unix(), nsec: int64(last.Timestamp.Nanosecond()), id: last.ID}.encode()
-		}
-		return page, nil
 	}
+	if len(page.Items) > limit {
+		page.Items = page.Items[:limit]
+		last := page.Items[limit-1]
+		page.NextCursor = cursor{sec: last.Timestamp.Unix(), nsec: int64(last.Timestamp.Nanosecond()), id: last.ID}.encode()
+	}
+	return page, nil
 }
 
-// source is a generation of a shard, with the part of its rows the
-// query's range likely holds.
-type source struct {
-	shard *file
-	gen   int64
-	share float64
+// txRows is a shard's rows of a page in time order, read as they are
+// taken: head is the next one while ok.
+type txRows struct {
+	rows *sql.Rows            // read row by row, or nil
+	rest []txpipe.Transaction // read already, when rows is nil
+	head txpipe.Transaction
+	ok   bool
 }
 
-// list returns the first n transactions of generation gen of shard f that
+// list returns the first n transactions of generations gens of shard f that
 // pass q's filters after the cursor after, from lo (the larger of the
-// cursor and the range's start) to before q.To.
-func (f *file) list(ctx context.Context, gen int64, lo, after cursor, q txpipe.TxQuery, n int) ([]txpipe.Transaction, error) {
-	rows, err := f.listStmt.QueryContext(ctx, gen,
-		lo.sec, lo.nsec, q.To.Unix(), q.To.Nanosecond(),
-		after.sec, after.nsec, after.id, q.Merchant, q.Merchant, q.Currency, q.Currency, n)
+// cursor and the range's start) to before q.To. They are read row by row as
+// the caller takes them, unless read is set: then all at once, so the query
+// holds none of the shard's reader connections (another query of the same
+// shard may need one).
+func (f *file) list(ctx context.Context, gens []int64, lo, after cursor, q txpipe.TxQuery, n int, read bool) (*txRows, error) {
+	// The arms are padded to a power of two, so that few statements are
+	// prepared; a padding arm asks for generation -1, which holds no rows.
+	arms := 1
+	for arms < len(gens) {
+		arms *= 2
+	}
+	st, err := f.listStmt(ctx, arms)
+	if err != nil {
+		return nil, err
+	}
+	args := []any{lo.sec, lo.nsec, q.To.Unix(), q.To.Nanosecond(), after.sec, after.nsec, after.id, q.Merchant, q.Currency, n}
+	for i := range arms {
+		g := int64(-1)
+		if i < len(gens) {
+			g = gens[i]
+		}
+		args = append(args, g)
+	}
+	rows, err := st.QueryContext(ctx, args...)
 	if err != nil {
 		return nil, translate(err)
 	}
-	defer rows.Close()
-	items := make([]txpipe.Transaction, 0, min(n, 128))
-	for rows.Next() {
-		var t txpipe.Transaction
-		var sec, nsec, ingested int64
-		var outcome int
-		if err := rows.Scan(&t.ID, &t.Amount, &t.AmountMinor, &t.Currency, &sec, &nsec, &t.Merchant, &t.Status, &t.FileID, &ingested, &outcome); err != nil {
-			return nil, translate(err)
+	r := &txRows{rows: rows}
+	if read {
+		for r.ok = true; ; {
+			if err := r.scan(); err != nil {
+				return nil, err
+			}
+			if !r.ok {
+				break
+			}
+			r.rest = append(r.rest, r.head)
 		}
-		t.Timestamp = time.Unix(sec, nsec).UTC()
-		t.IngestedAt = time.Unix(0, ingested).UTC()
-		items = append(items, t)
+		r.rows = nil
 	}
-	if err := rows.Err(); err != nil {
+	return r, r.next()
+}
+
+// next moves to the next row.
+func (r *txRows) next() error {
+	if r.rows == nil {
+		r.ok = len(r.rest) > 0
+		if r.ok {
+			r.head, r.rest = r.rest[0], r.rest[1:]
+		}
+		return nil
+	}
+	return r.scan()
+}
+
+// scan reads the next row of r.rows into r.head, closing it after the last.
+func (r *txRows) scan() error {
+	if !r.rows.Next() {
+		r.ok = false
+		err := r.rows.Err()
+		r.rows.Close()
+		return translate(err)
+	}
+	var t txpipe.Transaction
+	var sec, nsec, ingested int64
+	var outcome int
+	if err := r.rows.Scan(&t.ID, &t.Amount, &t.AmountMinor, &t.Currency, &sec, &nsec, &t.Merchant, &t.Status, &t.FileID, &ingested, &outcome); err != nil {
+		r.rows.Close()
+		return translate(err)
+	}
+	t.Timestamp = time.Unix(sec, nsec).UTC()
+	t.IngestedAt = time.Unix(0, ingested).UTC()
+	r.head, r.ok = t, true
+	return nil
+}
+
+func (r *txRows) close() {
+	if r.rows != nil {
+		r.rows.Close()
+	}
+}
+
+// listStmt returns the prepared transactions query merging arms
+// generations.
+func (f *file) listStmt(ctx context.Context, arms int) (*sql.Stmt, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.closing {
+		return nil, txpipe.Errorf(txpipe.EINTERNAL, "database %s is closed", f.path)
+	}
+	if st, ok := f.listStmts[arms]; ok {
+		return st, nil
+	}
+	st, err := f.read.PrepareContext(ctx, listSQL(arms))
+	if err != nil {
 		return nil, translate(err)
 	}
-	return items, nil
+	f.listStmts[arms] = st
+	return st, nil
 }
 
 // compareTx orders transactions as the query does: by timestamp, then id.
@@ -678,28 +737,4 @@ func compareTx(a, b *txpipe.Transaction) int {
 		return c
 	}
 	return strings.Compare(a.ID, b.ID)
-}
-
-// mergeByTime merges lists sorted by compareTx into the first n of their
-// union. An id is stored once, so no two items are equal.
-func mergeByTime(lists [][]txpipe.Transaction, n int) []txpipe.Transaction {
-	total := 0
-	for _, l := range lists {
-		total += len(l)
-	}
-	out := make([]txpipe.Transaction, 0, min(n, total))
-	for len(out) < n {
-		best := -1
-		for k, l := range lists {
-			if len(l) > 0 && (best < 0 || compareTx(&l[0], &lists[best][0]) < 0) {
-				best = k
-			}
-		}
-		if best < 0 {
-			break
-		}
-		out = append(out, lists[best][0])
-		lists[best] = lists[best][1:]
-	}
-	return out
 }
