@@ -18,8 +18,9 @@ type hashSet struct {
 	slots []uint64 // 0 is empty; a hash of 0 is stored as 1
 	n     int
 	// compact mode
-	fps [][]uint32 // fingerprint tables, 0 is empty; inserts go to the last
-	fpn int        // entries in the last table
+	fps  [][]uint32 // fingerprint tables, 0 is empty; inserts go to the last
+	fpn  int        // entries in the last table
+	free []func()   // return the tables' memory (release)
 	// touched keeps addHashes's reads of slots ahead of their inserts
 	// from being optimised away.
 	touched uint32
@@ -55,12 +56,28 @@ func (s *hashSet) reserve(rows int) {
 	want := rows/3*4 + 1
 	if !s.exact && s.n == 0 && s.fps == nil {
 		s.slots = nil
-		s.fps = [][]uint32{make([]uint32, max(want, 1<<10))}
+		s.fps = [][]uint32{s.table(max(want, 1<<10))}
 		return
 	}
 	if want > len(s.slots) {
 		s.resize(want)
 	}
+}
+
+// table returns a new fingerprint table of n slots (allocTable).
+func (s *hashSet) table(n int) []uint32 {
+	t, free := allocTable(n)
+	s.free = append(s.free, free)
+	return t
+}
+
+// release returns the fingerprint tables' memory: nothing may use the set
+// but its hash after it.
+func (s *hashSet) release() {
+	for _, f := range s.free {
+		f()
+	}
+	s.free, s.fps, s.slots = nil, nil, nil
 }
 
 // addFingerprint is addHash in compact mode.
@@ -84,7 +101,7 @@ tables:
 					for _, t := range s.fps {
 						total += len(t)
 					}
-					s.fps = append(s.fps, make([]uint32, total))
+					s.fps = append(s.fps, s.table(total))
 					s.fpn = 0
 					return s.addFingerprint(h)
 				}

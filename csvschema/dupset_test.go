@@ -90,6 +90,34 @@ func TestCompactSetOverflow(t *testing.T) {
 	}
 }
 
+// TestLargeTablesAreMapped: tables of a megabyte or more (on Linux
+// outside the Go heap, in huge pages: allocTable) keep every id, the
+// overflow tables too, and release returns them.
+func TestLargeTablesAreMapped(t *testing.T) {
+	set := newHashSet(maphash.MakeSeed(), false)
+	set.reserve(300_000) // 400,000 slots: 1.6 MB
+	const n = 700_000    // overflow tables of 400,000 and 800,000 slots
+	for i := range n {
+		if set.addHash(set.hash(fmt.Appendf(nil, "id-%d", i))) {
+			t.Fatalf("id %d is new but was reported seen", i)
+		}
+	}
+	if len(set.fps) != 3 || len(set.free) != 3 {
+		t.Fatalf("%d tables, %d to free", len(set.fps), len(set.free))
+	}
+	hs := make([]uint64, n)
+	for i := range hs {
+		hs[i] = set.hash(fmt.Appendf(nil, "id-%d", i))
+	}
+	if cands := set.addHashes(hs, nil); len(cands) != n {
+		t.Fatalf("%d of %d ids seen again reported", len(cands), n)
+	}
+	set.release()
+	if set.fps != nil || set.free != nil {
+		t.Error("release kept the tables")
+	}
+}
+
 // BenchmarkAddHashes adds 1M distinct hashes to a compact set sized for
 // them, one at a time and in groups (addHashes reads a group's slots
 // before inserting it).

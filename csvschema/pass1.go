@@ -468,6 +468,7 @@ func (v *validation) parallel(ctx context.Context, sc *scanner, hk *checker, set
 			defer inserting.Done()
 			labelRole(ctx, "inserter")
 			part := newHashSet(set.seed, false)
+			defer part.release()
 			sized := false
 			for b := range ins[p] {
 				if !sized && b.est > 0 {

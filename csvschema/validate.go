@@ -168,6 +168,7 @@ func ValidateWith(ctx context.Context, r io.Reader, opt Options) (*Report, error
 	}
 	set := newHashSet(hashSeed(), reread == nil)
 	cands, err := v.firstPass(ctx, r, set)
+	set.release() // the second read only hashes
 	if err != nil {
 		return nil, err
 	}
