@@ -193,6 +193,9 @@ func TestNonUTF8FilesSplitIntoChunks(t *testing.T) {
 		{"utf-16le", csvschema.Format{}, unicode.UTF16(unicode.LittleEndian, unicode.UseBOM).NewEncoder().String},
 	} {
 		t.Run(c.name, func(t *testing.T) {
+			if testing.Short() && (c.name == "iso-8859-1" || c.name == "utf-16be declared") {
+				t.Skip("-short runs one single-byte and one UTF-16 encoding")
+			}
 			t.Parallel()
 			enc, err := c.enc(text)
 			if err != nil {
