@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -20,12 +22,18 @@ import (
 	"github.com/txpipe/txpipe/httpapi"
 	"github.com/txpipe/txpipe/internal/txgen"
 	"github.com/txpipe/txpipe/server"
+	"github.com/txpipe/txpipe/sqlite/sqlitetest"
 )
 
 // startServer runs the whole local pipeline in process on a loopback port
-// with a fresh data dir, and returns its URL and first API key.
+// with a fresh data dir, and returns its URL and first API key. An empty
+// data dir gets a copy of a new database (sqlitetest); the tests that call
+// openServer themselves start from an empty one.
 func startServer(t *testing.T, dataDir string) (url, key string) {
 	t.Helper()
+	if _, err := os.Stat(filepath.Join(dataDir, "txpipe.db")); errors.Is(err, fs.ErrNotExist) {
+		sqlitetest.Seed(t, dataDir)
+	}
 	var out bytes.Buffer
 	cfg := serveConfig{Config: server.Config{Addr: "127.0.0.1:0", MaxBodyBytes: 100 << 20, Workers: 2}, DataDir: dataDir}
 	logger := slog.New(slog.NewJSONHandler(io.Discard, nil))
