@@ -194,8 +194,14 @@ func TestStateMachineOnS3(t *testing.T) {
 	}
 	defer db.Close()
 
+	// 5 chunks of 2 batches each; under -short of 400 rows (1,000 in the
+	// full run, where the default is 20,000).
+	rows, chunkRows := 5000, 1000
+	if testing.Short() {
+		rows, chunkRows = 2000, 400
+	}
 	var csv bytes.Buffer
-	if err := txgen.Write(&csv, txgen.Options{Rows: 5000, Seed: 4}); err != nil {
+	if err := txgen.Write(&csv, txgen.Options{Rows: rows, Seed: 4}); err != nil {
 		t.Fatal(err)
 	}
 	sum := sha256.Sum256(csv.Bytes())
@@ -215,7 +221,7 @@ func TestStateMachineOnS3(t *testing.T) {
 	validator := &lambda.StepHandler{Function: workflow.FunctionValidator,
 		Runner: &workflow.Tasks{Files: store, Uploads: store, Statuses: db}}
 	transformer := &lambda.StepHandler{Function: workflow.FunctionTransformer,
-		Runner: &workflow.Tasks{Files: store, Transactions: kill, Statuses: db, BatchSize: 500}}
+		Runner: &workflow.Tasks{Files: store, Transactions: kill, Statuses: db, BatchSize: chunkRows / 2}}
 	notifier := &lambda.StepHandler{Function: workflow.FunctionNotifier,
 		Runner: &workflow.Tasks{Statuses: db, Notifier: &notes{}}}
 	handlers := map[string]*lambda.StepHandler{
@@ -231,8 +237,7 @@ func TestStateMachineOnS3(t *testing.T) {
 		return json.Marshal(out)
 	}
 	def := workflow.Pipeline()
-	// Chunks of 1,000 rows here, so 5 chunks (the default is 20,000).
-	validator.Runner.(*workflow.Tasks).ChunkRows = 1000
+	validator.Runner.(*workflow.Tasks).ChunkRows = int64(chunkRows)
 
 	// The bytes arrived: the EventBridge event starts the run.
 	runs := &startedRuns{}
@@ -267,8 +272,8 @@ func TestStateMachineOnS3(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st.Status != txpipe.StatusCompleted || st.Rows != 5000 || st.Counts() != (txpipe.Counts{Inserted: 5000}) || st.Filename != "month.csv" {
-		t.Errorf("status %s rows %d counts %+v filename %q, want COMPLETED, 5000 inserted, month.csv", st.Status, st.Rows, st.Counts(), st.Filename)
+	if st.Status != txpipe.StatusCompleted || st.Rows != int64(rows) || st.Counts() != (txpipe.Counts{Inserted: int64(rows)}) || st.Filename != "month.csv" {
+		t.Errorf("status %s rows %d counts %+v filename %q, want COMPLETED, %d inserted, month.csv", st.Status, st.Rows, st.Counts(), st.Filename, rows)
 	}
 	if kill.at.Load() != 0 {
 		t.Error("no chunk was killed mid-write")
