@@ -63,6 +63,7 @@ const (
 	mainWriterCacheKiB  = 4 << 10
 	shardWriterCacheKiB = 22 << 10
 	readerCacheKiB      = 4 << 10
+	genListCacheKiB     = 1 << 10
 	mainReaderConns     = 4
 	shardReaderConns    = 2
 	busyTimeout         = 10 * time.Second
@@ -123,7 +124,7 @@ type file struct {
 
 	gens      *generations      // a shard's generations (gens.go); nil for the main file
 	listStmts map[int]*sql.Stmt // a shard's transactions queries by their arms, on read (guarded by mu)
-	gensStmt  *sql.Stmt         // a shard's generations query, on read
+	genList   *genList          // a shard's generations as committed
 	arms      int               // the most generations one transactions query merges, if not maxArms
 
 	lost   *lostRows // shared by the database's files
@@ -348,8 +349,8 @@ func (f *file) close() error {
 	}
 	f.stmts, f.puts, f.listStmts = nil, nil, nil
 	f.mu.Unlock()
-	if f.gensStmt != nil {
-		f.gensStmt.Close()
+	if f.genList != nil {
+		errs = append(errs, f.genList.close())
 	}
 	if f.read != nil {
 		errs = append(errs, f.read.Close())

@@ -225,11 +225,14 @@ func (f *file) loadGenerations(ctx context.Context) error {
 		return fmt.Errorf("open %s: %w", f.path, err)
 	}
 	f.gens = gs
-	if f.gensStmt == nil {
+	if f.genList == nil {
 		f.listStmts = map[int]*sql.Stmt{}
-		if f.gensStmt, err = f.read.PrepareContext(ctx, gensSQL); err != nil {
-			return fmt.Errorf("open %s: prepare the generations query: %w", f.path, translate(err))
+		db, err := sql.Open("sqlite", dsn(f.path, genListCacheKiB, ""))
+		if err != nil {
+			return fmt.Errorf("open %s: %w", f.path, err)
 		}
+		db.SetMaxOpenConns(1)
+		f.genList = &genList{db: db}
 	}
 	return nil
 }
@@ -296,21 +299,90 @@ const gensSQL = `WITH RECURSIVE g(n) AS (
 // generations this one's writer made. An unsealed generation's time range
 // is not stored: it may hold any.
 func (f *file) overlapping(ctx context.Context, from, to int64) ([]int64, error) {
-	rows, err := f.gensStmt.QueryContext(ctx)
+	list, err := f.genList.get(ctx)
 	if err != nil {
+		return nil, err
+	}
+	var out []int64
+	for _, g := range list {
+		if !g.lo.Valid || (g.lo.Int64 <= to && g.hi.Int64 >= from) {
+			out = append(out, g.n)
+		}
+	}
+	return out, nil
+}
+
+// genList is a shard's list of generations as its file holds them, kept
+// until a commit: it is read again (a recursive skip-scan of an index, a
+// seek a generation) only when PRAGMA data_version, on a connection of its
+// own, says that another connection (this process's writer or any other)
+// committed since.
+type genList struct {
+	mu      sync.Mutex
+	db      *sql.DB // one connection
+	conn    *sql.Conn
+	version int64
+	list    []genRange // nil: not read
+}
+
+// genRange is a generation and, if it is sealed, its time range.
+type genRange struct {
+	n      int64
+	lo, hi sql.NullInt64
+}
+
+func (l *genList) get(ctx context.Context) ([]genRange, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.conn == nil {
+		c, err := l.db.Conn(ctx)
+		if err != nil {
+			return nil, translate(err)
+		}
+		l.conn, l.list = c, nil
+	}
+	var v int64
+	if err := l.conn.QueryRowContext(ctx, "PRAGMA data_version").Scan(&v); err != nil {
+		l.reset()
+		return nil, translate(err)
+	}
+	if l.list != nil && v == l.version {
+		return l.list, nil
+	}
+	rows, err := l.conn.QueryContext(ctx, gensSQL)
+	if err != nil {
+		l.reset()
 		return nil, translate(err)
 	}
 	defer rows.Close()
-	var out []int64
+	list := []genRange{}
 	for rows.Next() {
-		var n int64
-		var lo, hi sql.NullInt64
-		if err := rows.Scan(&n, &lo, &hi); err != nil {
+		var g genRange
+		if err := rows.Scan(&g.n, &g.lo, &g.hi); err != nil {
+			l.reset()
 			return nil, translate(err)
 		}
-		if !lo.Valid || (lo.Int64 <= to && hi.Int64 >= from) {
-			out = append(out, n)
-		}
+		list = append(list, g)
 	}
-	return out, translate(rows.Err())
+	if err := rows.Err(); err != nil {
+		l.reset()
+		return nil, translate(err)
+	}
+	l.list, l.version = list, v
+	return list, nil
+}
+
+// reset drops the connection (and with it the list) after an error.
+func (l *genList) reset() {
+	if l.conn != nil {
+		l.conn.Close()
+	}
+	l.conn, l.list = nil, nil
+}
+
+func (l *genList) close() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.reset()
+	return l.db.Close()
 }
