@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/xuri/excelize/v2"
 	"golang.org/x/text/encoding/charmap"
 	"golang.org/x/text/encoding/unicode"
 
@@ -141,7 +140,9 @@ func TestDialectsSameTransactions(t *testing.T) {
 	for _, v := range dialectFiles {
 		t.Run(v.name, func(t *testing.T) {
 			path := filepath.Join(dir, v.name)
-			if *update {
+			if *update && v.write == nil {
+				t.Logf("%s not rewritten: excelize writes it under the integration tag (go test -tags integration ./csvschema -update)", v.name)
+			} else if *update {
 				if err := os.WriteFile(path, v.write(), 0o644); err != nil {
 					t.Fatal(err)
 				}
@@ -303,105 +304,5 @@ func TestProfileConstants(t *testing.T) {
 	}
 	if g := got[1]; !g.Timestamp.Equal(time.Date(2024, 6, 30, 22, 0, 0, 0, time.UTC)) || g.Amount != "3.00" {
 		t.Errorf("row 2: %+v", g)
-	}
-}
-
-// writeXLSX writes the transactions as a workbook whose first sheet
-// ("Umsätze"; a second, "Notes", is empty) holds them: amounts as numbers, timestamps as date cells (serial days with a date
-// format), a blank row in the middle (skipped, but counted in row numbers).
-func writeXLSX() []byte {
-	f := excelize.NewFile()
-	defer f.Close()
-	sheet := "Umsätze"
-	if err := f.SetSheetName("Sheet1", sheet); err != nil {
-		panic(err)
-	}
-	if _, err := f.NewSheet("Notes"); err != nil {
-		panic(err)
-	}
-	sw, err := f.NewStreamWriter(sheet)
-	if err != nil {
-		panic(err)
-	}
-	dateStyle, err := f.NewStyle(&excelize.Style{NumFmt: 22})
-	if err != nil {
-		panic(err)
-	}
-	row := 1
-	set := func(vals ...any) {
-		cell, _ := excelize.CoordinatesToCellName(1, row)
-		if err := sw.SetRow(cell, vals); err != nil {
-			panic(err)
-		}
-		row++
-	}
-	set("transaction_id", "amount", "currency", "timestamp", "merchant", "status")
-	for i, tx := range dialectTx {
-		if i == 10 {
-			row++ // a blank row
-		}
-		amount, err := strconv.ParseFloat(tx.Amount, 64)
-		if err != nil {
-			panic(err)
-		}
-		serial := float64(tx.Timestamp.Sub(time.Date(1899, 12, 30, 0, 0, 0, 0, time.UTC))) / float64(24*time.Hour)
-		set(tx.ID, amount, tx.Currency, excelize.Cell{StyleID: dateStyle, Value: serial}, tx.Merchant, tx.Status)
-	}
-	if err := sw.Flush(); err != nil {
-		panic(err)
-	}
-	var b bytes.Buffer
-	if _, err := f.WriteTo(&b); err != nil {
-		panic(err)
-	}
-	return b.Bytes()
-}
-
-// TestXLSXErrors: errors are numbered by sheet row; a missing sheet and a
-// number with float noise are clear errors.
-func TestXLSXErrors(t *testing.T) {
-	f := excelize.NewFile()
-	defer f.Close()
-	rows := [][]any{
-		{"transaction_id", "amount", "currency", "timestamp", "merchant", "status"},
-		{"A1", 12.5, "EUR", "2024-01-15T10:30:00Z", "Shop", "completed"},
-		nil, // row 3 blank
-		{"A2", 0.125, "EUR", 45306.4375, "Shop", "completed"},
-		{"A3", "12,50", "EUR", 45306.4375, "Line\nbreak", "completed"},
-	}
-	for i, r := range rows {
-		cell, _ := excelize.CoordinatesToCellName(1, i+1)
-		if r != nil {
-			if err := f.SetSheetRow("Sheet1", cell, &r); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	var b bytes.Buffer
-	if _, err := f.WriteTo(&b); err != nil {
-		t.Fatal(err)
-	}
-	rep, err := csvschema.ValidateWith(context.Background(), bytes.NewReader(b.Bytes()), csvschema.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var got []string
-	for _, e := range rep.Errors {
-		got = append(got, e.Error())
-	}
-	want := []string{
-		`line 4, column amount: invalid amount: 3 fraction digits, EUR has 2 (value "0.125")`,
-		`line 5, column amount: invalid amount: not a plain decimal such as 99.99; a decimal comma or thousands separator is read only under a profile that declares it (amount: {decimal: ",", thousands: "."}) (value "12,50")`,
-		`line 5, column merchant: control character in value (value "Line\rbreak")`,
-	}
-	if strings.Join(got, "\n") != strings.Join(want, "\n") || rep.Rows != 3 || rep.Dialect.Sheet != "Sheet1" {
-		t.Errorf("rows %d, dialect %+v, errors:\n%s\nwant:\n%s", rep.Rows, rep.Dialect, strings.Join(got, "\n"), strings.Join(want, "\n"))
-	}
-	rep, err = csvschema.ValidateWith(context.Background(), bytes.NewReader(b.Bytes()), csvschema.Options{Format: csvschema.Format{Sheet: "Data"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(rep.Errors) != 1 || rep.Errors[0].Error() != `line 1: unreadable spreadsheet: no sheet "Data"; the workbook has "Sheet1"` {
-		t.Errorf("missing sheet: %v", rep.Errors)
 	}
 }

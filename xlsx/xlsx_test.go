@@ -2,6 +2,7 @@ package xlsx_test
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/xuri/excelize/v2"
 
+	"github.com/txpipe/txpipe/csvschema"
 	"github.com/txpipe/txpipe/xlsx"
 )
 
@@ -116,3 +118,52 @@ func TestRowsFromAReaderNotAFile(t *testing.T) {
 type errReader struct{}
 
 func (errReader) Read([]byte) (int, error) { return 0, fmt.Errorf("connection reset") }
+
+// TestXLSXErrors: csvschema numbers the errors of a workbook by sheet row;
+// a missing sheet and a number with float noise are clear errors.
+func TestXLSXErrors(t *testing.T) {
+	f := excelize.NewFile()
+	defer f.Close()
+	rows := [][]any{
+		{"transaction_id", "amount", "currency", "timestamp", "merchant", "status"},
+		{"A1", 12.5, "EUR", "2024-01-15T10:30:00Z", "Shop", "completed"},
+		nil, // row 3 blank
+		{"A2", 0.125, "EUR", 45306.4375, "Shop", "completed"},
+		{"A3", "12,50", "EUR", 45306.4375, "Line\nbreak", "completed"},
+	}
+	for i, r := range rows {
+		cell, _ := excelize.CoordinatesToCellName(1, i+1)
+		if r != nil {
+			if err := f.SetSheetRow("Sheet1", cell, &r); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	var b bytes.Buffer
+	if _, err := f.WriteTo(&b); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := csvschema.ValidateWith(context.Background(), bytes.NewReader(b.Bytes()), csvschema.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, e := range rep.Errors {
+		got = append(got, e.Error())
+	}
+	want := []string{
+		`line 4, column amount: invalid amount: 3 fraction digits, EUR has 2 (value "0.125")`,
+		`line 5, column amount: invalid amount: not a plain decimal such as 99.99; a decimal comma or thousands separator is read only under a profile that declares it (amount: {decimal: ",", thousands: "."}) (value "12,50")`,
+		`line 5, column merchant: control character in value (value "Line\rbreak")`,
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") || rep.Rows != 3 || rep.Dialect.Sheet != "Sheet1" {
+		t.Errorf("rows %d, dialect %+v, errors:\n%s\nwant:\n%s", rep.Rows, rep.Dialect, strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	rep, err = csvschema.ValidateWith(context.Background(), bytes.NewReader(b.Bytes()), csvschema.Options{Format: csvschema.Format{Sheet: "Data"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Errors) != 1 || rep.Errors[0].Error() != `line 1: unreadable spreadsheet: no sheet "Data"; the workbook has "Sheet1"` {
+		t.Errorf("missing sheet: %v", rep.Errors)
+	}
+}
