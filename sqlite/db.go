@@ -575,6 +575,11 @@ func (f *file) migrate(ctx context.Context, dir string) error {
 		return fmt.Errorf("list migrations: %w", err)
 	}
 	slices.Sort(names)
+	// A current file (every open but the first) needs no transaction.
+	var start int
+	if err := f.write.QueryRowContext(ctx, "PRAGMA user_version").Scan(&start); err != nil {
+		return fmt.Errorf("read the schema version of %s: %w", f.path, translate(err))
+	}
 	seen := map[int]string{}
 	for _, name := range names {
 		n, _, ok := strings.Cut(path.Base(name), "_")
@@ -587,6 +592,9 @@ func (f *file) migrate(ctx context.Context, dir string) error {
 			return fmt.Errorf("migrations %s and %s have the same number %d", other, name, version)
 		}
 		seen[version] = name
+		if version <= start {
+			continue
+		}
 		body, err := migrations.ReadFile(name)
 		if err != nil {
 			return fmt.Errorf("read migration %s: %w", name, err)
