@@ -62,6 +62,23 @@ func cpuTime() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
+// cpuProfile starts a CPU profile into the file TXPIPE_BENCH_CPUPROFILE
+// names, if it names one, and returns the function that ends it.
+func cpuProfile(b *testing.B) (stop func()) {
+	p := os.Getenv("TXPIPE_BENCH_CPUPROFILE")
+	if p == "" {
+		return func() {}
+	}
+	f, err := os.Create(p)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		b.Fatal(err)
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }
+}
+
 // peakRSS returns the process's peak resident set size in MiB (Linux).
 func peakRSS() float64 {
 	b, err := os.ReadFile("/proc/self/status")
@@ -259,16 +276,7 @@ func BenchmarkStoreGrowth(b *testing.B) {
 			}
 			b.Logf("prefill file %d (%s): %.1f s, %.1f CPU-s, %d rows stored before", i, month.Format("2006-01"), wall.Seconds(), cpu.Seconds(), i*fileRows)
 		}
-		if p := os.Getenv("TXPIPE_BENCH_CPUPROFILE"); p != "" {
-			f, err := os.Create(p)
-			if err != nil {
-				b.Fatal(err)
-			}
-			if err := pprof.StartCPUProfile(f); err != nil {
-				b.Fatal(err)
-			}
-			defer func() { pprof.StopCPUProfile(); f.Close() }()
-		}
+		defer cpuProfile(b)()
 		b.StartTimer()
 		year := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
 		wall, cpu := put("measured", year, 366*24*time.Hour)
@@ -314,16 +322,7 @@ func BenchmarkListOneDayStored(b *testing.B) {
 		days += int(day0.Sub(first) / (24 * time.Hour))
 		day0 = first
 	}
-	if p := os.Getenv("TXPIPE_BENCH_CPUPROFILE"); p != "" {
-		f, err := os.Create(p)
-		if err != nil {
-			b.Fatal(err)
-		}
-		if err := pprof.StartCPUProfile(f); err != nil {
-			b.Fatal(err)
-		}
-		defer func() { pprof.StopCPUProfile(); f.Close() }()
-	}
+	defer cpuProfile(b)()
 	rng := rand.New(rand.NewPCG(1, 15))
 	var lat []time.Duration
 	got := 0

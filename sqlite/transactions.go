@@ -659,7 +659,7 @@ func (f *file) list(ctx context.Context, gens []int64, lo, after cursor, q txpip
 	}
 	r := &txRows{rows: rows}
 	if read {
-		for r.ok = true; ; {
+		for {
 			if err := r.scan(); err != nil {
 				return nil, err
 			}

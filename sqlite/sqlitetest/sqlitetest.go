@@ -16,11 +16,8 @@ import (
 	"github.com/txpipe/txpipe/sqlite"
 )
 
-var (
-	once     sync.Once
-	template map[string][]byte // file name → content of a new, closed database
-	tmplErr  error
-)
+// template holds the files of a new, closed database by name.
+var template = sync.OnceValues(newTemplate)
 
 // newTemplate creates a database with sqlite.Open, closes it and reads its
 // files.
@@ -56,11 +53,11 @@ func newTemplate() (map[string][]byte, error) {
 // new one, and returns the path to open it by (dir/txpipe.db).
 func Seed(t testing.TB, dir string) string {
 	t.Helper()
-	once.Do(func() { template, tmplErr = newTemplate() })
-	if tmplErr != nil {
-		t.Fatal(tmplErr)
+	files, err := template()
+	if err != nil {
+		t.Fatal(err)
 	}
-	for name, b := range template {
+	for name, b := range files {
 		if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
 			t.Fatalf("seed %s: %v", dir, err)
 		}
