@@ -199,3 +199,30 @@ func TestVerifyRejects(t *testing.T) {
 		t.Error("old timestamp verified")
 	}
 }
+
+// TestNotifiedWakesTheDeliverer: a run result the notifier is told of is
+// delivered at once, not at the deliverer's next poll (an hour here).
+func TestNotifiedWakesTheDeliverer(t *testing.T) {
+	db := sqlitetest.Open(t)
+	rcv := &receiver{}
+	srv := httptest.NewServer(rcv)
+	defer srv.Close()
+	hook, _, err := db.EnsureWebhook(t.Context(), srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rcv.secret = hook.Secret
+	d := webhook.NewDeliverer(db, nil, webhook.DelivererOptions{Poll: time.Hour})
+	n := webhook.New(nil, nil, webhook.Options{Notified: d.Poke})
+	defer n.Close(t.Context())
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { d.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	time.Sleep(50 * time.Millisecond) // Run has read the empty outbox and waits
+	finish(t, db, "file-n")
+	if err := n.Notify(t.Context(), txpipe.Notification{FileID: "file-n", Status: txpipe.StatusCompleted}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the delivery after Notify", func() bool { return rcv.count() == 1 })
+}

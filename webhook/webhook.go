@@ -26,6 +26,10 @@ type Options struct {
 	Interval  time.Duration // first retry delay, doubled each time; 1 s if 0
 	QueueSize int           // messages waiting for delivery; 1000 if 0
 	Client    *http.Client  // http.Client with a 10 s timeout if nil
+	// Notified, if set, is called after each message is logged: the local
+	// server pokes the outbox's Deliverer, as the run wrote its deliveries
+	// with its final status.
+	Notified func()
 }
 
 // Notifier logs results and delivers them to webhook subscribers.
@@ -68,6 +72,9 @@ func New(urls []string, logger *slog.Logger, opts Options) *Notifier {
 func (n *Notifier) Notify(ctx context.Context, msg txpipe.Notification) error {
 	n.logger.InfoContext(ctx, "run result", "file_id", msg.FileID, "status", msg.Status, "rows", msg.Rows,
 		"inserted", msg.Inserted, "updated", msg.Updated, "unchanged", msg.Unchanged, "failure", msg.Failure)
+	if n.opts.Notified != nil {
+		n.opts.Notified()
+	}
 	if len(n.urls) == 0 {
 		return nil
 	}

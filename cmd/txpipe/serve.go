@@ -26,6 +26,8 @@ type serveConfig struct {
 	Webhooks []string
 	AWS      bool // AWS adapters (named by TXPIPE_* environment variables) instead of the embedded ones
 	JSON     bool // print the start-up facts as one JSON document
+
+	outboxPoll time.Duration // how often the webhook outbox is read; 1 s if 0 (tests set less)
 }
 
 func newServeCmd() *cobra.Command {

@@ -43,7 +43,7 @@ func TestWebhookOutboxEndToEnd(t *testing.T) {
 
 	dataDir := t.TempDir()
 	var out bytes.Buffer
-	cfg := serveConfig{Config: server.Config{Addr: "127.0.0.1:0", Workers: 1}, DataDir: dataDir, Webhooks: []string{rcv.URL}}
+	cfg := serveConfig{Config: server.Config{Addr: "127.0.0.1:0", Workers: 1}, DataDir: dataDir, Webhooks: []string{rcv.URL}, outboxPoll: 20 * time.Millisecond}
 	s, err := openServer(context.Background(), cfg, slog.New(slog.DiscardHandler), &out)
 	if err != nil {
 		t.Fatal(err)

@@ -54,8 +54,8 @@ func localServer(ctx context.Context, cfg serveConfig, logger *slog.Logger) (*se
 			return nil, err
 		}
 	}
-	notifier := webhook.New(nil, logger, webhook.Options{})
-	deliverer := webhook.NewDeliverer(db, logger, webhook.DelivererOptions{})
+	deliverer := webhook.NewDeliverer(db, logger, webhook.DelivererOptions{Poll: cfg.outboxPoll})
+	notifier := webhook.New(nil, logger, webhook.Options{Notified: deliverer.Poke})
 	return server.New(ctx, cfg.Config, cfg.DataDir, db, server.Adapters{
 		Transactions: db, Statuses: db, Files: files, Notifier: notifier, DeadLetters: db,
 		DeadLetterCount: db.DeadLetterCount,
