@@ -567,13 +567,17 @@ func (db *DB) ListTransactions(ctx context.Context, q txpipe.TxQuery) (txpipe.Tx
 	if after.sec > lo.sec || (after.sec == lo.sec && after.nsec > lo.nsec) {
 		lo = after
 	}
-	// Each shard merges its generations that may hold rows of the range;
-	// the page is the first limit+1 rows of the shards' merge, each shard's
-	// rows read only as the merge takes them.
-	var heads []*txRows
+	// Each shard merges its generations that may hold rows of the range,
+	// and the page is the first limit+1 rows of the shards' merge. The
+	// shards read their expected share of the page at once, in parallel
+	// (each row is a random table page); a shard whose share falls short
+	// is read on, a row at a time, as the merge takes its rows. A query
+	// takes its reader connections in shard order, before it uses any, so
+	// concurrent queries cannot each hold one that another waits for.
+	var streams []*shardRows
 	defer func() {
-		for _, h := range heads {
-			h.close()
+		for _, r := range streams {
+			r.close()
 		}
 	}()
 	for _, s := range db.shards {
@@ -581,35 +585,51 @@ func (db *DB) ListTransactions(ctx context.Context, q txpipe.TxQuery) (txpipe.Tx
 		if err != nil {
 			return txpipe.TxPage{}, fmt.Errorf("list transactions: %w", err)
 		}
-		// More generations than one query merges: each query's rows are
-		// read at once, so the query holds one connection at a time.
-		most := cmp.Or(s.arms, maxArms)
-		many := len(gens) > most
-		for len(gens) > 0 {
-			arms := gens[:min(len(gens), most)]
-			gens = gens[len(arms):]
-			h, err := s.list(ctx, arms, lo, after, q, limit+1, many)
-			if err != nil {
-				return txpipe.TxPage{}, fmt.Errorf("list transactions: %w", err)
+		if len(gens) == 0 {
+			continue
+		}
+		// Statements are prepared (on a connection of the pool) before the
+		// query holds one.
+		qs, err := s.listQueries(ctx, gens)
+		if err != nil {
+			return txpipe.TxPage{}, fmt.Errorf("list transactions: %w", err)
+		}
+		c, err := s.read.Conn(ctx)
+		if err != nil {
+			return txpipe.TxPage{}, fmt.Errorf("list transactions: %w", translate(err))
+		}
+		streams = append(streams, &shardRows{conn: c, qs: qs})
+	}
+	if len(streams) > 0 {
+		share := (limit + len(streams)) / len(streams)
+		var wg sync.WaitGroup
+		for _, r := range streams[1:] {
+			wg.Go(func() { r.err = r.start(ctx, lo, after, q, limit+1, share) })
+		}
+		streams[0].err = streams[0].start(ctx, lo, after, q, limit+1, share)
+		wg.Wait()
+		for _, r := range streams {
+			if r.err != nil {
+				return txpipe.TxPage{}, fmt.Errorf("list transactions: %w", r.err)
 			}
-			heads = append(heads, h)
 		}
 	}
 	var page txpipe.TxPage
 	for len(page.Items) <= limit {
 		best := -1
-		for k, h := range heads {
-			if h.ok && (best < 0 || compareTx(&h.head, &heads[best].head) < 0) {
+		for k, r := range streams {
+			if err := r.fill(); err != nil {
+				return txpipe.TxPage{}, fmt.Errorf("list transactions: %w", err)
+			}
+			if len(r.cur) > 0 && (best < 0 || compareTx(&r.cur[0], &streams[best].cur[0]) < 0) {
 				best = k
 			}
 		}
 		if best < 0 {
 			break
 		}
-		page.Items = append(page.Items, heads[best].head)
-		if err := heads[best].next(); err != nil {
-			return txpipe.TxPage{}, fmt.Errorf("list transactions: %w", err)
-		}
+		page.Items = append(page.Items, streams[best].cur[0])
+		streams[best].cur = streams[best].cur[1:]
 	}
 	if len(page.Items) > limit {
 		page.Items = page.Items[:limit]
@@ -619,97 +639,188 @@ func (db *DB) ListTransactions(ctx context.Context, q txpipe.TxQuery) (txpipe.Tx
 	return page, nil
 }
 
-// txRows is a shard's rows of a page in time order, read as they are
-// taken: head is the next one while ok.
-type txRows struct {
-	rows *sql.Rows            // read row by row, or nil
-	rest []txpipe.Transaction // read already, when rows is nil
-	head txpipe.Transaction
-	ok   bool
+// shardRows is a shard's rows of a page in time order: cur, read already,
+// then those of rows, if still open.
+type shardRows struct {
+	conn *sql.Conn
+	qs   []listQuery
+	tx   *sql.Tx
+	rows *sql.Rows
+	cur  []txpipe.Transaction
+	err  error // of start
 }
 
-// list returns the first n transactions of generations gens of shard f that
-// pass q's filters after the cursor after, from lo (the larger of the
-// cursor and the range's start) to before q.To. They are read row by row as
-// the caller takes them, unless read is set: then all at once, so the query
-// holds none of the shard's reader connections (another query of the same
-// shard may need one).
-func (f *file) list(ctx context.Context, gens []int64, lo, after cursor, q txpipe.TxQuery, n int, read bool) (*txRows, error) {
-	// The arms are padded to a power of two, so that few statements are
-	// prepared; a padding arm asks for generation -1, which holds no rows.
-	arms := 1
-	for arms < len(gens) {
-		arms *= 2
-	}
-	st, err := f.listStmt(ctx, arms)
+// start reads the first share of the first n transactions of the shard
+// that pass q's filters after the cursor after, from lo (the larger of the
+// cursor and the range's start) to before q.To, in a read transaction on
+// r.conn, and leaves the query open for the rest; with more than one query
+// (more generations than one merges), it reads each whole in turn and
+// merges them.
+func (r *shardRows) start(ctx context.Context, lo, after cursor, q txpipe.TxQuery, n, share int) error {
+	// The transaction runs the statements prepared on the pool on conn.
+	tx, err := r.conn.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
-		return nil, err
+		return translate(err)
 	}
-	args := []any{lo.sec, lo.nsec, q.To.Unix(), q.To.Nanosecond(), after.sec, after.nsec, after.id, q.Merchant, q.Currency, n}
-	for i := range arms {
-		g := int64(-1)
-		if i < len(gens) {
-			g = gens[i]
+	r.tx = tx
+	if len(r.qs) == 1 {
+		if r.rows, err = list(ctx, tx, r.qs[0], lo, after, q, n); err != nil {
+			return err
 		}
-		args = append(args, g)
-	}
-	rows, err := st.QueryContext(ctx, args...)
-	if err != nil {
-		return nil, translate(err)
-	}
-	r := &txRows{rows: rows}
-	if read {
-		for {
-			if err := r.scan(); err != nil {
-				return nil, err
+		r.cur = make([]txpipe.Transaction, 0, share)
+		for len(r.cur) < share {
+			t, ok, err := r.next()
+			if err != nil || !ok {
+				return err
 			}
-			if !r.ok {
-				break
-			}
-			r.rest = append(r.rest, r.head)
-		}
-		r.rows = nil
-	}
-	return r, r.next()
-}
-
-// next moves to the next row.
-func (r *txRows) next() error {
-	if r.rows == nil {
-		r.ok = len(r.rest) > 0
-		if r.ok {
-			r.head, r.rest = r.rest[0], r.rest[1:]
+			r.cur = append(r.cur, t)
 		}
 		return nil
 	}
-	return r.scan()
-}
-
-// scan reads the next row of r.rows into r.head, closing it after the last.
-func (r *txRows) scan() error {
-	if !r.rows.Next() {
-		r.ok = false
-		err := r.rows.Err()
-		r.rows.Close()
-		return translate(err)
+	var lists [][]txpipe.Transaction
+	for _, lq := range r.qs {
+		rows, err := list(ctx, tx, lq, lo, after, q, n)
+		if err != nil {
+			return err
+		}
+		var l []txpipe.Transaction
+		for rows.Next() {
+			t, err := scanTx(rows)
+			if err != nil {
+				rows.Close()
+				return err
+			}
+			l = append(l, t)
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return translate(err)
+		}
+		lists = append(lists, l)
 	}
-	var t txpipe.Transaction
-	var sec, nsec, ingested int64
-	var outcome int
-	if err := r.rows.Scan(&t.ID, &t.Amount, &t.AmountMinor, &t.Currency, &sec, &nsec, &t.Merchant, &t.Status, &t.FileID, &ingested, &outcome); err != nil {
-		r.rows.Close()
-		return translate(err)
+	for len(r.cur) < n {
+		best := -1
+		for k, l := range lists {
+			if len(l) > 0 && (best < 0 || compareTx(&l[0], &lists[best][0]) < 0) {
+				best = k
+			}
+		}
+		if best < 0 {
+			break
+		}
+		r.cur = append(r.cur, lists[best][0])
+		lists[best] = lists[best][1:]
 	}
-	t.Timestamp = time.Unix(sec, nsec).UTC()
-	t.IngestedAt = time.Unix(0, ingested).UTC()
-	r.head, r.ok = t, true
 	return nil
 }
 
-func (r *txRows) close() {
+// next reads the next row of r.rows, closing it after the last.
+func (r *shardRows) next() (txpipe.Transaction, bool, error) {
+	if r.rows == nil {
+		return txpipe.Transaction{}, false, nil
+	}
+	if !r.rows.Next() {
+		err := r.rows.Err()
+		r.rows.Close()
+		r.rows = nil
+		return txpipe.Transaction{}, false, translate(err)
+	}
+	t, err := scanTx(r.rows)
+	return t, err == nil, err
+}
+
+// fill reads the next row into cur when cur is empty.
+func (r *shardRows) fill() error {
+	if len(r.cur) > 0 {
+		return nil
+	}
+	t, ok, err := r.next()
+	if ok {
+		r.cur = append(r.cur[:0], t)
+	}
+	return err
+}
+
+// close ends the read and gives the connection back.
+func (r *shardRows) close() {
 	if r.rows != nil {
 		r.rows.Close()
 	}
+	if r.tx != nil {
+		r.tx.Rollback()
+	}
+	r.conn.Close()
+}
+
+// listQuery is a transactions query of a shard: the statement merging
+// len(gens) generations or more (padded), and the generations.
+type listQuery struct {
+	st   *sql.Stmt
+	gens []int64
+}
+
+// arms is the number of generations lq's statement merges.
+func (lq listQuery) arms() int {
+	arms := 1
+	for arms < len(lq.gens) {
+		arms *= 2
+	}
+	return arms
+}
+
+// listQueries returns the queries that merge generations gens of shard f:
+// one, or several when there are more than one merges.
+func (f *file) listQueries(ctx context.Context, gens []int64) ([]listQuery, error) {
+	most := cmp.Or(f.arms, maxArms)
+	var qs []listQuery
+	for len(gens) > 0 {
+		g := gens[:min(len(gens), most)]
+		gens = gens[len(g):]
+		// The arms are padded to a power of two, so that few statements
+		// are prepared.
+		lq := listQuery{gens: g}
+		st, err := f.listStmt(ctx, lq.arms())
+		if err != nil {
+			return nil, err
+		}
+		lq.st = st
+		qs = append(qs, lq)
+	}
+	return qs, nil
+}
+
+// list runs query lq in tx: the first n transactions of its generations
+// that pass q's filters after the cursor after, from lo to before q.To, in
+// time order.
+func list(ctx context.Context, tx *sql.Tx, lq listQuery, lo, after cursor, q txpipe.TxQuery, n int) (*sql.Rows, error) {
+	args := []any{lo.sec, lo.nsec, q.To.Unix(), q.To.Nanosecond(), after.sec, after.nsec, after.id, q.Merchant, q.Currency, n}
+	// Padding arms ask for generation -1, which holds no rows.
+	for len(args) < 10+lq.arms() {
+		g := int64(-1)
+		if i := len(args) - 10; i < len(lq.gens) {
+			g = lq.gens[i]
+		}
+		args = append(args, g)
+	}
+	rows, err := tx.StmtContext(ctx, lq.st).QueryContext(ctx, args...)
+	if err != nil {
+		return nil, translate(err)
+	}
+	return rows, nil
+}
+
+// scanTx reads a transaction from the current row of a list query.
+func scanTx(rows *sql.Rows) (txpipe.Transaction, error) {
+	var t txpipe.Transaction
+	var sec, nsec, ingested int64
+	var outcome int
+	if err := rows.Scan(&t.ID, &t.Amount, &t.AmountMinor, &t.Currency, &sec, &nsec, &t.Merchant, &t.Status, &t.FileID, &ingested, &outcome); err != nil {
+		return t, translate(err)
+	}
+	t.Timestamp = time.Unix(sec, nsec).UTC()
+	t.IngestedAt = time.Unix(0, ingested).UTC()
+	return t, nil
 }
 
 // listStmt returns the prepared transactions query merging arms
