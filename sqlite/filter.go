@@ -32,7 +32,13 @@ type filterGroup struct {
 
 var filterSalts = [8]uint32{0x47b6137b, 0x44974d91, 0x8824ad5b, 0xa2b7289d, 0x705495c7, 0x2df1424b, 0x9efc4947, 0x5c6bfb31}
 
-func filterBlocks(keys int) int { return max((keys*filterBitsPerKey+255)/256, 1) }
+func filterBlocks(keys int) int { return filterBlocksAt(keys, filterBitsPerKey) }
+
+func filterBlocksAt(keys, bitsPerKey int) int { return max((keys*bitsPerKey+255)/256, 1) }
+
+// oldFilterBitsPerKey is the filters' size before filterBitsPerKey: the
+// sealed filters stored then are still grouped when a shard opens.
+const oldFilterBitsPerKey = 16
 
 // newHashFilter returns a filter of its own for keys hashes.
 func newHashFilter(keys int) *hashFilter {
@@ -43,7 +49,12 @@ func newHashFilter(keys int) *hashFilter {
 // newFilter returns an empty filter of capacity() hashes for g, in the
 // last group (or a new one).
 func (gs *generations) newFilter(g *generation) *hashFilter {
-	n := filterBlocks(gs.capacity())
+	return gs.groupFilter(g, filterBlocks(gs.capacity()))
+}
+
+// groupFilter returns an empty filter of n blocks for g, in the last group
+// if its filters have n blocks (or a new one).
+func (gs *generations) groupFilter(g *generation, n int) *hashFilter {
 	if k := len(gs.groups); k == 0 || gs.groups[k-1].used == groupSize || len(gs.groups[k-1].blocks) != n {
 		blocks, free := allocGroupBlocks(n)
 		gs.groups = append(gs.groups, &filterGroup{blocks: blocks, free: free})
@@ -55,14 +66,14 @@ func (gs *generations) newFilter(g *generation) *hashFilter {
 }
 
 // decodeFilter returns g's filter from its encoding: in a group if it has
-// the usual size.
+// the usual size (or the usual size of oldFilterBitsPerKey).
 func (gs *generations) decodeFilter(g *generation, b []byte) (*hashFilter, error) {
 	if len(b) == 0 || len(b)%32 != 0 {
 		return nil, fmt.Errorf("filter of %d bytes, want a multiple of 32", len(b))
 	}
 	var f *hashFilter
-	if len(b)/32 == filterBlocks(gs.capacity()) {
-		f = gs.newFilter(g)
+	if n := len(b) / 32; n == filterBlocks(gs.capacity()) || n == filterBlocksAt(gs.capacity(), oldFilterBitsPerKey) {
+		f = gs.groupFilter(g, n)
 	} else {
 		f = &hashFilter{nblocks: len(b) / 32, own: make([][8]uint32, len(b)/32)}
 	}
@@ -90,8 +101,21 @@ func locate(h int64, n int) (int, uint32) {
 }
 
 func matches(b *[8]uint32, x uint32) bool {
+	m := masks(x)
+	return matchesMasks(b, &m)
+}
+
+// masks are the bits x sets in each word of its block.
+func masks(x uint32) (m [8]uint32) {
 	for i, s := range filterSalts {
-		if b[i]&(1<<((x*s)>>27)) == 0 {
+		m[i] = 1 << ((x * s) >> 27)
+	}
+	return m
+}
+
+func matchesMasks(b, m *[8]uint32) bool {
+	for i := range b {
+		if b[i]&m[i] == 0 {
 			return false
 		}
 	}
@@ -133,9 +157,10 @@ func (gs *generations) named(n int64, rows []putRow) (byGen map[int64][]int, may
 		nb := len(grp.blocks)
 		for i := range rows {
 			k, x := locate(rows[i].hash, nb)
+			m := masks(x)
 			blks := &grp.blocks[k]
 			for s := range grp.used {
-				if g := grp.gens[s]; g.n != n && matches(&blks[s], x) {
+				if g := grp.gens[s]; g.n != n && matchesMasks(&blks[s], &m) {
 					byGen[g.n] = append(byGen[g.n], i)
 					maybe[i] = true
 				}

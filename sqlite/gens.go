@@ -21,9 +21,11 @@ import (
 const genBits = 19
 
 // filterBitsPerKey sizes each generation's filter: a false positive costs
-// one index lookup in that generation, and a new id is checked against
-// every older generation (about 0.1% each at 16 bits).
-const filterBitsPerKey = 16
+// one index lookup in that generation (a page read: the older generations'
+// index parts are not in the writer's cache), and a new id is checked
+// against every older generation (0.016% each at 24 bits, 0.134% at 16;
+// docs/sqlite-writes.md, "Generations").
+const filterBitsPerKey = 24
 
 // generation is what a shard keeps in memory about one generation: a
 // filter of the id hashes stored in it and the range of their timestamps.
