@@ -240,14 +240,16 @@ func BenchmarkVolumes(b *testing.B) {
 // after some months of monthly uploads), then a 1M-row file of random
 // timestamps over 2024 is written and its CPU time reported, beside the
 // same figure for the first prefill file (the empty store). Each file ends
-// with a commit, as a run's SyncRows does. TXPIPE_BENCH_CPUPROFILE names a
-// CPU profile of the measured file only.
+// with a commit, as a run's SyncRows does; with TXPIPE_BENCH_SYNC_ROWS=N
+// every N rows too, as a run commits at the end of each chunk (20,000 rows).
+// TXPIPE_BENCH_CPUPROFILE names a CPU profile of the measured file only.
 // Run it with: TXPIPE_BENCH_PREFILL=5000000 go test ./sqlite -run '^$' -bench StoreGrowth -benchtime 1x -v
 func BenchmarkStoreGrowth(b *testing.B) {
 	prefill := 3_000_000
 	if v, err := strconv.Atoi(os.Getenv("TXPIPE_BENCH_PREFILL")); err == nil {
 		prefill = v
 	}
+	syncRows, _ := strconv.Atoi(os.Getenv("TXPIPE_BENCH_SYNC_ROWS"))
 	const fileRows = 1_000_000
 	for b.Loop() {
 		b.StopTimer()
@@ -260,6 +262,11 @@ func BenchmarkStoreGrowth(b *testing.B) {
 				genBatchIn(rng, name, batch, from, span)
 				if _, err := db.PutTransactions(b.Context(), batch); err != nil {
 					b.Fatal(err)
+				}
+				if syncRows > 0 && (n+len(batch))%syncRows == 0 {
+					if err := db.SyncRows(b.Context(), name); err != nil {
+						b.Fatal(err)
+					}
 				}
 			}
 			if err := db.SyncRows(b.Context(), name); err != nil {

@@ -107,7 +107,7 @@ type putStmts struct {
 	lookup         *sql.Stmt
 	lookupUnhashed *sql.Stmt
 	maxSeq         *sql.Stmt
-	volume         *sql.Stmt // written at commit (see file.writeVolumes)
+	volume         map[int]*sql.Stmt // by rows per statement, written at commit (see file.writeVolumes)
 }
 
 func (f *file) putStmts(ctx context.Context) (*putStmts, error) {
@@ -148,8 +148,11 @@ func (f *file) preparePutStmts(ctx context.Context) (*putStmts, error) {
 	if p.maxSeq, err = f.stmt(ctx, `SELECT coalesce(max(seq), 0) FROM transactions`); err != nil {
 		return nil, err
 	}
-	if p.volume, err = f.stmt(ctx, volumeSQL); err != nil {
-		return nil, err
+	p.volume = map[int]*sql.Stmt{}
+	for n := insertChunk; n > 0; n /= 2 {
+		if p.volume[n], err = f.stmt(ctx, volumeRowsSQL(n)); err != nil {
+			return nil, err
+		}
 	}
 	return &p, nil
 }
