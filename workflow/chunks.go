@@ -59,8 +59,9 @@ func chunksAt(headerEnd int64, cuts []int64, every, per, rows, size int64) []Chu
 
 // Validate takes in the bytes of a two-step upload (st.UploadKey): it
 // validates them as they stream from the upload store, and either records
-// the file REJECTED (st.Rejected is set: the run ends) or moves the bytes to
-// the file store and records it VALIDATED. A file the intake validated
+// the file REJECTED (st.Rejected is set: the run ends; the bytes of a file
+// with more errors than the record keeps are moved to the file store, for
+// RowErrors) or moves the bytes to the file store and records it VALIDATED. A file the intake validated
 // already (POST /upload, the local upload URL) passes through. It is
 // idempotent: a retry after the bytes were claimed finds them in the file
 // store.
@@ -207,6 +208,18 @@ func (s *Tasks) Validate(ctx context.Context, st RunState) (RunState, error) {
 	in := &Intake{Statuses: s.Statuses, Retry: RetryPolicy{MaxAttempts: 1}}
 	if !rep.Valid() {
 		out.Status, out.ErrorCount, out.Errors = txpipe.StatusRejected, rep.ErrorCount, rep.Items()
+		if rep.ErrorCount > int64(len(out.Errors)) && !claimed {
+			// More errors than the record keeps: the bytes are kept as the
+			// file, as the intake keeps them, so RowErrors can list every
+			// rejected row. A file that cannot be kept is still rejected;
+			// only that list is lost.
+			err := DefaultRetry().Do(ctx, func(ctx context.Context) error {
+				return s.Uploads.ClaimUpload(ctx, st.UploadKey, st.FileKey)
+			}, nil)
+			if err != nil {
+				s.logger().WarnContext(ctx, "keep rejected file for its errors", "file_id", st.FileID, "err", err)
+			}
+		}
 		if _, _, err := in.record(ctx, out, txpipe.AwaitingBytes); err != nil {
 			return st, fmt.Errorf("record rejected file %s: %w", st.FileID, err)
 		}

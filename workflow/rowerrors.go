@@ -14,7 +14,7 @@ import (
 // txpipe.MaxReportedErrors its status record keeps: it validates the stored
 // file again, streaming, and hands each error on as it is found. The intake
 // stores a rejected file's bytes when it has more errors than the record
-// keeps (see Intake.Submit).
+// keeps (see Intake.Submit), and so does Validate for a two-step upload.
 type RowErrors struct {
 	Files    FileStore
 	Profiles ProfileGetter // for a file read under a profile; may be nil

@@ -1,0 +1,189 @@
+package lambda_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/csv"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/txpipe/txpipe"
+	"github.com/txpipe/txpipe/httpapi"
+	"github.com/txpipe/txpipe/internal/awstest"
+	"github.com/txpipe/txpipe/lambda"
+	"github.com/txpipe/txpipe/s3store"
+	"github.com/txpipe/txpipe/sqlite"
+	"github.com/txpipe/txpipe/sqlite/sqlitetest"
+	"github.com/txpipe/txpipe/workflow"
+)
+
+// failRejectionOnce fails the first update of a record to REJECTED with a
+// transient error, without writing it.
+type failRejectionOnce struct {
+	*sqlite.DB
+	failed atomic.Bool
+}
+
+func (f *failRejectionOnce) UpdateStatus(ctx context.Context, st *txpipe.FileStatus, from ...string) error {
+	if st.Status == txpipe.StatusRejected && f.failed.CompareAndSwap(false, true) {
+		return txpipe.Errorf(txpipe.ETRANSIENT, "record file %s: connection reset", st.FileID)
+	}
+	return f.DB.UpdateStatus(ctx, st, from...)
+}
+
+// TestTwoStepRejectedErrorsCSVOnS3: a two-step upload of a file with 250
+// bad rows lands in S3 (gofakes3); the run's Validate rejects it, its
+// record keeps the first txpipe.MaxReportedErrors errors, and
+// GET /status/{file_id}/errors.csv, served by the API Lambda's handler as
+// on AWS, lists all 250, each on its line. The bytes were kept under the
+// file's own key (uploads/<sha256>), none left under incoming/, and a
+// Validate retried after it moved them reads them there.
+func TestTwoStepRejectedErrorsCSVOnS3(t *testing.T) {
+	ctx := context.Background()
+	cfg := awstest.Config(awstest.StartS3(t))
+	client := s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = true })
+	bucket := "txpipe-uploads"
+	if _, err := client.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(bucket)}); err != nil {
+		t.Fatal(err)
+	}
+	store := s3store.New(client, bucket)
+	db, err := sqlite.Open(ctx, sqlitetest.Seed(t, t.TempDir()), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+
+	// 400 rows, 250 of them with a bad amount (5 of every 8).
+	const rows, bad = 400, 250
+	var b strings.Builder
+	b.WriteString("transaction_id,amount,currency,timestamp,merchant,status\n")
+	for i := range rows {
+		amount := "1.00"
+		if i%8 < 5 {
+			amount = fmt.Sprintf("bad%d", i)
+		}
+		fmt.Fprintf(&b, "t%d,%s,USD,2025-01-01T00:00:00Z,m,completed\n", i, amount)
+	}
+	data := []byte(b.String())
+	sum := sha256.Sum256(data)
+	hexSum := hex.EncodeToString(sum[:])
+	if _, _, err := (&workflow.Uploads{Statuses: db}).Declare(ctx, workflow.Declaration{Filename: "many-errors.csv", SizeBytes: int64(len(data)), SHA256: hexSum}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(s3store.IncomingKey(hexSum)),
+		Body: bytes.NewReader(data)}); err != nil {
+		t.Fatal(err)
+	}
+
+	// The first write of the rejection fails after the bytes were moved:
+	// the retried Validate reads them at the file's key.
+	lost := &failRejectionOnce{DB: db}
+	validator := &lambda.StepHandler{Function: workflow.FunctionValidator,
+		Runner: &workflow.Tasks{Files: store, Uploads: store, Statuses: lost}}
+	transformer := &lambda.StepHandler{Function: workflow.FunctionTransformer,
+		Runner: &workflow.Tasks{Files: store, Transactions: db, Statuses: db}}
+	notifier := &lambda.StepHandler{Function: workflow.FunctionNotifier,
+		Runner: &workflow.Tasks{Statuses: db, Notifier: &notes{}}}
+	handlers := map[string]*lambda.StepHandler{
+		"${" + workflow.SubstValidatorArn + "}": validator, "${" + workflow.SubstTransformerArn + "}": transformer,
+		"${" + workflow.SubstNotifierArn + "}": notifier,
+	}
+	invoke := func(fn string, payload []byte) ([]byte, error) {
+		out, err := (&lambda.Mux{Steps: handlers[fn].Handle}).Handle(ctx, payload)
+		if err != nil {
+			return nil, err
+		}
+		return json.Marshal(out)
+	}
+	raw, err := os.ReadFile(filepath.Join("testdata", "events", "eventbridge-s3-object-created.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw = bytes.ReplaceAll(raw, []byte("5f1b6cbd9c0b2b3b7c2e2fa6b5f4c4a1d7e8f9a0b1c2d3e4f5a6b7c8d9e0f1a2"), []byte(hexSum))
+	raw = bytes.ReplaceAll(raw, []byte(`"size": 812345678`), []byte(fmt.Sprintf(`"size": %d`, len(data))))
+	var ev events.EventBridgeEvent
+	if err := json.Unmarshal(raw, &ev); err != nil {
+		t.Fatal(err)
+	}
+	runs := &startedRuns{}
+	if err := (&lambda.Objects{Runs: runs, FileKeyOf: s3store.FileKeyOfIncoming}).Handle(ctx, ev); err != nil || len(runs.states) != 1 {
+		t.Fatalf("start run: %v, %d runs", err, len(runs.states))
+	}
+	var input map[string]any
+	js, _ := json.Marshal(runs.states[0])
+	json.Unmarshal(js, &input)
+	end, _, err := newMachine(t, workflow.Pipeline(), invoke).run(input)
+	if err != nil || end != workflow.StateRejected {
+		t.Fatalf("execution ended at %s (%v), want %s", end, err, workflow.StateRejected)
+	}
+	if !lost.failed.Load() {
+		t.Error("the rejection's first write did not fail: Validate was not retried")
+	}
+	fileID := txpipe.FileIDFromSHA256(hexSum)
+	st, err := db.GetStatus(ctx, fileID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Status != txpipe.StatusRejected || st.ErrorCount != bad || len(st.Errors) != txpipe.MaxReportedErrors {
+		t.Fatalf("record: %s, %d errors, %d kept; want REJECTED, %d, %d", st.Status, st.ErrorCount, len(st.Errors), bad, txpipe.MaxReportedErrors)
+	}
+	if _, err := store.OpenUpload(ctx, s3store.IncomingKey(hexSum)); txpipe.ErrorCode(err) != txpipe.ENOTFOUND {
+		t.Errorf("incoming object after the rejection: %v, want it moved to the file's key", err)
+	}
+
+	// The API Lambda's handler, as cmd/txpipe-lambda wires it.
+	api := &lambda.API{NewHandler: func(baseURL string) http.Handler {
+		return httpapi.NewServer(httpapi.Config{
+			Statuses: db, Transactions: db, Files: db,
+			RowErrors: &workflow.RowErrors{Files: store, TempDir: t.TempDir()},
+			Identify: func(*http.Request) (httpapi.Identity, error) {
+				return httpapi.Identity{Name: "finance", Role: txpipe.RoleUser}, nil
+			},
+			BaseURL: baseURL,
+		})
+	}}
+	get := readEvent[events.APIGatewayProxyRequest](t, "apigw-get-status.json")
+	get.Resource = "/status/{file_id}/errors.csv"
+	get.Path = "/status/" + fileID + "/errors.csv"
+	get.RequestContext.Path = "/dev" + get.Path
+	get.PathParameters = map[string]string{"file_id": fileID}
+	resp, err := api.Handle(ctx, get)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusOK || resp.IsBase64Encoded {
+		t.Fatalf("GET %s: %d (base64 %v) %s", get.Path, resp.StatusCode, resp.IsBase64Encoded, resp.Body)
+	}
+	cr := csv.NewReader(strings.NewReader(resp.Body))
+	cr.FieldsPerRecord = -1 // a "# N more errors not listed" line has one
+	lines, err := cr.ReadAll()
+	if err != nil {
+		t.Fatalf("errors.csv does not parse: %v\n%s", err, resp.Body)
+	}
+	if len(lines) != 1+bad {
+		t.Fatalf("errors.csv: %d lines, want the header and %d errors; it ends %q", len(lines), bad, lines[len(lines)-1])
+	}
+	n := 1
+	for i := range rows {
+		if i%8 >= 5 {
+			continue
+		}
+		if r := lines[n]; r[0] != strconv.Itoa(i+2) || r[1] != "amount" || r[2] != fmt.Sprintf("bad%d", i) {
+			t.Fatalf("errors.csv line %d = %q, want line %d, amount, bad%d", n, r, i+2, i)
+		}
+		n++
+	}
+}
