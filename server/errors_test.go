@@ -1,0 +1,116 @@
+//go:build integration
+
+package server_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/csv"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/txpipe/txpipe"
+	"github.com/txpipe/txpipe/httpapi"
+	"github.com/txpipe/txpipe/localfs"
+	"github.com/txpipe/txpipe/server"
+)
+
+// TestTwoStepRejectedErrorsCSV: a file with 250 bad rows sent through the
+// two-step upload (POST /uploads, PUT to the URL) to `txpipe serve` as it
+// is assembled ends REJECTED, its record keeping the first
+// txpipe.MaxReportedErrors errors, and GET /status/{file_id}/errors.csv
+// lists all 250, each on its line (the AWS counterpart is lambda's
+// TestTwoStepRejectedErrorsCSVOnS3).
+func TestTwoStepRejectedErrorsCSV(t *testing.T) {
+	dir := t.TempDir()
+	logger := slog.New(slog.DiscardHandler)
+	db, err := server.OpenDataDir(t.Context(), dir, logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, err := localfs.Open(filepath.Join(dir, "files"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := server.New(t.Context(), server.Config{Addr: "127.0.0.1:0", Workers: 1}, dir, db, server.Adapters{
+		Transactions: db, Statuses: db, Files: files, Notifier: nopNotifier{}, DeadLetters: db,
+	}, logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+		s.Close()
+	})
+	key, _, err := httpapi.CreateKeyWithRole(t.Context(), db, "finance", 1000, 1000, txpipe.RoleUser)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &httpapi.Client{Endpoint: s.URL(), APIKey: key}
+
+	// 400 rows, 250 of them with a bad amount (5 of every 8).
+	const rows, bad = 400, 250
+	var b strings.Builder
+	b.WriteString("transaction_id,amount,currency,timestamp,merchant,status\n")
+	for i := range rows {
+		amount := "1.00"
+		if i%8 < 5 {
+			amount = fmt.Sprintf("bad%d", i)
+		}
+		fmt.Fprintf(&b, "t%d,%s,USD,2025-01-01T00:00:00Z,m,completed\n", i, amount)
+	}
+	res, err := c.UploadTwoStep(t.Context(), "many-errors.csv", strings.NewReader(b.String()), httpapi.UploadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := res.Record
+	if st == nil || st.Status != txpipe.StatusRejected || st.ErrorCount != bad || len(st.Errors) != txpipe.MaxReportedErrors {
+		t.Fatalf("two-step upload: %d %+v; want REJECTED with %d errors, %d kept", res.StatusCode, st, bad, txpipe.MaxReportedErrors)
+	}
+
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, s.URL()+"/status/"+st.FileID+"/errors.csv", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("x-api-key", key)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET errors.csv: %d, %v: %s", resp.StatusCode, err, body)
+	}
+	cr := csv.NewReader(bytes.NewReader(body))
+	cr.FieldsPerRecord = -1 // a "# N more errors not listed" line has one
+	lines, err := cr.ReadAll()
+	if err != nil {
+		t.Fatalf("errors.csv does not parse: %v\n%s", err, body)
+	}
+	if len(lines) != 1+bad {
+		t.Fatalf("errors.csv: %d lines, want the header and %d errors; it ends %q", len(lines), bad, lines[len(lines)-1])
+	}
+	n := 1
+	for i := range rows {
+		if i%8 >= 5 {
+			continue
+		}
+		if r := lines[n]; r[0] != strconv.Itoa(i+2) || r[1] != "amount" || r[2] != fmt.Sprintf("bad%d", i) {
+			t.Fatalf("errors.csv line %d = %q, want line %d, amount, bad%d", n, r, i+2, i)
+		}
+		n++
+	}
+}
