@@ -45,10 +45,11 @@ func (f *failRejectionOnce) UpdateStatus(ctx context.Context, st *txpipe.FileSta
 }
 
 // TestTwoStepRejectedErrorsCSVOnS3: a two-step upload of a file with 250
-// bad rows lands in S3 (gofakes3); the run's Validate rejects it, its
-// record keeps the first txpipe.MaxReportedErrors errors, and
-// GET /status/{file_id}/errors.csv, served by the API Lambda's handler as
-// on AWS, lists all 250, each on its line. The bytes were kept under the
+// bad rows and 2 duplicate ids lands in S3 (gofakes3); the run's Validate
+// rejects it, its record keeps the first txpipe.MaxReportedErrors errors,
+// and GET /status/{file_id}/errors.csv, served by the API Lambda's handler
+// as on AWS, lists all 252, each on its line (the stored file read again by
+// ranged GETs, not spooled to /tmp). The bytes were kept under the
 // file's own key (uploads/<sha256>), none left under incoming/, and a
 // Validate retried after it moved them reads them there.
 func TestTwoStepRejectedErrorsCSVOnS3(t *testing.T) {
@@ -66,8 +67,9 @@ func TestTwoStepRejectedErrorsCSVOnS3(t *testing.T) {
 	}
 	defer db.Close()
 
-	// 400 rows, 250 of them with a bad amount (5 of every 8).
-	const rows, bad = 400, 250
+	// 400 rows, 250 of them with a bad amount (5 of every 8), and two
+	// repeating line 3's id: 252 errors.
+	const rows, bad = 400, 252
 	var b strings.Builder
 	b.WriteString("transaction_id,amount,currency,timestamp,merchant,status\n")
 	for i := range rows {
@@ -75,7 +77,11 @@ func TestTwoStepRejectedErrorsCSVOnS3(t *testing.T) {
 		if i%8 < 5 {
 			amount = fmt.Sprintf("bad%d", i)
 		}
-		fmt.Fprintf(&b, "t%d,%s,USD,2025-01-01T00:00:00Z,m,completed\n", i, amount)
+		id := fmt.Sprintf("t%d", i)
+		if i == 390 || i == 391 {
+			id = "t1"
+		}
+		fmt.Fprintf(&b, "%s,%s,USD,2025-01-01T00:00:00Z,m,completed\n", id, amount)
 	}
 	data := []byte(b.String())
 	sum := sha256.Sum256(data)
@@ -148,7 +154,8 @@ func TestTwoStepRejectedErrorsCSVOnS3(t *testing.T) {
 	api := &lambda.API{NewHandler: func(baseURL string) http.Handler {
 		return httpapi.NewServer(httpapi.Config{
 			Statuses: db, Transactions: db, Files: db,
-			RowErrors: &workflow.RowErrors{Files: store, TempDir: t.TempDir()},
+			// No spool: the stored file is read again by ranged GETs.
+			RowErrors: &workflow.RowErrors{Files: store, TempDir: filepath.Join(t.TempDir(), "none")},
 			Identify: func(*http.Request) (httpapi.Identity, error) {
 				return httpapi.Identity{Name: "finance", Role: txpipe.RoleUser}, nil
 			},
@@ -183,6 +190,12 @@ func TestTwoStepRejectedErrorsCSVOnS3(t *testing.T) {
 		}
 		if r := lines[n]; r[0] != strconv.Itoa(i+2) || r[1] != "amount" || r[2] != fmt.Sprintf("bad%d", i) {
 			t.Fatalf("errors.csv line %d = %q, want line %d, amount, bad%d", n, r, i+2, i)
+		}
+		n++
+	}
+	for _, line := range []string{"392", "393"} {
+		if r := lines[n]; r[0] != line || r[1] != "transaction_id" || !strings.Contains(r[3], "duplicate") {
+			t.Errorf("errors.csv line %d = %q, want the duplicate id on line %s", n, r, line)
 		}
 		n++
 	}

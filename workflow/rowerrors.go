@@ -23,9 +23,9 @@ type RowErrors struct {
 
 // StreamErrors calls fn with every row error of st's file: the errors of
 // the rows in line order, then the duplicate ids in line order. Memory
-// stays bounded whatever the file's size (the file is read twice, from a
-// temporary copy when the store's reader cannot seek). A file whose bytes
-// are not stored is ENOTFOUND.
+// stays bounded whatever the file's size (the file is read twice: by
+// ranges from a RangeOpener, else from a temporary copy when the store's
+// reader cannot seek). A file whose bytes are not stored is ENOTFOUND.
 func (e *RowErrors) StreamErrors(ctx context.Context, st *txpipe.FileStatus, fn func(txpipe.ErrorItem) error) error {
 	if st.SHA256 == "" {
 		return txpipe.Errorf(txpipe.ENOTFOUND, "file %s: no stored bytes", st.FileID)
@@ -34,9 +34,33 @@ func (e *RowErrors) StreamErrors(ctx context.Context, st *txpipe.FileStatus, fn 
 	if err != nil {
 		return fmt.Errorf("open file %s: %w", st.FileID, err)
 	}
-	defer rc.Close()
 	var r io.Reader = rc
-	if _, ok := rc.(io.ReadSeeker); !ok {
+	_, seeks := rc.(io.ReadSeeker)
+	ro, ranges := e.Files.(RangeOpener)
+	switch {
+	case seeks:
+		defer rc.Close()
+	case ranges && st.SizeBytes > 0:
+		// Read again by ranges (on S3 a ranged GET), nothing spooled: the
+		// API Lambda's /tmp is smaller than a two-step upload may be.
+		first := rc
+		sr := &seekReader{ctx: ctx, open: func(ctx context.Context, off int64) (io.ReadCloser, error) {
+			if off == 0 && first != nil {
+				b := first // the body opened above
+				first = nil
+				return b, nil
+			}
+			return ro.OpenRange(ctx, st.SHA256, off, st.SizeBytes-off)
+		}, size: st.SizeBytes, h: io.Discard, counted: &countReader{}}
+		defer func() {
+			sr.Close()
+			if first != nil {
+				first.Close()
+			}
+		}()
+		r = sr
+	default:
+		defer rc.Close()
 		tmp, err := os.CreateTemp(e.TempDir, "txpipe-errors-*")
 		if err != nil {
 			return fmt.Errorf("spool file %s: %w", st.FileID, err)
