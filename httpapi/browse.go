@@ -3,6 +3,7 @@ package httpapi
 import (
 	"context"
 	"encoding/csv"
+	"errors"
 	"net/http"
 	"strconv"
 	"strings"
@@ -191,11 +192,26 @@ func (s *Server) handleErrorsCSV(w http.ResponseWriter, r *http.Request) {
 		return writeCSVRow(cw, strconv.Itoa(e.Line), e.Column, e.Value, e.Message)
 	}
 	if st.ErrorCount > int64(len(st.Errors)) && s.cfg.RowErrors != nil {
+		ctx := r.Context()
+		if d := s.cfg.RowErrorsTimeout; d > 0 {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeout(ctx, d)
+			defer cancel()
+		}
+		// The record's errors listed so far, to complete the list with the
+		// others if time runs out.
+		kept := make(map[txpipe.ErrorItem]bool, len(st.Errors))
+		for _, e := range st.Errors {
+			kept[e] = false
+		}
 		rc := http.NewResponseController(w)
 		n := 0
-		err := s.cfg.RowErrors.StreamErrors(r.Context(), st, func(e txpipe.ErrorItem) error {
+		err := s.cfg.RowErrors.StreamErrors(ctx, st, func(e txpipe.ErrorItem) error {
 			if err := write(e); err != nil {
 				return err
+			}
+			if _, ok := kept[e]; ok {
+				kept[e] = true
 			}
 			if n++; n%1000 == 0 {
 				cw.Flush()
@@ -211,6 +227,21 @@ func (s *Server) handleErrorsCSV(w http.ResponseWriter, r *http.Request) {
 		case n == 0 && txpipe.ErrorCode(err) == txpipe.ENOTFOUND:
 			// Not stored (rejected before the bytes were kept): the
 			// kept errors below.
+		case errors.Is(ctx.Err(), context.DeadlineExceeded) && r.Context().Err() == nil:
+			// Out of time (a file too large to read again within
+			// RowErrorsTimeout): the errors listed, the record's others,
+			// and how many are left.
+			listed := int64(n)
+			for _, e := range st.Errors {
+				if !kept[e] {
+					kept[e] = true
+					_ = write(e)
+					listed++
+				}
+			}
+			_ = cw.Write([]string{"# " + strconv.FormatInt(st.ErrorCount-listed, 10) + " more errors not listed: the file takes longer than " + s.cfg.RowErrorsTimeout.String() + " to read again"})
+			cw.Flush()
+			return
 		default:
 			infoOf(r.Context()).err = err
 			_ = cw.Write([]string{"# export stopped: " + txpipe.ErrorMessage(err)})

@@ -113,6 +113,11 @@ type Config struct {
 	// RowErrors, if set, lists every error of a rejected file in
 	// GET /status/{file_id}/errors.csv, beyond the ones its record keeps.
 	RowErrors RowErrorStreamer
+	// RowErrorsTimeout bounds how long errors.csv lists a file's errors
+	// with RowErrors (0: no bound); then it ends with the record's errors
+	// not listed yet and how many are left. On AWS the whole answer must be
+	// made within API Gateway's 29 s.
+	RowErrorsTimeout time.Duration
 	// Console, if set, is served at GET / and GET /console/ (the web
 	// console's page and assets; they hold no data and need no key).
 	Console http.Handler

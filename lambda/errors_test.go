@@ -15,6 +15,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -150,36 +151,43 @@ func TestTwoStepRejectedErrorsCSVOnS3(t *testing.T) {
 		t.Errorf("incoming object after the rejection: %v, want it moved to the file's key", err)
 	}
 
-	// The API Lambda's handler, as cmd/txpipe-lambda wires it.
-	api := &lambda.API{NewHandler: func(baseURL string) http.Handler {
-		return httpapi.NewServer(httpapi.Config{
-			Statuses: db, Transactions: db, Files: db,
-			// No spool: the stored file is read again by ranged GETs.
-			RowErrors: &workflow.RowErrors{Files: store, TempDir: filepath.Join(t.TempDir(), "none")},
-			Identify: func(*http.Request) (httpapi.Identity, error) {
-				return httpapi.Identity{Name: "finance", Role: txpipe.RoleUser}, nil
-			},
-			BaseURL: baseURL,
-		})
-	}}
-	get := readEvent[events.APIGatewayProxyRequest](t, "apigw-get-status.json")
-	get.Resource = "/status/{file_id}/errors.csv"
-	get.Path = "/status/" + fileID + "/errors.csv"
-	get.RequestContext.Path = "/dev" + get.Path
-	get.PathParameters = map[string]string{"file_id": fileID}
-	resp, err := api.Handle(ctx, get)
-	if err != nil {
-		t.Fatal(err)
+	// errorsCSV answers GET /status/{file_id}/errors.csv with the API
+	// Lambda's handler, as cmd/txpipe-lambda wires it (with rowErrors and
+	// timeout), and returns its lines.
+	rowErrors := &workflow.RowErrors{Files: store, TempDir: filepath.Join(t.TempDir(), "none")} // no spool: ranged GETs
+	errorsCSV := func(rowErrors httpapi.RowErrorStreamer, timeout time.Duration) [][]string {
+		t.Helper()
+		api := &lambda.API{NewHandler: func(baseURL string) http.Handler {
+			return httpapi.NewServer(httpapi.Config{
+				Statuses: db, Transactions: db, Files: db,
+				RowErrors: rowErrors, RowErrorsTimeout: timeout,
+				Identify: func(*http.Request) (httpapi.Identity, error) {
+					return httpapi.Identity{Name: "finance", Role: txpipe.RoleUser}, nil
+				},
+				BaseURL: baseURL,
+			})
+		}}
+		get := readEvent[events.APIGatewayProxyRequest](t, "apigw-get-status.json")
+		get.Resource = "/status/{file_id}/errors.csv"
+		get.Path = "/status/" + fileID + "/errors.csv"
+		get.RequestContext.Path = "/dev" + get.Path
+		get.PathParameters = map[string]string{"file_id": fileID}
+		resp, err := api.Handle(ctx, get)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.StatusCode != http.StatusOK || resp.IsBase64Encoded {
+			t.Fatalf("GET %s: %d (base64 %v) %s", get.Path, resp.StatusCode, resp.IsBase64Encoded, resp.Body)
+		}
+		cr := csv.NewReader(strings.NewReader(resp.Body))
+		cr.FieldsPerRecord = -1 // a "# N more errors not listed" line has one
+		lines, err := cr.ReadAll()
+		if err != nil {
+			t.Fatalf("errors.csv does not parse: %v\n%s", err, resp.Body)
+		}
+		return lines
 	}
-	if resp.StatusCode != http.StatusOK || resp.IsBase64Encoded {
-		t.Fatalf("GET %s: %d (base64 %v) %s", get.Path, resp.StatusCode, resp.IsBase64Encoded, resp.Body)
-	}
-	cr := csv.NewReader(strings.NewReader(resp.Body))
-	cr.FieldsPerRecord = -1 // a "# N more errors not listed" line has one
-	lines, err := cr.ReadAll()
-	if err != nil {
-		t.Fatalf("errors.csv does not parse: %v\n%s", err, resp.Body)
-	}
+	lines := errorsCSV(rowErrors, time.Minute)
 	if len(lines) != 1+bad {
 		t.Fatalf("errors.csv: %d lines, want the header and %d errors; it ends %q", len(lines), bad, lines[len(lines)-1])
 	}
@@ -199,4 +207,50 @@ func TestTwoStepRejectedErrorsCSVOnS3(t *testing.T) {
 		}
 		n++
 	}
+
+	// Out of time before any error (a file too large to read again within
+	// the timeout): the record's errors and how many are left.
+	short := errorsCSV(rowErrors, time.Nanosecond)
+	if len(short) != 1+txpipe.MaxReportedErrors+1 || short[len(short)-1][0] != fmt.Sprintf("# %d more errors not listed: the file takes longer than 1ns to read again", bad-txpipe.MaxReportedErrors) {
+		t.Errorf("errors.csv out of time at once: %d lines ending %q; want the record's %d and a note of %d more", len(short), short[len(short)-1], txpipe.MaxReportedErrors, bad-txpipe.MaxReportedErrors)
+	}
+	for i, e := range st.Errors {
+		if r := short[i+1]; r[0] != strconv.Itoa(e.Line) || r[3] != e.Message {
+			t.Fatalf("errors.csv out of time at once, line %d = %q, the record says %+v", i+1, r, e)
+		}
+	}
+	// Out of time after 150 errors (the record's 100 among them): those,
+	// none again, and how many are left.
+	stalled := errorsCSV(stallAfter{RowErrorStreamer: rowErrors, n: 150}, 200*time.Millisecond)
+	if len(stalled) != 1+150+1 || stalled[151][0] != fmt.Sprintf("# %d more errors not listed: the file takes longer than 200ms to read again", bad-150) {
+		t.Fatalf("errors.csv out of time after 150: %d lines ending %q", len(stalled), stalled[len(stalled)-1])
+	}
+	for i := 1; i <= 150; i++ {
+		if strings.Join(stalled[i], ",") != strings.Join(lines[i], ",") {
+			t.Fatalf("errors.csv out of time after 150, line %d = %q, want %q", i, stalled[i], lines[i])
+		}
+	}
+}
+
+// stallAfter hands on the first n errors, then waits until its context
+// ends: a file that takes longer to read again than errors.csv may.
+type stallAfter struct {
+	httpapi.RowErrorStreamer
+	n int
+}
+
+func (s stallAfter) StreamErrors(ctx context.Context, st *txpipe.FileStatus, fn func(txpipe.ErrorItem) error) error {
+	i := 0
+	return s.RowErrorStreamer.StreamErrors(ctx, st, func(e txpipe.ErrorItem) error {
+		if i == s.n {
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(10 * time.Second):
+				return fmt.Errorf("errors.csv did not stop the stream within 10 s")
+			}
+		}
+		i++
+		return fn(e)
+	})
 }

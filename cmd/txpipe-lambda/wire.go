@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -37,6 +38,10 @@ const (
 // validator. Bodies over httpapi.MaxDirectUpload (4 MiB) are refused
 // before it with 413 use_uploads: base64 grows them past Lambda's 6 MB.
 const maxBodyBytes = 10 << 20
+
+// rowErrorsTimeout bounds errors.csv's reading of a stored file again: the
+// API Lambda answers only when done, and API Gateway waits 29 s.
+const rowErrorsTimeout = 25 * time.Second
 
 // handlerName is the first argument (the image command), or
 // $TXPIPE_HANDLER.
@@ -120,24 +125,25 @@ func build(ctx context.Context, name string, getenv func(string) string, stdout 
 		}
 		api.NewHandler = func(baseURL string) http.Handler {
 			return httpapi.NewServer(httpapi.Config{
-				Files:           statuses,
-				Volumes:         txs,
-				RowErrors:       &workflow.RowErrors{Files: files, Profiles: profiles},
-				DeadLetters:     deadLetters,
-				Uploader:        lambda.CountUploads(intake, tel.Metrics),
-				Statuses:        statuses,
-				Transactions:    txs,
-				Keys:            nil, // API Gateway checks the keys, rates and quotas
-				Identify:        tenants.Identify,
-				MaxBodyBytes:    maxBodyBytes,
-				SpoolDir:        os.TempDir(),
-				BaseURL:         baseURL,
-				Logger:          logger,
-				TracerProvider:  tracing.Provider,
-				Profiles:        profiles,
-				Declarer:        declarer,
-				Presigner:       presigner,
-				UseUploadsAbove: httpapi.MaxDirectUpload,
+				Files:            statuses,
+				Volumes:          txs,
+				RowErrors:        &workflow.RowErrors{Files: files, Profiles: profiles},
+				RowErrorsTimeout: rowErrorsTimeout,
+				DeadLetters:      deadLetters,
+				Uploader:         lambda.CountUploads(intake, tel.Metrics),
+				Statuses:         statuses,
+				Transactions:     txs,
+				Keys:             nil, // API Gateway checks the keys, rates and quotas
+				Identify:         tenants.Identify,
+				MaxBodyBytes:     maxBodyBytes,
+				SpoolDir:         os.TempDir(),
+				BaseURL:          baseURL,
+				Logger:           logger,
+				TracerProvider:   tracing.Provider,
+				Profiles:         profiles,
+				Declarer:         declarer,
+				Presigner:        presigner,
+				UseUploadsAbove:  httpapi.MaxDirectUpload,
 			})
 		}
 		// The validator also runs Validate and Split (the bytes of two-step
