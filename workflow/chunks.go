@@ -33,11 +33,27 @@ const (
 // ChunkRowsFor returns the rows per chunk of a file of rows rows:
 // DefaultChunkRows, or more (a multiple of CutRows) when that would make
 // over MaxChunks chunks.
-func ChunkRowsFor(rows int64) int64 {
-	per := (rows + MaxChunks - 1) / MaxChunks
+func ChunkRowsFor(rows int64) int64 { return ChunkRowsWithin(rows, MaxChunks) }
+
+// ChunkRowsWithin is ChunkRowsFor with at most maxChunks chunks
+// (MaxChunks if maxChunks <= 0).
+func ChunkRowsWithin(rows int64, maxChunks int) int64 {
+	if maxChunks <= 0 {
+		maxChunks = MaxChunks
+	}
+	per := (rows + int64(maxChunks) - 1) / int64(maxChunks)
 	per = (per + CutRows - 1) / CutRows * CutRows
 	return max(DefaultChunkRows, per)
 }
+
+// LocalChunks is the most chunks the local engine cuts a file into
+// (Tasks.Chunks, Intake.Chunks): each chunk ends with a commit of the
+// store's shards, which writes every index page its rows changed, about
+// the same whatever the chunk's size, so a large file's chunks are larger
+// (a 10M-row file: 100,000 rows; up to 2M rows: DefaultChunkRows). A
+// retried chunk redoes at most about 1% of its file. Why: docs/performance.md,
+// "Fifth round".
+const LocalChunks = 100
 
 // chunksAt returns the chunks of per rows (a multiple of every) of a file
 // of rows rows and size bytes whose header ends at headerEnd and whose
@@ -199,13 +215,13 @@ func (s *Tasks) Validate(ctx context.Context, st RunState) (RunState, error) {
 	}
 	st.HeaderEnd, st.Chunks = 0, nil
 	if rep.Valid() && rep.HeaderEnd > 0 {
-		per := ChunkRowsFor(rep.Rows)
+		per := ChunkRowsWithin(rep.Rows, s.Chunks)
 		if s.ChunkRows > 0 {
 			per = s.ChunkRows
 		}
 		st.HeaderEnd, st.Chunks = rep.HeaderEnd, chunksAt(rep.HeaderEnd, rep.Cuts, opt.CutEvery, per, rep.Rows, cr.n)
 	}
-	in := &Intake{Statuses: s.Statuses, Retry: RetryPolicy{MaxAttempts: 1}}
+	in := &Intake{Statuses: s.Statuses, Retry: RetryPolicy{MaxAttempts: 1}, Chunks: s.Chunks}
 	if !rep.Valid() {
 		out.Status, out.ErrorCount, out.Errors = txpipe.StatusRejected, rep.ErrorCount, rep.Items()
 		if rep.ErrorCount > int64(len(out.Errors)) && !claimed {
@@ -345,7 +361,7 @@ func (s *Tasks) Split(ctx context.Context, st RunState) (RunState, error) {
 	defer f.Close()
 	per := s.ChunkRows
 	if per <= 0 {
-		per = ChunkRowsFor(st.Rows)
+		per = ChunkRowsWithin(st.Rows, s.Chunks)
 	}
 	if st.Format == nil {
 		// Always present, so the map passes it to each chunk ($.format).

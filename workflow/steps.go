@@ -35,8 +35,12 @@ type Tasks struct {
 	// Profiles reads the profile a two-step upload declared, for Validate
 	// (AWS); nil where no upload declares one.
 	Profiles ProfileGetter
-	// ChunkRows is the rows per chunk Split cuts; ChunkRowsFor if 0.
+	// ChunkRows is the rows per chunk Split cuts; ChunkRowsWithin(rows,
+	// Chunks) if 0.
 	ChunkRows int64
+	// Chunks is the most chunks a file is cut into: MaxChunks if 0 (Step
+	// Functions' payload), LocalChunks for the local engine.
+	Chunks int
 }
 
 func (s *Tasks) now() time.Time {
