@@ -58,11 +58,14 @@ var migrations embed.FS
 // its transactions B-trees while a file is ingested; the shard writers'
 // caches are the bulk of the memory the store uses, and are bounded so that
 // `txpipe serve` stays well under 150 MiB of RSS while it ingests a 1M-row
-// file.
+// file. A reader's cache is small: a page of transactions reads random
+// table pages that no cache of a few MiB keeps, and a commit empties every
+// reader's cache, whose buffers are then allocated (and faulted in) again
+// by the next queries (docs/performance.md, "Fifth round").
 const (
 	mainWriterCacheKiB  = 4 << 10
 	shardWriterCacheKiB = 22 << 10
-	readerCacheKiB      = 4 << 10
+	readerCacheKiB      = 1 << 10
 	genListCacheKiB     = 1 << 10
 	mainReaderConns     = 4
 	shardReaderConns    = 2
