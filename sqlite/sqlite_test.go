@@ -2,9 +2,11 @@ package sqlite_test
 
 import (
 	"crypto/sha256"
+	"database/sql"
 	"encoding/hex"
 	"fmt"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -436,5 +438,60 @@ func TestUpdateProgress(t *testing.T) {
 	}
 	if got, _ := db.GetStatus(ctx, "f1"); got.Status != txpipe.StatusCompleted || got.Inserted != 5 {
 		t.Fatalf("record after a refused progress = %s with %d inserted, want COMPLETED with 5", got.Status, got.Inserted)
+	}
+}
+
+// TestSettleRowsCopiesTheLog: after SettleRows a file's committed rows are
+// in the shards' database files themselves, not only in their write-ahead
+// logs: a copy of the files without their logs holds every row.
+func TestSettleRowsCopiesTheLog(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "txpipe.db")
+	db := reopen(t, path)
+	defer db.Close()
+	ts := time.Date(2024, 5, 6, 7, 8, 9, 0, time.UTC)
+	var txs []txpipe.Transaction
+	for i := range 500 {
+		txs = append(txs, txpipe.Transaction{ID: fmt.Sprintf("s%03d", i), Amount: "1.00", AmountMinor: 100, Currency: "USD",
+			Timestamp: ts.Add(time.Duration(i) * time.Second), Merchant: "m", Status: "completed", FileID: "f"})
+	}
+	if _, err := db.PutTransactions(t.Context(), txs); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.SyncRows(t.Context(), "f"); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.SettleRows(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	shards, err := filepath.Glob(filepath.Join(dir, "txpipe-transactions-*.db"))
+	if err != nil || len(shards) == 0 {
+		t.Fatalf("shard files %v, %v", shards, err)
+	}
+	total := 0
+	for _, s := range shards {
+		cp := filepath.Join(t.TempDir(), "copy.db")
+		b, err := os.ReadFile(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(cp, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		c, err := sql.Open("sqlite", "file:"+cp+"?mode=ro")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var n int
+		err = c.QueryRow("SELECT count(*) FROM transactions").Scan(&n)
+		c.Close()
+		if err != nil {
+			t.Fatalf("count the rows of %s without its log: %v", filepath.Base(s), err)
+		}
+		total += n
+	}
+	if total != len(txs) {
+		t.Errorf("the shard files without their logs hold %d rows, want %d", total, len(txs))
 	}
 }

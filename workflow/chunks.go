@@ -553,6 +553,12 @@ func (s *Tasks) Finish(ctx context.Context, st RunState) (RunState, error) {
 			return st, err
 		}
 	}
+	if rs, ok := s.Transactions.(RowsSettler); ok {
+		// Only the first queries' speed depends on it: a failure is logged.
+		if err := rs.SettleRows(ctx); err != nil {
+			s.logger().WarnContext(ctx, "settle rows", "file_id", st.FileID, "err", err)
+		}
+	}
 	rec.Rows = rows
 	rec.SetCounts(sum)
 	rec.UpdatedAt = s.now()

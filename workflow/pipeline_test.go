@@ -52,6 +52,13 @@ type flakyWriter struct {
 	failFrom atomic.Int64 // calls numbered from 1 that fail from here on (0: none)
 	failOnce atomic.Int64 // one call number that fails once (0: none)
 	calls    atomic.Int64
+	settles  atomic.Int64
+}
+
+// SettleRows counts the calls and settles the store's rows.
+func (w *flakyWriter) SettleRows(ctx context.Context) error {
+	w.settles.Add(1)
+	return w.TransactionWriter.(workflow.RowsSettler).SettleRows(ctx)
 }
 
 func (w *flakyWriter) PutTransactions(ctx context.Context, txs []txpipe.Transaction) (txpipe.Counts, error) {
@@ -192,6 +199,9 @@ func TestPipelineCompletes(t *testing.T) {
 	}
 	if got := countStored(t, e); got != 1234 {
 		t.Errorf("stored %d transactions, want 1234", got)
+	}
+	if n := e.writer.settles.Load(); n != 1 {
+		t.Errorf("the rows were settled %d times before COMPLETED, want once", n)
 	}
 	if got := e.subs.statuses(); len(got) != 1 || got[0] != st.FileID+":COMPLETED" {
 		t.Errorf("notifications = %v, want one COMPLETED", got)

@@ -102,6 +102,14 @@ type RowsDurability interface {
 	SyncRows(ctx context.Context, fileID string) error
 }
 
+// RowsSettler is a TransactionWriter whose commits go to a log that is
+// copied into the store later (SQLite's write-ahead log). Finish calls
+// SettleRows once a file's rows are committed, before the run is COMPLETED,
+// so the queries that follow do not compete with that copy.
+type RowsSettler interface {
+	SettleRows(ctx context.Context) error
+}
+
 // MaxBatch is the most transactions one PutTransactions call receives.
 const MaxBatch = 1000
 
