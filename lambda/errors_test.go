@@ -1,15 +1,12 @@
 package lambda_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/csv"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -18,8 +15,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/txpipe/txpipe"
 	"github.com/txpipe/txpipe/httpapi"
@@ -55,18 +50,9 @@ func (f *failRejectionOnce) UpdateStatus(ctx context.Context, st *txpipe.FileSta
 // Validate retried after it moved them reads them there.
 func TestTwoStepRejectedErrorsCSVOnS3(t *testing.T) {
 	ctx := context.Background()
-	cfg := awstest.Config(awstest.StartS3(t))
-	client := s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = true })
-	bucket := "txpipe-uploads"
-	if _, err := client.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(bucket)}); err != nil {
-		t.Fatal(err)
-	}
-	store := s3store.New(client, bucket)
-	db, err := sqlite.Open(ctx, sqlitetest.Seed(t, t.TempDir()), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	client := newBucket(t, awstest.Config(awstest.StartS3(t)))
+	store := s3store.New(client, uploadBucket)
+	db := sqlitetest.Open(t)
 
 	// 400 rows, 250 of them with a bad amount (5 of every 8), and two
 	// repeating line 3's id: 252 errors.
@@ -90,49 +76,14 @@ func TestTwoStepRejectedErrorsCSVOnS3(t *testing.T) {
 	if _, _, err := (&workflow.Uploads{Statuses: db}).Declare(ctx, workflow.Declaration{Filename: "many-errors.csv", SizeBytes: int64(len(data)), SHA256: hexSum}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := client.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(s3store.IncomingKey(hexSum)),
-		Body: bytes.NewReader(data)}); err != nil {
-		t.Fatal(err)
-	}
+	putIncoming(t, client, data)
 
 	// The first write of the rejection fails after the bytes were moved:
 	// the retried Validate reads them at the file's key.
 	lost := &failRejectionOnce{DB: db}
-	validator := &lambda.StepHandler{Function: workflow.FunctionValidator,
-		Runner: &workflow.Tasks{Files: store, Uploads: store, Statuses: lost}}
-	transformer := &lambda.StepHandler{Function: workflow.FunctionTransformer,
-		Runner: &workflow.Tasks{Files: store, Transactions: db, Statuses: db}}
-	notifier := &lambda.StepHandler{Function: workflow.FunctionNotifier,
-		Runner: &workflow.Tasks{Statuses: db, Notifier: &notes{}}}
-	handlers := map[string]*lambda.StepHandler{
-		"${" + workflow.SubstValidatorArn + "}": validator, "${" + workflow.SubstTransformerArn + "}": transformer,
-		"${" + workflow.SubstNotifierArn + "}": notifier,
-	}
-	invoke := func(fn string, payload []byte) ([]byte, error) {
-		out, err := (&lambda.Mux{Steps: handlers[fn].Handle}).Handle(ctx, payload)
-		if err != nil {
-			return nil, err
-		}
-		return json.Marshal(out)
-	}
-	raw, err := os.ReadFile(filepath.Join("testdata", "events", "eventbridge-s3-object-created.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	raw = bytes.ReplaceAll(raw, []byte("5f1b6cbd9c0b2b3b7c2e2fa6b5f4c4a1d7e8f9a0b1c2d3e4f5a6b7c8d9e0f1a2"), []byte(hexSum))
-	raw = bytes.ReplaceAll(raw, []byte(`"size": 812345678`), []byte(fmt.Sprintf(`"size": %d`, len(data))))
-	var ev events.EventBridgeEvent
-	if err := json.Unmarshal(raw, &ev); err != nil {
-		t.Fatal(err)
-	}
-	runs := &startedRuns{}
-	if err := (&lambda.Objects{Runs: runs, FileKeyOf: s3store.FileKeyOfIncoming}).Handle(ctx, ev); err != nil || len(runs.states) != 1 {
-		t.Fatalf("start run: %v, %d runs", err, len(runs.states))
-	}
-	var input map[string]any
-	js, _ := json.Marshal(runs.states[0])
-	json.Unmarshal(js, &input)
-	end, _, err := newMachine(t, workflow.Pipeline(), invoke).run(input)
+	invoke := stepInvoker(ctx, &workflow.Tasks{Files: store, Uploads: store, Statuses: lost},
+		&workflow.Tasks{Files: store, Transactions: db, Statuses: db}, &workflow.Tasks{Statuses: db, Notifier: &notes{}})
+	end, _, err := newMachine(t, workflow.Pipeline(), invoke).run(startFromEvent(t, hexSum, len(data)))
 	if err != nil || end != workflow.StateRejected {
 		t.Fatalf("execution ended at %s (%v), want %s", end, err, workflow.StateRejected)
 	}

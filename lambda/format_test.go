@@ -5,24 +5,16 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/aws/aws-lambda-go/events"
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
-
 	"github.com/txpipe/txpipe"
 	"github.com/txpipe/txpipe/csvschema"
 	"github.com/txpipe/txpipe/internal/awstest"
-	"github.com/txpipe/txpipe/lambda"
 	"github.com/txpipe/txpipe/s3store"
-	"github.com/txpipe/txpipe/sqlite"
 	"github.com/txpipe/txpipe/sqlite/sqlitetest"
 	"github.com/txpipe/txpipe/workflow"
 )
@@ -37,19 +29,10 @@ import (
 // saying so.
 func TestStateMachineOnS3WithFormat(t *testing.T) {
 	ctx := context.Background()
-	cfg := awstest.Config(awstest.StartS3(t))
-	client := s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = true })
-	bucket := "txpipe-uploads"
-	if _, err := client.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(bucket)}); err != nil {
-		t.Fatal(err)
-	}
-	store := s3store.New(client, bucket)
-	profiles := s3store.NewProfiles(client, bucket)
-	db, err := sqlite.Open(ctx, sqlitetest.Seed(t, t.TempDir()), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	client := newBucket(t, awstest.Config(awstest.StartS3(t)))
+	store := s3store.New(client, uploadBucket)
+	profiles := s3store.NewProfiles(client, uploadBucket)
+	db := sqlitetest.Open(t)
 	dialects := filepath.Join("..", "csvschema", "testdata", "dialects")
 	read := func(name string) []byte {
 		b, err := os.ReadFile(filepath.Join(dialects, name))
@@ -62,27 +45,8 @@ func TestStateMachineOnS3WithFormat(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	validator := &lambda.StepHandler{Function: workflow.FunctionValidator,
-		Runner: &workflow.Tasks{Files: store, Uploads: store, Statuses: db, Profiles: profiles}}
-	transformer := &lambda.StepHandler{Function: workflow.FunctionTransformer,
-		Runner: &workflow.Tasks{Files: store, Transactions: db, Statuses: db}}
-	notifier := &lambda.StepHandler{Function: workflow.FunctionNotifier,
-		Runner: &workflow.Tasks{Statuses: db, Notifier: &notes{}}}
-	handlers := map[string]*lambda.StepHandler{
-		"${" + workflow.SubstValidatorArn + "}": validator, "${" + workflow.SubstTransformerArn + "}": transformer,
-		"${" + workflow.SubstNotifierArn + "}": notifier,
-	}
-	invoke := func(fn string, payload []byte) ([]byte, error) {
-		out, err := (&lambda.Mux{Steps: handlers[fn].Handle}).Handle(ctx, payload)
-		if err != nil {
-			return nil, err
-		}
-		return json.Marshal(out)
-	}
-	event, err := os.ReadFile(filepath.Join("testdata", "events", "eventbridge-s3-object-created.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	invoke := stepInvoker(ctx, &workflow.Tasks{Files: store, Uploads: store, Statuses: db, Profiles: profiles},
+		&workflow.Tasks{Files: store, Transactions: db, Statuses: db}, &workflow.Tasks{Statuses: db, Notifier: &notes{}})
 	// upload declares data with d, puts it under incoming/ and runs the
 	// machine from the EventBridge event; it returns the file's record.
 	upload := func(data []byte, d workflow.Declaration) *txpipe.FileStatus {
@@ -97,24 +61,8 @@ func TestStateMachineOnS3WithFormat(t *testing.T) {
 		if rec.Format == nil || *rec.Format != d.Format() || rec.Profile != d.Profile {
 			t.Fatalf("declared record: format %+v profile %q, want %+v", rec.Format, rec.Profile, d.Format())
 		}
-		if _, err := client.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(s3store.IncomingKey(hexSum)),
-			Body: bytes.NewReader(data)}); err != nil {
-			t.Fatal(err)
-		}
-		raw := bytes.ReplaceAll(event, []byte("5f1b6cbd9c0b2b3b7c2e2fa6b5f4c4a1d7e8f9a0b1c2d3e4f5a6b7c8d9e0f1a2"), []byte(hexSum))
-		raw = bytes.ReplaceAll(raw, []byte(`"size": 812345678`), []byte(fmt.Sprintf(`"size": %d`, len(data))))
-		var ev events.EventBridgeEvent
-		if err := json.Unmarshal(raw, &ev); err != nil {
-			t.Fatal(err)
-		}
-		runs := &startedRuns{}
-		if err := (&lambda.Objects{Runs: runs, FileKeyOf: s3store.FileKeyOfIncoming}).Handle(ctx, ev); err != nil || len(runs.states) != 1 {
-			t.Fatalf("start run: %v, %d runs", err, len(runs.states))
-		}
-		var input map[string]any
-		b, _ := json.Marshal(runs.states[0])
-		json.Unmarshal(b, &input)
-		if end, _, err := newMachine(t, workflow.Pipeline(), invoke).run(input); err != nil {
+		putIncoming(t, client, data)
+		if end, _, err := newMachine(t, workflow.Pipeline(), invoke).run(startFromEvent(t, hexSum, len(data))); err != nil {
 			t.Fatalf("execution failed at %s: %v", end, err)
 		}
 		st, err := db.GetStatus(ctx, txpipe.FileIDFromSHA256(hexSum))

@@ -8,23 +8,15 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/aws/aws-lambda-go/events"
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
-
 	"github.com/txpipe/txpipe"
 	"github.com/txpipe/txpipe/internal/awstest"
 	"github.com/txpipe/txpipe/internal/txgen"
-	"github.com/txpipe/txpipe/lambda"
 	"github.com/txpipe/txpipe/s3store"
-	"github.com/txpipe/txpipe/sqlite"
 	"github.com/txpipe/txpipe/sqlite/sqlitetest"
 	"github.com/txpipe/txpipe/workflow"
 )
@@ -181,18 +173,9 @@ func (m *machine) run(input map[string]any) (string, map[string]any, error) {
 // mid-write and retried, and the counts are exact.
 func TestStateMachineOnS3(t *testing.T) {
 	ctx := context.Background()
-	cfg := awstest.Config(awstest.StartS3(t))
-	client := s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = true })
-	bucket := "txpipe-uploads"
-	if _, err := client.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(bucket)}); err != nil {
-		t.Fatal(err)
-	}
-	store := s3store.New(client, bucket)
-	db, err := sqlite.Open(ctx, sqlitetest.Seed(t, t.TempDir()), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	client := newBucket(t, awstest.Config(awstest.StartS3(t)))
+	store := s3store.New(client, uploadBucket)
+	db := sqlitetest.Open(t)
 
 	// 5 chunks of 2 batches each; under -short of 400 rows (1,000 in the
 	// full run, where the default is 20,000).
@@ -211,57 +194,16 @@ func TestStateMachineOnS3(t *testing.T) {
 	if _, _, err := decl.Declare(ctx, workflow.Declaration{Filename: "month.csv", SizeBytes: int64(csv.Len()), SHA256: hexSum}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := client.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(s3store.IncomingKey(hexSum)),
-		Body: bytes.NewReader(csv.Bytes())}); err != nil {
-		t.Fatal(err)
-	}
+	putIncoming(t, client, csv.Bytes())
 
 	kill := &killOnce{TransactionWriter: db}
 	kill.at.Store(7) // the 7th batch: inside the 2nd chunk
-	validator := &lambda.StepHandler{Function: workflow.FunctionValidator,
-		Runner: &workflow.Tasks{Files: store, Uploads: store, Statuses: db}}
-	transformer := &lambda.StepHandler{Function: workflow.FunctionTransformer,
-		Runner: &workflow.Tasks{Files: store, Transactions: kill, Statuses: db, BatchSize: chunkRows / 2}}
-	notifier := &lambda.StepHandler{Function: workflow.FunctionNotifier,
-		Runner: &workflow.Tasks{Statuses: db, Notifier: &notes{}}}
-	handlers := map[string]*lambda.StepHandler{
-		"${" + workflow.SubstValidatorArn + "}": validator, "${" + workflow.SubstTransformerArn + "}": transformer,
-		"${" + workflow.SubstNotifierArn + "}": notifier,
-	}
-	invoke := func(fn string, payload []byte) ([]byte, error) {
-		m := &lambda.Mux{Steps: handlers[fn].Handle}
-		out, err := m.Handle(ctx, payload)
-		if err != nil {
-			return nil, err
-		}
-		return json.Marshal(out)
-	}
+	invoke := stepInvoker(ctx, &workflow.Tasks{Files: store, Uploads: store, Statuses: db, ChunkRows: int64(chunkRows)},
+		&workflow.Tasks{Files: store, Transactions: kill, Statuses: db, BatchSize: chunkRows / 2}, &workflow.Tasks{Statuses: db, Notifier: &notes{}})
 	def := workflow.Pipeline()
-	validator.Runner.(*workflow.Tasks).ChunkRows = int64(chunkRows)
 
 	// The bytes arrived: the EventBridge event starts the run.
-	runs := &startedRuns{}
-	raw, err := os.ReadFile(filepath.Join("testdata", "events", "eventbridge-s3-object-created.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	raw = bytes.ReplaceAll(raw, []byte("5f1b6cbd9c0b2b3b7c2e2fa6b5f4c4a1d7e8f9a0b1c2d3e4f5a6b7c8d9e0f1a2"), []byte(hexSum))
-	raw = bytes.ReplaceAll(raw, []byte(`"size": 812345678`), []byte(fmt.Sprintf(`"size": %d`, csv.Len())))
-	var ev events.EventBridgeEvent
-	if err := json.Unmarshal(raw, &ev); err != nil {
-		t.Fatal(err)
-	}
-	if err := (&lambda.Objects{Runs: runs, FileKeyOf: s3store.FileKeyOfIncoming}).Handle(ctx, ev); err != nil {
-		t.Fatal(err)
-	}
-	if len(runs.states) != 1 {
-		t.Fatalf("%d runs started, want 1", len(runs.states))
-	}
-	var input map[string]any
-	b, _ := json.Marshal(runs.states[0])
-	json.Unmarshal(b, &input)
-
-	end, out, err := newMachine(t, def, invoke).run(input)
+	end, out, err := newMachine(t, def, invoke).run(startFromEvent(t, hexSum, csv.Len()))
 	if err != nil {
 		t.Fatalf("execution failed at %s: %v", end, err)
 	}

@@ -11,13 +11,11 @@ import (
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/txpipe/txpipe"
 	"github.com/txpipe/txpipe/internal/awstest"
 	"github.com/txpipe/txpipe/internal/txgen"
 	"github.com/txpipe/txpipe/s3store"
-	"github.com/txpipe/txpipe/sqlite"
 	"github.com/txpipe/txpipe/sqlite/sqlitetest"
 	"github.com/txpipe/txpipe/workflow"
 )
@@ -32,17 +30,9 @@ func TestValidateFromS3FindsDuplicatesOnSecondRead(t *testing.T) {
 	cfg := awstest.Config(awstest.StartS3(t))
 	gets := &countGets{c: http.DefaultClient}
 	cfg.HTTPClient = gets
-	client := s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = true })
-	bucket := "txpipe-uploads"
-	if _, err := client.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(bucket)}); err != nil {
-		t.Fatal(err)
-	}
-	store := s3store.New(client, bucket)
-	db, err := sqlite.Open(ctx, sqlitetest.Seed(t, t.TempDir()), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	client := newBucket(t, cfg)
+	store := s3store.New(client, uploadBucket)
+	db := sqlitetest.Open(t)
 
 	put := func(data []byte) workflow.RunState {
 		t.Helper()
@@ -51,9 +41,7 @@ func TestValidateFromS3FindsDuplicatesOnSecondRead(t *testing.T) {
 		if _, _, err := (&workflow.Uploads{Statuses: db}).Declare(ctx, workflow.Declaration{Filename: "m.csv", SizeBytes: int64(len(data)), SHA256: hexSum}); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := client.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(s3store.IncomingKey(hexSum)), Body: bytes.NewReader(data)}); err != nil {
-			t.Fatal(err)
-		}
+		putIncoming(t, client, data)
 		return workflow.RunState{FileID: txpipe.FileIDFromSHA256(hexSum), FileKey: hexSum, UploadKey: s3store.IncomingKey(hexSum)}
 	}
 	steps := &workflow.Tasks{Files: store, Uploads: store, Statuses: db, ChunkRows: 1000}

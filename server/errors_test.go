@@ -4,7 +4,6 @@ package server_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/csv"
 	"fmt"
 	"io"
@@ -44,16 +43,7 @@ func TestTwoStepRejectedErrorsCSV(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-		s.Close()
-	})
+	runUntilEnd(t, s)
 	key, _, err := httpapi.CreateKeyWithRole(t.Context(), db, "finance", 1000, 1000, txpipe.RoleUser)
 	if err != nil {
 		t.Fatal(err)

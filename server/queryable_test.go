@@ -69,16 +69,7 @@ func TestEveryRowQueryableExactlyOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-		s.Close()
-	})
+	runUntilEnd(t, s)
 	// A key whose rate limit does not slow the paging down.
 	key, _, err := httpapi.CreateKeyWithRole(t.Context(), db, "pager", 1<<40, 10_000, txpipe.RoleAdmin)
 	if err != nil {
@@ -160,4 +151,18 @@ func TestEveryRowQueryableExactlyOnce(t *testing.T) {
 		t.Errorf("%d ids over %d pages: %d more than once, %d not in the file, %d of the file missing; want each of %d once", len(seen), pages, dup, extra, missing, rows)
 	}
 	t.Logf("%d rows, %d pages, each id once", len(seen), pages)
+}
+
+// runUntilEnd runs s until the test ends, then stops and closes it.
+func runUntilEnd(t *testing.T, s *server.Server) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+		s.Close()
+	})
 }
