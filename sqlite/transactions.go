@@ -519,7 +519,7 @@ func decodeCursor(s string) (cursor, error) {
 }
 
 // listArm reads one generation's rows of the range after the cursor, in the
-// index's (time) order; listSQL merges arms (parameters ?11 on are their
+// index's (time) order; listSQL merges arms (parameters ?10 on are their
 // generations).
 const listArm = `SELECT ` + txColumns + ` FROM transactions
 	WHERE gen = ?%d AND (ts, ts_ns) >= (?1, ?2) AND (ts, ts_ns) < (?3, ?4) AND (ts, ts_ns, transaction_id) > (?5, ?6, ?7)
@@ -529,15 +529,18 @@ const listArm = `SELECT ` + txColumns + ` FROM transactions
 // compound SELECT is 500), unless the shard's arms is set (by tests).
 const maxArms = 256
 
-// listSQL is the query of the first ?10 rows of arms generations merged by
-// time: SQLite merges the ordered arms as coroutines, so it reads about as
-// many rows as it returns, whichever generations hold them.
+// listSQL is the query of arms generations' rows merged by time: SQLite
+// merges the ordered arms as coroutines, so it reads about as many rows as
+// the caller steps, whichever generations hold them. The limit is a
+// constant (the largest page and the row after it): SQLite plans for a
+// bound LIMIT's value, so a statement bound to another page size than the
+// last would be prepared again.
 func listSQL(arms int) string {
 	q := make([]string, arms)
 	for i := range q {
-		q[i] = fmt.Sprintf(listArm, 11+i)
+		q[i] = fmt.Sprintf(listArm, 10+i)
 	}
-	return strings.Join(q, " UNION ALL ") + " ORDER BY ts, ts_ns, transaction_id LIMIT ?10"
+	return strings.Join(q, " UNION ALL ") + fmt.Sprintf(" ORDER BY ts, ts_ns, transaction_id LIMIT %d", txpipe.MaxTxLimit+1)
 }
 
 // ListTransactions returns the transactions with q.From <= timestamp <
@@ -667,7 +670,7 @@ func (r *shardRows) start(ctx context.Context, lo, after cursor, q txpipe.TxQuer
 	}
 	r.tx = tx
 	if len(r.qs) == 1 {
-		if r.rows, err = list(ctx, tx, r.qs[0], lo, after, q, n); err != nil {
+		if r.rows, err = list(ctx, tx, r.qs[0], lo, after, q); err != nil {
 			return err
 		}
 		r.cur = make([]txpipe.Transaction, 0, share)
@@ -682,12 +685,12 @@ func (r *shardRows) start(ctx context.Context, lo, after cursor, q txpipe.TxQuer
 	}
 	var lists [][]txpipe.Transaction
 	for _, lq := range r.qs {
-		rows, err := list(ctx, tx, lq, lo, after, q, n)
+		rows, err := list(ctx, tx, lq, lo, after, q)
 		if err != nil {
 			return err
 		}
 		var l []txpipe.Transaction
-		for rows.Next() {
+		for len(l) < n && rows.Next() {
 			t, err := scanTx(rows)
 			if err != nil {
 				rows.Close()
@@ -793,15 +796,15 @@ func (f *file) listQueries(ctx context.Context, gens []int64) ([]listQuery, erro
 	return qs, nil
 }
 
-// list runs query lq in tx: the first n transactions of its generations
-// that pass q's filters after the cursor after, from lo to before q.To, in
-// time order.
-func list(ctx context.Context, tx *sql.Tx, lq listQuery, lo, after cursor, q txpipe.TxQuery, n int) (*sql.Rows, error) {
-	args := []any{lo.sec, lo.nsec, q.To.Unix(), q.To.Nanosecond(), after.sec, after.nsec, after.id, q.Merchant, q.Currency, n}
+// list runs query lq in tx: the transactions of its generations that pass
+// q's filters after the cursor after, from lo to before q.To, in time
+// order (at most a page and a row: the caller reads as many as it needs).
+func list(ctx context.Context, tx *sql.Tx, lq listQuery, lo, after cursor, q txpipe.TxQuery) (*sql.Rows, error) {
+	args := []any{lo.sec, lo.nsec, q.To.Unix(), q.To.Nanosecond(), after.sec, after.nsec, after.id, q.Merchant, q.Currency}
 	// Padding arms ask for generation -1, which holds no rows.
-	for len(args) < 10+lq.arms() {
+	for len(args) < 9+lq.arms() {
 		g := int64(-1)
-		if i := len(args) - 10; i < len(lq.gens) {
+		if i := len(args) - 9; i < len(lq.gens) {
 			g = lq.gens[i]
 		}
 		args = append(args, g)
