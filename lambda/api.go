@@ -21,6 +21,19 @@ type API struct {
 	NewHandler func(baseURL string) http.Handler
 	Telemetry
 
+	// Exports, if set, takes the GET answers 200 whose body would be
+	// larger than MaxInline in the Lambda response: the body is uploaded
+	// in parts of PartSize as it is written, and the answer is 303 See
+	// Other to a download URL. Without it every answer is inline (and
+	// Lambda refuses one over 6 MB).
+	Exports ExportStore
+	// MaxInline is the largest body of an inline answer as the response
+	// carries it (JSON-escaped text, or base64); 0 is DefaultMaxInline.
+	MaxInline int
+	// PartSize is the part size of an export (0 is DefaultPartSize; S3
+	// needs at least 5 MiB but for the last part).
+	PartSize int
+
 	mu       sync.Mutex
 	handlers map[string]http.Handler
 }
@@ -52,10 +65,19 @@ func (a *API) Handle(ctx context.Context, ev events.APIGatewayProxyRequest) (eve
 		a.logger().ErrorContext(ctx, "bad API Gateway event", "request_id", requestID(ctx), "err", err)
 		return events.APIGatewayProxyResponse{}, fmt.Errorf("serve API Gateway event: %w", err)
 	}
-	w := newResponseWriter()
+	w := newResponseWriter().spilling(ctx, r.Method, a.Exports, a.MaxInline, a.PartSize)
+	defer func() { _ = w.abort() }() // a handler that panics leaves no upload behind
 	a.handler(BaseURL(ev)).ServeHTTP(w, r)
-	resp := w.response()
-	end(nil)
+	resp, err := w.finish()
+	if err != nil {
+		// The answer is an error (5xx): the export could not be stored.
+		a.logger().ErrorContext(ctx, "answer not exported", "request_id", requestID(ctx),
+			"method", ev.HTTPMethod, "path", ev.Path, "bytes_uploaded", w.uploaded, "err", err)
+	} else if w.export != nil {
+		a.logger().InfoContext(ctx, "answer exported", "request_id", requestID(ctx),
+			"method", ev.HTTPMethod, "path", ev.Path, "bytes", w.uploaded)
+	}
+	end(err)
 	a.logger().DebugContext(ctx, "API Gateway event served", "request_id", requestID(ctx),
 		"method", ev.HTTPMethod, "path", ev.Path, "status", resp.StatusCode, "seconds", time.Since(start).Seconds())
 	return resp, nil

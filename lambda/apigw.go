@@ -1,7 +1,6 @@
 package lambda
 
 import (
-	"bytes"
 	"context"
 	"encoding/base64"
 	"fmt"
@@ -10,7 +9,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/aws/aws-lambda-go/events"
 )
@@ -123,48 +121,6 @@ func BaseURL(ev events.APIGatewayProxyRequest) string {
 		prefix = strings.TrimSuffix(p, ev.Path)
 	}
 	return scheme + "://" + host + prefix
-}
-
-// responseWriter collects a handler's response for the Lambda result.
-type responseWriter struct {
-	header http.Header
-	code   int
-	body   bytes.Buffer
-}
-
-func newResponseWriter() *responseWriter { return &responseWriter{header: http.Header{}} }
-
-func (w *responseWriter) Header() http.Header { return w.header }
-
-func (w *responseWriter) WriteHeader(code int) {
-	if w.code == 0 {
-		w.code = code
-	}
-}
-
-func (w *responseWriter) Write(p []byte) (int, error) {
-	w.WriteHeader(http.StatusOK)
-	return w.body.Write(p)
-}
-
-// response is the API Gateway proxy result of what was written: the body
-// as text for textual content types, base64 otherwise (API Gateway turns it
-// back into bytes for the binary media types).
-func (w *responseWriter) response() events.APIGatewayProxyResponse {
-	if w.code == 0 {
-		w.code = http.StatusOK
-	}
-	if w.header.Get("Content-Type") == "" && w.body.Len() > 0 {
-		w.header.Set("Content-Type", http.DetectContentType(w.body.Bytes()))
-	}
-	resp := events.APIGatewayProxyResponse{StatusCode: w.code, MultiValueHeaders: map[string][]string(w.header)}
-	if isText(w.header.Get("Content-Type")) && utf8.Valid(w.body.Bytes()) {
-		resp.Body = w.body.String()
-	} else {
-		resp.Body = base64.StdEncoding.EncodeToString(w.body.Bytes())
-		resp.IsBase64Encoded = true
-	}
-	return resp
 }
 
 func isText(contentType string) bool {

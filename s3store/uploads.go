@@ -152,17 +152,19 @@ func wholeObjectChecksumsOnly(o *s3.Options) {
 // Presigner makes the S3 presigned PUT URLs of declared uploads: S3 itself
 // refuses a body whose SHA-256 (x-amz-checksum-sha256, a signed header) or
 // length (Content-Length, signed) differ from the declaration. It
-// implements httpapi.Presigner.
+// implements httpapi.Presigner. It also signs the GET URLs of exports
+// (PresignDownload).
 type Presigner struct {
-	ps     *s3.PresignClient
-	bucket string
-	now    func() time.Time
+	ps          *s3.PresignClient
+	credentials aws.CredentialsProvider // of the signatures: a URL works no longer than they do
+	bucket      string
+	now         func() time.Time
 }
 
 // NewPresigner returns a Presigner for bucket. The credentials of client
 // sign the URLs: they need s3:PutObject on IncomingPrefix only.
 func NewPresigner(client *s3.Client, bucket string) *Presigner {
-	return &Presigner{ps: s3.NewPresignClient(client), bucket: bucket, now: time.Now}
+	return &Presigner{ps: s3.NewPresignClient(client), credentials: client.Options().Credentials, bucket: bucket, now: time.Now}
 }
 
 // PresignUpload returns a PUT URL for the bytes of st (st.SizeBytes bytes
