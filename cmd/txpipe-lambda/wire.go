@@ -115,7 +115,9 @@ func build(ctx context.Context, name string, getenv func(string) string, stdout 
 		declarer := &workflow.Uploads{Statuses: statuses, MaxBytes: workflow.MaxS3UploadBytes}
 		presigner := awsenv.Presigner(cfg, getenv, env[awsenv.Bucket])
 		profiles := awsenv.Profiles(cfg, getenv, env[awsenv.Bucket])
-		api := &lambda.API{Telemetry: tel}
+		// Answers over 5 MB (a large errors.csv or transactions.csv) go
+		// to the bucket's exports/ and are answered 303 with their URL.
+		api := &lambda.API{Telemetry: tel, Exports: lambda.ExportsOf[*s3store.Export](awsenv.Exports(cfg, getenv, env[awsenv.Bucket]))}
 		tenants := &lambda.KeyTenants{Lookup: statuses.KeyTenant}
 		// The console's dead letters: listed from the SQS queue, redriven to
 		// a new execution (only when the stack names the queue).

@@ -104,6 +104,14 @@ func Presigner(cfg aws.Config, getenv func(string) string, bucket string) *s3sto
 	return s3store.NewPresigner(s3Client(cfg, getenv), bucket)
 }
 
+// Exports returns the store of the API's answers too large for a Lambda
+// response, in bucket under exports/. The function's own credentials sign
+// their download URLs (s3:GetObject on exports/), not the presigning
+// role's, which may only put incoming/ objects.
+func Exports(cfg aws.Config, getenv func(string) string, bucket string) *s3store.Exports {
+	return s3store.NewExports(s3Client(cfg, getenv), bucket)
+}
+
 // Profiles returns the column-mapping profiles kept in bucket (under
 // profiles/).
 func Profiles(cfg aws.Config, getenv func(string) string, bucket string) *s3store.Profiles {
