@@ -364,6 +364,7 @@ func NewStack(scope constructs.Construct, id string, cfg Config) (*Stack, error)
 	allow(s.Validator, indexRead, txIndex)
 	allow(s.Validator, []string{"states:StartExecution"}, smArn)
 	allowProfiles(stack, s.Validator, bucket)
+	allowExports(stack, s.Validator, bucket)
 
 	allow(s.Transformer, []string{"s3:GetObject"}, uploads)
 	s.Transformer.Role().AddToPrincipalPolicy(listUploads)

@@ -727,10 +727,10 @@ func TestStack(t *testing.T) {
 				t.Errorf("PublicAccessBlockConfiguration = %s, want all blocked", got)
 			}
 			rules := p["LifecycleConfiguration"].(map[string]any)["Rules"].([]any)
-			// uploads/ (stored files) and incoming/ (unclaimed two-step
-			// uploads, see TestUploadFlow).
-			if len(rules) != 2 {
-				t.Fatalf("%d lifecycle rules, want 2", len(rules))
+			// uploads/ (stored files), exports/ (large answers) and
+			// incoming/ (unclaimed two-step uploads, see TestUploadFlow).
+			if len(rules) != 3 {
+				t.Fatalf("%d lifecycle rules, want 3", len(rules))
 			}
 			r := rules[0].(map[string]any)
 			if r["Prefix"] != "uploads/" || r["Status"] != "Enabled" || r["ExpirationInDays"] != 365.0 {
@@ -738,6 +738,11 @@ func TestStack(t *testing.T) {
 			}
 			if !strings.Contains(render(r["Transitions"]), `"StorageClass":"STANDARD_IA","TransitionInDays":30`) {
 				t.Errorf("lifecycle transitions %s: want STANDARD_IA after 30 days", render(r["Transitions"]))
+			}
+			// Large answers (the API's 303 downloads) are gone after a
+			// day, old versions and unfinished uploads too.
+			if got := render(rules[1]); got != `{"AbortIncompleteMultipartUpload":{"DaysAfterInitiation":1},"ExpirationInDays":1,"Id":"exports","NoncurrentVersionExpiration":{"NoncurrentDays":1},"Prefix":"exports/","Status":"Enabled"}` {
+				t.Errorf("lifecycle rule %s: want exports/ expiring after a day", got)
 			}
 			requireTLS(t, s, "AWS::S3::BucketPolicy", "Bucket", "<"+name(id)+">")
 			if b.DeletionPolicy != "Delete" {
@@ -969,6 +974,9 @@ func TestStack(t *testing.T) {
 		add(validator, []string{"s3:ListBucket"}, "<UploadsBucket.Arn> if s3:prefix uploads/*")
 		add(validator, []string{"s3:GetObject", "s3:PutObject", "s3:DeleteObject"}, "<UploadsBucket.Arn>/profiles/*")
 		add(validator, []string{"s3:ListBucket"}, "<UploadsBucket.Arn> if s3:prefix profiles/*")
+		// Large answers: written in parts (or aborted) and read through
+		// the URLs the validator signs, on exports/ only.
+		add(validator, []string{"s3:PutObject", "s3:AbortMultipartUpload", "s3:GetObject"}, "<UploadsBucket.Arn>/exports/*")
 		add(validator, rw, st)
 		add(validator, ro, tx)
 		add(validator, []string{"dynamodb:Query"}, st+"/index/by-created", tx+"/index/by-time")
@@ -1356,14 +1364,14 @@ var suppressionClaims = map[string]func(t *testing.T, s *synthesized, reason str
 						switch {
 						case r == "*" && !starOK(a):
 							t.Errorf("%s: %s on *, which the IAM5 reasons do not cover", id, a)
-						case (strings.HasSuffix(r, "/uploads/*") || strings.HasSuffix(r, "/profiles/*") || strings.HasSuffix(r, "/incoming/*")) && !strings.HasPrefix(a, "s3:"):
+						case (strings.HasSuffix(r, "/uploads/*") || strings.HasSuffix(r, "/profiles/*") || strings.HasSuffix(r, "/incoming/*") || strings.HasSuffix(r, "/exports/*")) && !strings.HasPrefix(a, "s3:"):
 							t.Errorf("%s: %s on %s", id, a, r)
 						case strings.Contains(r, ":execution:txpipe-") && strings.HasSuffix(r, ":*") &&
 							!slices.Contains([]string{"states:DescribeExecution", "states:StopExecution"}, a):
 							t.Errorf("%s: %s on the machine's executions %s, which the IAM5 reasons do not cover", id, a, r)
 						case strings.Contains(r, ":execution:txpipe-") && strings.HasSuffix(r, ":*"):
 							// The Distributed Map's children, named by Step Functions.
-						case r != "*" && strings.Contains(r, "*") && !strings.HasSuffix(r, "/uploads/*") && !strings.HasSuffix(r, "/profiles/*") && !strings.HasSuffix(r, "/incoming/*"):
+						case r != "*" && strings.Contains(r, "*") && !strings.HasSuffix(r, "/uploads/*") && !strings.HasSuffix(r, "/profiles/*") && !strings.HasSuffix(r, "/incoming/*") && !strings.HasSuffix(r, "/exports/*"):
 							t.Errorf("%s: wildcard resource %s, which the IAM5 reasons do not cover", id, r)
 						}
 					}
