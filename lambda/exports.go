@@ -260,11 +260,11 @@ func (w *responseWriter) redirect(url string, expires time.Time) events.APIGatew
 // failure is the error answer of an export that could not be stored, as
 // httpapi words a 5xx.
 func (w *responseWriter) failure(err error) events.APIGatewayProxyResponse {
-	status, msg := http.StatusInternalServerError, "internal error"
+	status, code, msg := http.StatusInternalServerError, txpipe.EINTERNAL, "internal error"
 	if txpipe.ErrorCode(err) == txpipe.ETRANSIENT {
-		status, msg = http.StatusServiceUnavailable, "service temporarily unavailable, try again"
+		status, code, msg = http.StatusServiceUnavailable, txpipe.ETRANSIENT, "service temporarily unavailable, try again"
 	}
-	b, _ := json.Marshal(httpapi.ErrorBody{Error: httpapi.ErrorDetail{Code: txpipe.ErrorCode(err), Message: msg}})
+	b, _ := json.Marshal(httpapi.ErrorBody{Error: httpapi.ErrorDetail{Code: code, Message: msg}})
 	return events.APIGatewayProxyResponse{StatusCode: status, MultiValueHeaders: map[string][]string(w.answerHeader()), Body: string(b) + "\n"}
 }
 

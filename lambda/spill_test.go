@@ -246,7 +246,7 @@ func TestSpillFailure(t *testing.T) {
 	}
 	m = &memExports{failComplete: true}
 	resp = serveChunks(t, &API{Exports: m, MaxInline: 1000, PartSize: 500}, http.MethodGet, "text/csv", 0, body, []int{100})
-	if resp.StatusCode != http.StatusInternalServerError || !m.started[0].aborted {
+	if resp.StatusCode != http.StatusInternalServerError || !strings.Contains(resp.Body, `"code":"internal"`) || !m.started[0].aborted {
 		t.Errorf("completion failed: answer %d %s, aborted %v; want 500 and aborted", resp.StatusCode, resp.Body, m.started[0].aborted)
 	}
 }
