@@ -54,7 +54,8 @@ func (a *API) handler(baseURL string) http.Handler {
 
 // Handle serves one API Gateway event. Errors of the API itself are
 // answers (4xx, 5xx JSON bodies); an error is returned only when the event
-// cannot be turned into a request, which API Gateway reports as a 502.
+// cannot be turned into a request, which API Gateway reports as a 502. A
+// GET answer too large for the response goes to Exports (303).
 func (a *API) Handle(ctx context.Context, ev events.APIGatewayProxyRequest) (events.APIGatewayProxyResponse, error) {
 	start := time.Now()
 	ctx, end := a.start(ctx, ev.HTTPMethod+" "+ev.Resource,

@@ -20,6 +20,7 @@ import (
 // memExports keeps the parts of each export in memory, as S3 would, and
 // fails the part numbered failPart (from 1) or the completion when asked.
 type memExports struct {
+	failStart    bool
 	failPart     int
 	failComplete bool
 	started      []*memExport
@@ -35,6 +36,9 @@ type memExport struct {
 }
 
 func (m *memExports) StartExport(_ context.Context, contentType, disposition string) (ExportUpload, error) {
+	if m.failStart {
+		return nil, txpipe.Errorf(txpipe.ETRANSIENT, "start export: SlowDown")
+	}
 	x := &memExport{m: m, contentType: contentType, disposition: disposition}
 	m.started = append(m.started, x)
 	return x, nil
@@ -233,7 +237,8 @@ func TestSpillMemoryBounded(t *testing.T) {
 
 // TestSpillFailure: a part that cannot be stored stops the handler's
 // writes, the upload is aborted and the answer is the 503 httpapi gives
-// a transient error; a completion that fails is aborted and a 500.
+// a transient error, as when the export cannot start; a completion that
+// fails is aborted and a 500.
 func TestSpillFailure(t *testing.T) {
 	body := bytes.Repeat([]byte("x"), 5000)
 	m := &memExports{failPart: 3}
@@ -243,6 +248,11 @@ func TestSpillFailure(t *testing.T) {
 	}
 	if x := m.started[0]; !x.aborted || x.completed || len(x.parts) != 2 {
 		t.Errorf("part 3 failed: aborted %v, completed %v, %d parts stored", x.aborted, x.completed, len(x.parts))
+	}
+	m = &memExports{failStart: true}
+	resp = serveChunks(t, &API{Exports: m, MaxInline: 1000, PartSize: 500}, http.MethodGet, "text/csv", 0, body, []int{100})
+	if resp.StatusCode != http.StatusServiceUnavailable || len(m.started) != 0 {
+		t.Errorf("export not started: answer %d %s, want 503", resp.StatusCode, resp.Body)
 	}
 	m = &memExports{failComplete: true}
 	resp = serveChunks(t, &API{Exports: m, MaxInline: 1000, PartSize: 500}, http.MethodGet, "text/csv", 0, body, []int{100})
