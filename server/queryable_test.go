@@ -41,16 +41,16 @@ type nopNotifier struct{}
 
 func (nopNotifier) Notify(context.Context, txpipe.Notification) error { return nil }
 
-// TestEveryRowQueryableExactlyOnce: a file of 200,000 rows sent through the
+// TestEveryRowQueryableExactlyOnce: a file of 600,000 rows sent through the
 // two-step upload (POST /uploads, PUT to the URL) to the pipeline as
-// `txpipe serve` assembles it, written in chunks of 20,000 rows on two
+// `txpipe serve` assembles it, written in chunks of 250,000 rows on two
 // workers with one chunk killed mid-write and retried, ends COMPLETED with
-// 200,000 inserted, and paging through GET /transactions returns every id
+// 600,000 inserted, and paging through GET /transactions returns every id
 // of the file exactly once and nothing else.
 func TestEveryRowQueryableExactlyOnce(t *testing.T) {
-	rows := 200_000
+	rows := 600_000 // three chunks: 250,000, 250,000 and 100,000 rows
 	if testing.Short() {
-		rows = 21_000 // two chunks: 20,000 rows and 1,000
+		rows = 21_000 // one chunk
 	}
 	dir := t.TempDir()
 	logger := slog.New(slog.DiscardHandler)

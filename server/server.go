@@ -127,7 +127,7 @@ func New(ctx context.Context, cfg Config, dataDir string, db *sqlite.DB, a Adapt
 	steps := &workflow.Tasks{
 		Files: a.Files, Transactions: a.Transactions, Statuses: a.Statuses,
 		Notifier: a.Notifier, DeadLetters: a.DeadLetters, Logger: logger,
-		Chunks: workflow.LocalChunks,
+		Chunks: workflow.LocalChunks, MinChunkRows: workflow.LocalChunkRows,
 	}
 	s.engine = workflow.NewEngine(workflow.Pipeline(), steps, db, workflow.EngineOptions{
 		Workers: cfg.Workers, Observer: met, Logger: logger, Tracer: s.tracing, Uploads: db,
@@ -136,7 +136,7 @@ func New(ctx context.Context, cfg Config, dataDir string, db *sqlite.DB, a Adapt
 	if err != nil {
 		return nil, err
 	}
-	intake := &workflow.Intake{Files: a.Files, Statuses: a.Statuses, Runs: s.engine, Logger: logger, Chunks: workflow.LocalChunks}
+	intake := &workflow.Intake{Files: a.Files, Statuses: a.Statuses, Runs: s.engine, Logger: logger, Chunks: workflow.LocalChunks, MinChunkRows: workflow.LocalChunkRows}
 	if st, ok := a.Statuses.(*sqlite.DB); ok && st == db {
 		// Status records and jobs in one database: a file's record and its
 		// run are one write (exactly one run per file, crash or not).

@@ -30,30 +30,37 @@ const (
 	CutRows = 10_000
 )
 
-// ChunkRowsFor returns the rows per chunk of a file of rows rows:
+// ChunkRowsFor returns the rows per chunk of a file of rows rows on AWS:
 // DefaultChunkRows, or more (a multiple of CutRows) when that would make
 // over MaxChunks chunks.
-func ChunkRowsFor(rows int64) int64 { return ChunkRowsWithin(rows, MaxChunks) }
+func ChunkRowsFor(rows int64) int64 { return ChunkRowsWithin(rows, MaxChunks, DefaultChunkRows) }
 
-// ChunkRowsWithin is ChunkRowsFor with at most maxChunks chunks
-// (MaxChunks if maxChunks <= 0).
-func ChunkRowsWithin(rows int64, maxChunks int) int64 {
+// ChunkRowsWithin is the rows per chunk of a file of rows rows cut into at
+// most maxChunks chunks (MaxChunks if maxChunks <= 0) of at least minRows
+// rows (DefaultChunkRows if minRows <= 0), a multiple of CutRows.
+func ChunkRowsWithin(rows int64, maxChunks int, minRows int64) int64 {
 	if maxChunks <= 0 {
 		maxChunks = MaxChunks
 	}
+	if minRows <= 0 {
+		minRows = DefaultChunkRows
+	}
 	per := (rows + int64(maxChunks) - 1) / int64(maxChunks)
-	per = (per + CutRows - 1) / CutRows * CutRows
-	return max(DefaultChunkRows, per)
+	per = (max(per, minRows) + CutRows - 1) / CutRows * CutRows
+	return per
 }
 
-// LocalChunks is the most chunks the local engine cuts a file into
-// (Tasks.Chunks, Intake.Chunks): each chunk ends with a commit of the
-// store's shards, which writes every index page its rows changed, about
-// the same whatever the chunk's size, so a large file's chunks are larger
-// (a 10M-row file: 100,000 rows; up to 2M rows: DefaultChunkRows). A
-// retried chunk redoes at most about 1% of its file. Why: docs/performance.md,
-// "Fifth round".
-const LocalChunks = 100
+// The local engine's chunks (Tasks.Chunks and MinChunkRows, and the same
+// fields of Intake): each chunk ends with a commit of the store's shards,
+// which writes every index page the chunk's rows changed, nearly all of a
+// shard's index pages for 20,000 random rows as for 250,000, so fewer,
+// larger chunks write less (docs/performance.md, "Sixth round"): a 1M-row
+// file is 4 chunks, a 10M-row file 20 of 500,000 rows. A retried chunk
+// redoes at most 5% of its file, or LocalChunkRows rows.
+const (
+	LocalChunks    = 20
+	LocalChunkRows = 250_000
+)
 
 // chunksAt returns the chunks of per rows (a multiple of every) of a file
 // of rows rows and size bytes whose header ends at headerEnd and whose
@@ -215,13 +222,13 @@ func (s *Tasks) Validate(ctx context.Context, st RunState) (RunState, error) {
 	}
 	st.HeaderEnd, st.Chunks = 0, nil
 	if rep.Valid() && rep.HeaderEnd > 0 {
-		per := ChunkRowsWithin(rep.Rows, s.Chunks)
+		per := ChunkRowsWithin(rep.Rows, s.Chunks, s.MinChunkRows)
 		if s.ChunkRows > 0 {
 			per = s.ChunkRows
 		}
 		st.HeaderEnd, st.Chunks = rep.HeaderEnd, chunksAt(rep.HeaderEnd, rep.Cuts, opt.CutEvery, per, rep.Rows, cr.n)
 	}
-	in := &Intake{Statuses: s.Statuses, Retry: RetryPolicy{MaxAttempts: 1}, Chunks: s.Chunks}
+	in := &Intake{Statuses: s.Statuses, Retry: RetryPolicy{MaxAttempts: 1}, Chunks: s.Chunks, MinChunkRows: s.MinChunkRows}
 	if !rep.Valid() {
 		out.Status, out.ErrorCount, out.Errors = txpipe.StatusRejected, rep.ErrorCount, rep.Items()
 		if rep.ErrorCount > int64(len(out.Errors)) && !claimed {
@@ -361,7 +368,7 @@ func (s *Tasks) Split(ctx context.Context, st RunState) (RunState, error) {
 	defer f.Close()
 	per := s.ChunkRows
 	if per <= 0 {
-		per = ChunkRowsWithin(st.Rows, s.Chunks)
+		per = ChunkRowsWithin(st.Rows, s.Chunks, s.MinChunkRows)
 	}
 	if st.Format == nil {
 		// Always present, so the map passes it to each chunk ($.format).

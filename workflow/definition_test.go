@@ -67,27 +67,30 @@ func TestConcurrencyFor(t *testing.T) {
 }
 
 // The local engine cuts a file into at most LocalChunks chunks of whole
-// CutRows, never smaller than DefaultChunkRows: a 1M-row file keeps the
-// default, a 10M-row file gets fewer, larger chunks (each ends with a
-// commit of the store's shards).
+// CutRows, none smaller than LocalChunkRows but the last: a 1M-row file
+// gets 4 chunks, a 10M-row file 20 (each ends with a commit of the store's
+// shards); AWS keeps its smaller chunks.
 func TestChunkRowsWithinLocal(t *testing.T) {
 	t.Parallel()
-	if got, want := workflow.ChunkRowsWithin(1_000_000, workflow.LocalChunks), int64(workflow.DefaultChunkRows); got != want {
-		t.Errorf("ChunkRowsWithin(1M, LocalChunks) = %d, want %d", got, want)
+	if got, want := workflow.ChunkRowsWithin(1_000_000, workflow.LocalChunks, workflow.LocalChunkRows), int64(workflow.LocalChunkRows); got != want {
+		t.Errorf("ChunkRowsWithin(1M, LocalChunks, LocalChunkRows) = %d, want %d", got, want)
 	}
 	for _, rows := range []int64{1, 2_000_000, 2_000_001, 10_000_000, 60_000_000} {
-		per := workflow.ChunkRowsWithin(rows, workflow.LocalChunks)
-		if per < workflow.DefaultChunkRows || per%workflow.CutRows != 0 {
-			t.Errorf("ChunkRowsWithin(%d, LocalChunks) = %d: below %d or not whole cuts of %d", rows, per, workflow.DefaultChunkRows, workflow.CutRows)
+		per := workflow.ChunkRowsWithin(rows, workflow.LocalChunks, workflow.LocalChunkRows)
+		if per < workflow.LocalChunkRows || per%workflow.CutRows != 0 {
+			t.Errorf("ChunkRowsWithin(%d, LocalChunks, LocalChunkRows) = %d: below %d or not whole cuts of %d", rows, per, workflow.LocalChunkRows, workflow.CutRows)
 		}
 		if chunks := (rows + per - 1) / per; chunks > workflow.LocalChunks {
-			t.Errorf("ChunkRowsWithin(%d, LocalChunks) = %d: %d chunks, more than %d", rows, per, chunks, workflow.LocalChunks)
+			t.Errorf("ChunkRowsWithin(%d, LocalChunks, LocalChunkRows) = %d: %d chunks, more than %d", rows, per, chunks, workflow.LocalChunks)
 		}
-		if got, want := workflow.ChunkRowsWithin(rows, 0), workflow.ChunkRowsFor(rows); got != want {
-			t.Errorf("ChunkRowsWithin(%d, 0) = %d, ChunkRowsFor %d", rows, got, want)
+		if got, want := workflow.ChunkRowsWithin(rows, 0, 0), workflow.ChunkRowsFor(rows); got != want {
+			t.Errorf("ChunkRowsWithin(%d, 0, 0) = %d, ChunkRowsFor %d", rows, got, want)
 		}
 	}
-	if per := workflow.ChunkRowsWithin(10_000_000, workflow.LocalChunks); per <= workflow.ChunkRowsFor(10_000_000) {
-		t.Errorf("a 10M-row file's local chunks (%d rows) are no larger than on AWS (%d)", per, workflow.ChunkRowsFor(10_000_000))
+	if got, want := workflow.ChunkRowsWithin(10_000_000, workflow.LocalChunks, workflow.LocalChunkRows), int64(500_000); got != want {
+		t.Errorf("a 10M-row file's local chunks are %d rows, want %d (at most %d chunks)", got, want, workflow.LocalChunks)
+	}
+	if per := workflow.ChunkRowsWithin(1_000_000, workflow.LocalChunks, workflow.LocalChunkRows); per <= workflow.ChunkRowsFor(1_000_000) {
+		t.Errorf("a 1M-row file's local chunks (%d rows) are no larger than on AWS (%d)", per, workflow.ChunkRowsFor(1_000_000))
 	}
 }

@@ -26,8 +26,9 @@ type Intake struct {
 	Retry    RetryPolicy // for storing the file and starting the run; DefaultRetry if zero
 	Now      Clock       // time.Now if nil
 	Logger   *slog.Logger
-	// Chunks is the most chunks a file is cut into (see Tasks.Chunks).
-	Chunks int
+	// Chunks and MinChunkRows are as Tasks.Chunks and Tasks.MinChunkRows.
+	Chunks       int
+	MinChunkRows int64
 }
 
 func (in *Intake) now() time.Time {
@@ -135,7 +136,7 @@ func (in *Intake) Submit(ctx context.Context, up Upload) (*txpipe.FileStatus, bo
 	}
 	if rep.HeaderEnd > 0 {
 		state.HeaderEnd = rep.HeaderEnd
-		state.Chunks = chunksAt(rep.HeaderEnd, rep.Cuts, CutRows, ChunkRowsWithin(rep.Rows, in.Chunks), rep.Rows, up.Size)
+		state.Chunks = chunksAt(rep.HeaderEnd, rep.Cuts, CutRows, ChunkRowsWithin(rep.Rows, in.Chunks, in.MinChunkRows), rep.Rows, up.Size)
 	}
 	replaceableFrom := []string{txpipe.StatusAwaitingUpload, txpipe.StatusExpired}
 	if up.Format != (csvschema.Format{}) {

@@ -36,11 +36,14 @@ type Tasks struct {
 	// (AWS); nil where no upload declares one.
 	Profiles ProfileGetter
 	// ChunkRows is the rows per chunk Split cuts; ChunkRowsWithin(rows,
-	// Chunks) if 0.
+	// Chunks, MinChunkRows) if 0.
 	ChunkRows int64
 	// Chunks is the most chunks a file is cut into: MaxChunks if 0 (Step
 	// Functions' payload), LocalChunks for the local engine.
 	Chunks int
+	// MinChunkRows is the fewest rows a chunk has (the last one excepted):
+	// DefaultChunkRows if 0 (AWS), LocalChunkRows for the local engine.
+	MinChunkRows int64
 }
 
 func (s *Tasks) now() time.Time {

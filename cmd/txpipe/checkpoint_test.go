@@ -57,7 +57,8 @@ func readChunkLog(t *testing.T, path, fileID string) chunkLog {
 }
 
 // TestCrashResumesFromCheckpoint kills a real `txpipe serve` with SIGKILL
-// once ~90% of a large file's chunks are written, restarts it, and checks
+// once 90% of a large file's chunks are written (the first of its two:
+// 250,000 and 150,000 rows, on two workers), restarts it, and checks
 // that the run resumed at its unfinished chunks: the file completes with
 // exact counts and rows, and the rows written again after the restart (rows
 // the restarted server wrote that were stored at the kill) are at most one
@@ -67,7 +68,7 @@ func TestCrashResumesFromCheckpoint(t *testing.T) {
 		t.Skip("builds and runs the binary on a 400,000-row file")
 	}
 	const rows, workers = 400_000, 2
-	chunkRows := workflow.ChunkRowsFor(rows)
+	chunkRows := workflow.ChunkRowsWithin(rows, workflow.LocalChunks, workflow.LocalChunkRows)
 	chunks := int((rows + chunkRows - 1) / chunkRows)
 	bin := buildTxpipe(t)
 	dataDir := t.TempDir()
@@ -98,8 +99,8 @@ func TestCrashResumesFromCheckpoint(t *testing.T) {
 		t.Fatalf("POST /upload = %d %+v, want 202 with %d rows", code, accepted, rows)
 	}
 
-	// Kill it once 90% of the chunks are written.
-	killAt := chunks * 9 / 10
+	// Kill it once 90% of the chunks are written (at least one).
+	killAt := max(1, chunks*9/10)
 	for deadline := time.Now().Add(5 * time.Minute); readChunkLog(t, p.stderr.Name(), accepted.FileID).chunks < killAt; time.Sleep(20 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatalf("fewer than %d of %d chunks written within 5 minutes", killAt, chunks)
