@@ -3,7 +3,6 @@ package lambda_test
 import (
 	"context"
 	"crypto/sha256"
-	"encoding/csv"
 	"encoding/hex"
 	"fmt"
 	"net/http"
@@ -18,6 +17,7 @@ import (
 
 	"github.com/txpipe/txpipe"
 	"github.com/txpipe/txpipe/httpapi"
+	"github.com/txpipe/txpipe/httpapi/httpapitest"
 	"github.com/txpipe/txpipe/internal/awstest"
 	"github.com/txpipe/txpipe/lambda"
 	"github.com/txpipe/txpipe/s3store"
@@ -54,23 +54,10 @@ func TestTwoStepRejectedErrorsCSVOnS3(t *testing.T) {
 	store := s3store.New(client, uploadBucket)
 	db := sqlitetest.Open(t)
 
-	// 400 rows, 250 of them with a bad amount (5 of every 8), and two
-	// repeating line 3's id: 252 errors.
-	const rows, bad = 400, 252
-	var b strings.Builder
-	b.WriteString("transaction_id,amount,currency,timestamp,merchant,status\n")
-	for i := range rows {
-		amount := "1.00"
-		if i%8 < 5 {
-			amount = fmt.Sprintf("bad%d", i)
-		}
-		id := fmt.Sprintf("t%d", i)
-		if i == 390 || i == 391 {
-			id = "t1"
-		}
-		fmt.Fprintf(&b, "%s,%s,USD,2025-01-01T00:00:00Z,m,completed\n", id, amount)
-	}
-	data := []byte(b.String())
+	// 400 rows, 250 of them with a bad amount, and two repeating an id:
+	// 252 errors.
+	const rows = 400
+	data, bad := httpapitest.ManyErrors(rows, true)
 	sum := sha256.Sum256(data)
 	hexSum := hex.EncodeToString(sum[:])
 	if _, _, err := (&workflow.Uploads{Statuses: db}).Declare(ctx, workflow.Declaration{Filename: "many-errors.csv", SizeBytes: int64(len(data)), SHA256: hexSum}); err != nil {
@@ -130,33 +117,15 @@ func TestTwoStepRejectedErrorsCSVOnS3(t *testing.T) {
 		if resp.StatusCode != http.StatusOK || resp.IsBase64Encoded {
 			t.Fatalf("GET %s: %d (base64 %v) %s", get.Path, resp.StatusCode, resp.IsBase64Encoded, resp.Body)
 		}
-		cr := csv.NewReader(strings.NewReader(resp.Body))
-		cr.FieldsPerRecord = -1 // a "# N more errors not listed" line has one
-		lines, err := cr.ReadAll()
+		lines, err := httpapitest.ReadErrorsCSV(strings.NewReader(resp.Body))
 		if err != nil {
 			t.Fatalf("errors.csv does not parse: %v\n%s", err, resp.Body)
 		}
 		return lines
 	}
 	lines := errorsCSV(rowErrors, time.Minute)
-	if len(lines) != 1+bad {
-		t.Fatalf("errors.csv: %d lines, want the header and %d errors; it ends %q", len(lines), bad, lines[len(lines)-1])
-	}
-	n := 1
-	for i := range rows {
-		if i%8 >= 5 {
-			continue
-		}
-		if r := lines[n]; r[0] != strconv.Itoa(i+2) || r[1] != "amount" || r[2] != fmt.Sprintf("bad%d", i) {
-			t.Fatalf("errors.csv line %d = %q, want line %d, amount, bad%d", n, r, i+2, i)
-		}
-		n++
-	}
-	for _, line := range []string{"392", "393"} {
-		if r := lines[n]; r[0] != line || r[1] != "transaction_id" || !strings.Contains(r[3], "duplicate") {
-			t.Errorf("errors.csv line %d = %q, want the duplicate id on line %s", n, r, line)
-		}
-		n++
+	if err := httpapitest.CheckManyErrors(lines, rows, true); err != nil {
+		t.Fatal(err)
 	}
 
 	// Out of time before any error (a file too large to read again within

@@ -4,18 +4,15 @@ package server_test
 
 import (
 	"bytes"
-	"encoding/csv"
-	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"testing"
 
 	"github.com/txpipe/txpipe"
 	"github.com/txpipe/txpipe/httpapi"
+	"github.com/txpipe/txpipe/httpapi/httpapitest"
 	"github.com/txpipe/txpipe/localfs"
 	"github.com/txpipe/txpipe/server"
 )
@@ -50,18 +47,10 @@ func TestTwoStepRejectedErrorsCSV(t *testing.T) {
 	}
 	c := &httpapi.Client{Endpoint: s.URL(), APIKey: key}
 
-	// 400 rows, 250 of them with a bad amount (5 of every 8).
-	const rows, bad = 400, 250
-	var b strings.Builder
-	b.WriteString("transaction_id,amount,currency,timestamp,merchant,status\n")
-	for i := range rows {
-		amount := "1.00"
-		if i%8 < 5 {
-			amount = fmt.Sprintf("bad%d", i)
-		}
-		fmt.Fprintf(&b, "t%d,%s,USD,2025-01-01T00:00:00Z,m,completed\n", i, amount)
-	}
-	res, err := c.UploadTwoStep(t.Context(), "many-errors.csv", strings.NewReader(b.String()), httpapi.UploadOptions{})
+	// 400 rows, 250 of them with a bad amount.
+	const rows = 400
+	data, bad := httpapitest.ManyErrors(rows, false)
+	res, err := c.UploadTwoStep(t.Context(), "many-errors.csv", bytes.NewReader(data), httpapi.UploadOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,23 +73,11 @@ func TestTwoStepRejectedErrorsCSV(t *testing.T) {
 	if err != nil || resp.StatusCode != http.StatusOK {
 		t.Fatalf("GET errors.csv: %d, %v: %s", resp.StatusCode, err, body)
 	}
-	cr := csv.NewReader(bytes.NewReader(body))
-	cr.FieldsPerRecord = -1 // a "# N more errors not listed" line has one
-	lines, err := cr.ReadAll()
+	lines, err := httpapitest.ReadErrorsCSV(bytes.NewReader(body))
 	if err != nil {
 		t.Fatalf("errors.csv does not parse: %v\n%s", err, body)
 	}
-	if len(lines) != 1+bad {
-		t.Fatalf("errors.csv: %d lines, want the header and %d errors; it ends %q", len(lines), bad, lines[len(lines)-1])
-	}
-	n := 1
-	for i := range rows {
-		if i%8 >= 5 {
-			continue
-		}
-		if r := lines[n]; r[0] != strconv.Itoa(i+2) || r[1] != "amount" || r[2] != fmt.Sprintf("bad%d", i) {
-			t.Fatalf("errors.csv line %d = %q, want line %d, amount, bad%d", n, r, i+2, i)
-		}
-		n++
+	if err := httpapitest.CheckManyErrors(lines, rows, false); err != nil {
+		t.Fatal(err)
 	}
 }
