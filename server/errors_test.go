@@ -5,16 +5,12 @@ package server_test
 import (
 	"bytes"
 	"io"
-	"log/slog"
 	"net/http"
-	"path/filepath"
 	"testing"
 
 	"github.com/txpipe/txpipe"
 	"github.com/txpipe/txpipe/httpapi"
 	"github.com/txpipe/txpipe/httpapi/httpapitest"
-	"github.com/txpipe/txpipe/localfs"
-	"github.com/txpipe/txpipe/server"
 )
 
 // TestTwoStepRejectedErrorsCSV: a file with 250 bad rows sent through the
@@ -24,23 +20,7 @@ import (
 // lists all 250, each on its line (the AWS counterpart is lambda's
 // TestTwoStepRejectedErrorsCSVOnS3).
 func TestTwoStepRejectedErrorsCSV(t *testing.T) {
-	dir := t.TempDir()
-	logger := slog.New(slog.DiscardHandler)
-	db, err := server.OpenDataDir(t.Context(), dir, logger)
-	if err != nil {
-		t.Fatal(err)
-	}
-	files, err := localfs.Open(filepath.Join(dir, "files"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := server.New(t.Context(), server.Config{Addr: "127.0.0.1:0", Workers: 1}, dir, db, server.Adapters{
-		Transactions: db, Statuses: db, Files: files, Notifier: nopNotifier{}, DeadLetters: db,
-	}, logger)
-	if err != nil {
-		t.Fatal(err)
-	}
-	runUntilEnd(t, s)
+	s, db := startLocal(t, 1, nil)
 	key, _, err := httpapi.CreateKeyWithRole(t.Context(), db, "finance", 1000, 1000, txpipe.RoleUser)
 	if err != nil {
 		t.Fatal(err)

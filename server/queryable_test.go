@@ -52,24 +52,11 @@ func TestEveryRowQueryableExactlyOnce(t *testing.T) {
 	if testing.Short() {
 		rows = 21_000 // one chunk
 	}
-	dir := t.TempDir()
-	logger := slog.New(slog.DiscardHandler)
-	db, err := server.OpenDataDir(t.Context(), dir, logger)
-	if err != nil {
-		t.Fatal(err)
-	}
-	files, err := localfs.Open(filepath.Join(dir, "files"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	store := &killOnce{DB: db, failAt: 7}
-	s, err := server.New(t.Context(), server.Config{Addr: "127.0.0.1:0", Workers: 2}, dir, db, server.Adapters{
-		Transactions: store, Statuses: db, Files: files, Notifier: nopNotifier{}, DeadLetters: db,
-	}, logger)
-	if err != nil {
-		t.Fatal(err)
-	}
-	runUntilEnd(t, s)
+	var store *killOnce
+	s, db := startLocal(t, 2, func(db *sqlite.DB) server.TransactionStore {
+		store = &killOnce{DB: db, failAt: 7}
+		return store
+	})
 	// A key whose rate limit does not slow the paging down.
 	key, _, err := httpapi.CreateKeyWithRole(t.Context(), db, "pager", 1<<40, 10_000, txpipe.RoleAdmin)
 	if err != nil {
@@ -153,8 +140,32 @@ func TestEveryRowQueryableExactlyOnce(t *testing.T) {
 	t.Logf("%d rows, %d pages, each id once", len(seen), pages)
 }
 
-// runUntilEnd runs s until the test ends, then stops and closes it.
-func runUntilEnd(t *testing.T, s *server.Server) {
+// startLocal assembles the local pipeline as `txpipe serve` does, on a new
+// data dir, with workers workers and the transaction store transactions
+// makes of the data dir's database (the database itself if nil), and runs
+// it until the test ends.
+func startLocal(t *testing.T, workers int, transactions func(*sqlite.DB) server.TransactionStore) (*server.Server, *sqlite.DB) {
+	t.Helper()
+	dir := t.TempDir()
+	logger := slog.New(slog.DiscardHandler)
+	db, err := server.OpenDataDir(t.Context(), dir, logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, err := localfs.Open(filepath.Join(dir, "files"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tx server.TransactionStore = db
+	if transactions != nil {
+		tx = transactions(db)
+	}
+	s, err := server.New(t.Context(), server.Config{Addr: "127.0.0.1:0", Workers: workers}, dir, db, server.Adapters{
+		Transactions: tx, Statuses: db, Files: files, Notifier: nopNotifier{}, DeadLetters: db,
+	}, logger)
+	if err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- s.Run(ctx) }()
@@ -165,4 +176,5 @@ func runUntilEnd(t *testing.T, s *server.Server) {
 		}
 		s.Close()
 	})
+	return s, db
 }
